@@ -1,0 +1,346 @@
+/**
+ * The command line: flags, their environment-variable defaults, validation, help and version.
+ * Parsing never exits the process; it returns what to do or throws a usage error.
+ *
+ * @module
+ */
+
+import { Command, CommanderError, Option } from "commander";
+import { PusherError } from "../errors.ts";
+import type { Compression } from "../image/types.ts";
+import { DEFAULT_PUSH_SETTINGS, type PushOptions } from "../options.ts";
+import { envNameFor, parseEnvBoolean, parseWholeNumber } from "./env.ts";
+import { helpFooter } from "./help.ts";
+
+/** How the user wants to see the push. */
+export interface OutputSettings {
+  /** Errors only. */
+  quiet: boolean;
+  /** Newline-delimited JSON events on stdout. */
+  json: boolean;
+  /** Every HTTP request, retry decision and registry error body. */
+  verbose: boolean;
+}
+
+/** What the command line asks for. */
+export type CommandLine =
+  | { action: "help"; text: string }
+  | { action: "version"; text: string }
+  | {
+    action: "push";
+    options: PushOptions;
+    output: OutputSettings;
+    /** Read the password from standard input. */
+    passwordStdin: boolean;
+    /** A password was given with `-p` on the command line (worth a warning). */
+    passwordOnCommandLine: boolean;
+  };
+
+const COMPRESSIONS: readonly Compression[] = ["none", "gzip", "zstd"];
+
+interface FlagSpec {
+  flags: string;
+  description: string;
+  kind: "string" | "list" | "number" | "boolean";
+  min?: number;
+  defaultText?: string;
+}
+
+const FLAGS: readonly FlagSpec[] = [
+  {
+    flags: "-f, --file <path>",
+    description: "image archive to push (- reads stdin)",
+    kind: "string",
+  },
+  {
+    flags: "-r, --repository-url <url>",
+    description: "target: https://host[:port]/path/name:tag, http://… for plain HTTP, or a " +
+      "docker reference host/path/name:tag (repeat to push several tags)",
+    kind: "list",
+  },
+  { flags: "-u, --username <user>", description: "registry user name", kind: "string" },
+  {
+    flags: "-p, --password <password>",
+    description: "registry password or token (prefer --password-stdin)",
+    kind: "string",
+  },
+  { flags: "--password-stdin", description: "read the password from stdin", kind: "boolean" },
+  {
+    flags: "-t, --timeout <seconds>",
+    description: "time limit for the whole push",
+    kind: "number",
+    min: 1,
+    defaultText: String(DEFAULT_PUSH_SETTINGS.timeoutSeconds),
+  },
+  {
+    flags: "--stall-timeout <seconds>",
+    description: "abort and retry a request when no bytes move for this long",
+    kind: "number",
+    min: 1,
+    defaultText: String(DEFAULT_PUSH_SETTINGS.stallTimeoutSeconds),
+  },
+  {
+    flags: "--large-layer-threshold <bytes>",
+    description: "layers larger than this go up in chunks",
+    kind: "number",
+    min: 1,
+    defaultText: String(DEFAULT_PUSH_SETTINGS.largeLayerThreshold),
+  },
+  {
+    flags: "--max-concurrent <n>",
+    description: "parallel blob uploads",
+    kind: "number",
+    min: 1,
+    defaultText: String(DEFAULT_PUSH_SETTINGS.maxConcurrent),
+  },
+  {
+    flags: "--retry-attempts <n>",
+    description: "retries per request after the first try",
+    kind: "number",
+    min: 0,
+    defaultText: String(DEFAULT_PUSH_SETTINGS.retryAttempts),
+  },
+  {
+    flags: "--compression <kind>",
+    description: "compression for uncompressed layers: none, gzip or zstd " +
+      "(compressed layers go up as they are)",
+    kind: "string",
+    defaultText: DEFAULT_PUSH_SETTINGS.compression,
+  },
+  {
+    flags: "--image <name:tag>",
+    description: "image to push from a multi-image archive",
+    kind: "string",
+  },
+  {
+    flags: "--mount-from <repository>",
+    description: "repository on the same registry to mount existing blobs from",
+    kind: "string",
+  },
+  { flags: "--skip-tls", description: "do not verify TLS certificates", kind: "boolean" },
+  { flags: "--ca-cert <file>", description: "trust an extra PEM CA certificate", kind: "list" },
+  { flags: "--dry-run", description: "read, verify and plan; write nothing", kind: "boolean" },
+  {
+    flags: "--skip-existing",
+    description: "skip blobs the registry has (the default; kept for compatibility)",
+    kind: "boolean",
+  },
+  {
+    flags: "--force-upload",
+    description: "upload blobs even when the registry has them",
+    kind: "boolean",
+  },
+  {
+    flags: "--no-cache",
+    description: "ignore the local layer cache and resume state",
+    kind: "boolean",
+  },
+  { flags: "--json", description: "newline-delimited JSON events on stdout", kind: "boolean" },
+  {
+    flags: "--verbose",
+    description: "show HTTP requests, retries and registry error bodies",
+    kind: "boolean",
+  },
+  { flags: "--quiet", description: "print errors only", kind: "boolean" },
+];
+
+function longName(spec: FlagSpec): string {
+  const match = spec.flags.match(/--([a-z-]+)/);
+  if (!match?.[1]) throw new Error(`flag without a long name: ${spec.flags}`);
+  return match[1];
+}
+
+function attributeName(long: string): string {
+  return long.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
+}
+
+function buildProgram(version: string): Command {
+  const program = new Command("docker-image-pusher")
+    .description(
+      "Push a docker/OCI image archive to a container registry, no Docker daemon needed.",
+    )
+    .version(version, "--version", "print the version")
+    .helpOption("-h, --help", "show this help")
+    .allowExcessArguments(false)
+    .exitOverride()
+    .configureOutput({ writeOut: () => {}, writeErr: () => {} });
+  for (const spec of FLAGS) {
+    const option = new Option(spec.flags, spec.description);
+    const envName = envNameFor(`--${longName(spec)}`);
+    option.description = `${spec.description}${
+      spec.defaultText ? ` (default ${spec.defaultText})` : ""
+    } [env ${envName}]`;
+    if (spec.kind === "list") {
+      option.argParser((value: string, previous: string[] | undefined) => [
+        ...(previous ?? []),
+        value,
+      ]);
+    }
+    program.addOption(option);
+  }
+  return program;
+}
+
+type RawValues = Record<string, string | string[] | boolean | undefined>;
+
+/** Reads one flag's value: the command line first, then its environment variable. */
+function effectiveValue(
+  spec: FlagSpec,
+  values: RawValues,
+  program: Command,
+  env: Readonly<Record<string, string>>,
+): string | string[] | boolean | undefined {
+  const long = longName(spec);
+  const attribute = attributeName(long);
+  if (program.getOptionValueSource(attribute) === "cli") return values[attribute];
+  if (long === "no-cache" && values["cache"] === false) return true;
+  const envName = envNameFor(`--${long}`);
+  const fromEnv = env[envName];
+  if (fromEnv === undefined) return undefined;
+  if (spec.kind === "boolean") return parseEnvBoolean(envName, fromEnv);
+  if (spec.kind === "list") return fromEnv.split(",").map((item) => item.trim()).filter(Boolean);
+  return fromEnv;
+}
+
+function numberSetting(
+  spec: FlagSpec,
+  raw: string | string[] | boolean | undefined,
+  fallback: number,
+): number {
+  if (raw === undefined || typeof raw !== "string") return fallback;
+  return parseWholeNumber(`--${longName(spec)}`, raw, spec.min ?? 0);
+}
+
+function commanderToUsage(error: CommanderError): PusherError {
+  const message = error.message.replace(/^error:\s*/i, "");
+  return new PusherError("usage", message, { hint: "run with --help to see the flags" });
+}
+
+/**
+ * Parses the command line and the `DOCKER_PUSHER_*` environment into what to do.
+ * Throws a usage {@link PusherError} naming the bad flag or variable.
+ */
+export function parseCommandLine(
+  argv: readonly string[],
+  env: Readonly<Record<string, string>>,
+  version: string,
+): CommandLine {
+  const program = buildProgram(version);
+  try {
+    program.parse([...argv], { from: "user" });
+  } catch (error) {
+    if (!(error instanceof CommanderError)) throw error;
+    if (error.code === "commander.helpDisplayed" || error.code === "commander.help") {
+      return { action: "help", text: program.helpInformation() + helpFooter() };
+    }
+    if (error.code === "commander.version") return { action: "version", text: version };
+    throw commanderToUsage(error);
+  }
+  const values = program.opts<RawValues>();
+  const settings = new Map<string, string | string[] | boolean | undefined>();
+  for (const spec of FLAGS) {
+    settings.set(longName(spec), effectiveValue(spec, values, program, env));
+  }
+  const text = (name: string): string | undefined => {
+    const value = settings.get(name);
+    return typeof value === "string" && value !== "" ? value : undefined;
+  };
+  const flag = (name: string): boolean => settings.get(name) === true;
+  const list = (name: string): string[] => {
+    const value = settings.get(name);
+    return Array.isArray(value) ? value : [];
+  };
+  const spec = (name: string): FlagSpec => {
+    const found = FLAGS.find((candidate) => longName(candidate) === name);
+    if (!found) throw new Error(`unknown flag ${name}`);
+    return found;
+  };
+
+  const file = text("file");
+  if (file === undefined) {
+    throw new PusherError("usage", "missing --file: which archive should be pushed?", {
+      hint: "pass -f image.tar (or -f - to read stdin)",
+    });
+  }
+  const targets = list("repository-url");
+  if (targets.length === 0) {
+    throw new PusherError("usage", "missing --repository-url: where should the image go?", {
+      hint: "pass -r https://registry.example.com/project/app:tag",
+    });
+  }
+  const compression = text("compression") ?? DEFAULT_PUSH_SETTINGS.compression;
+  if (!COMPRESSIONS.includes(compression as Compression)) {
+    throw new PusherError(
+      "usage",
+      `--compression must be none, gzip or zstd, got ${JSON.stringify(compression)}`,
+    );
+  }
+  if (flag("quiet") && flag("verbose")) {
+    throw new PusherError("usage", "--quiet and --verbose cannot be used together");
+  }
+  if (flag("force-upload") && flag("dry-run")) {
+    throw new PusherError("usage", "--force-upload and --dry-run cannot be used together");
+  }
+  const username = text("username");
+  const password = text("password");
+  const passwordStdin = flag("password-stdin");
+  if (passwordStdin && password !== undefined) {
+    throw new PusherError("usage", "--password and --password-stdin cannot be used together");
+  }
+  if (passwordStdin && file === "-") {
+    throw new PusherError("usage", "--password-stdin cannot be used with -f - (both read stdin)");
+  }
+  if (password !== undefined && username === undefined) {
+    throw new PusherError("usage", "--password needs --username");
+  }
+
+  const options: PushOptions = {
+    file,
+    targets,
+    timeoutSeconds: numberSetting(
+      spec("timeout"),
+      settings.get("timeout"),
+      DEFAULT_PUSH_SETTINGS.timeoutSeconds,
+    ),
+    stallTimeoutSeconds: numberSetting(
+      spec("stall-timeout"),
+      settings.get("stall-timeout"),
+      DEFAULT_PUSH_SETTINGS.stallTimeoutSeconds,
+    ),
+    largeLayerThreshold: numberSetting(
+      spec("large-layer-threshold"),
+      settings.get("large-layer-threshold"),
+      DEFAULT_PUSH_SETTINGS.largeLayerThreshold,
+    ),
+    maxConcurrent: numberSetting(
+      spec("max-concurrent"),
+      settings.get("max-concurrent"),
+      DEFAULT_PUSH_SETTINGS.maxConcurrent,
+    ),
+    retryAttempts: numberSetting(
+      spec("retry-attempts"),
+      settings.get("retry-attempts"),
+      DEFAULT_PUSH_SETTINGS.retryAttempts,
+    ),
+    skipTls: flag("skip-tls"),
+    caCertFiles: list("ca-cert"),
+    dryRun: flag("dry-run"),
+    forceUpload: flag("force-upload"),
+    compression: compression as Compression,
+    noCache: flag("no-cache"),
+  };
+  const image = text("image");
+  if (image !== undefined) options.image = image;
+  const mountFrom = text("mount-from");
+  if (mountFrom !== undefined) options.mountFrom = mountFrom;
+  if (username !== undefined && password !== undefined) {
+    options.credentials = { username, password };
+  }
+  return {
+    action: "push",
+    options,
+    output: { quiet: flag("quiet"), json: flag("json"), verbose: flag("verbose") },
+    passwordStdin,
+    passwordOnCommandLine: program.getOptionValueSource("password") === "cli",
+  };
+}

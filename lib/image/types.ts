@@ -1,0 +1,90 @@
+/**
+ * What an image archive holds, independent of its layout (docker save, skopeo/podman
+ * docker-archive, OCI layout) and of how it is read (random access or one streaming pass).
+ *
+ * @module
+ */
+
+/** Compression of a blob's bytes as stored. */
+export type Compression = "none" | "gzip" | "zstd";
+
+/** The manifest family an archive's own metadata belongs to. */
+export type ManifestFamily = "docker" | "oci";
+
+/** A platform as an OCI index names it. */
+export interface Platform {
+  /** Operating system, e.g. `linux`. */
+  os: string;
+  /** CPU architecture, e.g. `amd64`. */
+  architecture: string;
+  /** CPU variant, e.g. `v8`. */
+  variant?: string;
+}
+
+/** A small JSON document taken from the archive byte for byte. */
+export interface RawDocument {
+  /** The exact bytes (pushed as they are, so digests stay the same). */
+  bytes: Uint8Array;
+  /** `sha256:<hex>` of {@link bytes}. */
+  digest: string;
+  /** The media type the document is pushed with. */
+  mediaType: string;
+}
+
+/** One layer of an image, pointing at the archive entry that holds its bytes. */
+export interface ArchiveLayer {
+  /** Normalised entry path holding the layer bytes, symlinks already resolved. */
+  entry: string;
+  /** Size in bytes of the entry as stored in the archive. */
+  size: number;
+  /** Digest of the stored bytes when the layout names it (OCI blobs, skopeo `<digest>.tar`). */
+  storedDigest?: string;
+  /** Compression of the stored bytes as the layout declares it (confirmed by magic bytes later). */
+  compression: Compression;
+  /** Media type the source manifest declares (OCI sources); absent for docker `manifest.json`. */
+  mediaType?: string;
+  /** The uncompressed digest from the config's `rootfs.diff_ids`. */
+  diffId?: string;
+  /** Extra descriptor fields from the source manifest (annotations, urls), kept on re-push. */
+  annotations?: Record<string, string>;
+}
+
+/** One image: a config and its layers, with the source manifest when the layout has one. */
+export interface ArchiveImage {
+  /** Names (`repo:tag`) from `RepoTags` or the OCI ref-name annotation. */
+  names: string[];
+  /** Platform, when an index names one. */
+  platform?: Platform;
+  /** The config blob, byte for byte. */
+  config: RawDocument;
+  /** Layers, bottom first. */
+  layers: ArchiveLayer[];
+  /** The manifest as the archive stores it (OCI layouts); absent for docker `manifest.json` only. */
+  sourceManifest?: RawDocument;
+}
+
+/** What to push from an archive: one image, or a multi-platform index of images. */
+export interface ImageSelection {
+  /** The family of the archive's own metadata. */
+  family: ManifestFamily;
+  /** One image, or the present children of an index (in index order). */
+  images: ArchiveImage[];
+  /** The source index when several platforms are pushed as an index. */
+  index?: RawDocument;
+  /** Platforms the archive's index names whose blobs are absent (left out, reported to the user). */
+  skippedPlatforms: string[];
+}
+
+/** A read-only view of archive entries used to resolve the layout. */
+export interface EntryView {
+  /** Every regular-file entry path (normalised, symlinks resolved to their targets). */
+  paths(): string[];
+  /** Whether a regular-file entry exists at the (normalised) path, following symlinks. */
+  has(path: string): boolean;
+  /** The size of an entry, following symlinks. Throws an input error when absent. */
+  size(path: string): number;
+  /** The normalised target path of an entry, following symlinks. Throws when absent. */
+  resolve(path: string): string;
+  /** Reads a small entry whole (JSON documents). Throws an input error when absent. */
+  read(path: string): Promise<Uint8Array>;
+}

@@ -1,0 +1,180 @@
+/**
+ * The live terminal display: one line per blob (short digest, size, bar, speed, state) and an
+ * overall line (bytes, speed, ETA), redrawn at most ten times a second. Log lines print above it.
+ *
+ * @module
+ */
+
+import { type BlobProgress, type Display, isFinished, ProgressBook } from "./display.ts";
+import type { PushEvent } from "./events.ts";
+import { formatBytes, formatDuration, shortDigest } from "./format.ts";
+
+const ESC = "\x1b[";
+const BAR_WIDTH = 20;
+const REDRAW_MS = 100;
+
+/** Terminal width and height. */
+export interface TerminalSize {
+  /** Columns. */
+  columns: number;
+  /** Rows. */
+  rows: number;
+}
+
+function bar(fraction: number): string {
+  const filled = Math.max(0, Math.min(BAR_WIDTH, Math.round(fraction * BAR_WIDTH)));
+  return `[${"#".repeat(filled)}${"-".repeat(BAR_WIDTH - filled)}]`;
+}
+
+/** Per-blob speed from the bytes seen between redraws. */
+class SpeedMeter {
+  private readonly samples = new Map<string, { bytes: number; at: number; speed: number }>();
+
+  /** Updates and returns a blob's smoothed speed in bytes per second. */
+  measure(id: string, bytes: number, now: number): number {
+    const previous = this.samples.get(id);
+    if (!previous) {
+      this.samples.set(id, { bytes, at: now, speed: 0 });
+      return 0;
+    }
+    const seconds = (now - previous.at) / 1000;
+    if (seconds < 0.25) return previous.speed;
+    const instant = Math.max(0, bytes - previous.bytes) / seconds;
+    const speed = previous.speed === 0 ? instant : previous.speed * 0.7 + instant * 0.3;
+    this.samples.set(id, { bytes, at: now, speed });
+    return speed;
+  }
+}
+
+/** Live multi-line display for a terminal on stderr. */
+export class TtyDisplay implements Display {
+  private readonly book: ProgressBook;
+  private readonly write: (text: string) => void;
+  private readonly size: () => TerminalSize;
+  private readonly clock: () => number;
+  private readonly speeds = new SpeedMeter();
+  private readonly timer: ReturnType<typeof setInterval>;
+  private drawnLines = 0;
+  private dirty = false;
+  private heading = "";
+
+  /** Starts the display; writer, terminal size and clock are injectable for tests. */
+  constructor(
+    write: (text: string) => void,
+    size: () => TerminalSize,
+    clock: () => number = Date.now,
+  ) {
+    this.write = write;
+    this.size = size;
+    this.clock = clock;
+    this.book = new ProgressBook(clock);
+    this.timer = setInterval(() => {
+      if (this.dirty) this.redraw();
+    }, REDRAW_MS);
+    Deno.unrefTimer(Number(this.timer));
+  }
+
+  /** Records the event; the next tick redraws. Final lines print at once. */
+  onEvent(event: PushEvent): void {
+    this.book.apply(event);
+    switch (event.type) {
+      case "start":
+        this.heading = `${event.dryRun ? "Checking" : "Pushing"} ${event.file} → ${
+          event.targets.join(", ")
+        }`;
+        this.dirty = true;
+        break;
+      case "manifest":
+        this.log(`manifest ${shortDigest(event.digest)} → ${event.reference}`);
+        break;
+      case "tag":
+        this.log(`tagged ${event.reference}`);
+        break;
+      case "warning":
+        this.log(`warning: ${event.message}`);
+        break;
+      case "retry":
+        this.log(`retrying ${event.what} (attempt ${event.attempt}): ${event.reason}`);
+        break;
+      case "result":
+        this.redraw();
+        this.drawnLines = 0;
+        this.write(
+          `${event.dryRun ? "Checked" : "Pushed"} ${event.references.join(", ")} in ` +
+            `${formatDuration(event.durationMs)}, ${formatBytes(event.bytesSent)} sent\n`,
+        );
+        break;
+      default:
+        this.dirty = true;
+    }
+  }
+
+  /** Prints a line above the display, then redraws it. */
+  log(line: string): void {
+    this.clear();
+    this.write(`${line}\n`);
+    this.redraw();
+  }
+
+  /** Draws the final state and stops redrawing. */
+  close(): void {
+    clearInterval(this.timer);
+    if (this.dirty) this.redraw();
+  }
+
+  private clear(): void {
+    if (this.drawnLines > 0) this.write(`${ESC}${this.drawnLines}A\r${ESC}0J`);
+    this.drawnLines = 0;
+  }
+
+  private blobLine(blob: BlobProgress, columns: number): string {
+    const now = this.clock();
+    const fraction = blob.total > 0 ? blob.bytes / blob.total : 1;
+    const speed = blob.state === "uploading"
+      ? this.speeds.measure(blob.info.id, blob.bytes, now)
+      : 0;
+    const state = blob.state === "retrying" && blob.reason
+      ? `retrying: ${blob.reason}`
+      : blob.state;
+    const parts = [
+      blob.info.role === "config" ? "config" : "layer ",
+      shortDigest(blob.info.digest ?? blob.info.id).padEnd(12),
+      formatBytes(blob.total).padStart(9),
+      bar(isFinished(blob.state) ? 1 : fraction),
+      speed > 0 ? `${formatBytes(speed)}/s`.padStart(11) : "".padStart(11),
+      state,
+    ];
+    return parts.join(" ").slice(0, Math.max(10, columns - 1));
+  }
+
+  private lines(): string[] {
+    const { columns, rows } = this.size();
+    const blobs = [...this.book.blobs.values()];
+    const room = Math.max(1, rows - 3);
+    let shown = blobs;
+    let hidden = 0;
+    if (blobs.length > room) {
+      const active = blobs.filter((blob) => !isFinished(blob.state) && blob.state !== "waiting");
+      shown = active.slice(0, room - 1);
+      hidden = blobs.length - shown.length;
+    }
+    const lines = shown.map((blob) => this.blobLine(blob, columns));
+    if (hidden > 0) lines.push(`… ${hidden} more blobs`);
+    const done = this.book.doneBytes();
+    const total = this.book.expectedBytes();
+    const overall = `total ${formatBytes(done)} / ${formatBytes(total)} ${
+      bar(total > 0 ? done / total : 1)
+    } ${formatBytes(this.book.speed())}/s ETA ${formatDuration(this.book.etaMs())}`;
+    lines.push(overall.slice(0, Math.max(10, columns - 1)));
+    if (this.heading) lines.unshift(this.heading.slice(0, Math.max(10, columns - 1)));
+    return lines;
+  }
+
+  private redraw(): void {
+    const lines = this.lines();
+    this.clear();
+    this.write(lines.map((line) => `${line}${ESC}K`).join("\n") + "\n");
+    this.drawnLines = lines.length;
+    this.dirty = false;
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * The settings of one push, as the library API and the command line share them.
+ *
+ * @module
+ */
+
+import type { Compression } from "./image/types.ts";
+
+/** Credentials given explicitly (flags, env, stdin). */
+export interface ExplicitCredentials {
+  /** User name (for ECR `AWS`, for Google `_json_key` or `oauth2accesstoken`). */
+  username: string;
+  /** Password or token. */
+  password: string;
+}
+
+/** How progress is shown. */
+export type OutputMode = "tty" | "plain" | "json" | "quiet";
+
+/** Everything a push needs to know. Defaults live in {@link DEFAULT_PUSH_SETTINGS}. */
+export interface PushOptions {
+  /** Archive path, or `-` for standard input. */
+  file: string;
+  /** Target references or URLs; the first is where blobs go, the rest get the same manifest. */
+  targets: string[];
+  /** Explicit credentials; otherwise docker/podman config files are consulted. */
+  credentials?: ExplicitCredentials;
+  /** The whole push's time limit, in seconds. */
+  timeoutSeconds: number;
+  /** Seconds with no bytes moving before a request is aborted and retried. */
+  stallTimeoutSeconds: number;
+  /** Layers larger than this many bytes go up in chunks. */
+  largeLayerThreshold: number;
+  /** Parallel blob uploads. */
+  maxConcurrent: number;
+  /** Retries per request after the first attempt. */
+  retryAttempts: number;
+  /** Turn TLS certificate verification off. */
+  skipTls: boolean;
+  /** Extra PEM CA certificate files to trust. */
+  caCertFiles: string[];
+  /** Read, verify and plan, but write nothing to the registry. */
+  dryRun: boolean;
+  /** Upload blobs even when the registry has them. */
+  forceUpload: boolean;
+  /** What uncompressed layers are compressed with. */
+  compression: Compression;
+  /** Which image of a multi-image archive (`name:tag`). */
+  image?: string;
+  /** Repository on the same registry to mount blobs from. */
+  mountFrom?: string;
+  /** Skip the local cache and resume state (always re-check with the registry). */
+  noCache: boolean;
+}
+
+/** Default values of the tunable settings. */
+export const DEFAULT_PUSH_SETTINGS: Readonly<
+  Pick<
+    PushOptions,
+    | "timeoutSeconds"
+    | "stallTimeoutSeconds"
+    | "largeLayerThreshold"
+    | "maxConcurrent"
+    | "retryAttempts"
+    | "compression"
+  >
+> = {
+  timeoutSeconds: 7200,
+  stallTimeoutSeconds: 60,
+  largeLayerThreshold: 1024 * 1024 * 1024,
+  maxConcurrent: 4,
+  retryAttempts: 3,
+  compression: "gzip",
+};
