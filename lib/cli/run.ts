@@ -1,0 +1,121 @@
+/**
+ * The command-line program: parse, set up output, push, print the result or one error line, and
+ * return the exit code. `main.ts` only calls {@link runCli}.
+ *
+ * @module
+ */
+
+import { PusherError, toPusherError } from "../errors.ts";
+import type { Display } from "../logging/display.ts";
+import { moduleLogger, setupLogging, teardownLogging } from "../logging/logger.ts";
+import { redact, registerSecret } from "../logging/redact.ts";
+import { push } from "../push.ts";
+import { VERSION } from "../version.ts";
+import { parseCommandLine } from "./args.ts";
+import { createDisplay, writeStderr, writeStdout } from "./display_factory.ts";
+
+async function readPasswordFromStdin(): Promise<string> {
+  const text = await new Response(Deno.stdin.readable).text();
+  const password = text.replace(/\r?\n$/, "");
+  if (password === "") {
+    throw new PusherError("usage", "--password-stdin was given but stdin was empty");
+  }
+  return password;
+}
+
+function describeError(error: PusherError): string {
+  const hint = error.hint ? ` (${error.hint})` : "";
+  return redact(`error: ${error.message}${hint}`);
+}
+
+function causeChain(error: unknown): string {
+  const lines: string[] = [];
+  let current: unknown = error;
+  while (current instanceof Error) {
+    lines.push(current.stack ?? current.message);
+    current = current.cause;
+  }
+  return redact(lines.join("\ncaused by: "));
+}
+
+/** Runs the tool with the given arguments and environment; returns the process exit code. */
+export async function runCli(
+  argv: readonly string[],
+  env: Readonly<Record<string, string>> = Deno.env.toObject(),
+): Promise<number> {
+  let display: Display | undefined;
+  let verbose = false;
+  let json = false;
+  const controller = new AbortController();
+  const onInterrupt = (): void => {
+    controller.abort(new PusherError("interrupted", "interrupted by Ctrl-C; progress was saved"));
+  };
+  try {
+    const command = parseCommandLine(argv, env, VERSION);
+    if (command.action === "help") {
+      writeStdout(command.text);
+      return 0;
+    }
+    if (command.action === "version") {
+      writeStdout(`docker-image-pusher ${command.text}\n`);
+      return 0;
+    }
+    verbose = command.output.verbose;
+    json = command.output.json;
+    const activeDisplay = createDisplay(command.output);
+    display = activeDisplay;
+    await setupLogging(command.output, (line) => activeDisplay.log(line));
+    const options = command.options;
+    if (command.passwordStdin) {
+      const username = options.credentials?.username ?? env["DOCKER_PUSHER_USERNAME"];
+      if (!username) throw new PusherError("usage", "--password-stdin needs --username");
+      options.credentials = { username, password: await readPasswordFromStdin() };
+    }
+    registerSecret(options.credentials?.password);
+    if (command.passwordOnCommandLine) {
+      moduleLogger("cli").warn(
+        "a password on the command line can be seen by other users of this machine; " +
+          "prefer --password-stdin or DOCKER_PUSHER_PASSWORD",
+      );
+    }
+    Deno.addSignalListener("SIGINT", onInterrupt);
+    const result = await push(options, {
+      events: (event) => activeDisplay.onEvent(event),
+      signal: controller.signal,
+    });
+    activeDisplay.close();
+    if (!json) {
+      for (const reference of result.references) {
+        writeStdout(`${reference.replace(/:[^:/@]+$/, "")}@${result.digest}\n`);
+      }
+    }
+    return 0;
+  } catch (thrown) {
+    const error = toPusherError(controller.signal.aborted ? controller.signal.reason : thrown);
+    display?.close();
+    if (verbose) writeStderr(`${causeChain(thrown)}\n`);
+    if (json) {
+      writeStdout(
+        `${
+          JSON.stringify({
+            time: new Date().toISOString(),
+            type: "error",
+            kind: error.kind,
+            exitCode: error.exitCode,
+            message: redact(error.message),
+            ...(error.hint ? { hint: error.hint } : {}),
+          })
+        }\n`,
+      );
+    }
+    writeStderr(`${describeError(error)}\n`);
+    return error.exitCode;
+  } finally {
+    try {
+      Deno.removeSignalListener("SIGINT", onInterrupt);
+    } catch {
+      // never added
+    }
+    await teardownLogging();
+  }
+}

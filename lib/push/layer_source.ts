@@ -1,0 +1,65 @@
+/**
+ * Turns an archive layer into what goes up: the stored bytes run through the layer transform
+ * (verify, compress when uncompressed, digest) as a re-openable upload source.
+ *
+ * @module
+ */
+
+import type { ArchiveLayer, Compression } from "../image/types.ts";
+import { transformLayer } from "../pipeline/layer_transform.ts";
+import type { PushedLayer } from "./manifest_builder.ts";
+import type { UploadSource } from "./blob_upload.ts";
+
+/** How uncompressed layers are compressed. */
+export interface CompressionChoice {
+  /** Target compression for uncompressed layers. */
+  target: Compression;
+  /** Level, or the pipeline's default. */
+  level?: number;
+}
+
+/** An upload source for a layer plus the promise of what it became. */
+export interface LayerUpload {
+  /** The source to hand to the uploader. */
+  source: UploadSource;
+  /** Resolves with the last opened stream's result (digest, size, compression). */
+  pushed: () => Promise<PushedLayer & { diffId?: string }>;
+}
+
+/** Builds a re-openable upload source for a layer read by `open`. */
+export function layerUpload(
+  layer: ArchiveLayer,
+  open: () => ReadableStream<Uint8Array>,
+  choice: CompressionChoice,
+  reopenable: boolean,
+): LayerUpload {
+  let last: Promise<PushedLayer & { diffId?: string }> | undefined;
+  const source: UploadSource = {
+    reopenable,
+    open() {
+      const transformed = transformLayer(open(), {
+        target: choice.target,
+        ...(choice.level !== undefined ? { level: choice.level } : {}),
+        ...(layer.storedDigest !== undefined ? { expectedStoredDigest: layer.storedDigest } : {}),
+        ...(layer.diffId !== undefined ? { expectedDiffId: layer.diffId } : {}),
+        name: layer.entry,
+      });
+      const result = transformed.result.then((outcome) => ({
+        digest: outcome.digest,
+        size: outcome.size,
+        compression: outcome.compression,
+        ...(outcome.diffId !== undefined ? { diffId: outcome.diffId } : {}),
+      }));
+      result.catch(() => {});
+      last = result;
+      return { stream: transformed.stream, outcome: result };
+    },
+  };
+  return {
+    source,
+    pushed: () => {
+      if (!last) throw new Error(`layer ${layer.entry} was never opened`);
+      return last;
+    },
+  };
+}

@@ -1,0 +1,180 @@
+/**
+ * Builds the manifests to push from an archive image and what its layers became on the way up.
+ * An unchanged source manifest goes up byte for byte; a changed one keeps its annotations and
+ * fields and only gets new layer descriptors. Docker and OCI media types are never mixed.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import type {
+  ArchiveImage,
+  Compression,
+  ImageSelection,
+  ManifestFamily,
+  Platform,
+} from "../image/types.ts";
+import {
+  configMediaType,
+  DOCKER_MANIFEST,
+  DOCKER_MANIFEST_LIST,
+  indexMediaType,
+  layerMediaType,
+  manifestMediaType,
+  OCI_INDEX,
+} from "./media_types.ts";
+
+/** What one layer became in the registry. */
+export interface PushedLayer {
+  /** Registry digest of the uploaded bytes. */
+  digest: string;
+  /** Uploaded size in bytes. */
+  size: number;
+  /** Compression of the uploaded bytes. */
+  compression: Compression;
+}
+
+/** A manifest or index ready to upload. */
+export interface BuiltManifest {
+  /** Exact bytes to send. */
+  bytes: Uint8Array;
+  /** `sha256:` of {@link bytes}. */
+  digest: string;
+  /** Content-Type to send. */
+  mediaType: string;
+  /** The platform, for an index entry. */
+  platform?: Platform;
+}
+
+/** `sha256:<hex>` of some bytes. */
+export function sha256Digest(bytes: Uint8Array): string {
+  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+}
+
+function built(json: unknown, mediaType: string, platform: Platform | undefined): BuiltManifest {
+  const bytes = new TextEncoder().encode(JSON.stringify(json));
+  const manifest: BuiltManifest = { bytes, digest: sha256Digest(bytes), mediaType };
+  if (platform) manifest.platform = platform;
+  return manifest;
+}
+
+type JsonObject = Record<string, unknown>;
+
+function isObject(value: unknown): value is JsonObject {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** The family a manifest's media type belongs to. */
+function familyOf(mediaType: string): ManifestFamily {
+  return mediaType === DOCKER_MANIFEST || mediaType === DOCKER_MANIFEST_LIST ? "docker" : "oci";
+}
+
+/**
+ * Chooses the family of the pushed manifest: OCI sources stay OCI; docker sources stay docker
+ * only when every layer goes up as gzip (docker has no other layer type).
+ */
+export function outputFamily(
+  sourceFamily: ManifestFamily,
+  layers: readonly PushedLayer[],
+): ManifestFamily {
+  if (sourceFamily === "oci") return "oci";
+  return layers.every((layer) => layer.compression === "gzip") ? "docker" : "oci";
+}
+
+function sourceLayers(image: ArchiveImage): JsonObject[] | undefined {
+  if (!image.sourceManifest) return undefined;
+  const parsed: unknown = JSON.parse(new TextDecoder().decode(image.sourceManifest.bytes));
+  if (!isObject(parsed) || !Array.isArray(parsed["layers"])) return undefined;
+  return parsed["layers"].filter(isObject);
+}
+
+/** Whether the pushed layers are exactly the ones the source manifest lists. */
+function sourceManifestStillTrue(image: ArchiveImage, layers: readonly PushedLayer[]): boolean {
+  const listed = sourceLayers(image);
+  if (!listed || listed.length !== layers.length) return false;
+  return listed.every((descriptor, index) =>
+    descriptor["digest"] === layers[index]?.digest && descriptor["size"] === layers[index]?.size
+  );
+}
+
+/** Builds the manifest of one image. */
+export function buildImageManifest(
+  image: ArchiveImage,
+  sourceFamily: ManifestFamily,
+  layers: readonly PushedLayer[],
+): BuiltManifest {
+  if (layers.length !== image.layers.length) {
+    throw new Error(`image has ${image.layers.length} layers but ${layers.length} were pushed`);
+  }
+  const source = image.sourceManifest;
+  if (source && sourceManifestStillTrue(image, layers)) {
+    return { ...source, ...(image.platform ? { platform: image.platform } : {}) };
+  }
+  const preferred = source ? familyOf(source.mediaType) : sourceFamily;
+  const family = outputFamily(preferred, layers);
+  const original: JsonObject = source
+    ? JSON.parse(new TextDecoder().decode(source.bytes)) as JsonObject
+    : {};
+  const originalLayers = sourceLayers(image) ?? [];
+  const originalConfig = isObject(original["config"]) ? original["config"] : {};
+  const manifest: JsonObject = {
+    ...original,
+    schemaVersion: 2,
+    mediaType: manifestMediaType(family),
+    config: {
+      ...originalConfig,
+      mediaType: configMediaType(family),
+      digest: image.config.digest,
+      size: image.config.bytes.length,
+    },
+    layers: layers.map((layer, index) => {
+      const annotations = image.layers[index]?.annotations;
+      const descriptor: JsonObject = {
+        ...(originalLayers[index] ?? {}),
+        mediaType: layerMediaType(family, layer.compression),
+        digest: layer.digest,
+        size: layer.size,
+      };
+      if (annotations && Object.keys(annotations).length > 0) {
+        descriptor["annotations"] = annotations;
+      }
+      return descriptor;
+    }),
+  };
+  return built(manifest, manifestMediaType(family), image.platform);
+}
+
+/** Builds the index for several platform images (or returns the source index when unchanged). */
+export function buildIndex(
+  selection: ImageSelection,
+  children: readonly BuiltManifest[],
+): BuiltManifest {
+  const sourceIndex = selection.index;
+  if (sourceIndex && selection.skippedPlatforms.length === 0) {
+    const parsed: unknown = JSON.parse(new TextDecoder().decode(sourceIndex.bytes));
+    const listed = isObject(parsed) && Array.isArray(parsed["manifests"])
+      ? parsed["manifests"].filter(isObject)
+      : [];
+    const same = listed.length === children.length &&
+      listed.every((descriptor, index) => descriptor["digest"] === children[index]?.digest);
+    if (same) return sourceIndex;
+  }
+  const family: ManifestFamily = children.every((child) => familyOf(child.mediaType) === "docker")
+    ? "docker"
+    : "oci";
+  const mediaType = family === "docker" ? DOCKER_MANIFEST_LIST : OCI_INDEX;
+  return built(
+    {
+      schemaVersion: 2,
+      mediaType: indexMediaType(family),
+      manifests: children.map((child) => ({
+        mediaType: child.mediaType,
+        digest: child.digest,
+        size: child.bytes.length,
+        ...(child.platform ? { platform: child.platform } : {}),
+      })),
+    },
+    mediaType,
+    undefined,
+  );
+}

@@ -1,0 +1,142 @@
+/**
+ * The local layer map: for each uncompressed layer (by diff_id) and encoder setting, the digest
+ * and size its compressed form has, and the repositories of the registry known to hold it. A
+ * re-push then needs no compression at all, and a push to a sibling repository mounts instead of
+ * uploading. Everything read here is confirmed with the registry before it is trusted.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import type { Compression } from "../image/types.ts";
+import { moduleLogger } from "../logging/logger.ts";
+import { writeFileAtomic } from "./cache_dir.ts";
+
+/** What a layer became in the registry. */
+export interface CachedLayer {
+  /** Registry digest. */
+  digest: string;
+  /** Size in bytes. */
+  size: number;
+  /** Compression of the uploaded bytes. */
+  compression: Compression;
+  /** Repositories of this registry known to hold the blob, newest first. */
+  repositories: string[];
+}
+
+interface CacheFile {
+  format: "docker-image-pusher/layer-cache";
+  version: 1;
+  registry: string;
+  layers: Record<string, CachedLayer>;
+}
+
+const log = moduleLogger("cache");
+const MAX_ENTRIES = 5000;
+const MAX_REPOSITORIES = 16;
+
+function isCachedLayer(value: unknown): value is CachedLayer {
+  if (typeof value !== "object" || value === null) return false;
+  const entry = value as Record<string, unknown>;
+  return typeof entry["digest"] === "string" && /^sha256:[0-9a-f]{64}$/.test(entry["digest"]) &&
+    typeof entry["size"] === "number" && Number.isSafeInteger(entry["size"]) &&
+    (entry["compression"] === "none" || entry["compression"] === "gzip" ||
+      entry["compression"] === "zstd") &&
+    Array.isArray(entry["repositories"]) &&
+    entry["repositories"].every((repository) => typeof repository === "string");
+}
+
+/** The cache of one registry, loaded from and saved to one JSON file. */
+export class LayerCache {
+  readonly #path: string;
+  readonly #registry: string;
+  #layers: Map<string, CachedLayer> = new Map();
+  #dirty = false;
+
+  private constructor(path: string, registry: string) {
+    this.#path = path;
+    this.#registry = registry;
+  }
+
+  /** The cache file of a registry inside `directory`. */
+  static pathFor(directory: string, registry: string): string {
+    const key = createHash("sha256").update(registry).digest("hex").slice(0, 16);
+    return join(directory, `layers-${key}.json`);
+  }
+
+  /** Loads the cache of `registry`; a missing file is empty, a corrupt one is ignored with a warning. */
+  static async load(directory: string, registry: string): Promise<LayerCache> {
+    const cache = new LayerCache(LayerCache.pathFor(directory, registry), registry);
+    let text: string;
+    try {
+      text = await Deno.readTextFile(cache.#path);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) {
+        log.warn(`cannot read the layer cache ${cache.#path}: ${String(error)}; ignoring it`);
+      }
+      return cache;
+    }
+    try {
+      const parsed = JSON.parse(text) as Partial<CacheFile>;
+      if (parsed.format !== "docker-image-pusher/layer-cache" || parsed.version !== 1) {
+        throw new Error("not a layer cache file of this version");
+      }
+      if (parsed.registry !== registry) throw new Error(`it belongs to ${parsed.registry}`);
+      for (const [key, value] of Object.entries(parsed.layers ?? {})) {
+        if (isCachedLayer(value)) cache.#layers.set(key, value);
+      }
+    } catch (error) {
+      log.warn(`ignoring the layer cache ${cache.#path}: ${(error as Error).message}`);
+    }
+    return cache;
+  }
+
+  /** The key of a source layer under an encoder setting. */
+  static key(sourceDigest: string, encoder: string): string {
+    return `${sourceDigest}|${encoder}`;
+  }
+
+  /** What the layer became, when known. */
+  lookup(sourceDigest: string, encoder: string): CachedLayer | undefined {
+    return this.#layers.get(LayerCache.key(sourceDigest, encoder));
+  }
+
+  /** Records that a layer is in `repository` as `layer`. */
+  record(
+    sourceDigest: string,
+    encoder: string,
+    layer: Omit<CachedLayer, "repositories">,
+    repository: string,
+  ): void {
+    const key = LayerCache.key(sourceDigest, encoder);
+    const previous = this.#layers.get(key);
+    const sameBlob = previous?.digest === layer.digest;
+    const repositories = [
+      repository,
+      ...(sameBlob ? previous.repositories.filter((name) => name !== repository) : []),
+    ].slice(0, MAX_REPOSITORIES);
+    this.#layers.delete(key);
+    this.#layers.set(key, { ...layer, repositories });
+    this.#dirty = true;
+  }
+
+  /** Saves the cache if it changed (atomically; the oldest entries go past the size cap). */
+  async save(): Promise<void> {
+    if (!this.#dirty) return;
+    const entries = [...this.#layers.entries()].slice(-MAX_ENTRIES);
+    const file: CacheFile = {
+      format: "docker-image-pusher/layer-cache",
+      version: 1,
+      registry: this.#registry,
+      layers: Object.fromEntries(entries),
+    };
+    try {
+      await Deno.mkdir(join(this.#path, ".."), { recursive: true });
+      await writeFileAtomic(this.#path, JSON.stringify(file));
+      this.#dirty = false;
+    } catch (error) {
+      log.warn(`cannot save the layer cache ${this.#path}: ${String(error)}`);
+    }
+  }
+}
