@@ -1,0 +1,64 @@
+import assert from "node:assert/strict";
+import { LayerCache } from "../../lib/state/layer_cache.ts";
+import { cacheDirectory } from "../../lib/state/cache_dir.ts";
+
+const DIGEST = `sha256:${"a".repeat(64)}`;
+const SOURCE = `sha256:${"b".repeat(64)}`;
+
+Deno.test("the layer cache round-trips and keeps repositories newest first", async () => {
+  const dir = await Deno.makeTempDir();
+  const cache = await LayerCache.load(dir, "localhost:5000");
+  assert.equal(cache.lookup(SOURCE, "gzip-1"), undefined);
+  cache.record(SOURCE, "gzip-1", { digest: DIGEST, size: 10, compression: "gzip" }, "one/app");
+  cache.record(SOURCE, "gzip-1", { digest: DIGEST, size: 10, compression: "gzip" }, "two/app");
+  await cache.save();
+  const again = await LayerCache.load(dir, "localhost:5000");
+  assert.deepEqual(again.lookup(SOURCE, "gzip-1"), {
+    digest: DIGEST,
+    size: 10,
+    compression: "gzip",
+    repositories: ["two/app", "one/app"],
+  });
+  assert.equal(again.lookup(SOURCE, "zstd-3"), undefined);
+  const other = await LayerCache.load(dir, "other:5000");
+  assert.equal(other.lookup(SOURCE, "gzip-1"), undefined);
+});
+
+Deno.test("a corrupt or foreign cache file is ignored, not trusted", async () => {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(LayerCache.pathFor(dir, "r:1"), "{not json");
+  const corrupt = await LayerCache.load(dir, "r:1");
+  assert.equal(corrupt.lookup(SOURCE, "gzip-1"), undefined);
+  await Deno.writeTextFile(
+    LayerCache.pathFor(dir, "r:2"),
+    JSON.stringify({
+      format: "docker-image-pusher/layer-cache",
+      version: 1,
+      registry: "r:2",
+      layers: {
+        [`${SOURCE}|gzip-1`]: {
+          digest: "sha256:short",
+          size: 1,
+          compression: "gzip",
+          repositories: [],
+        },
+      },
+    }),
+  );
+  const invalid = await LayerCache.load(dir, "r:2");
+  assert.equal(invalid.lookup(SOURCE, "gzip-1"), undefined);
+});
+
+Deno.test("the cache directory follows XDG, LOCALAPPDATA and the override", () => {
+  assert.equal(cacheDirectory((name) => ({ DOCKER_PUSHER_CACHE_DIR: "/x" })[name]), "/x");
+  if (Deno.build.os !== "windows") {
+    assert.equal(
+      cacheDirectory((name) => ({ XDG_CACHE_HOME: "/xdg" })[name]),
+      "/xdg/docker-image-pusher",
+    );
+    assert.equal(
+      cacheDirectory((name) => ({ HOME: "/home/u" })[name]),
+      "/home/u/.cache/docker-image-pusher",
+    );
+  }
+});
