@@ -60,11 +60,18 @@ export interface PushRuntime {
 }
 
 const log = moduleLogger("push");
-const CHUNK_SIZE = 32 * 1024 * 1024;
 
 /** Shared state of one run. */
 interface RunContext {
   options: PushOptions;
+  /** Compression settings for uncompressed layers. */
+  compression: CompressionChoice;
+  /** Names the compression settings in the layer cache. */
+  encoder: string;
+  /** The registry's layer cache, unless `--no-cache`. */
+  cache: LayerCache | undefined;
+  /** The config is already in the repository: worth computing digests to skip layers. */
+  imageSeenBefore: boolean;
   emit: EventSink;
   signal: AbortSignal;
   primary: RepositoryClient;
@@ -92,12 +99,78 @@ async function retrying<T>(ctx: RunContext, what: string, operation: () => Promi
 }
 
 /** The digest a layer will have in the registry when that is known without reading it. */
-function knownOutcome(layer: ArchiveLayer, options: PushOptions): PushedLayer | undefined {
-  if (layer.storedDigest === undefined) return undefined;
-  if (layer.compression !== "none" || options.compression === "none") {
+function knownOutcome(ctx: RunContext, layer: ArchiveLayer): PushedLayer | undefined {
+  const { options } = ctx;
+  if (layer.compression !== "none" && layer.storedDigest !== undefined) {
     return { digest: layer.storedDigest, size: layer.size, compression: layer.compression };
   }
-  return undefined;
+  if (options.compression === "none") {
+    const digest = layer.storedDigest ?? layer.diffId;
+    if (digest !== undefined) return { digest, size: layer.size, compression: "none" };
+  }
+  const source = layer.diffId ?? layer.storedDigest;
+  if (ctx.cache === undefined || source === undefined) return undefined;
+  const cached = ctx.cache.lookup(source, ctx.encoder);
+  return cached
+    ? { digest: cached.digest, size: cached.size, compression: cached.compression }
+    : undefined;
+}
+
+/** Remembers where a layer went, so a later push needs neither compression nor upload. */
+function remember(ctx: RunContext, layer: ArchiveLayer, pushed: PushedLayer): void {
+  const source = layer.diffId ?? layer.storedDigest;
+  if (ctx.cache === undefined || source === undefined || ctx.options.dryRun) return;
+  ctx.cache.record(source, ctx.encoder, pushed, ctx.primary.repository);
+}
+
+/** Repositories of this registry that may hold a blob: the cache's, then `--mount-from`. */
+function mountSources(ctx: RunContext, layer: ArchiveLayer): string[] {
+  const sources: string[] = [];
+  const source = layer.diffId ?? layer.storedDigest;
+  const cached = source !== undefined ? ctx.cache?.lookup(source, ctx.encoder) : undefined;
+  for (const repository of cached?.repositories ?? []) sources.push(repository);
+  if (ctx.options.mountFrom !== undefined) sources.push(ctx.options.mountFrom);
+  return [...new Set(sources)].filter((repository) => repository !== ctx.primary.repository)
+    .slice(0, 3);
+}
+
+/** Compresses and hashes a layer without uploading, to learn its digest. */
+async function measure(
+  ctx: RunContext,
+  layer: ArchiveLayer,
+  open: () => ReadableStream<Uint8Array>,
+): Promise<PushedLayer> {
+  const upload = layerUpload(layer, open, ctx.compression, true);
+  const { stream } = upload.source.open();
+  await stream.pipeTo(new WritableStream());
+  const result = await upload.pushed();
+  return { digest: result.digest, size: result.size, compression: result.compression };
+}
+
+/** Looks for a layer in the registry (HEAD, then mounts); true when it is there now. */
+async function alreadyThere(
+  ctx: RunContext,
+  layer: ArchiveLayer,
+  found: PushedLayer,
+  blob: BlobInfo,
+): Promise<boolean> {
+  const described = { ...blob, digest: found.digest, size: found.size };
+  emitBlob(ctx, described, "checking");
+  const client = ctx.primary.client;
+  const existing = await retrying(ctx, `HEAD ${found.digest}`, () => client.blobExists(found.digest));
+  if (existing.exists) {
+    emitBlob(ctx, described, "exists");
+    return true;
+  }
+  if (ctx.options.dryRun) return false;
+  for (const from of mountSources(ctx, layer)) {
+    const mounted = await retrying(ctx, `mount ${found.digest}`, () => client.mountBlob(found.digest, from));
+    if (mounted) {
+      emitBlob(ctx, described, "mounted", `from ${from}`);
+      return true;
+    }
+  }
+  return false;
 }
 
 /** Gets one layer into the primary repository from a re-readable source. */
@@ -108,72 +181,50 @@ async function pushLayer(
 ): Promise<PushedLayer> {
   const blob = blobInfo(layer);
   const { options } = ctx;
-  let known = knownOutcome(layer, options);
-  if (!known && options.dryRun) {
+  let known = knownOutcome(ctx, layer);
+  if (!known && !options.forceUpload && (options.dryRun || ctx.imageSeenBefore)) {
     emitBlob(ctx, blob, "checking", "computing the compressed digest");
-    const upload = layerUpload(layer, open, { target: options.compression }, true);
-    const { stream, outcome } = upload.source.open();
-    await stream.pipeTo(new WritableStream());
-    const result = await outcome;
-    known = {
-      digest: result.digest,
-      size: result.size,
-      compression: (await upload.pushed()).compression,
-    };
+    known = await measure(ctx, layer, open);
   }
-  if (known) {
-    const found = known;
-    const described = { ...blob, digest: found.digest, size: found.size };
-    if (!options.forceUpload) {
-      emitBlob(ctx, described, "checking");
-      const existing = await retrying(
-        ctx,
-        `HEAD ${found.digest}`,
-        () => ctx.primary.client.blobExists(found.digest),
-      );
-      if (existing.exists) {
-        emitBlob(ctx, described, "exists");
-        return found;
-      }
-      if (options.mountFrom !== undefined && !options.dryRun) {
-        const mounted = await retrying(
-          ctx,
-          `mount ${found.digest}`,
-          () => ctx.primary.client.mountBlob(found.digest, options.mountFrom as string),
-        );
-        if (mounted) {
-          emitBlob(ctx, described, "mounted");
-          return found;
-        }
-      }
-    }
-    if (options.dryRun) {
-      emitBlob(ctx, described, "planned", `would upload ${found.size} bytes`);
-      return found;
-    }
+  if (known && !options.forceUpload && await alreadyThere(ctx, layer, known, blob)) {
+    remember(ctx, layer, known);
+    return known;
   }
-  const upload = layerUpload(layer, open, { target: options.compression }, true);
+  if (options.dryRun) {
+    const planned = known ?? await measure(ctx, layer, open);
+    emitBlob(ctx, { ...blob, digest: planned.digest, size: planned.size }, "planned", `would upload ${planned.size} bytes`);
+    return planned;
+  }
+  const upload = layerUpload(layer, open, ctx.compression, true);
   emitBlob(ctx, blob, "uploading");
-  const result = await uploadBlob(upload.source, {
-    client: ctx.primary.client,
-    chunked: layer.size > options.largeLayerThreshold,
-    chunkSize: CHUNK_SIZE,
-    retry: ctx.retry,
-    signal: ctx.signal,
-    onProgress: (bytes) => ctx.emit({ type: "progress", id: blob.id, bytes, total: layer.size }),
-    onRetry: (attempt, delayMs, reason) => {
-      emitBlob(ctx, blob, "retrying", reason);
-      ctx.emit({ type: "retry", what: `layer ${layer.entry}`, attempt, delayMs, reason });
-    },
-  });
+  const result = await uploadBlob(upload.source, uploadSettings(ctx, blob, layer.size, layer.entry));
   ctx.bytesSent += result.bytesSent;
   const pushed = await upload.pushed();
-  emitBlob(
-    ctx,
-    { ...blob, digest: pushed.digest, size: pushed.size },
-    result.foundOnRetry ? "exists" : "uploaded",
-  );
-  return { digest: pushed.digest, size: pushed.size, compression: pushed.compression };
+  const outcome: PushedLayer = { digest: pushed.digest, size: pushed.size, compression: pushed.compression };
+  remember(ctx, layer, outcome);
+  emitBlob(ctx, { ...blob, digest: pushed.digest, size: pushed.size }, result.foundOnRetry ? "exists" : "uploaded");
+  return outcome;
+}
+
+/** Upload settings for one blob of `size` stored bytes. */
+function uploadSettings(ctx: RunContext, blob: BlobInfo, size: number, what: string): UploadSettings {
+  return {
+    client: ctx.primary.client,
+    chunked: size > ctx.options.largeLayerThreshold,
+    chunkSize: chunkSizeFor(ctx.options.largeLayerThreshold),
+    retry: ctx.retry,
+    signal: ctx.signal,
+    onProgress: (bytes) => ctx.emit({ type: "progress", id: blob.id, bytes, total: size }),
+    onRetry: (attempt, delayMs, reason) => {
+      emitBlob(ctx, blob, "retrying", reason);
+      ctx.emit({ type: "retry", what, attempt, delayMs, reason });
+    },
+  };
+}
+
+/** Chunk size for chunked uploads: the threshold, kept between 5 MiB (ECR's minimum) and 64 MiB. */
+export function chunkSizeFor(threshold: number): number {
+  return Math.min(64 * 1024 * 1024, Math.max(5 * 1024 * 1024, threshold));
 }
 
 /** Gets a small in-memory blob (a config) into the primary repository. */
@@ -202,16 +253,7 @@ async function pushBytes(ctx: RunContext, bytes: Uint8Array, digest: string): Pr
       stream: new Blob([bytes]).stream(),
       outcome: Promise.resolve({ digest: sha256Digest(bytes), size: bytes.length }),
     }),
-  }, {
-    client: ctx.primary.client,
-    chunked: false,
-    chunkSize: CHUNK_SIZE,
-    retry: ctx.retry,
-    signal: ctx.signal,
-    onProgress: () => {},
-    onRetry: (attempt, delayMs, reason) =>
-      ctx.emit({ type: "retry", what: `config ${digest}`, attempt, delayMs, reason }),
-  });
+  }, uploadSettings(ctx, blob, bytes.length, `config ${digest}`));
   ctx.bytesSent += result.bytesSent;
   emitBlob(ctx, blob, "uploaded");
 }
@@ -292,7 +334,7 @@ async function pushStreamedEntry(
   body: ReadableStream<Uint8Array>,
 ): Promise<PushedLayer & { diffId?: string }> {
   const layer = streamedLayer(path, size);
-  const upload = layerUpload(layer, () => body, { target: ctx.options.compression }, false);
+  const upload = layerUpload(layer, () => body, ctx.compression, false);
   const blob = blobInfo(layer);
   if (ctx.options.dryRun) {
     emitBlob(ctx, blob, "checking", "computing the digest");
@@ -301,16 +343,7 @@ async function pushStreamedEntry(
     return await upload.pushed();
   }
   emitBlob(ctx, blob, "uploading");
-  const result = await uploadBlob(upload.source, {
-    client: ctx.primary.client,
-    chunked: size > ctx.options.largeLayerThreshold,
-    chunkSize: CHUNK_SIZE,
-    retry: ctx.retry,
-    signal: ctx.signal,
-    onProgress: (bytes) => ctx.emit({ type: "progress", id: blob.id, bytes, total: size }),
-    onRetry: (attempt, delayMs, reason) =>
-      ctx.emit({ type: "retry", what: `layer ${path}`, attempt, delayMs, reason }),
-  });
+  const result = await uploadBlob(upload.source, uploadSettings(ctx, blob, size, `layer ${path}`));
   ctx.bytesSent += result.bytesSent;
   const pushed = await upload.pushed();
   emitBlob(ctx, { ...blob, digest: pushed.digest, size: pushed.size }, "uploaded");

@@ -96,7 +96,7 @@ export async function uploadBlob(
   let lastSize = 0;
   let opened = false;
   return await withRetry(async (attempt: number): Promise<UploadResult> => {
-    if (attempt > 0 && lastDigest !== undefined) {
+    if (attempt > 1 && lastDigest !== undefined) {
       const existing = await client.blobExists(lastDigest);
       if (existing.exists) {
         return { digest: lastDigest, size: lastSize, bytesSent, foundOnRetry: true };

@@ -42,7 +42,7 @@ export function layerUpload(
         ...(choice.level !== undefined ? { level: choice.level } : {}),
         ...(layer.storedDigest !== undefined ? { expectedStoredDigest: layer.storedDigest } : {}),
         ...(layer.diffId !== undefined ? { expectedDiffId: layer.diffId } : {}),
-        name: layer.entry,
+        label: layer.entry,
       });
       const result = transformed.result.then((outcome) => ({
         digest: outcome.digest,

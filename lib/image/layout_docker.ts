@@ -1,0 +1,121 @@
+/**
+ * Docker `manifest.json` archives: docker save before v25 (`<id>/layer.tar`), skopeo/podman
+ * `docker-archive:` (`<diffid>.tar`, with `<id>/layer.tar` symlinks to them), and the
+ * `manifest.json` half of docker save v25+.
+ *
+ * @module
+ */
+
+import { PusherError } from "../errors.ts";
+import {
+  asObject,
+  configDiffIds,
+  documentPath,
+  parseJsonObject,
+  parseManifestList,
+  readNamedEntry,
+  requiredString,
+  sha256Digest,
+  stringArrayField,
+} from "./json_document.ts";
+import { type Candidate, selectCandidate } from "./image_select.ts";
+import { DOCKER_CONFIG, nameCompression } from "./media_types.ts";
+import type { ArchiveImage, ArchiveLayer, EntryView, ImageSelection } from "./types.ts";
+
+/** One `manifest.json` entry. */
+interface ManifestItem {
+  config: string;
+  repoTags: string[];
+  layers: string[];
+  where: string;
+}
+
+/**
+ * The digest an entry's name states: `<hex>`, `<hex>.json`, `<hex>.tar` at the top, or
+ * `blobs/sha256/<hex>`.
+ */
+function digestFromName(path: string): string | undefined {
+  const match = /^(?:blobs\/sha256\/)?([a-f0-9]{64})(?:\.json|\.tar)?$/.exec(path);
+  return match?.[1] === undefined ? undefined : `sha256:${match[1]}`;
+}
+
+function parseItem(value: unknown, index: number): ManifestItem {
+  const where = `manifest.json entry ${index + 1}`;
+  const object = asObject(value, where);
+  return {
+    config: documentPath(requiredString(object, "Config", where), `${where} Config`),
+    repoTags: stringArrayField(object, "RepoTags", where, true),
+    layers: stringArrayField(object, "Layers", where).map((path) =>
+      documentPath(path, `${where} Layers`)
+    ),
+    where,
+  };
+}
+
+async function loadImage(view: EntryView, item: ManifestItem): Promise<ArchiveImage> {
+  const bytes = await readNamedEntry(view, item.config, `${item.where} Config`);
+  const digest = sha256Digest(bytes);
+  const stated = digestFromName(view.resolve(item.config));
+  if (stated !== undefined && stated !== digest) {
+    throw new PusherError(
+      "verify",
+      `config ${item.config} has digest ${digest}, not the ${stated} its name states`,
+      { hint: "the archive is damaged; re-create it" },
+    );
+  }
+  const diffIds = configDiffIds(
+    parseJsonObject(bytes, `config ${item.config}`),
+    `config ${item.config}`,
+  );
+  if (diffIds !== undefined && diffIds.length !== item.layers.length) {
+    throw new PusherError(
+      "input",
+      `config ${item.config} lists ${diffIds.length} diff_ids but ${item.where} has ${item.layers.length} layers`,
+    );
+  }
+  const layers = item.layers.map((path, i): ArchiveLayer => {
+    if (!view.has(path)) {
+      throw new PusherError(
+        "input",
+        `${item.where} names layer "${path}", which is not in the archive`,
+        { hint: "the archive is incomplete; re-create it" },
+      );
+    }
+    const entry = view.resolve(path);
+    const layer: ArchiveLayer = {
+      entry,
+      size: view.size(entry),
+      compression: nameCompression(entry),
+    };
+    const storedDigest = entry.endsWith(".json") ? undefined : digestFromName(entry);
+    if (storedDigest !== undefined) layer.storedDigest = storedDigest;
+    const diffId = diffIds?.[i];
+    if (diffId !== undefined) layer.diffId = diffId;
+    return layer;
+  });
+  return {
+    names: item.repoTags,
+    config: { bytes, digest, mediaType: DOCKER_CONFIG },
+    layers,
+  };
+}
+
+/** Resolves the image to push from docker's `manifest.json`. */
+export async function resolveDockerLayout(
+  view: EntryView,
+  options: { image?: string | undefined },
+): Promise<ImageSelection> {
+  const items = parseManifestList(await view.read("manifest.json")).map(parseItem);
+  const candidates = items.map((item): Candidate<ManifestItem> => {
+    const digest = digestFromName(item.config);
+    return {
+      names: item.repoTags,
+      refNames: [],
+      digests: digest === undefined ? [] : [digest],
+      fallbackLabel: `untagged image ${digest ?? item.config}`,
+      value: item,
+    };
+  });
+  const image = await loadImage(view, selectCandidate(candidates, options.image));
+  return { family: "docker", images: [image], skippedPlatforms: [] };
+}

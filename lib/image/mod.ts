@@ -1,0 +1,33 @@
+/**
+ * Image archive reading: open an archive (random access for plain tar files, one streaming pass
+ * for compressed files and standard input), then resolve its layout to the image(s) to push.
+ *
+ * ```ts
+ * const source = await openArchive("image.tar");
+ * if (source.mode === "random") {
+ *   const selection = await resolveLayout(source.archive, { image: "app:v1" });
+ *   const layer = selection.images[0]!.layers[0]!;
+ *   const bytes = source.archive.openEntry(layer.entry);
+ * }
+ * ```
+ *
+ * @module
+ */
+
+export type * from "./types.ts";
+export { type ArchiveSource, openArchive } from "./open_archive.ts";
+export { openRandomAccessArchive, type RandomAccessArchive } from "./random_access.ts";
+export {
+  DEFAULT_MEMORY_LIMIT,
+  type LargeEntryHandler,
+  scanArchiveStream,
+  type StreamScanOptions,
+  type StreamScanResult,
+} from "./stream_scan.ts";
+export { type LayoutOptions, resolveLayout } from "./layout.ts";
+export { canonicalReference } from "./image_select.ts";
+export { platformName } from "./json_document.ts";
+export { decompressStream, detectCompression, sniffCompression } from "./compression.ts";
+export { indexTarFile, type TarIndex, type TarIndexEntry } from "./tar_index.ts";
+export { parseTarStream, type TarStreamEntry } from "./tar_stream.ts";
+export type { TarEntryHeader, TarEntryType } from "./tar_header.ts";

@@ -1,0 +1,336 @@
+/**
+ * Deterministic, multi-core gzip and zstd compression of a byte stream.
+ *
+ * The input is cut into fixed-size blocks (independent of how the source chunks it), each block
+ * is compressed on its own in a pool of Workers, and the outputs are emitted in order:
+ *
+ * - gzip: one gzip member. Each block is raw deflate ended with a sync flush (the last one with
+ *   `Z_FINISH`), as `pigz --independent` does; the header has mtime 0 and OS byte 3 (Unix) and the
+ *   trailer carries the CRC-32 and length of the whole input. Any gzip reader reads it.
+ * - zstd: one frame per block, each with a content checksum. Concatenated frames are valid zstd.
+ *
+ * The same input, format, level and block size give the same bytes on every run and machine
+ * running the same Deno (its zlib and zstd builds fix the encoders' output).
+ *
+ * Memory: a stream holds at most `maxInFlight` blocks at the pool plus the block being filled and
+ * one full block waiting to learn whether it is the last: `(maxInFlight + 2) × blockSize` of
+ * input (24 MiB with the defaults on 2 cores), plus the compressed outputs of the blocks in flight.
+ *
+ * @module
+ */
+
+import { crc32 } from "node:zlib";
+import { PusherError } from "../errors.ts";
+import type { Compression } from "../image/types.ts";
+import type { CompressReply, CompressRequest } from "./compress_worker.ts";
+
+/** A compressed format this module writes. */
+export type CompressFormat = Exclude<Compression, "none">;
+
+/** Default size of the independently compressed blocks: 4 MiB. */
+export const DEFAULT_BLOCK_SIZE = 4 * 1024 * 1024;
+
+/** Default level per format, chosen by measurement (see the pipeline notes in the report). */
+export const DEFAULT_LEVELS: Readonly<Record<CompressFormat, number>> = { gzip: 1, zstd: 3 };
+
+/** Accepted level range per format. */
+export const LEVEL_RANGES: Readonly<Record<CompressFormat, readonly [number, number]>> = {
+  gzip: [1, 9],
+  zstd: [1, 19],
+};
+
+/** Returns the level for a format (the default when absent); throws a usage error when out of range. */
+export function resolveLevel(format: CompressFormat, level?: number): number {
+  if (level === undefined) return DEFAULT_LEVELS[format];
+  const [min, max] = LEVEL_RANGES[format];
+  if (!Number.isInteger(level) || level < min || level > max) {
+    throw new PusherError("usage", `${format} level ${level} is out of range`, {
+      hint: `use a whole number from ${min} to ${max}`,
+    });
+  }
+  return level;
+}
+
+/** Options of a {@link CompressionPool}. */
+export interface CompressionPoolOptions {
+  /** Number of workers; defaults to `navigator.hardwareConcurrency`. */
+  size?: number;
+  /** Workers are terminated after this long without work, so they never keep the process alive. */
+  idleMs?: number;
+}
+
+/** One block waiting for or being compressed by a worker. */
+interface Job {
+  request: CompressRequest;
+  resolve: (output: Uint8Array) => void;
+  reject: (error: unknown) => void;
+}
+
+/** A worker and the job it is running. */
+interface Slot {
+  worker: Worker;
+  job: Job | undefined;
+}
+
+/**
+ * A pool of compression Workers shared by every stream that uses it. Workers start on demand and
+ * are terminated after `idleMs` without work, or by {@link close}; the pool can be used again
+ * after either (workers restart).
+ */
+export class CompressionPool {
+  /** Maximum number of workers. */
+  readonly size: number;
+  readonly #idleMs: number;
+  readonly #slots: Slot[] = [];
+  readonly #queue: Job[] = [];
+  #nextId = 0;
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /** Creates a pool; no worker starts until the first block arrives. */
+  constructor(options: CompressionPoolOptions = {}) {
+    this.size = Math.max(1, options.size ?? navigator.hardwareConcurrency ?? 1);
+    this.#idleMs = options.idleMs ?? 1000;
+  }
+
+  /**
+   * Compresses one block. `input` is transferred to a worker (it is detached on return), and
+   * `length` bytes of it form the block. Rejects with an `AbortError` when `signal` aborts before
+   * a worker takes the block or when the pool is closed.
+   */
+  compress(
+    format: CompressFormat,
+    level: number,
+    input: ArrayBuffer,
+    length: number,
+    last: boolean,
+    signal?: AbortSignal,
+  ): Promise<Uint8Array> {
+    return new Promise<Uint8Array>((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      const request: CompressRequest = { id: this.#nextId++, format, level, last, input, length };
+      const job: Job = { request, resolve, reject };
+      signal?.addEventListener("abort", () => {
+        const index = this.#queue.indexOf(job);
+        if (index >= 0) {
+          this.#queue.splice(index, 1);
+          reject(signal.reason);
+          this.#armIdleTimer();
+        }
+      }, { once: true });
+      this.#queue.push(job);
+      this.#dispatch();
+    });
+  }
+
+  /** Terminates every worker now; queued and running blocks reject with an `AbortError`. */
+  close(): void {
+    this.#clearIdleTimer();
+    const error = new DOMException("the compression pool was closed", "AbortError");
+    for (const job of this.#queue.splice(0)) job.reject(error);
+    for (const slot of this.#slots.splice(0)) {
+      slot.worker.terminate();
+      slot.job?.reject(error);
+    }
+  }
+
+  /** Hands queued jobs to idle workers, starting workers up to {@link size}. */
+  #dispatch(): void {
+    this.#clearIdleTimer();
+    while (this.#queue.length > 0) {
+      const slot = this.#slots.find((candidate) => candidate.job === undefined) ??
+        (this.#slots.length < this.size ? this.#startWorker() : undefined);
+      if (slot === undefined) return;
+      const job = this.#queue.shift() as Job;
+      slot.job = job;
+      slot.worker.postMessage(job.request, [job.request.input]);
+    }
+    this.#armIdleTimer();
+  }
+
+  /** Starts a worker and registers its slot. */
+  #startWorker(): Slot {
+    const worker = new Worker(new URL("./compress_worker.ts", import.meta.url), {
+      type: "module",
+    });
+    const slot: Slot = { worker, job: undefined };
+    worker.onmessage = (event: MessageEvent<CompressReply>): void => {
+      const job = slot.job;
+      slot.job = undefined;
+      const reply = event.data;
+      if (job !== undefined && job.request.id === reply.id) {
+        if ("error" in reply) {
+          job.reject(new PusherError("internal", `compression failed: ${reply.error}`));
+        } else {
+          job.resolve(new Uint8Array(reply.output));
+        }
+      }
+      this.#dispatch();
+    };
+    worker.onerror = (event: ErrorEvent): void => {
+      event.preventDefault();
+      this.#dropWorker(
+        slot,
+        new PusherError("internal", `compression worker failed: ${event.message}`),
+      );
+    };
+    worker.onmessageerror = (): void => {
+      this.#dropWorker(
+        slot,
+        new PusherError("internal", "compression worker sent an unreadable reply"),
+      );
+    };
+    this.#slots.push(slot);
+    return slot;
+  }
+
+  /** Terminates a failed worker, fails its job and lets the queue continue on the others. */
+  #dropWorker(slot: Slot, error: PusherError): void {
+    slot.worker.terminate();
+    const index = this.#slots.indexOf(slot);
+    if (index >= 0) this.#slots.splice(index, 1);
+    slot.job?.reject(error);
+    slot.job = undefined;
+    this.#dispatch();
+  }
+
+  /** Schedules termination of all workers once nothing is queued or running. */
+  #armIdleTimer(): void {
+    if (this.#idleTimer !== undefined || this.#slots.length === 0) return;
+    if (this.#queue.length > 0 || this.#slots.some((slot) => slot.job !== undefined)) return;
+    const timer = setTimeout(() => {
+      this.#idleTimer = undefined;
+      for (const slot of this.#slots.splice(0)) slot.worker.terminate();
+    }, this.#idleMs);
+    Deno.unrefTimer(timer);
+    this.#idleTimer = timer;
+  }
+
+  /** Cancels a pending idle termination. */
+  #clearIdleTimer(): void {
+    if (this.#idleTimer === undefined) return;
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+  }
+}
+
+let sharedPool: CompressionPool | undefined;
+
+/** The process-wide pool (one worker per core), created on first use. */
+export function sharedCompressionPool(): CompressionPool {
+  sharedPool ??= new CompressionPool();
+  return sharedPool;
+}
+
+/** Terminates the shared pool's workers now (a later use starts them again). */
+export function closeSharedCompressionPool(): void {
+  sharedPool?.close();
+}
+
+/** Options of a {@link CompressStream}. */
+export interface CompressStreamOptions {
+  /** Compression level; defaults to {@link DEFAULT_LEVELS}. */
+  level?: number;
+  /** Bytes per independently compressed block; defaults to {@link DEFAULT_BLOCK_SIZE}. */
+  blockSize?: number;
+  /** The worker pool; defaults to {@link sharedCompressionPool}. */
+  pool?: CompressionPool;
+  /** Blocks of this stream at the pool at once; defaults to twice the pool size. */
+  maxInFlight?: number;
+}
+
+/** A block submitted to the pool, in output order. */
+interface Pending {
+  output: Promise<Uint8Array>;
+}
+
+/** gzip member header: deflate, no flags, mtime 0, XFL per level (as zlib sets it), OS 3 (Unix). */
+function gzipHeader(level: number): Uint8Array {
+  const xfl = level === 1 ? 4 : level === 9 ? 2 : 0;
+  return Uint8Array.of(0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 3);
+}
+
+/** gzip member trailer: CRC-32 and length mod 2^32 of the uncompressed input, little-endian. */
+function gzipTrailer(crc: number, length: number): Uint8Array {
+  const trailer = new Uint8Array(8);
+  const view = new DataView(trailer.buffer);
+  view.setUint32(0, crc >>> 0, true);
+  view.setUint32(4, length % 0x1_0000_0000, true);
+  return trailer;
+}
+
+/**
+ * A TransformStream that compresses its input to gzip or zstd on the workers of a
+ * {@link CompressionPool}, with output independent of the input's chunking.
+ */
+export class CompressStream extends TransformStream<Uint8Array, Uint8Array> {
+  /** Creates a compressing stream for `format`. Throws a usage error for a bad level. */
+  constructor(format: CompressFormat, options: CompressStreamOptions = {}) {
+    const level = resolveLevel(format, options.level);
+    const blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
+    if (!Number.isInteger(blockSize) || blockSize < 1) {
+      throw new PusherError(
+        "usage",
+        `compression block size ${blockSize} is not a positive integer`,
+      );
+    }
+    const pool = options.pool ?? sharedCompressionPool();
+    const maxInFlight = Math.max(1, options.maxInFlight ?? pool.size * 2);
+    const cancel = new AbortController();
+    const pending: Pending[] = [];
+    let block = new Uint8Array(blockSize);
+    let filled = 0;
+    let crc = 0;
+    let total = 0;
+
+    const submit = (last: boolean): void => {
+      const output = pool.compress(format, level, block.buffer, filled, last, cancel.signal);
+      // Marked handled here; the rejection still reaches whoever awaits it in order.
+      output.catch(() => {});
+      pending.push({ output });
+      block = new Uint8Array(last ? 0 : blockSize);
+      filled = 0;
+    };
+    const emit = async (
+      controller: TransformStreamDefaultController<Uint8Array>,
+      keep: number,
+    ): Promise<void> => {
+      while (pending.length > keep) {
+        const head = pending.shift() as Pending;
+        controller.enqueue(await head.output);
+      }
+    };
+
+    super({
+      start(controller): void {
+        if (format === "gzip") controller.enqueue(gzipHeader(level));
+      },
+      async transform(chunk, controller): Promise<void> {
+        if (format === "gzip") crc = crc32(chunk, crc);
+        total += chunk.byteLength;
+        let offset = 0;
+        while (offset < chunk.byteLength) {
+          // A full block goes out only once more input shows it is not the last one.
+          if (filled === blockSize) {
+            submit(false);
+            await emit(controller, maxInFlight - 1);
+          }
+          const count = Math.min(blockSize - filled, chunk.byteLength - offset);
+          block.set(chunk.subarray(offset, offset + count), filled);
+          filled += count;
+          offset += count;
+        }
+      },
+      async flush(controller): Promise<void> {
+        submit(true);
+        await emit(controller, 0);
+        if (format === "gzip") controller.enqueue(gzipTrailer(crc, total));
+      },
+      cancel(): void {
+        cancel.abort();
+      },
+    });
+  }
+}

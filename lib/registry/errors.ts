@@ -1,0 +1,175 @@
+/**
+ * Registry failures: {@link RegistryError} (a {@link PusherError} that also carries the HTTP
+ * status, the registry's error codes and retry information), the parser for registry error bodies
+ * and `Retry-After`, and the accessors the retry helper uses.
+ *
+ * @module
+ */
+
+import { type ErrorKind, PusherError } from "../errors.ts";
+
+/** Options accepted by {@link RegistryError}. */
+export interface RegistryErrorOptions {
+  /** HTTP status; absent when no response arrived (connection, TLS, DNS failures). */
+  status?: number;
+  /** Error codes from the registry's JSON body, e.g. `["NAME_UNKNOWN"]`. */
+  codes?: readonly string[];
+  /** True when sending the same request again may succeed. */
+  retryable?: boolean;
+  /** How long the registry asked us to wait (`Retry-After`), in milliseconds. */
+  retryAfterMs?: number;
+  /** True for 411/413: the request was too large or needs a length; switch to chunked uploads. */
+  needsChunking?: boolean;
+  /** What the user could try next. */
+  hint?: string;
+  /** The underlying error. */
+  cause?: unknown;
+}
+
+/** A failure talking to a registry, with the status and codes the retry logic decides on. */
+export class RegistryError extends PusherError {
+  /** HTTP status; `undefined` when no response arrived. */
+  readonly status: number | undefined;
+  /** Error codes from the registry's JSON error body. */
+  readonly codes: readonly string[];
+  /** True when sending the same request again may succeed. */
+  readonly retryable: boolean;
+  /** Delay the registry asked for via `Retry-After`, in milliseconds. */
+  readonly retryAfterMs: number | undefined;
+  /** True when the request should be repeated as a chunked upload (411, 413). */
+  readonly needsChunking: boolean;
+
+  /** Creates a registry error of the given kind. */
+  constructor(kind: ErrorKind, message: string, options: RegistryErrorOptions = {}) {
+    const base: { hint?: string; cause?: unknown } = {};
+    if (options.hint !== undefined) base.hint = options.hint;
+    if (options.cause !== undefined) base.cause = options.cause;
+    super(kind, message, base);
+    this.name = "RegistryError";
+    this.status = options.status;
+    this.codes = options.codes ?? [];
+    this.retryable = options.retryable ?? false;
+    this.retryAfterMs = options.retryAfterMs;
+    this.needsChunking = options.needsChunking ?? false;
+  }
+}
+
+/** True when `error` is a {@link RegistryError} marked retryable (408, 429, 5xx, connection loss). */
+export function isRetryable(error: unknown): boolean {
+  return error instanceof RegistryError && error.retryable;
+}
+
+/** The `Retry-After` delay carried by `error` in milliseconds, if any. */
+export function retryAfterOf(error: unknown): number | undefined {
+  return error instanceof RegistryError ? error.retryAfterMs : undefined;
+}
+
+/** True when `error` says the upload should be repeated in chunks (HTTP 411 or 413). */
+export function needsChunkedUpload(error: unknown): boolean {
+  return error instanceof RegistryError && error.needsChunking;
+}
+
+/** True when `error` is a {@link RegistryError} whose registry codes include `code`. */
+export function hasErrorCode(error: unknown, code: string): boolean {
+  return error instanceof RegistryError && error.codes.includes(code);
+}
+
+/**
+ * Parses a `Retry-After` value — delay seconds or an HTTP date — into milliseconds from `now`.
+ * Dates in the past give 0; unparsable or absent values give `undefined`.
+ */
+export function parseRetryAfter(
+  value: string | null | undefined,
+  now: number = Date.now(),
+): number | undefined {
+  if (value === null || value === undefined) return undefined;
+  const text = value.trim();
+  if (/^[0-9]+$/.test(text)) return Number(text) * 1000;
+  if (!/[a-zA-Z]/.test(text)) return undefined;
+  const date = Date.parse(text);
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, date - now);
+}
+
+/** What a registry error body said. */
+export interface ErrorBodySummary {
+  /** Registry error codes (`errors[].code`). */
+  codes: string[];
+  /** A one-line description: the registry's messages, or the text of an HTML/plain page. */
+  message: string;
+}
+
+const MAX_MESSAGE_LENGTH = 300;
+
+/**
+ * Summarises an error body: `{"errors":[{code,message,detail}]}` from registries, an HTML page
+ * from a proxy, or plain text. Always returns one line.
+ */
+export function parseErrorBody(text: string, contentType: string | null): ErrorBodySummary {
+  const trimmed = text.trim();
+  if (trimmed === "") return { codes: [], message: "" };
+  if (trimmed.startsWith("{")) {
+    const parsed = parseJsonErrors(trimmed);
+    if (parsed !== undefined) return parsed;
+  }
+  const isHtml = (contentType ?? "").includes("html") || /^<(?:!doctype|html)/i.test(trimmed);
+  const plain = isHtml ? htmlToText(trimmed) : trimmed;
+  return { codes: [], message: oneLine(plain) };
+}
+
+function parseJsonErrors(text: string): ErrorBodySummary | undefined {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof body !== "object" || body === null) return undefined;
+  const record = body as Record<string, unknown>;
+  const errors = Array.isArray(record.errors) ? record.errors : [];
+  const codes: string[] = [];
+  const parts: string[] = [];
+  for (const entry of errors) {
+    if (typeof entry !== "object" || entry === null) continue;
+    const item = entry as Record<string, unknown>;
+    const code = typeof item.code === "string" ? item.code : undefined;
+    if (code !== undefined) codes.push(code);
+    const message = typeof item.message === "string" ? item.message : "";
+    const detail = describeDetail(item.detail);
+    const text = [code, message].filter((part) => part !== undefined && part !== "").join(" ");
+    parts.push(detail === "" ? text : `${text} (${detail})`);
+  }
+  if (parts.length === 0) {
+    const alt = typeof record.message === "string"
+      ? record.message
+      : typeof record.error === "string"
+      ? record.error
+      : text;
+    return { codes, message: oneLine(alt) };
+  }
+  return { codes, message: oneLine(parts.join("; ")) };
+}
+
+function describeDetail(detail: unknown): string {
+  if (detail === undefined || detail === null || detail === "") return "";
+  if (typeof detail === "string") return detail;
+  try {
+    return JSON.stringify(detail);
+  } catch {
+    return "";
+  }
+}
+
+function htmlToText(html: string): string {
+  const title = /<title[^>]*>([\s\S]*?)<\/title>/i.exec(html)?.[1];
+  const heading = /<h1[^>]*>([\s\S]*?)<\/h1>/i.exec(html)?.[1];
+  const picked = title ?? heading;
+  const source = picked ?? html.replace(/<(script|style)[^>]*>[\s\S]*?<\/\1>/gi, " ");
+  return source.replace(/<[^>]*>/g, " ").replace(/&nbsp;/g, " ").replace(/&amp;/g, "&")
+    .replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, '"');
+}
+
+function oneLine(text: string): string {
+  const line = text.replace(/\s+/g, " ").trim();
+  return line.length > MAX_MESSAGE_LENGTH ? `${line.slice(0, MAX_MESSAGE_LENGTH - 1)}…` : line;
+}

@@ -1,0 +1,124 @@
+import assert from "node:assert/strict";
+import { PusherError } from "../../lib/errors.ts";
+import { type Clock, StallGuardStream, StallWatchdog } from "../../lib/pipeline/stall.ts";
+
+/** A clock whose timers fire only when the test advances it. */
+class FakeClock implements Clock {
+  time = 0;
+  #next = 1;
+  readonly timers = new Map<number, { at: number; callback: () => void }>();
+
+  now(): number {
+    return this.time;
+  }
+
+  setTimeout(callback: () => void, ms: number): unknown {
+    const id = this.#next++;
+    this.timers.set(id, { at: this.time + ms, callback });
+    return id;
+  }
+
+  clearTimeout(handle: unknown): void {
+    this.timers.delete(handle as number);
+  }
+
+  /** Moves time forward, firing due timers in order (including ones they arm). */
+  advance(ms: number): void {
+    const end = this.time + ms;
+    for (;;) {
+      const due = [...this.timers.entries()]
+        .filter(([, timer]) => timer.at <= end)
+        .sort(([, a], [, b]) => a.at - b.at)[0];
+      if (due === undefined) break;
+      const [id, timer] = due;
+      this.timers.delete(id);
+      this.time = timer.at;
+      timer.callback();
+    }
+    this.time = end;
+  }
+}
+
+Deno.test("stall: aborts after the timeout without activity, with a retryable network error", () => {
+  const clock = new FakeClock();
+  const controller = new AbortController();
+  new StallWatchdog({ timeoutMs: 30_000, controller, clock, label: "upload of sha256:abc" });
+  clock.advance(29_999);
+  assert.equal(controller.signal.aborted, false);
+  clock.advance(1);
+  assert.equal(controller.signal.aborted, true);
+  const reason = controller.signal.reason;
+  assert.ok(reason instanceof PusherError);
+  assert.equal(reason.kind, "network");
+  assert.match(reason.message, /upload of sha256:abc stalled: no data moved for 30 s/);
+  assert.equal((reason as PusherError & { retryable?: boolean }).retryable, true);
+  assert.equal(clock.timers.size, 0);
+});
+
+Deno.test("stall: activity pushes the deadline back from the last touch", () => {
+  const clock = new FakeClock();
+  const controller = new AbortController();
+  const watchdog = new StallWatchdog({ timeoutMs: 1000, controller, clock });
+  for (let step = 0; step < 20; step++) {
+    clock.advance(600);
+    watchdog.touch();
+  }
+  assert.equal(controller.signal.aborted, false);
+  assert.equal(clock.timers.size, 1, "one timer, re-armed only when it fires");
+  clock.advance(999);
+  assert.equal(controller.signal.aborted, false);
+  clock.advance(1);
+  assert.equal(controller.signal.aborted, true);
+});
+
+Deno.test("stall: stop and an abort from elsewhere clear the timer", () => {
+  const clock = new FakeClock();
+  const stopped = new AbortController();
+  new StallWatchdog({ timeoutMs: 100, controller: stopped, clock }).stop();
+  clock.advance(1000);
+  assert.equal(stopped.signal.aborted, false);
+
+  const other = new AbortController();
+  new StallWatchdog({ timeoutMs: 100, controller: other, clock });
+  other.abort(new Error("user cancelled"));
+  assert.equal(clock.timers.size, 0);
+  assert.match(String(other.signal.reason), /user cancelled/);
+});
+
+Deno.test("stall: the guard stream forwards chunks, counts them as activity, and stops at the end", async () => {
+  const clock = new FakeClock();
+  const controller = new AbortController();
+  const guard = new StallGuardStream({ timeoutMs: 1000, controller, clock });
+  const writer = guard.writable.getWriter();
+  const reader = guard.readable.getReader();
+  const chunk = new Uint8Array(8);
+  for (let step = 0; step < 5; step++) {
+    clock.advance(900);
+    const write = writer.write(chunk);
+    assert.equal((await reader.read()).value, chunk);
+    await write;
+  }
+  assert.equal(controller.signal.aborted, false);
+  // A consumer that stops reading stalls the flow: the watchdog fires.
+  clock.advance(1000);
+  assert.equal(controller.signal.aborted, true);
+
+  const finished = new AbortController();
+  const done = new StallGuardStream({ timeoutMs: 1000, controller: finished, clock });
+  await ReadableStream.from([chunk]).pipeThrough(done).pipeTo(new WritableStream());
+  clock.advance(5000);
+  assert.equal(finished.signal.aborted, false, "no abort after the stream ended");
+
+  const cancelled = new AbortController();
+  const dropped = new StallGuardStream({ timeoutMs: 1000, controller: cancelled, clock });
+  await dropped.readable.cancel();
+  clock.advance(5000);
+  assert.equal(cancelled.signal.aborted, false, "no abort after the stream was cancelled");
+});
+
+Deno.test("stall: works on real timers", async () => {
+  const controller = new AbortController();
+  new StallWatchdog({ timeoutMs: 20, controller });
+  await new Promise((resolve) => controller.signal.addEventListener("abort", resolve));
+  assert.ok(controller.signal.reason instanceof PusherError);
+});
