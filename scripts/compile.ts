@@ -25,6 +25,9 @@
  * that server is unreachable the script stops with one line saying so: release binaries are
  * built by `.github/workflows/release.yml` on a connected runner.
  *
+ * Exit codes: 0 built (or printed), 2 bad arguments, 5 the runtime download failed, 1 any other
+ * `deno compile` failure (its output is printed).
+ *
  * @module
  */
 
@@ -68,10 +71,7 @@ export const ENTRY_POINT = "main.ts";
  */
 export const WORKER_SCRIPT = "lib/pipeline/compress_worker.ts";
 
-/**
- * The permissions baked into every binary: only what a push needs. `--allow-sys` is not among
- * them: `navigator.hardwareConcurrency` (the compression pool size) needs no permission.
- */
+/** The permissions baked into every binary: only what a push needs. */
 export const RUNTIME_PERMISSIONS: readonly string[] = [
   // Any registry the user names, on any host and port.
   "--allow-net",
@@ -86,6 +86,10 @@ export const RUNTIME_PERMISSIONS: readonly string[] = [
   // Credential helpers (`docker-credential-<name>`); the names come from the user's docker
   // config and `--allow-run` only takes exact program names, so it cannot be narrowed either.
   "--allow-run",
+  // `node:https` (the `--skip-tls` transport) loads the system CA store, which Deno guards as
+  // sys access "ca"; Deno 2.9.6 rejects `--allow-sys=ca` as an unknown descriptor, so it has to
+  // be the whole permission. (`navigator.hardwareConcurrency` needs no permission.)
+  "--allow-sys",
 ];
 
 /** What a run of the script should do. */

@@ -19,6 +19,8 @@
 # caller's PowerShell window; `$args` is read instead of a param() block for the same reason.
 
 $ErrorActionPreference = "Stop"
+# Windows PowerShell 5.1 downloads many times slower while it draws a progress bar.
+$ProgressPreference = "SilentlyContinue"
 
 # The GitHub repository (owner/name) that publishes the releases.
 $Repo = "docker-image-pusher/docker-image-pusher"

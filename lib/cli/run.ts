@@ -85,9 +85,7 @@ export async function runCli(
     });
     activeDisplay.close();
     if (!json) {
-      for (const reference of result.references) {
-        writeStdout(`${reference.replace(/:[^:/@]+$/, "")}@${result.digest}\n`);
-      }
+      for (const reference of result.digestReferences) writeStdout(`${reference}\n`);
     }
     return 0;
   } catch (thrown) {

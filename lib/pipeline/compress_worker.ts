@@ -1,6 +1,7 @@
 /**
  * Worker script of the compression pool: compresses one block per message with the synchronous
- * `node:zlib` functions and hands the output buffer back by transfer.
+ * `node:zlib` functions and hands the output buffer back by transfer, together with the input
+ * buffer so the parent can fill it again.
  *
  * gzip blocks are raw deflate ended with `Z_SYNC_FLUSH` (byte-aligned, not final) or, for the last
  * block, `Z_FINISH`; the parent wraps them in one gzip member. zstd blocks are whole frames with a
@@ -29,7 +30,7 @@ export interface CompressRequest {
 
 /** The answer to a {@link CompressRequest}: the compressed bytes or an error message. */
 export type CompressReply =
-  | { id: number; output: ArrayBuffer }
+  | { id: number; output: ArrayBuffer; input: ArrayBuffer }
   | { id: number; error: string };
 
 /** The part of the worker global scope this script uses. */
@@ -66,7 +67,7 @@ scope.onmessage = (event: MessageEvent<CompressRequest>): void => {
     const output = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
       ? bytes.buffer as ArrayBuffer
       : new Uint8Array(bytes).buffer;
-    scope.postMessage({ id: request.id, output }, [output]);
+    scope.postMessage({ id: request.id, output, input: request.input }, [output, request.input]);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     scope.postMessage({ id: request.id, error: message });

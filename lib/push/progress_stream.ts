@@ -52,3 +52,13 @@ export async function* fixedChunks(
   }
   if (filled > 0) yield buffer.subarray(0, filled);
 }
+
+/** A stream of one in-memory byte array. */
+export function streamOf(bytes: Uint8Array): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    start(controller): void {
+      if (bytes.byteLength > 0) controller.enqueue(bytes);
+      controller.close();
+    },
+  });
+}

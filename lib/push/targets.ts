@@ -18,7 +18,7 @@ export interface TargetRepository {
 }
 
 function repositoryKey(reference: Reference): string {
-  return `${reference.apiBase}|${reference.repository}`;
+  return `${reference.apiBase.href}|${reference.repository}`;
 }
 
 /** Parses and groups the `-r` values; throws a usage error for a bad one. */
@@ -40,7 +40,7 @@ export function groupTargets(texts: readonly string[]): TargetRepository[] {
     groups.set(key, group);
   }
   const result = [...groups.values()];
-  const registries = new Set(result.map((group) => group.reference.apiBase));
+  const registries = new Set(result.map((group) => group.reference.apiBase.href));
   if (registries.size > 1) {
     throw new PusherError(
       "usage",

@@ -9,6 +9,7 @@
 
 import { type Challenge, parseChallenges, resolveRealm } from "./challenge.ts";
 import { basicAuthorization, type Credentials, usernameOf } from "./credentials.ts";
+import { PusherError } from "../errors.ts";
 import { RegistryError } from "./errors.ts";
 import type { Transport } from "./http.ts";
 import { type BearerToken, TokenService } from "./token_service.ts";
@@ -135,7 +136,14 @@ export class Authorizer {
     const bearer = challenges.find((challenge) => challenge.scheme === "bearer");
     const basic = challenges.find((challenge) => challenge.scheme === "basic");
     if (bearer !== undefined && bearer.params.realm !== undefined) {
-      await this.#challengedBearer(bearer, bearer.params.realm, requestUrl, ticket, request, signal);
+      await this.#challengedBearer(
+        bearer,
+        bearer.params.realm,
+        requestUrl,
+        ticket,
+        request,
+        signal,
+      );
       return;
     }
     if (basic !== undefined) {
@@ -193,14 +201,12 @@ export class Authorizer {
   #challengedBasic(ticket: AuthTicket, request: string): void {
     this.#scheme = "basic";
     if (basicAuthorization(this.#credentials) === undefined) {
-      throw "anonymous" in this.#credentials
-        ? this.refused(request)
-        : new RegistryError(
-          "auth",
-          `registry ${this.#registry} asks for Basic auth, which needs a user name with the ` +
-            "identity token",
-          { status: 401, hint: "pass --username with the token" },
-        );
+      throw "anonymous" in this.#credentials ? this.refused(request) : new RegistryError(
+        "auth",
+        `registry ${this.#registry} asks for Basic auth, which needs a user name with the ` +
+          "identity token",
+        { status: 401, hint: "pass --username with the token" },
+      );
     }
     if (ticket.header !== undefined) throw this.refused(request);
   }
@@ -208,7 +214,7 @@ export class Authorizer {
   async #refresh(afterChallenge: boolean, signal: AbortSignal | undefined): Promise<HeldToken> {
     if (this.#pending !== undefined) return await this.#pending;
     const bearer = this.#bearer;
-    if (bearer === undefined) throw new Error("no bearer challenge seen yet");
+    if (bearer === undefined) throw new PusherError("internal", "no bearer challenge seen yet");
     const scopeKey = this.#scopeKey();
     const pending = this.#tokens.fetch(bearer.realm, bearer.service, [...this.#scopes], signal)
       .then((token): HeldToken => {

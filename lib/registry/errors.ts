@@ -91,6 +91,53 @@ export function parseRetryAfter(
   return Math.max(0, date - now);
 }
 
+/**
+ * The error for a failed registry answer. `what` names the request ("pushing manifest …").
+ * 401/403 → `auth`; 404 and other 4xx → `registry`; 400 `DIGEST_INVALID` → `verify`;
+ * 411/413 → `registry` with {@link RegistryError.needsChunking}; 408, 429 and 5xx (but 501) →
+ * `network`, retryable, with `Retry-After` parsed.
+ */
+export function errorForStatus(
+  status: number,
+  summary: ErrorBodySummary,
+  retryAfter: string | null,
+  what: string,
+  now: number = Date.now(),
+): RegistryError {
+  const codes = summary.codes;
+  const message = `${what} failed with HTTP ${status}${
+    summary.message === "" ? "" : `: ${summary.message}`
+  }`;
+  const options: RegistryErrorOptions = { status, codes };
+  const retryable = status === 408 || status === 429 || (status >= 500 && status !== 501) ||
+    codes.includes("TOOMANYREQUESTS");
+  if (retryable) {
+    options.retryable = true;
+    const delay = parseRetryAfter(retryAfter, now);
+    if (delay !== undefined) options.retryAfterMs = delay;
+    return new RegistryError("network", message, options);
+  }
+  if (status === 401 || status === 403) {
+    options.hint = "check that the account may push to this repository";
+    return new RegistryError("auth", message, options);
+  }
+  if (status === 411 || status === 413) {
+    options.needsChunking = true;
+    options.hint =
+      "the registry or a proxy in front of it limits request sizes; use chunked uploads";
+    return new RegistryError("registry", message, options);
+  }
+  if (codes.includes("DIGEST_INVALID")) return new RegistryError("verify", message, options);
+  if (codes.includes("NAME_UNKNOWN")) {
+    options.hint = "create the repository first if this registry doesn't create it on push";
+  } else if (status === 405 || codes.includes("UNSUPPORTED")) {
+    options.hint = "the registry refuses pushes here (read-only, or a pull-through cache?)";
+  } else if (status === 400 && /HTTP request to an HTTPS server/i.test(summary.message)) {
+    options.hint = "the registry speaks HTTPS: use an https:// URL";
+  }
+  return new RegistryError("registry", message, options);
+}
+
 /** What a registry error body said. */
 export interface ErrorBodySummary {
   /** Registry error codes (`errors[].code`). */

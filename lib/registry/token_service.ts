@@ -156,9 +156,13 @@ export class TokenService {
       ? body.access_token
       : undefined;
     if (value === undefined) {
-      throw new RegistryError("registry", `the token service at ${where} answered without a token`, {
-        status: response.status,
-      });
+      throw new RegistryError(
+        "registry",
+        `the token service at ${where} answered without a token`,
+        {
+          status: response.status,
+        },
+      );
     }
     if (posted && typeof body.refresh_token === "string" && body.refresh_token !== "") {
       this.#refreshToken = body.refresh_token;

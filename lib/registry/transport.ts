@@ -2,7 +2,8 @@
  * The one HTTP layer the registry client uses. A {@link Transport} sends a request through an
  * {@link HttpBackend} — `fetch` normally, `node:https` when certificate checks are off — follows
  * redirects itself (hop cap, no https→http, no `Authorization` across origins, body replay on
- * 307/308) and reports every hop to an optional {@link RequestLog} hook.
+ * 307/308) and reports every hop to an optional {@link RequestLog} hook. No cookie jar: cookies
+ * a registry sets are never sent back (Harbor enforces CSRF checks when they are).
  *
  * @module
  */

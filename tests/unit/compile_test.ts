@@ -81,12 +81,16 @@ Deno.test("asset names are docker-image-pusher-<target>, .exe on Windows, no ver
 Deno.test("compile arguments carry the permissions, the worker and the target", () => {
   const args = compileArgs("aarch64-apple-darwin", join(PROJECT_ROOT, "dist"));
   assert.equal(args[0], "compile");
-  for (const flag of ["--allow-net", "--allow-read", "--allow-write", "--allow-env"]) {
-    assert.ok(args.includes(flag), `missing ${flag}`);
-  }
-  assert.ok(args.includes("--allow-run"));
+  assert.deepEqual(args.filter((arg) => arg.startsWith("--allow-")), [
+    "--allow-net",
+    "--allow-read",
+    "--allow-write",
+    "--allow-env",
+    "--allow-run",
+    "--allow-sys",
+  ]);
   assert.deepEqual(args.filter((arg) => arg.startsWith("--allow-")), [...RUNTIME_PERMISSIONS]);
-  assert.ok(!args.some((arg) => arg === "-A" || arg === "--allow-all" || arg === "--allow-sys"));
+  assert.ok(!args.some((arg) => arg === "-A" || arg === "--allow-all" || arg.includes("ffi")));
   const include = args.indexOf("--include");
   assert.equal(args[include + 1], "lib/pipeline/compress_worker.ts");
   assert.equal(args[args.indexOf("--target") + 1], "aarch64-apple-darwin");
@@ -125,6 +129,74 @@ Deno.test("main.ts starts with exactly the permissions baked into the binaries",
   ]);
   assert.equal(help.code, 0, help.stderr);
   assert.match(help.stdout, /--repository-url/);
+});
+
+Deno.test({
+  name: "node:https with checks off (--skip-tls) works under the baked-in permissions",
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const key = join(dir, "key.pem");
+    const cert = join(dir, "cert.pem");
+    const made = await run("openssl", [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      key,
+      "-out",
+      cert,
+      "-days",
+      "1",
+      "-subj",
+      "/CN=localhost",
+    ]);
+    assert.equal(made.code, 0, made.stderr);
+    const server = Deno.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      cert: await Deno.readTextFile(cert),
+      key: await Deno.readTextFile(key),
+      onListen: () => {},
+    }, async (request) => new Response(`got ${(await request.text()).length}`));
+    try {
+      const client = join(dir, "client.ts");
+      await Deno.writeTextFile(
+        client,
+        `import https from "node:https";
+const port = Number(Deno.args[0]);
+const text = await new Promise((resolve, reject) => {
+  const request = https.request(
+    { host: "127.0.0.1", port, method: "PUT", path: "/", rejectUnauthorized: false },
+    (response) => {
+      let body = "";
+      response.setEncoding("utf8");
+      response.on("data", (chunk) => (body += chunk));
+      response.on("end", () => resolve(body));
+    },
+  );
+  request.on("error", reject);
+  request.end("hello");
+});
+console.log(text);
+`,
+      );
+      const result = await run(Deno.execPath(), [
+        "run",
+        "--no-prompt",
+        "--no-config",
+        ...RUNTIME_PERMISSIONS,
+        client,
+        String(server.addr.port),
+      ]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stdout, "got 5\n");
+    } finally {
+      await server.shutdown();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
 
 Deno.test("options: defaults, repeated targets, --out, and usage errors", () => {
@@ -288,7 +360,6 @@ Deno.test("deno task compile rejects an unknown target with exit code 2", async 
 
 Deno.test({
   name: "a real compile builds the binary, or says clearly that the runtime download failed",
-  sanitizeResources: false,
   async fn() {
     const out = await Deno.makeTempDir();
     try {

@@ -201,6 +201,20 @@ Deno.test("layer: a diff_id mismatch of an uncompressed layer fails compressed o
   }
 });
 
+Deno.test("layer: an empty layer compresses to a valid empty blob", async () => {
+  const empty = sha256Digest(new Uint8Array(0));
+  for (const target of ["gzip", "zstd"] as const) {
+    const layer = transformLayer(ReadableStream.from<Uint8Array>([]), {
+      target,
+      expectedDiffId: empty,
+    });
+    const blob = await collect(layer.stream);
+    assert.equal((await layer.result).diffId, empty);
+    assert.equal((await layer.result).digest, sha256Digest(blob));
+    assert.equal((await tool(target, ["-dc"], blob)).length, 0);
+  }
+});
+
 Deno.test("layer: xz layers, bad levels and non-sha256 digests are refused", async () => {
   const xz = Uint8Array.of(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 1, 2, 3);
   const layer = transformLayer(ReadableStream.from([xz]), { target: "gzip", label: "layer x" });

@@ -1,0 +1,65 @@
+/**
+ * The shared state of one push run and the small helpers every step uses: event emission and
+ * per-request retries.
+ *
+ * @module
+ */
+
+import type { ArchiveLayer } from "../image/types.ts";
+import type { BlobInfo, BlobState, EventSink } from "../logging/events.ts";
+import type { PushOptions } from "../options.ts";
+import { withRetry } from "../pipeline/retry.ts";
+import type { LayerCache } from "../state/layer_cache.ts";
+import type { UploadRetry } from "./blob_upload.ts";
+import type { RepositoryClient } from "./clients.ts";
+import type { CompressionChoice } from "./layer_source.ts";
+
+/** Shared state of one run. */
+export interface RunContext {
+  /** The push settings. */
+  options: PushOptions;
+  /** Compression settings for uncompressed layers. */
+  compression: CompressionChoice;
+  /** Names the compression settings in the layer cache. */
+  encoder: string;
+  /** The registry's layer cache, unless `--no-cache`. */
+  cache: LayerCache | undefined;
+  /** The config is already in the repository: worth computing digests to skip layers. */
+  imageSeenBefore: boolean;
+  /** Event receiver. */
+  emit: EventSink;
+  /** Aborts everything (Ctrl-C, `--timeout`). */
+  signal: AbortSignal;
+  /** The first target repository: where blobs are uploaded. */
+  primary: RepositoryClient;
+  /** Retry policy of every request. */
+  retry: UploadRetry;
+  /** Bytes uploaded so far. */
+  bytesSent: number;
+}
+
+/** The blob a layer is shown as before its registry digest is known. */
+export function blobInfo(layer: ArchiveLayer): BlobInfo {
+  return { id: layer.storedDigest ?? layer.diffId ?? layer.entry, size: layer.size, role: "layer" };
+}
+
+/** Emits a blob state change. */
+export function emitBlob(ctx: RunContext, blob: BlobInfo, state: BlobState, reason?: string): void {
+  ctx.emit({ type: "blob", blob, state, ...(reason !== undefined ? { reason } : {}) });
+}
+
+/** Runs one request with the run's retry policy, reporting retries as events. */
+export async function retrying<T>(
+  ctx: RunContext,
+  what: string,
+  operation: () => Promise<T>,
+): Promise<T> {
+  return await withRetry(() => operation(), {
+    ...ctx.retry,
+    signal: ctx.signal,
+    onRetry: (info) => {
+      const reason = info.error instanceof Error ? info.error.message : String(info.error);
+      ctx.emit({ type: "retry", what, attempt: info.attempt, delayMs: info.delayMs, reason });
+    },
+  });
+}

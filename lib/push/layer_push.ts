@@ -1,0 +1,233 @@
+/**
+ * Gets one layer (or a small in-memory blob) into the primary repository: already there (HEAD,
+ * with the digest known from the layout, the local cache, or by compressing without uploading),
+ * mounted from a sibling repository, or uploaded.
+ *
+ * @module
+ */
+
+import type { ArchiveLayer } from "../image/types.ts";
+import type { BlobInfo } from "../logging/events.ts";
+import { uploadBlob, type UploadSettings } from "./blob_upload.ts";
+import { blobInfo, emitBlob, retrying, type RunContext } from "./context.ts";
+import { layerUpload } from "./layer_source.ts";
+import { streamOf } from "./progress_stream.ts";
+import { type PushedLayer, sha256Digest } from "./manifest_builder.ts";
+import type { CachedLayer } from "../state/layer_cache.ts";
+
+/** Encoder name of layers that go up as they are stored. */
+const AS_IS = "as-is";
+
+/**
+ * The layer cache key of a layer: a compressed layer by its own digest (it goes up as it is); an
+ * uncompressed one by its diff_id and the encoder settings that compress it.
+ */
+function cacheKey(
+  ctx: RunContext,
+  layer: ArchiveLayer,
+): { source: string; encoder: string } | undefined {
+  if (layer.compression !== "none") {
+    return layer.storedDigest !== undefined
+      ? { source: layer.storedDigest, encoder: AS_IS }
+      : undefined;
+  }
+  const source = layer.diffId ?? layer.storedDigest;
+  return source !== undefined ? { source, encoder: ctx.encoder } : undefined;
+}
+
+/** The cache's record of a layer. */
+function cached(ctx: RunContext, layer: ArchiveLayer): CachedLayer | undefined {
+  const key = cacheKey(ctx, layer);
+  return key ? ctx.cache?.lookup(key.source, key.encoder) : undefined;
+}
+
+/** The digest a layer will have in the registry when that is known without reading it. */
+function knownOutcome(ctx: RunContext, layer: ArchiveLayer): PushedLayer | undefined {
+  if (layer.compression !== "none" && layer.storedDigest !== undefined) {
+    return { digest: layer.storedDigest, size: layer.size, compression: layer.compression };
+  }
+  if (ctx.options.compression === "none") {
+    const digest = layer.storedDigest ?? layer.diffId;
+    if (digest !== undefined) return { digest, size: layer.size, compression: "none" };
+  }
+  const entry = cached(ctx, layer);
+  return entry
+    ? { digest: entry.digest, size: entry.size, compression: entry.compression }
+    : undefined;
+}
+
+/**
+ * Remembers where a layer went, so a later push needs neither compression nor upload. A layer
+ * declared uncompressed whose bytes proved compressed (`passedThrough`) is keyed by its digest.
+ */
+function remember(
+  ctx: RunContext,
+  layer: ArchiveLayer,
+  pushed: PushedLayer,
+  passedThrough = false,
+): void {
+  if (ctx.cache === undefined || ctx.options.dryRun) return;
+  const key = passedThrough ? { source: pushed.digest, encoder: AS_IS } : cacheKey(ctx, layer);
+  if (key) ctx.cache.record(key.source, key.encoder, pushed, ctx.primary.repository);
+}
+
+/** Repositories of this registry that may hold a blob: the cache's, then `--mount-from`. */
+function mountSources(ctx: RunContext, layer: ArchiveLayer): string[] {
+  const sources: string[] = [...(cached(ctx, layer)?.repositories ?? [])];
+  if (ctx.options.mountFrom !== undefined) sources.push(ctx.options.mountFrom);
+  return [...new Set(sources)].filter((repository) => repository !== ctx.primary.repository)
+    .slice(0, 3);
+}
+
+/** Compresses and hashes a layer without uploading, to learn its digest. */
+async function measure(
+  ctx: RunContext,
+  layer: ArchiveLayer,
+  open: () => ReadableStream<Uint8Array>,
+): Promise<PushedLayer> {
+  const upload = layerUpload(layer, open, ctx.compression, true);
+  const { stream } = upload.source.open();
+  await stream.pipeTo(new WritableStream());
+  const result = await upload.pushed();
+  return { digest: result.digest, size: result.size, compression: result.compression };
+}
+
+/** Looks for a layer in the registry (HEAD, then mounts); true when it is there now. */
+async function alreadyThere(
+  ctx: RunContext,
+  layer: ArchiveLayer,
+  found: PushedLayer,
+  blob: BlobInfo,
+): Promise<boolean> {
+  const described = { ...blob, digest: found.digest, size: found.size };
+  emitBlob(ctx, described, "checking");
+  const client = ctx.primary.client;
+  const existing = await retrying(
+    ctx,
+    `HEAD ${found.digest}`,
+    () => client.blobExists(found.digest),
+  );
+  if (existing.exists) {
+    emitBlob(ctx, described, "exists");
+    return true;
+  }
+  if (ctx.options.dryRun) return false;
+  for (const from of mountSources(ctx, layer)) {
+    const mounted = await retrying(
+      ctx,
+      `mount ${found.digest}`,
+      () => client.mountBlob(found.digest, from),
+    );
+    if (mounted) {
+      emitBlob(ctx, described, "mounted", `from ${from}`);
+      return true;
+    }
+  }
+  return false;
+}
+
+/** Gets one layer into the primary repository from a re-readable source. */
+export async function pushLayer(
+  ctx: RunContext,
+  layer: ArchiveLayer,
+  open: () => ReadableStream<Uint8Array>,
+): Promise<PushedLayer> {
+  const blob = blobInfo(layer);
+  const { options } = ctx;
+  let known = knownOutcome(ctx, layer);
+  if (!known && !options.forceUpload && (options.dryRun || ctx.imageSeenBefore)) {
+    emitBlob(ctx, blob, "checking", "computing the compressed digest");
+    known = await measure(ctx, layer, open);
+  }
+  if (known && !options.forceUpload && await alreadyThere(ctx, layer, known, blob)) {
+    remember(ctx, layer, known);
+    return known;
+  }
+  if (options.dryRun) {
+    const planned = known ?? await measure(ctx, layer, open);
+    emitBlob(
+      ctx,
+      { ...blob, digest: planned.digest, size: planned.size },
+      "planned",
+      `would upload ${planned.size} bytes`,
+    );
+    return planned;
+  }
+  const upload = layerUpload(layer, open, ctx.compression, true);
+  emitBlob(ctx, blob, "uploading");
+  const result = await uploadBlob(
+    upload.source,
+    uploadSettings(ctx, blob, layer.size, layer.entry),
+  );
+  ctx.bytesSent += result.bytesSent;
+  const pushed = await upload.pushed();
+  const outcome: PushedLayer = {
+    digest: pushed.digest,
+    size: pushed.size,
+    compression: pushed.compression,
+  };
+  remember(ctx, layer, outcome, layer.compression === "none" && pushed.diffId === undefined);
+  emitBlob(
+    ctx,
+    { ...blob, digest: pushed.digest, size: pushed.size },
+    result.foundOnRetry ? "exists" : "uploaded",
+  );
+  return outcome;
+}
+
+/** Upload settings for one blob of `size` stored bytes. */
+export function uploadSettings(
+  ctx: RunContext,
+  blob: BlobInfo,
+  size: number,
+  what: string,
+): UploadSettings {
+  return {
+    client: ctx.primary.client,
+    chunked: size > ctx.options.largeLayerThreshold,
+    chunkSize: chunkSizeFor(ctx.options.largeLayerThreshold),
+    retry: ctx.retry,
+    signal: ctx.signal,
+    onProgress: (bytes) => ctx.emit({ type: "progress", id: blob.id, bytes, total: size }),
+    onRetry: (attempt, delayMs, reason) => {
+      emitBlob(ctx, blob, "retrying", reason);
+      ctx.emit({ type: "retry", what, attempt, delayMs, reason });
+    },
+  };
+}
+
+/** Chunk size for chunked uploads: the threshold, kept between 5 MiB (ECR's minimum) and 64 MiB. */
+export function chunkSizeFor(threshold: number): number {
+  return Math.min(64 * 1024 * 1024, Math.max(5 * 1024 * 1024, threshold));
+}
+
+/** Gets a small in-memory blob (a config) into the primary repository. */
+export async function pushBytes(ctx: RunContext, bytes: Uint8Array, digest: string): Promise<void> {
+  const blob: BlobInfo = { id: digest, digest, size: bytes.length, role: "config" };
+  emitBlob(ctx, blob, "checking");
+  if (!ctx.options.forceUpload) {
+    const existing = await retrying(
+      ctx,
+      `HEAD ${digest}`,
+      () => ctx.primary.client.blobExists(digest),
+    );
+    if (existing.exists) {
+      emitBlob(ctx, blob, "exists");
+      return;
+    }
+  }
+  if (ctx.options.dryRun) {
+    emitBlob(ctx, blob, "planned", `would upload ${bytes.length} bytes`);
+    return;
+  }
+  emitBlob(ctx, blob, "uploading");
+  const result = await uploadBlob({
+    reopenable: true,
+    open: () => ({
+      stream: streamOf(bytes),
+      outcome: Promise.resolve({ digest: sha256Digest(bytes), size: bytes.length }),
+    }),
+  }, uploadSettings(ctx, blob, bytes.length, `config ${digest}`));
+  ctx.bytesSent += result.bytesSent;
+  emitBlob(ctx, blob, "uploaded");
+}

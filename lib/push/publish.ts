@@ -1,0 +1,134 @@
+/**
+ * The last steps of a push: make every blob present in the other target repositories, write
+ * child manifests by digest, and only then the tags. A push that fails before here writes no tag.
+ *
+ * @module
+ */
+
+import { PusherError } from "../errors.ts";
+import type { ImageSelection } from "../image/types.ts";
+import type { RepositoryClient } from "./clients.ts";
+import { retrying, type RunContext } from "./context.ts";
+import {
+  buildImageManifest,
+  buildIndex,
+  type BuiltManifest,
+  type PushedLayer,
+} from "./manifest_builder.ts";
+
+/** The manifests to write: children (by digest) and the top one (by tag). */
+export interface ManifestPlan {
+  /** Platform manifests of an index, written first, by digest. */
+  children: BuiltManifest[];
+  /** The manifest (or index) the tags point at. */
+  top: BuiltManifest;
+}
+
+/** Builds the manifests from the selection and what its layers became. */
+export function planManifests(
+  selection: ImageSelection,
+  layers: ReadonlyMap<string, PushedLayer>,
+): ManifestPlan {
+  const manifests = selection.images.map((image) =>
+    buildImageManifest(
+      image,
+      selection.family,
+      image.layers.map((layer) => {
+        const pushed = layers.get(layer.entry);
+        if (!pushed) throw new Error(`layer ${layer.entry} was not pushed`);
+        return pushed;
+      }),
+    )
+  );
+  if (manifests.length === 1) return { children: [], top: manifests[0] as BuiltManifest };
+  return { children: manifests, top: buildIndex(selection, manifests) };
+}
+
+/** Makes every blob of the first repository present in the other target repositories. */
+async function copyBlobs(
+  ctx: RunContext,
+  others: readonly RepositoryClient[],
+  digests: readonly string[],
+): Promise<void> {
+  for (const target of others) {
+    for (const digest of digests) {
+      const existing = await retrying(
+        ctx,
+        `HEAD ${digest}`,
+        () => target.client.blobExists(digest, ctx.signal),
+      );
+      if (existing.exists || ctx.options.dryRun) continue;
+      const mounted = await retrying(
+        ctx,
+        `mount ${digest}`,
+        () => target.client.mountBlob(digest, ctx.primary.repository, ctx.signal),
+      );
+      if (!mounted) {
+        throw new PusherError(
+          "registry",
+          `the registry did not mount ${digest} from ${ctx.primary.repository} into ${target.repository}`,
+          { hint: "push to that repository in a separate run" },
+        );
+      }
+    }
+  }
+}
+
+/** Writes manifests and tags to every target; returns the references written. */
+export async function publish(
+  ctx: RunContext,
+  targets: readonly RepositoryClient[],
+  plan: ManifestPlan,
+  blobDigests: readonly string[],
+): Promise<string[]> {
+  const { top, children } = plan;
+  for (const target of targets) {
+    if (target.pinnedDigest !== undefined && target.pinnedDigest !== top.digest) {
+      throw new PusherError(
+        "verify",
+        `the pushed manifest would be ${top.digest}, not ${target.pinnedDigest} as -r asks`,
+      );
+    }
+  }
+  await copyBlobs(ctx, targets.slice(1), blobDigests);
+  const references: string[] = [];
+  for (const target of targets) {
+    for (const child of ctx.options.dryRun ? [] : children) {
+      await retrying(
+        ctx,
+        `manifest ${child.digest}`,
+        () => target.client.putManifest(child.digest, child.bytes, child.mediaType, ctx.signal),
+      );
+      ctx.emit({
+        type: "manifest",
+        digest: child.digest,
+        mediaType: child.mediaType,
+        size: child.bytes.length,
+        reference: `${target.name}@${child.digest}`,
+      });
+    }
+  }
+  for (const target of targets) {
+    const tags = target.tags.length > 0 ? target.tags : [top.digest];
+    for (const tag of tags) {
+      const isDigest = tag.startsWith("sha256:");
+      const reference = isDigest ? `${target.name}@${tag}` : `${target.name}:${tag}`;
+      references.push(reference);
+      if (ctx.options.dryRun) continue;
+      await retrying(
+        ctx,
+        `manifest ${reference}`,
+        () => target.client.putManifest(tag, top.bytes, top.mediaType, ctx.signal),
+      );
+      ctx.emit({
+        type: "manifest",
+        digest: top.digest,
+        mediaType: top.mediaType,
+        size: top.bytes.length,
+        reference,
+      });
+      if (!isDigest) ctx.emit({ type: "tag", reference, digest: top.digest });
+    }
+  }
+  return references;
+}

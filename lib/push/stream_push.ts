@@ -1,0 +1,107 @@
+/**
+ * Pushing from one streaming pass (gzip/zstd archives, pipes, stdin): each large entry goes up as
+ * it streams past, before the layout is known; small entries are kept in memory; at the end the
+ * layout is resolved and the streamed results are matched to the image's layers and checked.
+ *
+ * @module
+ */
+
+import { PusherError } from "../errors.ts";
+import { resolveLayout } from "../image/layout.ts";
+import { scanArchiveStream } from "../image/stream_scan.ts";
+import type { ArchiveLayer, ImageSelection } from "../image/types.ts";
+import { uploadBlob } from "./blob_upload.ts";
+import { blobInfo, emitBlob, type RunContext } from "./context.ts";
+import { pushLayer, uploadSettings } from "./layer_push.ts";
+import { layerUpload } from "./layer_source.ts";
+import type { PushedLayer } from "./manifest_builder.ts";
+import { streamOf } from "./progress_stream.ts";
+import { reportSkipped, uniqueLayers } from "./selection.ts";
+
+const BLOB_PATH = /^blobs\/sha256\/([0-9a-f]{64})$/;
+
+/** A streamed entry's layer, as far as its path tells. */
+function streamedLayer(path: string, size: number): ArchiveLayer {
+  const named = path.match(BLOB_PATH)?.[1];
+  return {
+    entry: path,
+    size,
+    compression: "none",
+    ...(named !== undefined ? { storedDigest: `sha256:${named}` } : {}),
+  };
+}
+
+type StreamedLayer = PushedLayer & { diffId?: string };
+
+/** Uploads (or, in a dry run, only digests) one large entry as it streams past. */
+async function pushStreamedEntry(
+  ctx: RunContext,
+  path: string,
+  size: number,
+  body: ReadableStream<Uint8Array>,
+): Promise<StreamedLayer> {
+  const layer = streamedLayer(path, size);
+  const upload = layerUpload(layer, () => body, ctx.compression, false);
+  const blob = blobInfo(layer);
+  if (ctx.options.dryRun) {
+    emitBlob(ctx, blob, "checking", "computing the digest");
+    const { stream } = upload.source.open();
+    await stream.pipeTo(new WritableStream());
+    return await upload.pushed();
+  }
+  emitBlob(ctx, blob, "uploading");
+  const result = await uploadBlob(upload.source, uploadSettings(ctx, blob, size, `layer ${path}`));
+  ctx.bytesSent += result.bytesSent;
+  const pushed = await upload.pushed();
+  emitBlob(ctx, { ...blob, digest: pushed.digest, size: pushed.size }, "uploaded");
+  return pushed;
+}
+
+/** One streaming pass; returns the selection and what each of its layers became. */
+export async function pushFromStream(
+  ctx: RunContext,
+  stream: ReadableStream<Uint8Array>,
+  name: string,
+  imageOption: { image?: string },
+): Promise<{ selection: ImageSelection; layers: Map<string, PushedLayer> }> {
+  ctx.emit({
+    type: "start",
+    file: ctx.options.file,
+    targets: ctx.options.targets,
+    blobs: [],
+    totalBytes: 0,
+    dryRun: ctx.options.dryRun,
+  });
+  const scan = await scanArchiveStream(
+    stream,
+    (path, size, body) => pushStreamedEntry(ctx, path, size, body),
+    { name },
+  );
+  const selection = await resolveLayout(scan.view, imageOption);
+  reportSkipped(ctx, selection);
+  const layers = new Map<string, PushedLayer>();
+  for (const layer of uniqueLayers(selection)) {
+    const streamed = scan.large.get(layer.entry);
+    if (!streamed) {
+      const bytes = await scan.view.read(layer.entry);
+      layers.set(layer.entry, await pushLayer(ctx, layer, () => streamOf(bytes)));
+      continue;
+    }
+    if (
+      layer.diffId !== undefined && streamed.diffId !== undefined &&
+      streamed.diffId !== layer.diffId
+    ) {
+      throw new PusherError(
+        "verify",
+        `layer ${layer.entry} has diff_id ${streamed.diffId} but the config says ${layer.diffId}`,
+        { hint: "the archive is corrupt; nothing was tagged" },
+      );
+    }
+    layers.set(layer.entry, {
+      digest: streamed.digest,
+      size: streamed.size,
+      compression: streamed.compression,
+    });
+  }
+  return { selection, layers };
+}
