@@ -60,3 +60,8 @@ export function nameCompression(path: string): Compression {
   if (/\.(zst|zstd)$/i.test(path)) return "zstd";
   return "none";
 }
+
+/** Whether a media type names a tar layer (any compression), as opposed to an artifact blob. */
+export function isTarLayerType(mediaType: string): boolean {
+  return mediaType in LAYER_COMPRESSION;
+}

@@ -10,7 +10,7 @@ import type { ArchiveLayer } from "../image/types.ts";
 import type { BlobInfo } from "../logging/events.ts";
 import { uploadBlob, type UploadSettings } from "./blob_upload.ts";
 import { blobInfo, emitBlob, retrying, type RunContext } from "./context.ts";
-import { layerUpload } from "./layer_source.ts";
+import { isCompressible, layerUpload } from "./layer_source.ts";
 import { streamOf } from "./progress_stream.ts";
 import { type PushedLayer, sha256Digest } from "./manifest_builder.ts";
 import type { CachedLayer } from "../state/layer_cache.ts";
@@ -26,7 +26,7 @@ function cacheKey(
   ctx: RunContext,
   layer: ArchiveLayer,
 ): { source: string; encoder: string } | undefined {
-  if (layer.compression !== "none") {
+  if (!isCompressible(layer)) {
     return layer.storedDigest !== undefined
       ? { source: layer.storedDigest, encoder: AS_IS }
       : undefined;
@@ -43,7 +43,7 @@ function cached(ctx: RunContext, layer: ArchiveLayer): CachedLayer | undefined {
 
 /** The digest a layer will have in the registry when that is known without reading it. */
 function knownOutcome(ctx: RunContext, layer: ArchiveLayer): PushedLayer | undefined {
-  if (layer.compression !== "none" && layer.storedDigest !== undefined) {
+  if (!isCompressible(layer) && layer.storedDigest !== undefined) {
     return { digest: layer.storedDigest, size: layer.size, compression: layer.compression };
   }
   if (ctx.options.compression === "none") {
@@ -166,7 +166,7 @@ export async function pushLayer(
     size: pushed.size,
     compression: pushed.compression,
   };
-  remember(ctx, layer, outcome, layer.compression === "none" && pushed.diffId === undefined);
+  remember(ctx, layer, outcome, isCompressible(layer) && pushed.diffId === undefined);
   emitBlob(
     ctx,
     { ...blob, digest: pushed.digest, size: pushed.size },

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { isTarLayerType } from "../image/media_types.ts";
 import type { ArchiveLayer, Compression } from "../image/types.ts";
 import { transformLayer } from "../pipeline/layer_transform.ts";
 import type { PushedLayer } from "./manifest_builder.ts";
@@ -16,6 +17,15 @@ export interface CompressionChoice {
   target: Compression;
   /** Level, or the pipeline's default. */
   level?: number;
+}
+
+/**
+ * Whether this tool may compress a layer: an uncompressed tar layer. Artifact blobs (attestations,
+ * in-toto statements) and already compressed layers go up byte for byte.
+ */
+export function isCompressible(layer: ArchiveLayer): boolean {
+  return layer.compression === "none" &&
+    (layer.mediaType === undefined || isTarLayerType(layer.mediaType));
 }
 
 /** An upload source for a layer plus the promise of what it became. */
@@ -37,9 +47,10 @@ export function layerUpload(
   const source: UploadSource = {
     reopenable,
     open() {
+      const compress = isCompressible(layer);
       const transformed = transformLayer(open(), {
-        target: choice.target,
-        ...(choice.level !== undefined ? { level: choice.level } : {}),
+        target: compress ? choice.target : "none",
+        ...(compress && choice.level !== undefined ? { level: choice.level } : {}),
         ...(layer.storedDigest !== undefined ? { expectedStoredDigest: layer.storedDigest } : {}),
         ...(layer.diffId !== undefined ? { expectedDiffId: layer.diffId } : {}),
         label: layer.entry,

@@ -14,6 +14,7 @@ import type {
   ManifestFamily,
   Platform,
 } from "../image/types.ts";
+import { isTarLayerType } from "../image/media_types.ts";
 import {
   configMediaType,
   DOCKER_MANIFEST,
@@ -129,9 +130,13 @@ export function buildImageManifest(
     },
     layers: layers.map((layer, index) => {
       const annotations = image.layers[index]?.annotations;
+      const original = originalLayers[index] ?? {};
+      const originalType = original["mediaType"];
+      const keepType = original["digest"] === layer.digest && typeof originalType === "string" &&
+        !isTarLayerType(originalType);
       const descriptor: JsonObject = {
-        ...(originalLayers[index] ?? {}),
-        mediaType: layerMediaType(family, layer.compression),
+        ...original,
+        mediaType: keepType ? originalType : layerMediaType(family, layer.compression),
         digest: layer.digest,
         size: layer.size,
       };

@@ -6,30 +6,21 @@
 
 import type { Compression, ManifestFamily } from "../image/types.ts";
 
-/** Docker schema 2 manifest. */
-export const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
-/** Docker manifest list. */
-export const DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json";
-/** Docker image config. */
-export const DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json";
-/** Docker gzip layer. */
-export const DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip";
-/** OCI image manifest. */
-export const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
-/** OCI image index. */
-export const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
-/** OCI image config. */
-export const OCI_CONFIG = "application/vnd.oci.image.config.v1+json";
-/** OCI layer media type prefix. */
-export const OCI_LAYER = "application/vnd.oci.image.layer.v1.tar";
-
-/** Every manifest and index media type, for `Accept` headers. */
-export const MANIFEST_MEDIA_TYPES: readonly string[] = [
-  OCI_MANIFEST,
-  OCI_INDEX,
+import {
+  DOCKER_CONFIG,
   DOCKER_MANIFEST,
   DOCKER_MANIFEST_LIST,
-];
+  OCI_CONFIG,
+  OCI_INDEX,
+  OCI_MANIFEST,
+} from "../image/media_types.ts";
+
+export { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX };
+
+/** Docker gzip layer. */
+export const DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+/** OCI layer media type prefix. */
+export const OCI_LAYER = "application/vnd.oci.image.layer.v1.tar";
 
 /** The layer media type for a family and compression. Docker has only a gzip layer type. */
 export function layerMediaType(family: ManifestFamily, compression: Compression): string {

@@ -1,0 +1,191 @@
+/**
+ * Every archive layout pushed through the CLI to a real Distribution registry, pulled back with
+ * skopeo and checked: config digest kept, every layer decompresses to its diff_id, the manifest
+ * family is right, and the same image pushed from different layouts gets the same digest.
+ */
+
+import assert from "node:assert/strict";
+import { EXIT_CODES } from "../../lib/errors.ts";
+import { type FixtureInfo, type LayoutName, sharedFixtures } from "../helpers/fixtures.ts";
+import { runPusher } from "../helpers/cli.ts";
+import { pullAndVerify, skopeoInspect } from "../helpers/pull_verify.ts";
+import { startRegistry, type TestRegistry } from "../helpers/registry.ts";
+
+const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
+const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
+
+async function pushLayout(
+  registry: TestRegistry,
+  fixture: FixtureInfo,
+  repository: string,
+  extra: string[] = [],
+): Promise<string> {
+  const reference = `${registry.host}/${repository}:1`;
+  const args = ["-f", fixture.path, "-r", `http://${reference}`, ...extra];
+  if (fixture.choose !== undefined) args.push("--image", fixture.choose);
+  const run = await runPusher(args);
+  assert.equal(run.code, 0, `push of ${fixture.layout} failed:\n${run.stderr}`);
+  const printed = run.stdout.trim().split("\n").at(-1) ?? "";
+  assert.match(printed, new RegExp(`^${registry.host}/${repository}@sha256:[0-9a-f]{64}$`));
+  return printed.split("@")[1] as string;
+}
+
+Deno.test("every layout is pushed to Distribution and pulled back intact", async (t) => {
+  const fixtures = await sharedFixtures();
+  const registry = await startRegistry();
+  const digests = new Map<LayoutName, string>();
+  try {
+    for (const fixture of Object.values(fixtures)) {
+      await t.step(fixture.layout, async () => {
+        const repository = `layouts/${fixture.layout}`;
+        const digest = await pushLayout(registry, fixture, repository);
+        digests.set(fixture.layout, digest);
+        const multi = fixture.images.length > 1;
+        const pulled = await pullAndVerify(`${registry.host}/${repository}:1`, {
+          all: multi,
+          expectedManifestDigest: digest,
+          expectedConfigDigest: fixture.configDigest,
+          expectedDiffIds: fixture.diffIds,
+        });
+        if (multi) {
+          assert.equal(pulled.mediaType, OCI_INDEX);
+          assert.deepEqual(
+            pulled.images.map((image) => image.configDigest).sort(),
+            fixture.images.map((image) => image.configDigest).sort(),
+          );
+          if (fixture.indexDigest !== undefined) assert.equal(digest, fixture.indexDigest);
+        } else {
+          const expectedType = fixture.family === "docker" ? DOCKER_MANIFEST : OCI_MANIFEST;
+          assert.equal(pulled.mediaType, expectedType, `${fixture.layout} manifest type`);
+        }
+        const stored = fixture.images[0];
+        if (stored?.manifestDigest !== undefined && stored.layerCompression !== "none" && !multi) {
+          assert.equal(digest, stored.manifestDigest, "an unchanged OCI manifest keeps its digest");
+        }
+      });
+    }
+    await t.step("the same image from docker layouts gets one digest", () => {
+      const sameImage: LayoutName[] = [
+        "docker-legacy",
+        "docker-archive",
+        "docker-legacy-gzip",
+        "docker-archive-zstd",
+      ];
+      const seen = new Set(sameImage.map((layout) => digests.get(layout)));
+      assert.equal(seen.size, 1, `digests: ${[...seen].join(", ")}`);
+    });
+  } finally {
+    await registry.stop();
+  }
+});
+
+Deno.test("--compression picks the layer format and the manifest family", async () => {
+  const fixtures = await sharedFixtures();
+  const registry = await startRegistry();
+  try {
+    const fixture = fixtures["docker-legacy"];
+    for (
+      const [compression, manifestType, layerType] of [
+        ["gzip", DOCKER_MANIFEST, "application/vnd.docker.image.rootfs.diff.tar.gzip"],
+        ["zstd", OCI_MANIFEST, "application/vnd.oci.image.layer.v1.tar+zstd"],
+        ["none", OCI_MANIFEST, "application/vnd.oci.image.layer.v1.tar"],
+      ] as const
+    ) {
+      const repository = `compression/${compression}`;
+      const digest = await pushLayout(registry, fixture, repository, [
+        "--compression",
+        compression,
+      ]);
+      const pulled = await pullAndVerify(`${registry.host}/${repository}:1`, {
+        expectedManifestDigest: digest,
+        expectedConfigDigest: fixture.configDigest,
+        expectedDiffIds: fixture.diffIds,
+      });
+      assert.equal(pulled.mediaType, manifestType);
+      const image = pulled.images[0];
+      assert.ok(image);
+      for (const layer of image.layers) {
+        assert.equal(layer.mediaType, layerType);
+        assert.equal(layer.compression, compression);
+      }
+      if (compression === "none") {
+        assert.deepEqual(image.layers.map((layer) => layer.digest), fixture.diffIds);
+      }
+    }
+  } finally {
+    await registry.stop();
+  }
+});
+
+Deno.test("multi-image archives need --image; stdin and skipped platforms are reported", async () => {
+  const fixtures = await sharedFixtures();
+  const registry = await startRegistry();
+  try {
+    const multi = fixtures["docker-legacy-multi"];
+    const refused = await runPusher(["-f", multi.path, "-r", `http://${registry.host}/multi/x:1`]);
+    assert.equal(refused.code, EXIT_CODES.usage);
+    for (const name of multi.holds) assert.ok(refused.stderr.includes(name), refused.stderr);
+    assert.equal(refused.stderr.trim().split("\n").length, 1, "one line");
+    await assert.rejects(skopeoInspect(`${registry.host}/multi/x:1`));
+
+    const gz = fixtures["docker-legacy-gzip"];
+    const bytes = await Deno.readFile(gz.path);
+    const piped = await runPusher(["-f", "-", "-r", `http://${registry.host}/stdin/app:1`], {
+      stdin: bytes,
+    });
+    assert.equal(piped.code, 0, piped.stderr);
+    await pullAndVerify(`${registry.host}/stdin/app:1`, {
+      expectedConfigDigest: gz.configDigest,
+      expectedDiffIds: gz.diffIds,
+    });
+
+    const containerd = fixtures["docker-containerd"];
+    const partial = await runPusher([
+      "-f",
+      containerd.path,
+      "-r",
+      `http://${registry.host}/containerd/app:1`,
+    ]);
+    assert.equal(partial.code, 0, partial.stderr);
+    for (const platform of containerd.skippedPlatforms) {
+      assert.match(partial.stderr, new RegExp(`platform ${platform} .*left out`));
+    }
+  } finally {
+    await registry.stop();
+  }
+});
+
+Deno.test("several -r targets get one upload: tags in one repository, mounts into another", async () => {
+  const fixtures = await sharedFixtures();
+  const registry = await startRegistry();
+  try {
+    const fixture = fixtures["docker-archive"];
+    const run = await runPusher([
+      "-f",
+      fixture.path,
+      "-r",
+      `http://${registry.host}/multi/one:a`,
+      "-r",
+      `http://${registry.host}/multi/one:b`,
+      "-r",
+      `http://${registry.host}/multi/two:c`,
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    const digests = new Set<string>();
+    for (const reference of ["multi/one:a", "multi/one:b", "multi/two:c"]) {
+      const pulled = await pullAndVerify(`${registry.host}/${reference}`, {
+        expectedConfigDigest: fixture.configDigest,
+        expectedDiffIds: fixture.diffIds,
+      });
+      digests.add(pulled.manifestDigest);
+    }
+    assert.equal(digests.size, 1);
+    assert.deepEqual(run.stdout.trim().split("\n").sort(), [
+      `${registry.host}/multi/one@${[...digests][0]}`,
+      `${registry.host}/multi/two@${[...digests][0]}`,
+    ]);
+  } finally {
+    await registry.stop();
+  }
+});
