@@ -18,8 +18,7 @@ import {
   resolveLevel,
 } from "./pipeline/compress.ts";
 import { createClients, type RepositoryClient } from "./push/clients.ts";
-import type { RunContext } from "./push/context.ts";
-import { retrying } from "./push/context.ts";
+import { emptyTally, retrying, type RunContext } from "./push/context.ts";
 import { pushFromFile } from "./push/file_push.ts";
 import { pushBytes } from "./push/layer_push.ts";
 import type { CompressionChoice } from "./push/layer_source.ts";
@@ -156,6 +155,7 @@ export async function push(options: PushOptions, runtime: PushRuntime = {}): Pro
       maxDelayMs: RETRY_CAP_MS,
     },
     bytesSent: 0,
+    tally: emptyTally(),
   };
   try {
     await retrying(ctx, "ping", () => primary.client.ping(signal));
@@ -211,6 +211,7 @@ export async function push(options: PushOptions, runtime: PushRuntime = {}): Pro
       durationMs: result.durationMs,
       bytesSent: result.bytesSent,
       dryRun: options.dryRun,
+      blobs: { ...ctx.tally },
     });
     return result;
   } catch (error) {

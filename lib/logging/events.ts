@@ -21,8 +21,10 @@ export interface BlobInfo {
   id: string;
   /** The registry digest, once known. */
   digest?: string;
-  /** Size to upload, once known; before that the stored size. */
+  /** Size as stored in the archive (progress is counted against it). */
   size: number;
+  /** Size of the bytes that go (or went) up, once known (after compression). */
+  uploadSize?: number;
   /** `layer` or `config`. */
   role: "layer" | "config";
 }
@@ -52,6 +54,14 @@ export type PushEvent =
     durationMs: number;
     bytesSent: number;
     dryRun: boolean;
+    /** How many blobs were uploaded, already there, mounted, or (dry run) would be uploaded. */
+    blobs: {
+      uploaded: number;
+      exists: number;
+      mounted: number;
+      planned: number;
+      plannedBytes: number;
+    };
   };
 
 /** A receiver of push events. */

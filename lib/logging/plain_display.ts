@@ -8,6 +8,7 @@
 import { type Display, isFinished, ProgressBook } from "./display.ts";
 import type { PushEvent } from "./events.ts";
 import { formatBytes, formatDuration, shortDigest } from "./format.ts";
+import { resultLine } from "./summary.ts";
 
 /** Line-per-change display for non-terminal stderr. */
 export class PlainDisplay implements Display {
@@ -67,10 +68,7 @@ export class PlainDisplay implements Display {
         this.write(`warning: ${event.message}`);
         break;
       case "result":
-        this.write(
-          `${event.dryRun ? "checked" : "pushed"} ${event.references.join(", ")} in ` +
-            `${formatDuration(event.durationMs)}, ${formatBytes(event.bytesSent)} sent`,
-        );
+        this.write(resultLine(event));
         break;
       case "progress":
         break;

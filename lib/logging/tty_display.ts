@@ -8,6 +8,7 @@
 import { type BlobProgress, type Display, isFinished, ProgressBook } from "./display.ts";
 import type { PushEvent } from "./events.ts";
 import { formatBytes, formatDuration, shortDigest } from "./format.ts";
+import { resultLine } from "./summary.ts";
 
 const ESC = "\x1b[";
 const BAR_WIDTH = 20;
@@ -99,10 +100,7 @@ export class TtyDisplay implements Display {
       case "result":
         this.redraw();
         this.drawnLines = 0;
-        this.write(
-          `${event.dryRun ? "Checked" : "Pushed"} ${event.references.join(", ")} in ` +
-            `${formatDuration(event.durationMs)}, ${formatBytes(event.bytesSent)} sent\n`,
-        );
+        this.write(`${resultLine(event)}\n`);
         break;
       default:
         this.dirty = true;

@@ -36,6 +36,27 @@ export interface RunContext {
   retry: UploadRetry;
   /** Bytes uploaded so far. */
   bytesSent: number;
+  /** How many blobs ended in each final state. */
+  tally: BlobTally;
+}
+
+/** How many blobs ended up uploaded, already present, mounted, or (dry run) planned. */
+export interface BlobTally {
+  /** Uploaded by this run. */
+  uploaded: number;
+  /** Already in the repository. */
+  exists: number;
+  /** Mounted from another repository. */
+  mounted: number;
+  /** Would be uploaded (dry run). */
+  planned: number;
+  /** Bytes that would be uploaded (dry run). */
+  plannedBytes: number;
+}
+
+/** An empty tally. */
+export function emptyTally(): BlobTally {
+  return { uploaded: 0, exists: 0, mounted: 0, planned: 0, plannedBytes: 0 };
 }
 
 /** The blob a layer is shown as before its registry digest is known. */
@@ -45,6 +66,11 @@ export function blobInfo(layer: ArchiveLayer): BlobInfo {
 
 /** Emits a blob state change. */
 export function emitBlob(ctx: RunContext, blob: BlobInfo, state: BlobState, reason?: string): void {
+  if (state === "uploaded" || state === "exists" || state === "mounted") ctx.tally[state]++;
+  if (state === "planned") {
+    ctx.tally.planned++;
+    ctx.tally.plannedBytes += blob.uploadSize ?? blob.size;
+  }
   ctx.emit({ type: "blob", blob, state, ...(reason !== undefined ? { reason } : {}) });
 }
 

@@ -99,7 +99,7 @@ async function alreadyThere(
   found: PushedLayer,
   blob: BlobInfo,
 ): Promise<boolean> {
-  const described = { ...blob, digest: found.digest, size: found.size };
+  const described = { ...blob, digest: found.digest, uploadSize: found.size };
   emitBlob(ctx, described, "checking");
   const client = ctx.primary.client;
   const existing = await retrying(
@@ -147,13 +147,13 @@ export async function pushLayer(
     const planned = known ?? await measure(ctx, layer, open);
     emitBlob(
       ctx,
-      { ...blob, digest: planned.digest, size: planned.size },
+      { ...blob, digest: planned.digest, uploadSize: planned.size },
       "planned",
       `would upload ${planned.size} bytes`,
     );
     return planned;
   }
-  const upload = layerUpload(layer, open, ctx.compression, true);
+  const upload = layerUpload(layer, open, ctx.compression, true, readProgress(ctx, blob));
   emitBlob(ctx, blob, "uploading");
   const result = await uploadBlob(
     upload.source,
@@ -169,10 +169,15 @@ export async function pushLayer(
   remember(ctx, layer, outcome, isCompressible(layer) && pushed.diffId === undefined);
   emitBlob(
     ctx,
-    { ...blob, digest: pushed.digest, size: pushed.size },
+    { ...blob, digest: pushed.digest, uploadSize: pushed.size },
     result.foundOnRetry ? "exists" : "uploaded",
   );
   return outcome;
+}
+
+/** A progress reporter for the stored bytes of a blob. */
+export function readProgress(ctx: RunContext, blob: BlobInfo): (bytes: number) => void {
+  return (bytes) => ctx.emit({ type: "progress", id: blob.id, bytes, total: blob.size });
 }
 
 /** Upload settings for one blob of `size` stored bytes. */
@@ -188,7 +193,7 @@ export function uploadSettings(
     chunkSize: chunkSizeFor(ctx.options.largeLayerThreshold),
     retry: ctx.retry,
     signal: ctx.signal,
-    onProgress: (bytes) => ctx.emit({ type: "progress", id: blob.id, bytes, total: size }),
+    onProgress: () => {},
     onRetry: (attempt, delayMs, reason) => {
       emitBlob(ctx, blob, "retrying", reason);
       ctx.emit({ type: "retry", what, attempt, delayMs, reason });

@@ -8,6 +8,7 @@
 import { isTarLayerType } from "../image/media_types.ts";
 import type { ArchiveLayer, Compression } from "../image/types.ts";
 import { transformLayer } from "../pipeline/layer_transform.ts";
+import { progressStream } from "./progress_stream.ts";
 import type { PushedLayer } from "./manifest_builder.ts";
 import type { UploadSource } from "./blob_upload.ts";
 
@@ -36,19 +37,23 @@ export interface LayerUpload {
   pushed: () => Promise<PushedLayer & { diffId?: string }>;
 }
 
-/** Builds a re-openable upload source for a layer read by `open`. */
+/**
+ * Builds an upload source for a layer read by `open`; `onRead` hears how many stored bytes were
+ * read so far (the progress shown to the user).
+ */
 export function layerUpload(
   layer: ArchiveLayer,
   open: () => ReadableStream<Uint8Array>,
   choice: CompressionChoice,
   reopenable: boolean,
+  onRead: (bytes: number) => void = () => {},
 ): LayerUpload {
   let last: Promise<PushedLayer & { diffId?: string }> | undefined;
   const source: UploadSource = {
     reopenable,
     open() {
       const compress = isCompressible(layer);
-      const transformed = transformLayer(open(), {
+      const transformed = transformLayer(open().pipeThrough(progressStream(onRead)), {
         target: compress ? choice.target : "none",
         ...(compress && choice.level !== undefined ? { level: choice.level } : {}),
         ...(layer.storedDigest !== undefined ? { expectedStoredDigest: layer.storedDigest } : {}),

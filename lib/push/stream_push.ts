@@ -12,7 +12,7 @@ import { scanArchiveStream } from "../image/stream_scan.ts";
 import type { ArchiveLayer, ImageSelection } from "../image/types.ts";
 import { uploadBlob } from "./blob_upload.ts";
 import { blobInfo, emitBlob, type RunContext } from "./context.ts";
-import { pushLayer, uploadSettings } from "./layer_push.ts";
+import { pushLayer, readProgress, uploadSettings } from "./layer_push.ts";
 import { layerUpload } from "./layer_source.ts";
 import type { PushedLayer } from "./manifest_builder.ts";
 import { streamOf } from "./progress_stream.ts";
@@ -41,8 +41,8 @@ async function pushStreamedEntry(
   body: ReadableStream<Uint8Array>,
 ): Promise<StreamedLayer> {
   const layer = streamedLayer(path, size);
-  const upload = layerUpload(layer, () => body, ctx.compression, false);
   const blob = blobInfo(layer);
+  const upload = layerUpload(layer, () => body, ctx.compression, false, readProgress(ctx, blob));
   if (ctx.options.dryRun) {
     emitBlob(ctx, blob, "checking", "computing the digest");
     const { stream } = upload.source.open();
@@ -53,7 +53,7 @@ async function pushStreamedEntry(
   const result = await uploadBlob(upload.source, uploadSettings(ctx, blob, size, `layer ${path}`));
   ctx.bytesSent += result.bytesSent;
   const pushed = await upload.pushed();
-  emitBlob(ctx, { ...blob, digest: pushed.digest, size: pushed.size }, "uploaded");
+  emitBlob(ctx, { ...blob, digest: pushed.digest, uploadSize: pushed.size }, "uploaded");
   return pushed;
 }
 

@@ -1,0 +1,24 @@
+/**
+ * The closing line of a push or dry run, shared by the terminal and plain displays.
+ *
+ * @module
+ */
+
+import type { PushEvent } from "./events.ts";
+import { formatBytes, formatDuration } from "./format.ts";
+
+/** `pushed a:1 in 2.1s: 3 uploaded (12 MiB sent), 1 already there, 0 mounted`, or the dry-run plan. */
+export function resultLine(event: Extract<PushEvent, { type: "result" }>): string {
+  const { blobs } = event;
+  const references = event.references.join(", ");
+  if (event.dryRun) {
+    return `dry run for ${references} (nothing written): would upload ${blobs.planned} blobs ` +
+      `(${formatBytes(blobs.plannedBytes)}), ${blobs.exists} already there`;
+  }
+  return `pushed ${references} in ${
+    formatDuration(event.durationMs)
+  }: ${blobs.uploaded} uploaded ` +
+    `(${
+      formatBytes(event.bytesSent)
+    } sent), ${blobs.exists} already there, ${blobs.mounted} mounted`;
+}
