@@ -43,7 +43,7 @@ Deno.test("the README opens with the two newcomer commands, and the demo task wo
     stdout,
     /demo finished: the image went up, came back intact, and a re-push sent nothing/,
   );
-  assert.match(stdout, /0 uploaded \(0 B sent\), 4 already there/);
+  assert.match(new TextDecoder().decode(demo.stderr), /0 uploaded \(0 B sent\), 4 already there/);
 });
 
 Deno.test("the batch loop from the README works as written", async () => {
