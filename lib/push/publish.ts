@@ -74,6 +74,30 @@ async function copyBlobs(
   }
 }
 
+/**
+ * Writes the top manifest under a tag. A registry with immutable tags (ECR) refuses to write a
+ * tag again; when the tag already points at this very manifest, that is success.
+ */
+async function putTopManifest(
+  ctx: RunContext,
+  target: RepositoryClient,
+  tag: string,
+  top: BuiltManifest,
+  reference: string,
+): Promise<void> {
+  try {
+    await retrying(
+      ctx,
+      `manifest ${reference}`,
+      () => target.client.putManifest(tag, top.bytes, top.mediaType, ctx.signal),
+    );
+  } catch (error) {
+    if (!(error instanceof PusherError) || error.kind !== "registry") throw error;
+    const current = await target.client.getManifestDigest(tag, ctx.signal).catch(() => undefined);
+    if (current !== top.digest) throw error;
+  }
+}
+
 /** Writes manifests and tags to every target; returns the references written. */
 export async function publish(
   ctx: RunContext,
@@ -115,11 +139,7 @@ export async function publish(
       const reference = isDigest ? `${target.name}@${tag}` : `${target.name}:${tag}`;
       references.push(reference);
       if (ctx.options.dryRun) continue;
-      await retrying(
-        ctx,
-        `manifest ${reference}`,
-        () => target.client.putManifest(tag, top.bytes, top.mediaType, ctx.signal),
-      );
+      await putTopManifest(ctx, target, tag, top, reference);
       ctx.emit({
         type: "manifest",
         digest: top.digest,
