@@ -126,6 +126,8 @@ const HOP_BY_HOP = new Set([
   "host",
   "content-length",
 ]);
+/** Time a cut request's last forwarded bytes get to reach the upstream before the cut. */
+const FLUSH_MS = 50;
 const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "[::1]"]);
 
 function appliesTo(rule: ProxyFaultRule, kind: RequestKind): boolean {
@@ -327,7 +329,11 @@ export class FaultProxy {
     });
   }
 
-  /** Counts body bytes through; with `cutAfter`, errors the stream after that many bytes. */
+  /**
+   * Counts body bytes through; with `cutAfter`, passes that many on and, once fetch has taken
+   * them and asks for more, gives them a moment to reach the socket, then errors the stream and
+   * cuts both connections.
+   */
   #meter(
     body: ReadableStream<Uint8Array>,
     kind: RequestKind,
@@ -336,8 +342,15 @@ export class FaultProxy {
   ): ReadableStream<Uint8Array> {
     const reader = body.getReader();
     let forwarded = 0;
+    let cutting = false;
     return new ReadableStream<Uint8Array>({
       pull: async (controller) => {
+        if (cutting) {
+          await new Promise((resolve) => setTimeout(resolve, FLUSH_MS));
+          controller.error(new Error("connection cut by the fault proxy"));
+          reader.cancel().catch(() => {});
+          return cut();
+        }
         const { done, value } = await reader.read();
         if (value) add(this.stats.bytesReceived, kind, value.length);
         if (cutAfter === undefined) {
@@ -346,19 +359,13 @@ export class FaultProxy {
           return controller.enqueue(value);
         }
         const part = value?.subarray(0, cutAfter - forwarded) ?? new Uint8Array(0);
-        if (part.length > 0) {
-          forwarded += part.length;
-          add(this.stats.bytesForwarded, kind, part.length);
-          controller.enqueue(part);
-        }
-        if (done || forwarded >= cutAfter) {
-          controller.error(new Error("connection cut by the fault proxy"));
-          reader.cancel().catch(() => {});
-          cut();
-        }
+        forwarded += part.length;
+        add(this.stats.bytesForwarded, kind, part.length);
+        cutting = done || forwarded >= cutAfter;
+        if (part.length > 0) controller.enqueue(part);
       },
       cancel: (reason) => reader.cancel(reason),
-    });
+    }, { highWaterMark: 0 });
   }
 
   #responseHeaders(upstream: Headers): Headers {

@@ -537,7 +537,7 @@ export class MemoryRegistry {
     return this.#repositories.get(repository)?.blobs.has(digest) ?? false;
   }
 
-  /** The bytes of a stored blob (any repository). */
+  /** The stored bytes of a blob (any repository); a live view, so a test can corrupt it. */
   blob(digest: string): Uint8Array | undefined {
     return this.#blobs.get(digest);
   }
@@ -736,7 +736,7 @@ export class MemoryRegistry {
     if (!auth) return undefined;
     const header = request.headers.get("Authorization") ?? "";
     const scheme = auth.scheme ?? "basic";
-    const actions = request.method === "GET" || request.method === "HEAD" ? "pull" : "pull,push";
+    const push = target.kind.startsWith("upload-") || target.kind === "manifest-put";
     if (scheme === "basic") {
       if (this.#basicMatches(header)) return undefined;
       return errorResponse(401, "UNAUTHORIZED", "authentication required", undefined, {
@@ -746,12 +746,11 @@ export class MemoryRegistry {
     const token = this.#validToken(header);
     if (token) {
       if (target.repository === undefined) return undefined;
-      const needed = actions === "pull" ? "pull" : "push";
-      if (token.grants.has(`${target.repository}:${needed}`)) return undefined;
+      if (token.grants.has(`${target.repository}:${push ? "push" : "pull"}`)) return undefined;
     }
     let challenge = `Bearer realm="${url.origin}/token",service="memory-registry"`;
     if (target.repository !== undefined) {
-      challenge += `,scope="repository:${target.repository}:${actions}"`;
+      challenge += `,scope="repository:${target.repository}:${push ? "pull,push" : "pull"}"`;
     }
     return errorResponse(401, "UNAUTHORIZED", "authentication required", undefined, {
       "WWW-Authenticate": challenge,

@@ -20,6 +20,8 @@ import { PusherError } from "../../lib/errors.ts";
 export interface PullOptions {
   /** Verify the registry's TLS certificate; false by default (test registries speak plain HTTP). */
   tlsVerify?: boolean;
+  /** A directory of `*.crt` CA certificates to trust (skopeo's `--src-cert-dir`). */
+  certDir?: string;
   /** `user:password` for the registry. */
   creds?: string;
   /** Copy every image of an index (`skopeo copy --all`), not just the host's platform. */
@@ -94,6 +96,8 @@ export interface RawManifest {
 export interface InspectOptions {
   /** Verify the registry's TLS certificate; false by default. */
   tlsVerify?: boolean;
+  /** A directory of `*.crt` CA certificates to trust (skopeo's `--cert-dir`). */
+  certDir?: string;
   /** `user:password` for the registry. */
   creds?: string;
 }
@@ -124,8 +128,8 @@ function dockerReference(reference: string): string {
   return reference.startsWith("docker://") ? reference : `docker://${reference}`;
 }
 
-function credsArgs(flag: string, creds: string | undefined): string[] {
-  return creds === undefined ? [] : [flag, creds];
+function optionArgs(flag: string, value: string | undefined): string[] {
+  return value === undefined ? [] : [flag, value];
 }
 
 function sha256(bytes: Uint8Array): string {
@@ -308,7 +312,8 @@ export async function pullAndVerify(
     await skopeo([
       "copy",
       `--src-tls-verify=${options.tlsVerify ?? false}`,
-      ...credsArgs("--src-creds", options.creds),
+      ...optionArgs("--src-cert-dir", options.certDir),
+      ...optionArgs("--src-creds", options.creds),
       ...(options.all ? ["--all"] : []),
       dockerReference(reference),
       `dir:${dir}`,
@@ -355,7 +360,8 @@ export async function skopeoInspect(
     "inspect",
     "--raw",
     `--tls-verify=${options.tlsVerify ?? false}`,
-    ...credsArgs("--creds", options.creds),
+    ...optionArgs("--cert-dir", options.certDir),
+    ...optionArgs("--creds", options.creds),
     dockerReference(reference),
   ]);
   const file = await Deno.makeTempFile({ prefix: "manifest_", suffix: ".json" });

@@ -457,6 +457,19 @@ Deno.test("memory registry auth: Bearer challenge, token endpoint, scopes", asyn
   const basic = { Authorization: `Basic ${btoa("u:p")}` };
   const refused = await call(registry, "/token?scope=repository:app:pull");
   assert.equal(refused.status, 401);
+  const pullOnly = await call(registry, "/token?scope=repository:base:pull", { headers: basic });
+  const pullAuth = { Authorization: `Bearer ${JSON.parse(pullOnly.text).token}` };
+  const head = await call(registry, `/v2/base/blobs/${digest}`, {
+    method: "HEAD",
+    headers: pullAuth,
+  });
+  assert.equal(head.status, 200);
+  const noPush = await call(registry, "/v2/base/blobs/uploads/", {
+    method: "POST",
+    headers: pullAuth,
+  });
+  assert.equal(noPush.status, 401);
+  assert.match(noPush.headers.get("WWW-Authenticate") ?? "", /scope="repository:base:pull,push"/);
   const pushToken = await call(
     registry,
     "/token?service=memory-registry&scope=repository:app:pull,push",
