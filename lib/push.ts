@@ -29,6 +29,7 @@ import { pushFromStream } from "./push/stream_push.ts";
 import { groupTargets } from "./push/targets.ts";
 import { cacheDirectory } from "./state/cache_dir.ts";
 import { LayerCache } from "./state/layer_cache.ts";
+import { UploadState } from "./state/upload_state.ts";
 
 /** What a push did. */
 export interface PushResult {
@@ -137,14 +138,22 @@ export async function push(options: PushOptions, runtime: PushRuntime = {}): Pro
   const source = await openArchive(options.file);
   const { clients, transport } = await createClients(targets, options);
   const primary = clients[0] as RepositoryClient;
-  const cache = options.noCache
+  const registry = primary.reference.registry;
+  const cache = options.noCache ? undefined : await LayerCache.load(cacheDirectory(), registry);
+  const uploads = options.noCache || options.dryRun
     ? undefined
-    : await LayerCache.load(cacheDirectory(), primary.reference.registry);
+    : await UploadState.load(cacheDirectory(), registry);
+  let saving: Promise<void> = Promise.resolve();
   const ctx: RunContext = {
     options,
     compression: choice,
     encoder,
     cache,
+    uploads,
+    checkpoint: () => {
+      saving = saving.then(() => cache?.save());
+      return saving;
+    },
     imageSeenBefore: false,
     emit,
     signal,
@@ -154,11 +163,12 @@ export async function push(options: PushOptions, runtime: PushRuntime = {}): Pro
       baseDelayMs: RETRY_BASE_MS,
       maxDelayMs: RETRY_CAP_MS,
     },
+    stallTimeoutMs: options.stallTimeoutSeconds * 1000,
     bytesSent: 0,
     tally: emptyTally(),
   };
   try {
-    await retrying(ctx, "ping", () => primary.client.ping(signal));
+    await retrying(ctx, "ping", (attempt) => primary.client.ping(attempt));
     let selection: ImageSelection;
     let layers: Map<string, PushedLayer>;
     if (source.mode === "random") {
@@ -169,7 +179,7 @@ export async function push(options: PushOptions, runtime: PushRuntime = {}): Pro
         const seen = await retrying(
           ctx,
           `HEAD ${config.digest}`,
-          () => primary.client.blobExists(config.digest, signal),
+          (attempt) => primary.client.blobExists(config.digest, attempt),
         );
         ctx.imageSeenBefore = seen.exists;
       }
@@ -219,7 +229,8 @@ export async function push(options: PushOptions, runtime: PushRuntime = {}): Pro
     throw error;
   } finally {
     dispose();
-    await cache?.save();
+    await ctx.checkpoint();
+    await uploads?.flush();
     transport.close();
     closeSharedCompressionPool();
   }

@@ -32,6 +32,8 @@ export type CommandLine =
     output: OutputSettings;
     /** Read the password from standard input. */
     passwordStdin: boolean;
+    /** The user name from `-u` or `DOCKER_PUSHER_USERNAME`, for `--password-stdin`. */
+    username: string | undefined;
     /** A password was given with `-p` on the command line (worth a warning). */
     passwordOnCommandLine: boolean;
   };
@@ -341,6 +343,7 @@ export function parseCommandLine(
     options,
     output: { quiet: flag("quiet"), json: flag("json"), verbose: flag("verbose") },
     passwordStdin,
+    username,
     passwordOnCommandLine: program.getOptionValueSource("password") === "cli",
   };
 }

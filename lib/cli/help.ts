@@ -37,9 +37,12 @@ Examples:
   # plain HTTP registry, bare reference, several tags at once
   docker-image-pusher -r http://localhost:5000/app:1.0 -r localhost:5000/app:latest -f app.tar
 
-  # read the archive from a pipe, password from stdin, machine-readable events
-  zstd -dc app.tar.zst | docker-image-pusher -f - -r registry.example.com/app:1 \\
-      -u ci --password-stdin --json < token.txt
+  # password from stdin, machine-readable events
+  docker-image-pusher -f app.tar.zst -r registry.example.com/app:1 -u ci --password-stdin \\
+      --json < token.txt
+
+  # archive from a pipe (the password then comes from DOCKER_PUSHER_PASSWORD)
+  docker save app:1 | docker-image-pusher -f - -r registry.example.com/app:1 -u ci
 
   # check everything without writing to the registry
   docker-image-pusher -r registry.example.com/app:1 -f app.tar --dry-run

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { PusherError, toPusherError } from "../errors.ts";
+import { EXIT_CODES, PusherError, toPusherError } from "../errors.ts";
 import type { Display } from "../logging/display.ts";
 import { moduleLogger, setupLogging, teardownLogging } from "../logging/logger.ts";
 import { redact, registerSecret } from "../logging/redact.ts";
@@ -48,7 +48,13 @@ export async function runCli(
   let json = false;
   const controller = new AbortController();
   const onInterrupt = (): void => {
-    controller.abort(new PusherError("interrupted", "interrupted by Ctrl-C; progress was saved"));
+    // A second Ctrl-C does not wait for the state to be saved.
+    if (controller.signal.aborted) Deno.exit(EXIT_CODES.interrupted);
+    controller.abort(
+      new PusherError("interrupted", "interrupted by Ctrl-C; progress was saved", {
+        hint: "run the same command again to resume",
+      }),
+    );
   };
   try {
     const command = parseCommandLine(argv, env, VERSION);
@@ -67,7 +73,7 @@ export async function runCli(
     await setupLogging(command.output, (line) => activeDisplay.log(line));
     const options = command.options;
     if (command.passwordStdin) {
-      const username = options.credentials?.username ?? env["DOCKER_PUSHER_USERNAME"];
+      const username = command.username;
       if (!username) throw new PusherError("usage", "--password-stdin needs --username");
       options.credentials = { username, password: await readPasswordFromStdin() };
     }

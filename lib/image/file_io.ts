@@ -6,6 +6,7 @@
  */
 
 import { PusherError } from "../errors.ts";
+import { markOwned } from "../pipeline/owned_chunk.ts";
 
 /** Read size for streaming file ranges: large reads run near disk speed. */
 export const READ_CHUNK_SIZE = 1024 * 1024;
@@ -71,13 +72,17 @@ export async function readFully(file: Deno.FsFile, buffer: Uint8Array): Promise<
 /**
  * A stream of `length` bytes of the file at `path` starting at `start`, read in
  * {@link READ_CHUNK_SIZE} pieces through its own file handle (closed at the end or on cancel).
- * `what` names the bytes in the error raised when the file is shorter than expected.
+ * `what` names the bytes in the error raised when the file is shorter than expected. With `owned`,
+ * every chunk is a fresh buffer marked as owned ({@link ../pipeline/owned_chunk.ts}), so the stage
+ * that consumes it last may free it at once: only for a consumer that never keeps a chunk (or a
+ * view of one) after passing it on.
  */
 export function fileRangeStream(
   path: string,
   start: number,
   length: number,
   what: string,
+  owned = false,
 ): ReadableStream<Uint8Array> {
   let file: Deno.FsFile | undefined;
   let remaining = length;
@@ -106,7 +111,7 @@ export function fileRangeStream(
           );
         }
         remaining -= count;
-        controller.enqueue(chunk);
+        controller.enqueue(owned ? markOwned(chunk) : chunk);
         if (remaining === 0) {
           close();
           controller.close();

@@ -22,7 +22,9 @@ export interface RandomAccessArchive extends EntryView {
   readonly fileSize: number;
   /**
    * Streams an entry's bytes (following links), starting `offset` bytes into the entry, in
-   * 1 MiB reads through a file handle of its own. Throws an input error when the entry is absent.
+   * 1 MiB reads through a file handle of its own, each chunk a fresh buffer marked as owned
+   * ({@link ../pipeline/owned_chunk.ts}): don't keep a chunk after passing it on. Throws an input
+   * error when the entry is absent.
    */
   openEntry(path: string, offset?: number): ReadableStream<Uint8Array>;
 }
@@ -88,6 +90,7 @@ class IndexedArchive implements RandomAccessArchive {
       entry.dataOffset + offset,
       entry.size - offset,
       `entry "${entry.path}"`,
+      true,
     );
   }
 }

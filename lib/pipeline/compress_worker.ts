@@ -3,14 +3,13 @@
  * `node:zlib` functions and hands the output buffer back by transfer, together with the input
  * buffer so the parent can fill it again.
  *
- * gzip blocks are raw deflate ended with `Z_SYNC_FLUSH` (byte-aligned, not final) or, for the last
- * block, `Z_FINISH`; the parent wraps them in one gzip member. zstd blocks are whole frames with a
- * content checksum. Started by {@link ./compress.ts}; not meant to be imported elsewhere.
+ * What a block becomes is {@link ./compress_block.ts}'s job. Started by {@link ./compress.ts}; not
+ * meant to be imported elsewhere.
  *
  * @module
  */
 
-import { constants, deflateRawSync, zstdCompressSync } from "node:zlib";
+import { compressBlock } from "./compress_block.ts";
 
 /** A block to compress, sent by the pool. */
 export interface CompressRequest {
@@ -41,32 +40,11 @@ interface WorkerScope {
 
 const scope = globalThis as unknown as WorkerScope;
 
-/** Compresses one block as the request describes. */
-function compressBlock(request: CompressRequest): Uint8Array {
-  const input = new Uint8Array(request.input, 0, request.length);
-  if (request.format === "gzip") {
-    return deflateRawSync(input, {
-      level: request.level,
-      finishFlush: request.last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH,
-    });
-  }
-  return zstdCompressSync(input, {
-    params: {
-      [constants.ZSTD_c_compressionLevel]: request.level,
-      [constants.ZSTD_c_checksumFlag]: 1,
-    },
-  });
-}
-
 scope.onmessage = (event: MessageEvent<CompressRequest>): void => {
   const request = event.data;
   try {
-    const bytes = compressBlock(request);
-    // Large outputs come back in a buffer of their own size: transfer it. Small ones may sit in a
-    // larger pooled buffer: copy those few bytes (`Buffer#slice` would not copy).
-    const output = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
-      ? bytes.buffer as ArrayBuffer
-      : new Uint8Array(bytes).buffer;
+    const input = new Uint8Array(request.input, 0, request.length);
+    const output = compressBlock(request.format, request.level, input, request.last);
     scope.postMessage({ id: request.id, output, input: request.input }, [output, request.input]);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);

@@ -12,6 +12,7 @@ import { PusherError } from "../errors.ts";
 import type { Compression } from "../image/types.ts";
 import { type CompressionPool, CompressStream, resolveLevel } from "./compress.ts";
 import { DigestStream, type DigestStreamOptions, verifyDigest } from "./digest.ts";
+import { releasingSink } from "./owned_chunk.ts";
 
 /** Options of {@link transformLayer}. */
 export interface LayerTransformOptions {
@@ -226,6 +227,6 @@ export async function measureLayer(
   options: LayerTransformOptions,
 ): Promise<LayerResult> {
   const { stream, result } = transformLayer(input, options);
-  await stream.pipeTo(new WritableStream());
+  await stream.pipeTo(releasingSink());
   return await result;
 }

@@ -1,16 +1,32 @@
 /**
- * Uploads one blob from a stream: a new session, one streamed PATCH (or fixed-size chunks for
- * large blobs and registries that demand them), then the closing PUT with the digest computed on
- * the way. Failed attempts are retried with backoff from a fresh stream; before a retry, a blob
- * whose digest is known is looked up first, since a final PUT that failed may have landed.
+ * Uploads one blob and survives bad networks: a session (new, or one saved by an earlier run),
+ * the bytes in one streamed `PATCH` (or fixed-size chunks for large blobs and registries that
+ * demand them), then the closing `PUT ?digest=`. Every request runs under a stall watchdog.
+ *
+ * When a request fails with a retryable error (connection loss, stall, 408/429/5xx) the upload
+ * waits (exponential backoff with full jitter and a cap, or the registry's `Retry-After`), asks
+ * the registry how far the session got (`GET` → `Range`, newest `Location`) and continues from
+ * there: a chunk that was read but not acknowledged is sent again from memory, otherwise the
+ * source is re-opened and the bytes already stored are skipped (compression is deterministic, so
+ * a regenerated stream has the same bytes). A session the registry lost or answers about
+ * unusably is abandoned (`DELETE`) for a new one. A final `PUT` that failed may have landed, so
+ * the blob is looked up before anything is sent again. A 411/413 switches the blob to chunks.
+ *
+ * `retry.attempts` bounds the consecutive failures without progress: each acknowledged chunk
+ * starts the count again. Errors that trying again cannot cure (digest mismatch, 403, unknown
+ * repository, refused credentials, bad archive bytes) end the upload at once.
  *
  * @module
  */
 
 import { PusherError } from "../errors.ts";
-import { withRetry } from "../pipeline/retry.ts";
+import { backoffDelay, isRetryable, MAX_RETRY_AFTER_MS, sleep } from "../pipeline/retry.ts";
+import type { Clock } from "../pipeline/stall.ts";
 import type { RegistryClient, UploadSession } from "../registry/client.ts";
-import { fixedChunks, progressStream } from "./progress_stream.ts";
+import { hasErrorCode, needsChunkedUpload, RegistryError } from "../registry/errors.ts";
+import type { SessionMemory } from "../state/upload_state.ts";
+import { fixedChunks } from "./progress_stream.ts";
+import { guardRequest } from "./request_guard.ts";
 
 /** The digest and size of uploaded bytes, known once their stream ended. */
 export interface BlobOutcome {
@@ -22,20 +38,24 @@ export interface BlobOutcome {
 
 /** Where a blob's bytes come from. */
 export interface UploadSource {
-  /** Opens a fresh stream of the bytes to upload, and a promise of their digest and size. */
+  /** Opens a fresh stream of all the bytes to upload, and a promise of their digest and size. */
   open(): { stream: ReadableStream<Uint8Array>; outcome: Promise<BlobOutcome> };
   /** Whether {@link open} may be called again (a single streaming pass may not). */
   reopenable: boolean;
 }
 
-/** Retry settings of uploads. */
+/** Retry settings of uploads and other requests. */
 export interface UploadRetry {
-  /** Retries after the first attempt. */
+  /** Retries after a failure, before giving up (counted again after progress). */
   attempts: number;
-  /** First backoff delay. */
+  /** Upper bound of the first backoff delay; doubles with each further retry. */
   baseDelayMs: number;
   /** Backoff cap. */
   maxDelayMs: number;
+  /** Waits between attempts; defaults to real timers. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Jitter source in [0, 1); defaults to `Math.random`. */
+  random?: () => number;
 }
 
 /** How to upload. */
@@ -48,61 +68,173 @@ export interface UploadSettings {
   chunkSize: number;
   /** Retry policy. */
   retry: UploadRetry;
-  /** Bytes sent so far in the current attempt. */
+  /** A request with no bytes moving for this long is aborted and retried. */
+  stallTimeoutMs: number;
+  /** Time source of the stall watchdogs; defaults to the real clock. */
+  clock?: Clock;
+  /** Keeps the open session for a later run (reopenable sources only). */
+  memory?: SessionMemory;
+  /** Names the blob in messages. */
+  label: string;
+  /** Bytes of the blob the registry holds so far. */
   onProgress: (bytes: number) => void;
-  /** Called before each retry. */
+  /** Called before each wait for a retry. */
   onRetry: (attempt: number, delayMs: number, reason: string) => void;
-  /** Aborts the upload. */
+  /** Called when the upload continues a session at a non-zero offset. */
+  onResume?: (offset: number) => void;
+  /** Aborts the upload; its open session is kept for a re-run. */
   signal: AbortSignal;
 }
 
 /** Result of {@link uploadBlob}. */
 export interface UploadResult extends BlobOutcome {
-  /** Bytes sent over all attempts. */
+  /** Request-body bytes sent over all attempts. */
   bytesSent: number;
   /** The registry already had it when a retry checked. */
   foundOnRetry: boolean;
+  /** Offsets the upload continued from after a break or from a saved session. */
+  resumedAt: number[];
+  /** Upload sessions started (more than one when a session was lost). */
+  sessionsStarted: number;
 }
 
-function needsChunks(error: unknown): boolean {
-  const status = (error as { status?: unknown }).status;
-  return status === 413 || status === 411;
-}
+/** Error codes with which a registry says an upload session is gone or unusable. */
+const SESSION_LOST_CODES = ["BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID"];
 
-async function sendBody(
-  client: RegistryClient,
-  session: UploadSession,
-  stream: ReadableStream<Uint8Array>,
-  chunked: boolean,
-  chunkSize: number,
-): Promise<UploadSession> {
-  if (!chunked) return await client.patchStream(session, stream);
-  let current = session;
-  for await (const chunk of fixedChunks(stream, chunkSize)) {
-    current = await client.patchChunk(current, chunk);
+/** Tells the upload loop to drop the session and begin again from byte 0. */
+class StaleSession extends Error {
+  /** Why the session can't be continued. */
+  constructor(message: string) {
+    super(message);
+    this.name = "StaleSession";
   }
-  return current;
 }
 
-/** Uploads a blob with retries; see the module doc. */
-export async function uploadBlob(
-  source: UploadSource,
-  settings: UploadSettings,
-): Promise<UploadResult> {
-  const { client, signal } = settings;
-  let chunked = settings.chunked;
-  let bytesSent = 0;
-  let lastDigest: string | undefined;
-  let lastSize = 0;
-  let opened = false;
-  return await withRetry(async (attempt: number): Promise<UploadResult> => {
-    if (attempt > 1 && lastDigest !== undefined) {
-      const existing = await client.blobExists(lastDigest);
-      if (existing.exists) {
-        return { digest: lastDigest, size: lastSize, bytesSent, foundOnRetry: true };
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function retryAfterOf(error: unknown): number | undefined {
+  const value = (error as { retryAfterMs?: unknown } | null)?.retryAfterMs;
+  return typeof value === "number" && Number.isFinite(value) && value >= 0 ? value : undefined;
+}
+
+/** True when a registry answer says the session is gone (as Distribution 2.8 says after a cut). */
+function sessionLost(error: unknown): boolean {
+  return SESSION_LOST_CODES.some((code) => hasErrorCode(error, code));
+}
+
+/** Drops the first `count` bytes of a stream; errors when it is shorter. */
+function skipBytes(count: number): TransformStream<Uint8Array, Uint8Array> {
+  let left = count;
+  return new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller): void {
+      if (left >= chunk.byteLength) {
+        left -= chunk.byteLength;
+        return;
+      }
+      controller.enqueue(left > 0 ? chunk.subarray(left) : chunk);
+      left = 0;
+    },
+    flush(): void {
+      if (left > 0) {
+        throw new StaleSession(`the registry holds ${count} bytes, more than the blob has`);
+      }
+    },
+  });
+}
+
+/** Reports each chunk's size as it passes. */
+function tap(onBytes: (bytes: number) => void): TransformStream<Uint8Array, Uint8Array> {
+  return new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller): void {
+      onBytes(chunk.byteLength);
+      controller.enqueue(chunk);
+    },
+  });
+}
+
+/** A chunk read from the source and not yet acknowledged by the registry. */
+interface Pending {
+  /** Its offset in the blob. */
+  start: number;
+  /** Its bytes. */
+  bytes: Uint8Array;
+}
+
+/**
+ * The blob's bytes from some offset on. The source is re-opened only when it must be: a chunk
+ * read but not acknowledged is kept, so a registry that stored part or none of it gets the rest
+ * from memory (which is what lets a single streaming pass survive a broken chunk).
+ */
+class SourceCursor {
+  readonly #source: UploadSource;
+  readonly #chunkSize: number;
+  #opened = false;
+  #reading: AbortController | undefined;
+  #chunks: AsyncGenerator<Uint8Array> | undefined;
+  #pending: Pending | undefined;
+  #next = 0;
+  /** The digest and size of the bytes of the newest opening. */
+  outcome: Promise<BlobOutcome> | undefined;
+
+  constructor(source: UploadSource, chunkSize: number) {
+    this.#source = source;
+    this.#chunkSize = chunkSize;
+  }
+
+  /** Opens the source afresh and returns its bytes from `offset` on. */
+  async streamFrom(offset: number): Promise<ReadableStream<Uint8Array>> {
+    await this.close();
+    return this.#open(offset);
+  }
+
+  /** Positions the chunk reader at `offset`, reusing the pending chunk when it covers it. */
+  async seek(offset: number): Promise<void> {
+    const pending = this.#pending;
+    if (this.#chunks !== undefined && pending !== undefined) {
+      const end = pending.start + pending.bytes.byteLength;
+      if (offset >= pending.start && offset <= end) {
+        const bytes = pending.bytes.subarray(offset - pending.start);
+        this.#pending = bytes.byteLength > 0 ? { start: offset, bytes } : undefined;
+        return;
       }
     }
-    if (opened && !source.reopenable) {
+    if (this.#chunks !== undefined && pending === undefined && offset === this.#next) return;
+    await this.close();
+    this.#chunks = fixedChunks(this.#open(offset), this.#chunkSize);
+    this.#next = offset;
+  }
+
+  /** The next chunk to send (the pending one again until acknowledged), or none at the end. */
+  async nextChunk(): Promise<Pending | undefined> {
+    if (this.#pending !== undefined) return this.#pending;
+    if (this.#chunks === undefined) throw new PusherError("internal", "chunk reader not open");
+    const result = await this.#chunks.next();
+    if (result.done) return undefined;
+    this.#pending = { start: this.#next, bytes: result.value };
+    this.#next += result.value.byteLength;
+    return this.#pending;
+  }
+
+  /** The registry stored the pending chunk. */
+  acknowledge(): void {
+    this.#pending = undefined;
+  }
+
+  /** Stops reading the source (its stream is cancelled, its file closed). */
+  async close(): Promise<void> {
+    const chunks = this.#chunks;
+    this.#chunks = undefined;
+    this.#pending = undefined;
+    this.#reading?.abort(new DOMException("the upload moved on", "AbortError"));
+    this.#reading = undefined;
+    await chunks?.return(undefined).catch(() => {});
+  }
+
+  /** Opens the source; its bytes from `offset` on, cancelled by {@link close}. */
+  #open(offset: number): ReadableStream<Uint8Array> {
+    if (this.#opened && !this.#source.reopenable) {
       throw new PusherError(
         "network",
         "the upload broke and a streamed archive cannot be re-read",
@@ -111,44 +243,264 @@ export async function uploadBlob(
         },
       );
     }
-    opened = true;
-    const { stream, outcome } = source.open();
+    this.#opened = true;
+    const { stream, outcome } = this.#source.open();
     outcome.catch(() => {});
-    let sentThisAttempt = 0;
-    const counted = stream.pipeThrough(progressStream((bytes) => {
-      bytesSent += bytes - sentThisAttempt;
-      sentThisAttempt = bytes;
-      settings.onProgress(bytes);
-    }));
-    let session: UploadSession | undefined;
+    this.outcome = outcome;
+    const reading = new AbortController();
+    this.#reading = reading;
+    const skipped = stream.pipeThrough(skipBytes(offset), { signal: reading.signal });
+    return skipped;
+  }
+}
+
+/** One blob's upload: its session, its source position and its failures. */
+class BlobUpload {
+  readonly #source: UploadSource;
+  readonly #settings: UploadSettings;
+  readonly #client: RegistryClient;
+  readonly #cursor: SourceCursor;
+  #chunked: boolean;
+  #session: UploadSession | undefined;
+  /** The session's offset is what the registry holds (no request broke since). */
+  #confirmed = false;
+  /** The session holds bytes of an earlier opening or run. */
+  #resumed = false;
+  #freshRestart = false;
+  /** A final PUT was sent and may have landed. */
+  #mayHaveLanded = false;
+  #outcome: BlobOutcome | undefined;
+  #failures = 0;
+  #bytesSent = 0;
+  #sessionsStarted = 0;
+  readonly #resumedAt: number[] = [];
+
+  constructor(source: UploadSource, settings: UploadSettings) {
+    this.#source = source;
+    this.#settings = settings;
+    this.#client = settings.client;
+    this.#chunked = settings.chunked;
+    this.#cursor = new SourceCursor(source, settings.chunkSize);
+    const saved = settings.memory?.recall();
+    if (saved !== undefined && URL.canParse(saved.location)) {
+      this.#session = { location: new URL(saved.location), offset: saved.offset };
+    }
+  }
+
+  async run(): Promise<UploadResult> {
     try {
-      session = await client.startUpload();
-      session = await sendBody(client, session, counted, chunked, settings.chunkSize);
-      const { digest, size } = await outcome;
-      lastDigest = digest;
-      lastSize = size;
-      await client.completeUpload(session, digest);
-      return { digest, size, bytesSent, foundOnRetry: false };
-    } catch (error) {
-      await counted.cancel().catch(() => {});
-      if (session) await client.cancelUpload(session).catch(() => {});
-      if (needsChunks(error) && !chunked) {
-        chunked = true;
-        throw Object.assign(
-          new PusherError("network", "the registry wants chunked uploads", { cause: error }),
-          { retryable: true, retryAfterMs: 0 },
-        );
+      for (;;) {
+        try {
+          return await this.#attempt();
+        } catch (error) {
+          await this.#recover(error);
+        }
       }
+    } finally {
+      await this.#cursor.close();
+    }
+  }
+
+  #result(outcome: BlobOutcome, foundOnRetry: boolean): UploadResult {
+    return {
+      ...outcome,
+      bytesSent: this.#bytesSent,
+      foundOnRetry,
+      resumedAt: [...this.#resumedAt],
+      sessionsStarted: this.#sessionsStarted,
+    };
+  }
+
+  /** One pass: check, (re)confirm or start the session, send the rest, complete. */
+  async #attempt(): Promise<UploadResult> {
+    const outcome = this.#outcome;
+    if (this.#mayHaveLanded && outcome !== undefined) {
+      const existing = await this.#request(
+        "lookup",
+        0,
+        (signal) => this.#client.blobExists(outcome.digest, signal),
+      );
+      if (existing.exists) {
+        await this.#abandon();
+        return this.#result(outcome, true);
+      }
+      this.#mayHaveLanded = false;
+    }
+    if (this.#session !== undefined && !this.#confirmed) await this.#confirm(this.#session);
+    let session = this.#session;
+    if (session === undefined) {
+      session = await this.#request("start", 0, (signal) => this.#client.startUpload(signal));
+      this.#sessionsStarted++;
+      this.#accept(session, true);
+    }
+    const done = this.#outcome !== undefined && session.offset === this.#outcome.size;
+    const sent = done ? this.#outcome as BlobOutcome : await this.#sendRest(session);
+    this.#outcome = sent;
+    const last = this.#session as UploadSession;
+    this.#mayHaveLanded = true;
+    this.#confirmed = false;
+    await this.#request(
+      "completion",
+      0,
+      (signal) => this.#client.completeUpload(last, sent.digest, undefined, signal),
+    );
+    this.#session = undefined;
+    this.#settings.memory?.forget();
+    return this.#result(sent, false);
+  }
+
+  /** Asks the registry how far the session got; drops a session that is gone or unusable. */
+  async #confirm(session: UploadSession): Promise<void> {
+    let status: { offset: number; session: UploadSession };
+    try {
+      status = await this.#request(
+        "status check",
+        0,
+        (signal) => this.#client.uploadStatus(session, signal),
+      );
+    } catch (error) {
+      if (isRetryable(error) || this.#settings.signal.aborted) throw error;
+      await this.#abandon();
+      return;
+    }
+    const size = this.#outcome?.size;
+    if (status.offset < session.offset || (size !== undefined && status.offset > size)) {
+      await this.#abandon();
+      return;
+    }
+    if (status.offset > session.offset) this.#failures = 0;
+    if (status.offset > 0) {
+      this.#resumed = true;
+      this.#resumedAt.push(status.offset);
+      this.#settings.onResume?.(status.offset);
+    }
+    this.#accept(status.session, true);
+  }
+
+  /** Takes a session as the newest one and saves it for a re-run. */
+  #accept(session: UploadSession, confirmed: boolean): void {
+    this.#session = session;
+    this.#confirmed = confirmed;
+    this.#settings.memory?.remember(session);
+  }
+
+  /** Cancels the session (ignoring the answer) and forgets it. */
+  async #abandon(): Promise<void> {
+    const session = this.#session;
+    this.#session = undefined;
+    this.#confirmed = false;
+    this.#resumed = false;
+    this.#settings.memory?.forget();
+    if (session === undefined || this.#settings.signal.aborted) return;
+    await this.#request("cancellation", 0, (signal) => this.#client.cancelUpload(session, signal))
+      .catch(() => {});
+  }
+
+  /** Sends the bytes from the session's offset on; returns the blob's digest and size. */
+  async #sendRest(session: UploadSession): Promise<BlobOutcome> {
+    if (this.#chunked) {
+      await this.#cursor.seek(session.offset);
+      for (;;) {
+        const pending = await this.#cursor.nextChunk();
+        if (pending === undefined) break;
+        const current = this.#session as UploadSession;
+        this.#confirmed = false;
+        this.#bytesSent += pending.bytes.byteLength;
+        const next = await this.#request(
+          "upload",
+          pending.bytes.byteLength,
+          (signal) => this.#client.patchChunk(current, pending.bytes, signal),
+        );
+        this.#cursor.acknowledge();
+        this.#failures = 0;
+        this.#accept(next, true);
+        this.#settings.onProgress(next.offset);
+      }
+    } else {
+      const body = await this.#cursor.streamFrom(session.offset);
+      this.#confirmed = false;
+      const next = await this.#request("upload", 0, (signal, touch) => {
+        let position = session.offset;
+        const counted = body.pipeThrough(tap((bytes) => {
+          touch();
+          this.#bytesSent += bytes;
+          position += bytes;
+          this.#settings.onProgress(position);
+        }));
+        return this.#client.patchStream(session, counted, undefined, signal);
+      });
+      this.#accept(next, true);
+    }
+    const outcome = this.#cursor.outcome;
+    if (outcome === undefined) throw new PusherError("internal", "the upload source never opened");
+    return await outcome;
+  }
+
+  /** Runs one registry request (`what`: upload, completion, …) under the stall watchdog. */
+  #request<T>(
+    what: string,
+    bodyBytes: number,
+    run: (signal: AbortSignal, touch: () => void) => Promise<T>,
+  ): Promise<T> {
+    const settings = this.#settings;
+    return guardRequest(settings.signal, {
+      timeoutMs: settings.stallTimeoutMs,
+      label:
+        `${what} of ${settings.label} to ${settings.client.registry}/${settings.client.repository}`,
+      bodyBytes,
+      ...(settings.clock !== undefined ? { clock: settings.clock } : {}),
+    }, run);
+  }
+
+  /** Decides what a failure means: wait and go on, switch mode, start over, or give up. */
+  async #recover(error: unknown): Promise<void> {
+    const { signal, retry } = this.#settings;
+    if (signal.aborted) throw signal.reason ?? error;
+    if (error instanceof StaleSession || (this.#resumed && hasErrorCode(error, "DIGEST_INVALID"))) {
+      if (this.#freshRestart) {
+        throw new PusherError("verify", `${this.#settings.label}: ${messageOf(error)}`, {
+          cause: error,
+          hint: "the registry's copy of the upload does not match; try again with --no-cache",
+        });
+      }
+      this.#freshRestart = true;
+      this.#mayHaveLanded = false;
+      await this.#abandon();
+      return;
+    }
+    if (needsChunkedUpload(error) && !this.#chunked) {
+      this.#chunked = true;
+      this.#confirmed = false;
+      return;
+    }
+    const resync = error instanceof RegistryError && error.status === 416;
+    const lost = !resync && sessionLost(error) && this.#session !== undefined;
+    if (!lost && !resync && !isRetryable(error)) {
+      await this.#abandon();
       throw error;
     }
-  }, {
-    attempts: settings.retry.attempts,
-    baseDelayMs: settings.retry.baseDelayMs,
-    maxDelayMs: settings.retry.maxDelayMs,
-    signal,
-    onRetry: (info) => {
-      const reason = info.error instanceof Error ? info.error.message : String(info.error);
-      settings.onRetry(info.attempt, info.delayMs, reason);
-    },
-  });
+    if (lost) await this.#abandon();
+    this.#failures++;
+    if (this.#failures > retry.attempts) {
+      if (this.#settings.memory === undefined) await this.#abandon();
+      throw error;
+    }
+    const asked = retryAfterOf(error);
+    const delayMs = asked !== undefined ? Math.min(asked, MAX_RETRY_AFTER_MS) : backoffDelay(
+      this.#failures,
+      retry.baseDelayMs,
+      retry.maxDelayMs,
+      retry.random ?? Math.random,
+    );
+    this.#settings.onRetry(this.#failures + 1, delayMs, messageOf(error));
+    await (retry.sleep ?? sleep)(delayMs, signal);
+  }
+}
+
+/** Uploads a blob, resuming across breaks (and runs, given `memory`); see the module doc. */
+export async function uploadBlob(
+  source: UploadSource,
+  settings: UploadSettings,
+): Promise<UploadResult> {
+  return await new BlobUpload(source, settings).run();
 }

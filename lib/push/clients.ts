@@ -1,17 +1,17 @@
 /**
  * One registry client per target repository, sharing a transport: credentials resolved in the
- * documented order, TLS settings (extra CAs from `--ca-cert` and `/etc/docker/certs.d`), and a
+ * documented order, TLS settings (extra CAs from `--ca-cert` and the `certs.d` directories), and a
  * request log for `--verbose`.
  *
  * @module
  */
 
-import { join } from "node:path";
 import { resolveCredentials } from "../credentials/resolve.ts";
 import type { RegistryCredentials } from "../credentials/types.ts";
 import { PusherError } from "../errors.ts";
 import { moduleLogger } from "../logging/logger.ts";
 import type { PushOptions } from "../options.ts";
+import { loadCaCertificates } from "../registry/ca_certs.ts";
 import { RegistryClient } from "../registry/client.ts";
 import { ANONYMOUS, type Credentials } from "../registry/credentials.ts";
 import type { RequestLog } from "../registry/http.ts";
@@ -40,36 +40,10 @@ export function clientCredentials(credentials: RegistryCredentials): Credentials
     case "basic":
       return { username: credentials.username, password: credentials.password };
     case "identity-token":
-      return { identityToken: credentials.token, username: credentials.username };
+      return credentials.username === ""
+        ? { identityToken: credentials.token }
+        : { identityToken: credentials.token, username: credentials.username };
   }
-}
-
-async function readCaFile(path: string, origin: string): Promise<string> {
-  try {
-    return await Deno.readTextFile(path);
-  } catch (error) {
-    throw new PusherError(
-      "usage",
-      `cannot read CA certificate ${path} (${origin}): ${(error as Error).message}`,
-    );
-  }
-}
-
-/** PEM CA certificates to trust: `--ca-cert` files and docker's `certs.d/<host>/ca.crt`. */
-export async function caCertificates(
-  caCertFiles: readonly string[],
-  host: string,
-): Promise<string[]> {
-  const pems: string[] = [];
-  for (const file of caCertFiles) pems.push(await readCaFile(file, "--ca-cert"));
-  const dockerCa = join("/etc/docker/certs.d", host, "ca.crt");
-  try {
-    pems.push(await Deno.readTextFile(dockerCa));
-    authLog.debug(`trusting ${dockerCa}`);
-  } catch {
-    // docker's per-registry CA is optional
-  }
-  return pems;
 }
 
 function logRequest(entry: RequestLog): void {
@@ -88,7 +62,11 @@ export async function createClients(
 ): Promise<{ clients: RepositoryClient[]; transport: Transport }> {
   const first = targets[0];
   if (!first) throw new PusherError("usage", "no target repository given");
-  const caCerts = await caCertificates(options.caCertFiles, first.reference.apiBase.host);
+  const { pems: caCerts, sources } = await loadCaCertificates(options.caCertFiles, [
+    first.reference.registry,
+    first.reference.apiBase.host,
+  ]);
+  for (const source of sources) authLog.debug(`trusting the CA certificate ${source}`);
   if (options.skipTls) {
     authLog.warn(
       "TLS certificate verification is off (--skip-tls): the registry's identity is not checked",

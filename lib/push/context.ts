@@ -1,6 +1,6 @@
 /**
  * The shared state of one push run and the small helpers every step uses: event emission and
- * per-request retries.
+ * per-request retries, each attempt under the stall watchdog.
  *
  * @module
  */
@@ -10,9 +10,11 @@ import type { BlobInfo, BlobState, EventSink } from "../logging/events.ts";
 import type { PushOptions } from "../options.ts";
 import { withRetry } from "../pipeline/retry.ts";
 import type { LayerCache } from "../state/layer_cache.ts";
+import type { UploadState } from "../state/upload_state.ts";
 import type { UploadRetry } from "./blob_upload.ts";
 import type { RepositoryClient } from "./clients.ts";
 import type { CompressionChoice } from "./layer_source.ts";
+import { guardRequest } from "./request_guard.ts";
 
 /** Shared state of one run. */
 export interface RunContext {
@@ -24,6 +26,10 @@ export interface RunContext {
   encoder: string;
   /** The registry's layer cache, unless `--no-cache`. */
   cache: LayerCache | undefined;
+  /** Open upload sessions kept for a re-run, unless `--no-cache` or a dry run. */
+  uploads: UploadState | undefined;
+  /** Saves the layer cache now (after a layer finished), one save at a time. */
+  checkpoint: () => Promise<void>;
   /** The config is already in the repository: worth computing digests to skip layers. */
   imageSeenBefore: boolean;
   /** Event receiver. */
@@ -34,6 +40,8 @@ export interface RunContext {
   primary: RepositoryClient;
   /** Retry policy of every request. */
   retry: UploadRetry;
+  /** A request with no bytes moving for this long is aborted and retried. */
+  stallTimeoutMs: number;
   /** Bytes uploaded so far. */
   bytesSent: number;
   /** How many blobs ended in each final state. */
@@ -74,13 +82,23 @@ export function emitBlob(ctx: RunContext, blob: BlobInfo, state: BlobState, reas
   ctx.emit({ type: "blob", blob, state, ...(reason !== undefined ? { reason } : {}) });
 }
 
-/** Runs one request with the run's retry policy, reporting retries as events. */
+/**
+ * Runs one request with the run's retry policy, reporting retries as events. Each attempt gets a
+ * signal that aborts on the run's signal or when no answer came for the stall timeout (the
+ * request then counts as failed and is retried).
+ */
 export async function retrying<T>(
   ctx: RunContext,
   what: string,
-  operation: () => Promise<T>,
+  operation: (signal: AbortSignal) => Promise<T>,
+  bodyBytes = 0,
 ): Promise<T> {
-  return await withRetry(() => operation(), {
+  return await withRetry(() =>
+    guardRequest(
+      ctx.signal,
+      { timeoutMs: ctx.stallTimeoutMs, label: what, bodyBytes },
+      (signal) => operation(signal),
+    ), {
     ...ctx.retry,
     signal: ctx.signal,
     onRetry: (info) => {

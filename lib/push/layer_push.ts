@@ -8,6 +8,8 @@
 
 import type { ArchiveLayer } from "../image/types.ts";
 import type { BlobInfo } from "../logging/events.ts";
+import { releasingSink } from "../pipeline/owned_chunk.ts";
+import { type SessionMemory, UploadState } from "../state/upload_state.ts";
 import { uploadBlob, type UploadSettings } from "./blob_upload.ts";
 import { blobInfo, emitBlob, retrying, type RunContext } from "./context.ts";
 import { isCompressible, layerUpload } from "./layer_source.ts";
@@ -71,6 +73,27 @@ function remember(
   if (key) ctx.cache.record(key.source, key.encoder, pushed, ctx.primary.repository);
 }
 
+/**
+ * Where a layer's open upload session is kept for a re-run: keyed like the layer cache, plus the
+ * Deno version for compressed output (its zlib and zstd builds fix the compressed bytes).
+ */
+function uploadMemory(ctx: RunContext, layer: ArchiveLayer): SessionMemory | undefined {
+  const key = cacheKey(ctx, layer);
+  if (key === undefined || ctx.uploads === undefined) return undefined;
+  const encoder = key.encoder === AS_IS ? AS_IS : `${key.encoder}-deno${Deno.version.deno}`;
+  return ctx.uploads.memory(UploadState.key(ctx.primary.repository, key.source, encoder));
+}
+
+/** Cancels a session an earlier run left open for a layer that no longer needs it. */
+async function dropSavedSession(ctx: RunContext, memory: SessionMemory | undefined): Promise<void> {
+  const saved = memory?.recall();
+  if (memory === undefined || saved === undefined) return;
+  memory.forget();
+  const session = { location: new URL(saved.location), offset: saved.offset };
+  await retrying(ctx, "DELETE upload", (signal) => ctx.primary.client.cancelUpload(session, signal))
+    .catch(() => {});
+}
+
 /** Repositories of this registry that may hold a blob: the cache's, then `--mount-from`. */
 function mountSources(ctx: RunContext, layer: ArchiveLayer): string[] {
   const sources: string[] = [...(cached(ctx, layer)?.repositories ?? [])];
@@ -87,9 +110,20 @@ async function measure(
 ): Promise<PushedLayer> {
   const upload = layerUpload(layer, open, ctx.compression, true);
   const { stream } = upload.source.open();
-  await stream.pipeTo(new WritableStream());
+  await stream.pipeTo(releasingSink());
   const result = await upload.pushed();
   return { digest: result.digest, size: result.size, compression: result.compression };
+}
+
+/**
+ * Whether to compute an unknown layer's digest before uploading (compress and hash without
+ * uploading, deterministic, so the upload would give the same digest): for a dry run; when the
+ * image's config is already in the repository (the layers likely are too); and with
+ * `--mount-from`, whose repository likely holds them to mount. Otherwise the layer goes straight
+ * up: computing first would compress it twice.
+ */
+function worthMeasuring(ctx: RunContext): boolean {
+  return ctx.options.dryRun || ctx.imageSeenBefore || ctx.options.mountFrom !== undefined;
 }
 
 /** Looks for a layer in the registry (HEAD, then mounts); true when it is there now. */
@@ -105,7 +139,7 @@ async function alreadyThere(
   const existing = await retrying(
     ctx,
     `HEAD ${found.digest}`,
-    () => client.blobExists(found.digest),
+    (signal) => client.blobExists(found.digest, signal),
   );
   if (existing.exists) {
     emitBlob(ctx, described, "exists");
@@ -116,7 +150,7 @@ async function alreadyThere(
     const mounted = await retrying(
       ctx,
       `mount ${found.digest}`,
-      () => client.mountBlob(found.digest, from),
+      (signal) => client.mountBlob(found.digest, from, signal),
     );
     if (mounted) {
       emitBlob(ctx, described, "mounted", `from ${from}`);
@@ -135,12 +169,15 @@ export async function pushLayer(
   const blob = blobInfo(layer);
   const { options } = ctx;
   let known = knownOutcome(ctx, layer);
-  if (!known && !options.forceUpload && (options.dryRun || ctx.imageSeenBefore)) {
+  if (!known && !options.forceUpload && worthMeasuring(ctx)) {
     emitBlob(ctx, blob, "checking", "computing the compressed digest");
     known = await measure(ctx, layer, open);
   }
+  const memory = options.dryRun ? undefined : uploadMemory(ctx, layer);
   if (known && !options.forceUpload && await alreadyThere(ctx, layer, known, blob)) {
     remember(ctx, layer, known);
+    await dropSavedSession(ctx, memory);
+    await ctx.checkpoint();
     return known;
   }
   if (options.dryRun) {
@@ -155,10 +192,10 @@ export async function pushLayer(
   }
   const upload = layerUpload(layer, open, ctx.compression, true, readProgress(ctx, blob));
   emitBlob(ctx, blob, "uploading");
-  const result = await uploadBlob(
-    upload.source,
-    uploadSettings(ctx, blob, layer.size, layer.entry),
-  );
+  const result = await uploadBlob(upload.source, {
+    ...uploadSettings(ctx, blob, layer.size, layer.entry),
+    ...(memory !== undefined ? { memory } : {}),
+  });
   ctx.bytesSent += result.bytesSent;
   const pushed = await upload.pushed();
   const outcome: PushedLayer = {
@@ -167,6 +204,7 @@ export async function pushLayer(
     compression: pushed.compression,
   };
   remember(ctx, layer, outcome, isCompressible(layer) && pushed.diffId === undefined);
+  await ctx.checkpoint();
   emitBlob(
     ctx,
     { ...blob, digest: pushed.digest, uploadSize: pushed.size },
@@ -192,12 +230,15 @@ export function uploadSettings(
     chunked: size > ctx.options.largeLayerThreshold,
     chunkSize: chunkSizeFor(ctx.options.largeLayerThreshold),
     retry: ctx.retry,
+    stallTimeoutMs: ctx.stallTimeoutMs,
+    label: what,
     signal: ctx.signal,
     onProgress: () => {},
     onRetry: (attempt, delayMs, reason) => {
       emitBlob(ctx, blob, "retrying", reason);
       ctx.emit({ type: "retry", what, attempt, delayMs, reason });
     },
+    onResume: (offset) => emitBlob(ctx, blob, "uploading", `resuming at byte ${offset}`),
   };
 }
 
@@ -214,7 +255,7 @@ export async function pushBytes(ctx: RunContext, bytes: Uint8Array, digest: stri
     const existing = await retrying(
       ctx,
       `HEAD ${digest}`,
-      () => ctx.primary.client.blobExists(digest),
+      (signal) => ctx.primary.client.blobExists(digest, signal),
     );
     if (existing.exists) {
       emitBlob(ctx, blob, "exists");

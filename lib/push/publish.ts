@@ -55,13 +55,13 @@ async function copyBlobs(
       const existing = await retrying(
         ctx,
         `HEAD ${digest}`,
-        () => target.client.blobExists(digest, ctx.signal),
+        (signal) => target.client.blobExists(digest, signal),
       );
       if (existing.exists || ctx.options.dryRun) continue;
       const mounted = await retrying(
         ctx,
         `mount ${digest}`,
-        () => target.client.mountBlob(digest, ctx.primary.repository, ctx.signal),
+        (signal) => target.client.mountBlob(digest, ctx.primary.repository, signal),
       );
       if (!mounted) {
         throw new PusherError(
@@ -89,11 +89,16 @@ async function putTopManifest(
     await retrying(
       ctx,
       `manifest ${reference}`,
-      () => target.client.putManifest(tag, top.bytes, top.mediaType, ctx.signal),
+      (signal) => target.client.putManifest(tag, top.bytes, top.mediaType, signal),
+      top.bytes.length,
     );
   } catch (error) {
     if (!(error instanceof PusherError) || error.kind !== "registry") throw error;
-    const current = await target.client.getManifestDigest(tag, ctx.signal).catch(() => undefined);
+    const current = await retrying(
+      ctx,
+      `manifest lookup ${reference}`,
+      (signal) => target.client.getManifestDigest(tag, signal),
+    ).catch(() => undefined);
     if (current !== top.digest) throw error;
   }
 }
@@ -121,7 +126,8 @@ export async function publish(
       await retrying(
         ctx,
         `manifest ${child.digest}`,
-        () => target.client.putManifest(child.digest, child.bytes, child.mediaType, ctx.signal),
+        (signal) => target.client.putManifest(child.digest, child.bytes, child.mediaType, signal),
+        child.bytes.length,
       );
       ctx.emit({
         type: "manifest",

@@ -10,7 +10,7 @@
 
 import { createHash } from "node:crypto";
 import { PusherError } from "../errors.ts";
-import { Authorizer, type AuthScheme } from "./auth.ts";
+import { Authorizer, type AuthScheme, type AuthTicket } from "./auth.ts";
 import { ANONYMOUS, type Credentials } from "./credentials.ts";
 import { errorForStatus, parseErrorBody, RegistryError } from "./errors.ts";
 import type { BodyFactory, RequestBody, RequestLog, Transport, TransportResponse } from "./http.ts";
@@ -56,7 +56,7 @@ export interface RegistryClientOptions {
 }
 
 /** Media types asked for when looking a manifest up. */
-export const MANIFEST_ACCEPT = [
+export const MANIFEST_ACCEPT: string = [
   "application/vnd.oci.image.manifest.v1+json",
   "application/vnd.oci.image.index.v1+json",
   "application/vnd.docker.distribution.manifest.v2+json",
@@ -64,6 +64,8 @@ export const MANIFEST_ACCEPT = [
 ].join(", ");
 
 const OCTET_STREAM = "application/octet-stream";
+/** What a request to another origin carries: no authorisation. */
+const NO_TICKET: AuthTicket = Object.freeze({ header: undefined, generation: 0 });
 
 interface Exchange {
   method: string;
@@ -390,11 +392,15 @@ export class RegistryClient {
   /**
    * Sends one request with authorisation. A 401 gets one more try after the authoriser has a
    * fresh token (or Basic credentials); a second 401 means the credentials were refused.
+   * Credentials and tokens go only to the registry's own origin: a request to another origin (an
+   * upload `Location` on a storage host) goes without them, and a 401 from another origin (also
+   * after a redirect) is an error, never a reason to hand credentials to its token realm.
    */
   async #send(exchange: Exchange): Promise<TransportResponse> {
     const body = exchange.body ?? null;
+    const foreign = exchange.url.origin !== this.#base.origin;
     for (let attempt = 0;; attempt++) {
-      const ticket = await this.#auth.ticket(exchange.signal);
+      const ticket = foreign ? NO_TICKET : await this.#auth.ticket(exchange.signal);
       const headers = new Headers(exchange.headers);
       if (ticket.header !== undefined) headers.set("authorization", ticket.header);
       const request: Parameters<Transport["request"]>[0] = {
@@ -413,6 +419,9 @@ export class RegistryClient {
         return response;
       }
       const summary = parseErrorBody(await response.text(), response.headers.get("content-type"));
+      if (response.url.origin !== this.#base.origin) {
+        throw this.#foreignChallenge(exchange, response.url);
+      }
       if (attempt > 0) throw this.#auth.refused(exchange.what, summary.codes.join(", "));
       await this.#auth.challenged(
         response.headers.get("www-authenticate"),
@@ -430,6 +439,24 @@ export class RegistryClient {
         );
       }
     }
+  }
+
+  /** The error for a 401 from another origin (`responder`): its challenge is not answered. */
+  #foreignChallenge(exchange: Exchange, responder: URL): RegistryError {
+    const downgraded = responder.hostname === this.#base.hostname &&
+      responder.protocol === "http:" && this.#base.protocol === "https:";
+    return new RegistryError(
+      "auth",
+      `${exchange.what}: ${responder.origin} asked for credentials, which are only sent to ` +
+        `the registry itself (${this.#base.origin})`,
+      {
+        status: 401,
+        hint: downgraded
+          ? "the registry hands out http:// upload locations: a TLS proxy in front of it " +
+            "probably doesn't pass X-Forwarded-Proto: https"
+          : "the registry handed out an upload location on another host that wants a login",
+      },
+    );
   }
 
   async #error(response: TransportResponse, what: string): Promise<RegistryError> {

@@ -6,6 +6,7 @@
  */
 
 export { Authorizer, type AuthorizerOptions, type AuthScheme, type AuthTicket } from "./auth.ts";
+export { type CaCertificates, certsDirectories, loadCaCertificates } from "./ca_certs.ts";
 export { type Challenge, challengeScopes, parseChallenges, resolveRealm } from "./challenge.ts";
 export {
   type BlobStatus,
@@ -53,5 +54,6 @@ export {
   parseReference,
   type Reference,
 } from "./reference.ts";
+export type { EnvReader } from "./proxy.ts";
 export { redactUrl } from "./redact.ts";
 export { createTransport, type TransportOptions, USER_AGENT } from "./transport.ts";

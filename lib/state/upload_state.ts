@@ -1,0 +1,216 @@
+/**
+ * Resume state across runs: for one registry, the upload sessions still open — per target
+ * repository, source layer and encoder, the newest `Location` and the bytes the registry
+ * acknowledged. A re-run after Ctrl-C, a kill, a reboot or a lost link asks the registry about
+ * each one and continues where it stands. Finished layers are not kept here: the layer cache
+ * records them.
+ *
+ * The file is written atomically and at most once per `minIntervalMs` while uploads run (a kill
+ * loses at most that much acknowledged progress), and at once on {@link UploadState.flush}. A
+ * corrupt or foreign file is ignored with a warning; sessions older than a week are dropped
+ * (registries purge them after 7 days).
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { moduleLogger } from "../logging/logger.ts";
+import { writeFileAtomic } from "./cache_dir.ts";
+
+/** An open upload session as saved. */
+export interface SavedUpload {
+  /** The newest `Location` of the session (absolute URL). */
+  location: string;
+  /** Bytes the registry acknowledged. */
+  offset: number;
+  /** When it was last saved (epoch milliseconds). */
+  updatedAt: number;
+}
+
+/** The part of the state one upload uses: its own saved session. */
+export interface SessionMemory {
+  /** The saved session, if any. */
+  recall(): SavedUpload | undefined;
+  /** Saves the session's newest location and acknowledged offset (throttled). */
+  remember(session: { location: URL; offset: number }): void;
+  /** Drops the saved session (the upload finished or was abandoned). */
+  forget(): void;
+}
+
+/** Options of {@link UploadState.load}. */
+export interface UploadStateOptions {
+  /** Least time between two writes while uploads run; 1000 ms by default. */
+  minIntervalMs?: number;
+  /** Clock; `Date.now` by default. */
+  now?: () => number;
+}
+
+interface StateFile {
+  format: "docker-image-pusher/uploads";
+  version: 1;
+  registry: string;
+  uploads: Record<string, SavedUpload>;
+}
+
+const FORMAT = "docker-image-pusher/uploads";
+const MAX_AGE_MS = 7 * 24 * 60 * 60 * 1000;
+const MAX_ENTRIES = 1000;
+const log = moduleLogger("cache");
+
+function isSavedUpload(value: unknown): value is SavedUpload {
+  if (typeof value !== "object" || value === null) return false;
+  const entry = value as Record<string, unknown>;
+  if (typeof entry["location"] !== "string" || !URL.canParse(entry["location"])) return false;
+  return typeof entry["offset"] === "number" && Number.isSafeInteger(entry["offset"]) &&
+    entry["offset"] >= 0 && typeof entry["updatedAt"] === "number" &&
+    Number.isFinite(entry["updatedAt"]);
+}
+
+/** The open upload sessions of one registry, loaded from and saved to one JSON file. */
+export class UploadState {
+  readonly #path: string;
+  readonly #registry: string;
+  readonly #minIntervalMs: number;
+  readonly #now: () => number;
+  readonly #uploads = new Map<string, SavedUpload>();
+  #dirty = false;
+  #lastWrite = Number.NEGATIVE_INFINITY;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #writing: Promise<void> = Promise.resolve();
+  #writes = 0;
+
+  private constructor(path: string, registry: string, options: UploadStateOptions) {
+    this.#path = path;
+    this.#registry = registry;
+    this.#minIntervalMs = options.minIntervalMs ?? 1000;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** The state file of a registry inside `directory`. */
+  static pathFor(directory: string, registry: string): string {
+    const key = createHash("sha256").update(registry).digest("hex").slice(0, 16);
+    return join(directory, `uploads-${key}.json`);
+  }
+
+  /** The key of one upload: target repository, source layer and encoder settings. */
+  static key(repository: string, source: string, encoder: string): string {
+    return `${repository}|${source}|${encoder}`;
+  }
+
+  /**
+   * Loads the state of `registry`; a missing file is empty, a corrupt or foreign one is ignored
+   * with a warning (and replaced on the next write).
+   */
+  static async load(
+    directory: string,
+    registry: string,
+    options: UploadStateOptions = {},
+  ): Promise<UploadState> {
+    const state = new UploadState(UploadState.pathFor(directory, registry), registry, options);
+    let text: string;
+    try {
+      text = await Deno.readTextFile(state.#path);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) {
+        log.warn(`cannot read the resume state ${state.#path}: ${String(error)}; ignoring it`);
+      }
+      return state;
+    }
+    try {
+      const parsed = JSON.parse(text) as Partial<StateFile> | null;
+      if (parsed?.format !== FORMAT || parsed.version !== 1) {
+        throw new Error("not a resume state file of this version");
+      }
+      if (parsed.registry !== registry) throw new Error(`it belongs to ${parsed.registry}`);
+      const oldest = state.#now() - MAX_AGE_MS;
+      for (const [key, value] of Object.entries(parsed.uploads ?? {})) {
+        if (isSavedUpload(value) && value.updatedAt >= oldest) state.#uploads.set(key, value);
+      }
+    } catch (error) {
+      log.warn(`ignoring the resume state ${state.#path}: ${(error as Error).message}`);
+    }
+    return state;
+  }
+
+  /** The saved session of an upload. */
+  recall(key: string): SavedUpload | undefined {
+    return this.#uploads.get(key);
+  }
+
+  /** Saves an upload's session; written within `minIntervalMs`. */
+  remember(key: string, session: { location: URL; offset: number }): void {
+    this.#uploads.delete(key);
+    this.#uploads.set(key, {
+      location: session.location.href,
+      offset: session.offset,
+      updatedAt: this.#now(),
+    });
+    this.#changed();
+  }
+
+  /** Drops an upload's session. */
+  forget(key: string): void {
+    if (this.#uploads.delete(key)) this.#changed();
+  }
+
+  /** The {@link SessionMemory} of one upload. */
+  memory(key: string): SessionMemory {
+    return {
+      recall: () => this.recall(key),
+      remember: (session) => this.remember(key, session),
+      forget: () => this.forget(key),
+    };
+  }
+
+  /** Number of writes so far (for tests and the throttle's own check). */
+  get writes(): number {
+    return this.#writes;
+  }
+
+  /** Writes pending changes now and waits for every write to finish. */
+  async flush(): Promise<void> {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#dirty) this.#write();
+    await this.#writing;
+  }
+
+  /** Schedules a write: at once when the last one is old enough, else when it will be. */
+  #changed(): void {
+    this.#dirty = true;
+    if (this.#timer !== undefined) return;
+    const wait = this.#lastWrite + this.#minIntervalMs - this.#now();
+    if (wait <= 0) {
+      this.#write();
+      return;
+    }
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#write();
+    }, wait);
+    Deno.unrefTimer(this.#timer);
+  }
+
+  /** Queues one atomic write of the current entries after the previous write. */
+  #write(): void {
+    this.#dirty = false;
+    this.#lastWrite = this.#now();
+    const file: StateFile = {
+      format: FORMAT,
+      version: 1,
+      registry: this.#registry,
+      uploads: Object.fromEntries([...this.#uploads.entries()].slice(-MAX_ENTRIES)),
+    };
+    const text = JSON.stringify(file);
+    this.#writes++;
+    this.#writing = this.#writing.then(async () => {
+      try {
+        await Deno.mkdir(join(this.#path, ".."), { recursive: true });
+        await writeFileAtomic(this.#path, text);
+      } catch (error) {
+        log.warn(`cannot save the resume state ${this.#path}: ${String(error)}`);
+      }
+    });
+  }
+}

@@ -1,0 +1,627 @@
+/**
+ * `deno task bench`: times docker-image-pusher against skopeo on a local Distribution registry and
+ * prints README-ready markdown tables.
+ *
+ * ```sh
+ * deno task bench                 # ~1.1 GB archive, 3 runs, profile (several minutes)
+ * deno task bench --quick         # small archive, 1 run (under a minute; a test runs this)
+ * deno task bench --large         # also a ~4.3 GB archive (cold pushes)
+ * deno task bench --sweep-concurrency 1,2,4,8 --no-profile
+ * ```
+ *
+ * The archive is a docker-archive of real files from this machine (shared libraries first) and
+ * 256 MiB of pseudo-random bytes, written with GNU tar into a cache directory (nothing lands in
+ * the repository). Every push goes to a fresh registry storage, ours (`deno run -A main.ts`, as
+ * users run it) and skopeo's alternating, skopeo's blob-info cache cleared wherever a scenario
+ * calls for a fresh machine. Scenarios:
+ *
+ * 1. cold push with the layers as they are: ours `--compression none`, skopeo
+ *    `--preserve-digests` (it then leaves the layers alone), plus the registry's own limit: the
+ *    same layers uploaded by 4 parallel curl processes;
+ * 2. cold push with gzip, both tools' defaults, and the bytes each pushed;
+ * 3. re-push of the unchanged image: with the tool's cache, and on a "fresh machine" (empty cache);
+ * 4. push of the same archive to a sibling repository: with the cache, and on a fresh machine
+ *    (ours with `--mount-from`).
+ *
+ * Peak RSS comes from `/usr/bin/time -f %M` (or `VmHWM` polling), CPU time from the same tool and
+ * the registry's `/proc/<pid>/stat`. Progress goes to stderr, the tables to stdout.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { PusherError } from "../lib/errors.ts";
+import { type ArchivePlan, type BuiltArchive, ensureArchive } from "./bench_archive.ts";
+import { BENCH_HELP, type BenchOptions, parseBenchArgs } from "./bench_args.ts";
+import {
+  type BenchRegistry,
+  clearSkopeoCache,
+  pushedBytes,
+  startBenchRegistry,
+  timeCommand,
+  timeCurlUploads,
+  type TimedCommand,
+} from "./bench_process.ts";
+import { profileStages, type StageTiming } from "./bench_profile.ts";
+import {
+  formatBytes,
+  formatRatio,
+  formatSeconds,
+  formatTarget,
+  markdownTable,
+  median,
+  meets,
+  rssVerdict,
+  type Sample,
+  type ScenarioRow,
+  scenarioTable,
+  type Target,
+} from "./bench_report.ts";
+
+/** The repository root. */
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+const MIB = 1024 * 1024;
+/** Where real files come from, in order. */
+const SOURCES = ["/usr/lib", "/usr/lib64", "/usr/share", "/usr/bin", "/usr/libexec"];
+/** The default archive: ~805 MB of real files (every shared library here) + 256 MiB random. */
+const STANDARD: ArchivePlan = { realBytes: 768 * MIB, randomBytes: 256 * MIB, sources: SOURCES };
+/** `--large`: ~3.2 GB of real files + 1 GiB random. */
+const LARGE: ArchivePlan = { realBytes: 3072 * MIB, randomBytes: 1024 * MIB, sources: SOURCES };
+/** `--quick`: ~25 MB of real files + 8 MiB random. */
+const QUICK: ArchivePlan = { realBytes: 24 * MIB, randomBytes: 8 * MIB, sources: SOURCES };
+const COMMAND_TIMEOUT_MS = 20 * 60_000;
+const TAG = "latest";
+const APP = "bench/app";
+const SIBLING = "bench/sibling";
+const SIBLING_FRESH = "bench/sibling-fresh";
+
+const TARGET_TIME_RATIO: Target = { kind: "ratio", max: 0.6 };
+const TARGET_BYTES_RATIO: Target = { kind: "ratio", max: 1.05 };
+const TARGET_REPUSH: Target = { kind: "seconds", max: 0.5 };
+const TARGET_SIBLING: Target = { kind: "seconds", max: 1 };
+const TARGET_RSS: Target = { kind: "bytes", max: 150e6 };
+
+/** The tools timed. */
+type Tool = "ours" | "skopeo";
+
+/** Everything a run shares. */
+interface Bench {
+  options: BenchOptions;
+  main: string;
+  scratch: string;
+  samples: Map<string, Sample[]>;
+  bytes: Map<string, number[]>;
+  log: (line: string) => void;
+}
+
+function record<T>(map: Map<string, T[]>, key: string, value: T): void {
+  const list = map.get(key) ?? [];
+  list.push(value);
+  map.set(key, list);
+}
+
+/** The environment children get: ours, minus any DOCKER_PUSHER_* setting. */
+function baseEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(Deno.env.toObject())) {
+    if (!key.startsWith("DOCKER_PUSHER_")) env[key] = value;
+  }
+  env["NO_COLOR"] = "1";
+  return env;
+}
+
+/** Our push of `archive` to `repository` with the cache in `cacheDir`. */
+function ours(
+  bench: Bench,
+  archive: BuiltArchive,
+  registry: BenchRegistry,
+  repository: string,
+  cacheDir: string,
+  extra: string[] = [],
+): TimedCommand {
+  return {
+    command: Deno.execPath(),
+    args: [
+      ...["run", "-A", "--no-prompt", bench.main],
+      ...["-f", archive.path, "-r", `${registry.url}/${repository}:${TAG}`, "--quiet", ...extra],
+    ],
+    env: { ...baseEnv(), DOCKER_PUSHER_CACHE_DIR: cacheDir },
+  };
+}
+
+/** skopeo's copy of `archive` to `repository`. */
+function skopeo(
+  archive: BuiltArchive,
+  registry: BenchRegistry,
+  repository: string,
+  extra: string[] = [],
+): TimedCommand {
+  return {
+    command: "skopeo",
+    args: [
+      ...["copy", "--quiet", "--dest-tls-verify=false", ...extra],
+      `docker-archive:${archive.path}`,
+      `docker://${registry.host}/${repository}:${TAG}`,
+    ],
+    env: baseEnv(),
+  };
+}
+
+/** A fresh, empty cache directory for our tool. */
+async function freshCache(bench: Bench): Promise<string> {
+  return await Deno.makeTempDir({ dir: bench.scratch, prefix: "cache-" });
+}
+
+/** Times one command into `key`. */
+async function measure(
+  bench: Bench,
+  key: string,
+  run: TimedCommand,
+  registry: BenchRegistry,
+): Promise<Sample> {
+  const sample = await timeCommand(run, registry, COMMAND_TIMEOUT_MS);
+  record(bench.samples, key, sample);
+  bench.log(
+    `  ${key}: ${formatSeconds(sample.seconds)}, peak RSS ${formatBytes(sample.peakRss)}, ` +
+      `CPU ${sample.cpuSeconds.toFixed(2)} s, registry CPU ${
+        sample.registryCpuSeconds.toFixed(2)
+      } s`,
+  );
+  return sample;
+}
+
+/** Runs `work` against a fresh registry, stopping it afterwards. */
+async function withRegistry<T>(
+  bench: Bench,
+  work: (registry: BenchRegistry) => Promise<T>,
+): Promise<T> {
+  const registry = await startBenchRegistry(bench.scratch);
+  try {
+    return await work(registry);
+  } finally {
+    await registry.stop();
+  }
+}
+
+/** Cold push with the layers as they are; `prefix` names the archive in the keys. */
+async function coldAsIs(
+  bench: Bench,
+  archive: BuiltArchive,
+  tool: Tool,
+  prefix: string,
+  extra: string[] = [],
+): Promise<void> {
+  await withRegistry(bench, async (registry) => {
+    const key = `${prefix}asis${extra.join("")}/${tool}`;
+    if (tool === "ours") {
+      const cache = await freshCache(bench);
+      await measure(
+        bench,
+        key,
+        ours(bench, archive, registry, APP, cache, ["--compression", "none", ...extra]),
+        registry,
+      );
+    } else {
+      await clearSkopeoCache();
+      await measure(bench, key, skopeo(archive, registry, APP, ["--preserve-digests"]), registry);
+    }
+    record(bench.bytes, key, await pushedBytes(registry, APP, TAG));
+  });
+}
+
+/** Cold gzip push, then (unless `coldOnly`) re-pushes and sibling pushes on the same registry. */
+async function gzipFlow(
+  bench: Bench,
+  archive: BuiltArchive,
+  tool: Tool,
+  prefix: string,
+  coldOnly: boolean,
+  extra: string[] = [],
+): Promise<void> {
+  await withRegistry(bench, async (registry) => {
+    const key = (scenario: string): string => `${prefix}${scenario}${extra.join("")}/${tool}`;
+    if (tool === "ours") {
+      const cache = await freshCache(bench);
+      await measure(
+        bench,
+        key("gzip"),
+        ours(bench, archive, registry, APP, cache, extra),
+        registry,
+      );
+      record(bench.bytes, key("gzip"), await pushedBytes(registry, APP, TAG));
+      if (coldOnly) return;
+      await measure(bench, key("repush"), ours(bench, archive, registry, APP, cache), registry);
+      const fresh = await freshCache(bench);
+      await measure(
+        bench,
+        key("repush-fresh"),
+        ours(bench, archive, registry, APP, fresh),
+        registry,
+      );
+      await measure(
+        bench,
+        key("sibling"),
+        ours(bench, archive, registry, SIBLING, cache),
+        registry,
+      );
+      const other = await freshCache(bench);
+      await measure(
+        bench,
+        key("sibling-fresh"),
+        ours(bench, archive, registry, SIBLING_FRESH, other, ["--mount-from", APP]),
+        registry,
+      );
+    } else {
+      await clearSkopeoCache();
+      await measure(bench, key("gzip"), skopeo(archive, registry, APP), registry);
+      record(bench.bytes, key("gzip"), await pushedBytes(registry, APP, TAG));
+      if (coldOnly) return;
+      await measure(bench, key("repush"), skopeo(archive, registry, APP), registry);
+      await clearSkopeoCache();
+      await measure(bench, key("repush-fresh"), skopeo(archive, registry, APP), registry);
+      await measure(bench, key("sibling"), skopeo(archive, registry, SIBLING), registry);
+      await clearSkopeoCache();
+      await measure(
+        bench,
+        key("sibling-fresh"),
+        skopeo(archive, registry, SIBLING_FRESH),
+        registry,
+      );
+    }
+  });
+}
+
+/** The registry's ingest limit for the archive's layers: 4 parallel curl uploads. */
+async function curlFloor(bench: Bench, archive: BuiltArchive, prefix: string): Promise<void> {
+  await withRegistry(bench, async (registry) => {
+    const blobs = archive.layers.map((layer) => ({
+      path: layer.path,
+      digest: layer.diffId,
+      size: layer.size,
+    }));
+    const sample = await timeCurlUploads(registry, blobs, 4);
+    record(bench.samples, `${prefix}floor/curl`, sample);
+    bench.log(`  ${prefix}floor/curl: ${formatSeconds(sample.seconds)}`);
+  });
+}
+
+/** The tools in the order run `index` uses: alternating who goes first. */
+function order(index: number): Tool[] {
+  return index % 2 === 0 ? ["ours", "skopeo"] : ["skopeo", "ours"];
+}
+
+/** First line of a command's output, or `unknown`. */
+async function versionOf(command: string, args: string[]): Promise<string> {
+  try {
+    const output = await new Deno.Command(command, { args, stdout: "piped", stderr: "piped" })
+      .output();
+    const text = new TextDecoder().decode(output.stdout) + new TextDecoder().decode(output.stderr);
+    return text.trim().split("\n")[0] ?? "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
+/** CPU model, cores and memory of this machine. */
+async function machine(): Promise<string> {
+  const cpuinfo = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
+  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? "unknown CPU";
+  const meminfo = await Deno.readTextFile("/proc/meminfo").catch(() => "");
+  const memory = Number(/^MemTotal:\s+(\d+) kB/m.exec(meminfo)?.[1] ?? Number.NaN) * 1024;
+  return `${model}, ${navigator.hardwareConcurrency} cores (nproc), ${formatBytes(memory)} RAM`;
+}
+
+/** How an archive reads in the report. */
+function describe(archive: BuiltArchive): string {
+  const real = archive.layers.filter((layer) => layer.kind === "real").length;
+  return `${formatBytes(archive.size)} docker-archive: ${real} layers of real files ` +
+    `(${formatBytes(archive.realBytes)}, shared libraries first), ` +
+    `${formatBytes(archive.randomBytes)} of random bytes in one layer, one small layer`;
+}
+
+function samplesOf(bench: Bench, key: string): Sample[] {
+  return bench.samples.get(key) ?? [];
+}
+
+/** The rows of the main table for an archive (`prefix` "" or "large-"). */
+function scenarioRows(bench: Bench, prefix: string, full: boolean): ScenarioRow[] {
+  const rows: ScenarioRow[] = [
+    {
+      label: "cold push, layers as they are (ours `--compression none`, skopeo " +
+        "`--preserve-digests`)",
+      ours: samplesOf(bench, `${prefix}asis/ours`),
+      skopeo: samplesOf(bench, `${prefix}asis/skopeo`),
+      target: TARGET_TIME_RATIO,
+    },
+  ];
+  if (full) {
+    rows.push({
+      label: "↳ the registry's limit: the same layers, 4 parallel curl uploads (not our tool)",
+      ours: samplesOf(bench, `${prefix}floor/curl`),
+    });
+  }
+  rows.push({
+    label: "cold push, gzip (both tools' defaults)",
+    ours: samplesOf(bench, `${prefix}gzip/ours`),
+    skopeo: samplesOf(bench, `${prefix}gzip/skopeo`),
+    target: TARGET_TIME_RATIO,
+  });
+  if (!full) return rows;
+  rows.push(
+    {
+      label: "re-push, nothing changed (with the tool's cache)",
+      ours: samplesOf(bench, "repush/ours"),
+      skopeo: samplesOf(bench, "repush/skopeo"),
+      target: TARGET_REPUSH,
+    },
+    {
+      label: "re-push, nothing changed, fresh machine (empty cache)",
+      ours: samplesOf(bench, "repush-fresh/ours"),
+      skopeo: samplesOf(bench, "repush-fresh/skopeo"),
+    },
+    {
+      label: "sibling repository, same registry (with the tool's cache)",
+      ours: samplesOf(bench, "sibling/ours"),
+      skopeo: samplesOf(bench, "sibling/skopeo"),
+      target: TARGET_SIBLING,
+    },
+    {
+      label: "sibling repository, fresh machine (ours `--mount-from bench/app`)",
+      ours: samplesOf(bench, "sibling-fresh/ours"),
+      skopeo: samplesOf(bench, "sibling-fresh/skopeo"),
+    },
+  );
+  return rows;
+}
+
+/** The pushed-bytes table. */
+function bytesTable(bench: Bench, prefix: string): string {
+  const row = (label: string, key: string, target?: Target): string[] => {
+    const ours = median(bench.bytes.get(`${prefix}${key}/ours`) ?? []);
+    const theirs = median(bench.bytes.get(`${prefix}${key}/skopeo`) ?? []);
+    return [
+      label,
+      formatBytes(ours),
+      formatBytes(theirs),
+      formatRatio(ours, theirs),
+      target ? formatTarget(target) : "–",
+      target ? (meets(target, ours / theirs) ? "yes" : "**no**") : "–",
+    ];
+  };
+  return markdownTable([
+    "bytes pushed (layers + config)",
+    "ours",
+    "skopeo",
+    "ratio",
+    "target",
+    "met",
+  ], [
+    row("layers as they are", "asis"),
+    row("gzip", "gzip", TARGET_BYTES_RATIO),
+  ]);
+}
+
+/** The memory table over every archive pushed. */
+function memoryTable(bench: Bench, archives: { prefix: string; archive: BuiltArchive }[]): string {
+  const rows: string[][] = [];
+  for (const { prefix, archive } of archives) {
+    for (const [mode, key] of [["layers as they are", "asis"], ["gzip", "gzip"]] as const) {
+      const oursSamples = samplesOf(bench, `${prefix}${key}/ours`);
+      const peak = (samples: Sample[]): string =>
+        samples.length > 0
+          ? formatBytes(Math.max(...samples.map((sample) => sample.peakRss)))
+          : "–";
+      rows.push([
+        formatBytes(archive.size),
+        mode,
+        peak(oursSamples),
+        peak(samplesOf(bench, `${prefix}${key}/skopeo`)),
+        formatTarget(TARGET_RSS),
+        rssVerdict(oursSamples, TARGET_RSS),
+      ]);
+    }
+  }
+  return markdownTable([
+    "archive",
+    "cold push",
+    "ours peak RSS",
+    "skopeo peak RSS",
+    "target",
+    "met",
+  ], rows);
+}
+
+/** Median CPU seconds of a key's samples (process, then registry). */
+function cpu(bench: Bench, key: string): [string, string] {
+  const samples = samplesOf(bench, key);
+  if (samples.length === 0) return ["–", "–"];
+  return [
+    `${median(samples.map((sample) => sample.cpuSeconds)).toFixed(2)} s`,
+    `${median(samples.map((sample) => sample.registryCpuSeconds)).toFixed(2)} s`,
+  ];
+}
+
+/** Where the CPU went during the timed cold pushes (medians). */
+function cpuTable(bench: Bench): string {
+  const rows: string[][] = [];
+  for (const [mode, key] of [["layers as they are", "asis"], ["gzip", "gzip"]] as const) {
+    for (const tool of ["ours", "skopeo"] as const) {
+      const wall = median(samplesOf(bench, `${key}/${tool}`).map((sample) => sample.seconds));
+      rows.push([mode, tool, formatSeconds(wall), ...cpu(bench, `${key}/${tool}`)]);
+    }
+  }
+  return markdownTable(["cold push", "tool", "wall", "tool CPU (user+sys)", "registry CPU"], rows);
+}
+
+/** The stage profile table. */
+function profileTable(stages: readonly StageTiming[]): string {
+  return markdownTable(
+    ["stage", "bytes", "wall", "CPU", "rate"],
+    stages.map((stage) => [
+      stage.stage,
+      formatBytes(stage.bytes),
+      formatSeconds(stage.seconds),
+      `${stage.cpuSeconds.toFixed(2)} s`,
+      `${formatBytes(stage.bytes / stage.seconds)}/s`,
+    ]),
+  );
+}
+
+/** The concurrency sweep table. */
+function sweepTable(bench: Bench, values: readonly number[]): string {
+  const cell = (key: string): string =>
+    formatSeconds(median(samplesOf(bench, key).map((sample) => sample.seconds)));
+  const rss = (key: string): string => {
+    const samples = samplesOf(bench, key);
+    return samples.length > 0
+      ? formatBytes(Math.max(...samples.map((sample) => sample.peakRss)))
+      : "–";
+  };
+  return markdownTable(
+    ["--max-concurrent", "as they are", "peak RSS", "gzip", "peak RSS"],
+    values.map((value) => {
+      const flag = `--max-concurrent${value}`;
+      return [
+        String(value),
+        cell(`asis${flag}/ours`),
+        rss(`asis${flag}/ours`),
+        cell(`gzip${flag}/ours`),
+        rss(`gzip${flag}/ours`),
+      ];
+    }),
+  );
+}
+
+/** Runs the benchmark and returns the markdown report. */
+async function runBench(bench: Bench, workDir: string): Promise<string> {
+  const { options } = bench;
+  const plan = options.quick ? QUICK : STANDARD;
+  const archive = await ensureArchive(workDir, plan, bench.log);
+  const large = options.large ? await ensureArchive(workDir, LARGE, bench.log) : undefined;
+  bench.log(`archive: ${describe(archive)}`);
+  await versionOf(Deno.execPath(), ["run", "-A", "--no-prompt", bench.main, "--version"]);
+  for (let run = 0; run < options.runs; run++) {
+    bench.log(`run ${run + 1} of ${options.runs}`);
+    for (const tool of order(run)) await coldAsIs(bench, archive, tool, "");
+    await curlFloor(bench, archive, "");
+    for (const tool of order(run)) await gzipFlow(bench, archive, tool, "", false);
+    for (const value of options.sweepConcurrency) {
+      const extra = ["--max-concurrent", String(value)];
+      await coldAsIs(bench, archive, "ours", "", extra);
+      await gzipFlow(bench, archive, "ours", "", true, extra);
+    }
+    if (large !== undefined) {
+      for (const tool of order(run)) await coldAsIs(bench, large, tool, "large-");
+      for (const tool of order(run)) await gzipFlow(bench, large, tool, "large-", true);
+    }
+  }
+  const stages = options.profile ? await profileStages(archive, bench.scratch, bench.log) : [];
+
+  const command = ["deno task bench", ...Deno.args].join(" ");
+  const sections = [
+    "## Benchmark: docker-image-pusher against skopeo",
+    "",
+    `- Machine: ${await machine()}`,
+    `- Date: ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC`,
+    `- Command: \`${command}\` (${options.runs} run${options.runs === 1 ? "" : "s"}, medians, ` +
+    "min–max in brackets)",
+    `- Tools: Deno ${Deno.version.deno}, ${await versionOf("skopeo", ["--version"])}, ` +
+    `${await versionOf("docker-registry", ["--version"])} on loopback, fresh storage per push`,
+    `- Archive: ${describe(archive)}`,
+    "",
+    scenarioTable(scenarioRows(bench, "", true)),
+    "",
+    bytesTable(bench, ""),
+    "",
+  ];
+  if (large !== undefined) {
+    sections.push(
+      `### ~4 GB archive: ${describe(large)}`,
+      "",
+      scenarioTable(scenarioRows(bench, "large-", false)),
+      "",
+      bytesTable(bench, "large-"),
+      "",
+    );
+  }
+  const archives = [{ prefix: "", archive }];
+  if (large !== undefined) archives.push({ prefix: "large-", archive: large });
+  sections.push("### Peak memory", "", memoryTable(bench, archives), "");
+  sections.push("### CPU during the cold pushes", "", cpuTable(bench), "");
+  if (options.sweepConcurrency.length > 0) {
+    sections.push(
+      "### Our cold pushes by `--max-concurrent`",
+      "",
+      sweepTable(bench, options.sweepConcurrency),
+      "",
+    );
+  }
+  if (stages.length > 0) {
+    sections.push("### Where the time goes (stages measured alone)", "", profileTable(stages), "");
+  }
+  if (options.json !== undefined) {
+    await Deno.writeTextFile(
+      options.json,
+      JSON.stringify(
+        {
+          samples: Object.fromEntries(bench.samples),
+          bytes: Object.fromEntries(bench.bytes),
+          stages,
+        },
+        null,
+        2,
+      ),
+    );
+  }
+  return sections.join("\n");
+}
+
+/** The default place for built archives. */
+function defaultWorkDir(): string {
+  const xdg = Deno.env.get("XDG_CACHE_HOME");
+  const base = xdg ?? join(Deno.env.get("HOME") ?? ".", ".cache");
+  return join(base, "docker-image-pusher-bench");
+}
+
+/** Entry point; returns the exit code. */
+export async function main(args: readonly string[]): Promise<number> {
+  let options: BenchOptions;
+  try {
+    options = parseBenchArgs(args);
+  } catch (error) {
+    if (error instanceof PusherError) {
+      console.error(`error: ${error.message}${error.hint ? ` (${error.hint})` : ""}`);
+      return 2;
+    }
+    throw error;
+  }
+  if (options.help) {
+    console.log(BENCH_HELP);
+    return 0;
+  }
+  const temporaryWork = options.quick && options.workDir === undefined;
+  const workDir = options.workDir ??
+    (temporaryWork ? await Deno.makeTempDir({ prefix: "bench-work-" }) : defaultWorkDir());
+  await Deno.mkdir(workDir, { recursive: true });
+  const scratch = await Deno.makeTempDir({ dir: workDir, prefix: "scratch-" });
+  const bench: Bench = {
+    options,
+    main: options.main ?? join(ROOT, "main.ts"),
+    scratch,
+    samples: new Map(),
+    bytes: new Map(),
+    log: (line) => console.error(line),
+  };
+  try {
+    console.log(await runBench(bench, workDir));
+    return 0;
+  } catch (error) {
+    console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  } finally {
+    await Deno.remove(temporaryWork ? workDir : scratch, { recursive: true }).catch(() => {});
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
