@@ -147,24 +147,3 @@ export async function withRetry<T>(
     }
   }
 }
-
-/**
- * Parses an HTTP `Retry-After` value, either delay-seconds or an HTTP-date, into milliseconds from
- * `now` (epoch milliseconds). Returns `undefined` for a missing or unreadable value; a date in the
- * past gives 0.
- */
-export function parseRetryAfter(
-  value: string | null | undefined,
-  now: number = Date.now(),
-): number | undefined {
-  if (value === null || value === undefined) return undefined;
-  const text = value.trim();
-  if (/^\d+$/.test(text)) return Number(text) * 1000;
-  // Every HTTP-date form (IMF-fixdate, RFC 850, asctime) starts with the weekday; requiring it
-  // keeps values like "1.5", which Date.parse reads as a year, out.
-  if (!/^[A-Za-z]{3,9},? /.test(text)) return undefined;
-  // asctime dates carry no zone but are GMT, as all HTTP-dates are.
-  const date = Date.parse(text.endsWith("GMT") ? text : `${text} GMT`);
-  if (Number.isNaN(date)) return undefined;
-  return Math.max(0, date - now);
-}

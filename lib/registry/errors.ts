@@ -75,8 +75,9 @@ export function hasErrorCode(error: unknown, code: string): boolean {
 }
 
 /**
- * Parses a `Retry-After` value — delay seconds or an HTTP date — into milliseconds from `now`.
- * Dates in the past give 0; unparsable or absent values give `undefined`.
+ * Parses an HTTP `Retry-After` value, either delay-seconds or an HTTP-date, into milliseconds from
+ * `now` (epoch milliseconds). Returns `undefined` for a missing or unreadable value; a date in the
+ * past gives 0.
  */
 export function parseRetryAfter(
   value: string | null | undefined,
@@ -84,9 +85,12 @@ export function parseRetryAfter(
 ): number | undefined {
   if (value === null || value === undefined) return undefined;
   const text = value.trim();
-  if (/^[0-9]+$/.test(text)) return Number(text) * 1000;
-  if (!/[a-zA-Z]/.test(text)) return undefined;
-  const date = Date.parse(text);
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  // Every HTTP-date form (IMF-fixdate, RFC 850, asctime) starts with the weekday; requiring it
+  // keeps values like "1.5", which Date.parse reads as a year, out.
+  if (!/^[A-Za-z]{3,9},? /.test(text)) return undefined;
+  // asctime dates carry no zone but are GMT, as all HTTP-dates are.
+  const date = Date.parse(text.endsWith("GMT") ? text : `${text} GMT`);
   if (Number.isNaN(date)) return undefined;
   return Math.max(0, date - now);
 }

@@ -3,7 +3,6 @@ import {
   backoffDelay,
   isRetryable,
   MAX_RETRY_AFTER_MS,
-  parseRetryAfter,
   type RetryInfo,
   sleep,
   withRetry,
@@ -250,17 +249,4 @@ Deno.test("retry: the real sleep waits and rejects promptly on abort", async () 
   await assert.rejects(long, { name: "AbortError" });
   assert.ok(performance.now() - before < 1000);
   await assert.rejects(sleep(10, AbortSignal.abort()), { name: "AbortError" });
-});
-
-Deno.test("retry: parseRetryAfter reads seconds and HTTP-dates", () => {
-  const now = Date.parse("2024-05-01T12:00:00Z");
-  assert.equal(parseRetryAfter("120", now), 120_000);
-  assert.equal(parseRetryAfter(" 0 ", now), 0);
-  assert.equal(parseRetryAfter("Wed, 01 May 2024 12:00:30 GMT", now), 30_000);
-  assert.equal(parseRetryAfter("Wednesday, 01-May-24 12:01:00 GMT", now), 60_000);
-  assert.equal(parseRetryAfter("Wed May  1 12:00:05 2024", now), 5_000);
-  assert.equal(parseRetryAfter("Wed, 01 May 2024 11:00:00 GMT", now), 0, "past dates mean now");
-  for (const bad of [null, undefined, "", "soon", "-5", "1.5", "Wed, 99 Foo 2024 GMT"]) {
-    assert.equal(parseRetryAfter(bad, now), undefined, String(bad));
-  }
 });

@@ -19,6 +19,8 @@ Deno.test("Retry-After in seconds and as an HTTP date", () => {
   assert.equal(parseRetryAfter(" 0 ", NOW), 0);
   assert.equal(parseRetryAfter("Sun, 01 Mar 2026 12:00:30 GMT", NOW), 30_000);
   assert.equal(parseRetryAfter("Sunday, 01-Mar-26 12:01:00 GMT", NOW), 60_000);
+  assert.equal(parseRetryAfter("Sun Mar  1 12:00:05 2026", NOW), 5_000, "asctime");
+  assert.equal(parseRetryAfter("Sun, 99 Foo 2026 GMT", NOW), undefined);
   assert.equal(parseRetryAfter("Sun, 01 Mar 2026 11:00:00 GMT", NOW), 0, "past dates mean now");
   assert.equal(parseRetryAfter("-5", NOW), undefined);
   assert.equal(parseRetryAfter("1.5", NOW), undefined);
