@@ -43,7 +43,7 @@ import {
   timeCurlUploads,
   type TimedCommand,
 } from "./bench_process.ts";
-import { profileStages, type StageTiming } from "./bench_profile.ts";
+import { type Profile, profileStages, type StageTiming } from "./bench_profile.ts";
 import {
   formatBytes,
   formatRatio,
@@ -468,6 +468,24 @@ function profileTable(stages: readonly StageTiming[]): string {
   );
 }
 
+/** The gzip levels tried on the real-file layers, with the whole image's bytes they imply. */
+function levelTable(bench: Bench, profile: Profile): string {
+  const skopeoBytes = median(bench.bytes.get("gzip/skopeo") ?? []);
+  return markdownTable(
+    ["gzip level", "wall (all workers)", "CPU", "real-file layers →", "image bytes / skopeo's"],
+    profile.levels.map((level) => {
+      const ratio = (level.output + profile.otherOutput) / skopeoBytes;
+      return [
+        String(level.level),
+        formatSeconds(level.seconds),
+        `${level.cpuSeconds.toFixed(2)} s`,
+        `${formatBytes(level.output)} (${(100 * level.output / level.input).toFixed(1)} %)`,
+        Number.isFinite(ratio) ? `${ratio.toFixed(3)}×` : "–",
+      ];
+    }),
+  );
+}
+
 /** The concurrency sweep table. */
 function sweepTable(bench: Bench, values: readonly number[]): string {
   const cell = (key: string): string =>
@@ -516,7 +534,9 @@ async function runBench(bench: Bench, workDir: string): Promise<string> {
       for (const tool of order(run)) await gzipFlow(bench, large, tool, "large-", true);
     }
   }
-  const stages = options.profile ? await profileStages(archive, bench.scratch, bench.log) : [];
+  const profile = options.profile
+    ? await profileStages(archive, bench.scratch, bench.log)
+    : undefined;
 
   const command = ["deno task bench", ...Deno.args].join(" ");
   const sections = [
@@ -557,8 +577,17 @@ async function runBench(bench: Bench, workDir: string): Promise<string> {
       "",
     );
   }
-  if (stages.length > 0) {
-    sections.push("### Where the time goes (stages measured alone)", "", profileTable(stages), "");
+  if (profile !== undefined) {
+    sections.push(
+      "### Where the time goes (stages measured alone, in one process)",
+      "",
+      profileTable(profile.stages),
+      "",
+      "### gzip level of the real-file layers",
+      "",
+      levelTable(bench, profile),
+      "",
+    );
   }
   if (options.json !== undefined) {
     await Deno.writeTextFile(
@@ -567,7 +596,7 @@ async function runBench(bench: Bench, workDir: string): Promise<string> {
         {
           samples: Object.fromEntries(bench.samples),
           bytes: Object.fromEntries(bench.bytes),
-          stages,
+          profile: profile ?? null,
         },
         null,
         2,

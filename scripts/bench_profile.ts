@@ -1,8 +1,8 @@
 /**
  * Where a push's time goes, stage by stage, measured in this process with the tool's own parts:
- * reading layers out of the archive, sha256, CRC-32, compression on the worker pool (per kind of
- * layer), and what the registry takes to ingest the same bytes from curl (as they are, and
- * gzipped by our compressor).
+ * reading layers out of the archive, sha256, CRC-32, compression on the worker pool (the real-file
+ * layers at several gzip levels, to choose the default; the rest at the default), and what the
+ * registry takes to ingest the same bytes from curl (as they are, and gzipped by our compressor).
  *
  * @module
  */
@@ -11,13 +11,13 @@ import { createHash } from "node:crypto";
 import { cpuUsage } from "node:process";
 import { crc32 } from "node:zlib";
 import { join } from "node:path";
-import { openRandomAccessArchive } from "../lib/image/random_access.ts";
+import { openRandomAccessArchive, type RandomAccessArchive } from "../lib/image/random_access.ts";
 import { CompressionPool, CompressStream, DEFAULT_LEVELS } from "../lib/pipeline/compress.ts";
 import { DigestStream } from "../lib/pipeline/digest.ts";
 import { releaseChunk, releasingSink } from "../lib/pipeline/owned_chunk.ts";
-import type { BuiltArchive, LayerKind } from "./bench_archive.ts";
+import type { BuiltArchive } from "./bench_archive.ts";
 import { startBenchRegistry, timeCurlUploads } from "./bench_process.ts";
-import type { Sample } from "./bench_report.ts";
+import { formatBytes, type Sample } from "./bench_report.ts";
 
 /** One measured stage. */
 export interface StageTiming {
@@ -30,6 +30,33 @@ export interface StageTiming {
   /** CPU time of this process (workers included), or of the registry for uploads. */
   cpuSeconds: number;
 }
+
+/** Compression of the real-file layers at one gzip level. */
+export interface LevelTiming {
+  /** gzip level. */
+  level: number;
+  /** Wall time on the pool (every core). */
+  seconds: number;
+  /** CPU time, workers included. */
+  cpuSeconds: number;
+  /** Bytes in. */
+  input: number;
+  /** Bytes out. */
+  output: number;
+}
+
+/** The stages, the gzip levels tried, and the bytes of the layers that are not real files. */
+export interface Profile {
+  /** Stages in push order. */
+  stages: StageTiming[];
+  /** The real-file layers compressed at each level tried. */
+  levels: LevelTiming[];
+  /** gzip output of every other layer (random, small) at the default level. */
+  otherOutput: number;
+}
+
+/** gzip levels compared for the default. */
+const LEVELS = [1, 2, 3, 4, 6];
 
 /** CPU seconds this process used so far (all threads). */
 function processCpu(): number {
@@ -73,12 +100,35 @@ function secondsPerByte(bytes: Uint8Array, update: (piece: Uint8Array) => void):
   return best / Math.max(1, bytes.length);
 }
 
+/** Compresses `entries` of the archive one after the other at `level`; returns the output size. */
+async function compressEntries(
+  archive: RandomAccessArchive,
+  entries: readonly string[],
+  level: number,
+  pool: CompressionPool,
+): Promise<number> {
+  let output = 0;
+  const sink = new WritableStream<Uint8Array>({
+    write(chunk): void {
+      output += chunk.byteLength;
+      releaseChunk(chunk);
+    },
+  });
+  for (const entry of entries) {
+    await archive.openEntry(entry)
+      .pipeThrough(new CompressStream("gzip", { level, pool }))
+      .pipeTo(sink, { preventClose: true });
+  }
+  await sink.close();
+  return output;
+}
+
 /** Profiles the stages of a push of `archive`; `log` hears progress. */
 export async function profileStages(
   archive: BuiltArchive,
   scratch: string,
   log: (line: string) => void,
-): Promise<StageTiming[]> {
+): Promise<Profile> {
   const stages: StageTiming[] = [];
   const indexed = await openRandomAccessArchive(archive.path);
   const layerBytes = archive.layers.reduce((sum, layer) => sum + layer.size, 0);
@@ -112,43 +162,49 @@ export async function profileStages(
 
   const pool = new CompressionPool();
   const level = DEFAULT_LEVELS.gzip;
+  const levels: LevelTiming[] = [];
   const compressed: { path: string; digest: string; size: number }[] = [];
+  let otherOutput = 0;
   try {
-    for (const kind of ["real", "random"] as LayerKind[]) {
-      const layers = archive.layers.filter((layer) => layer.kind === kind);
-      if (layers.length === 0) continue;
-      log(`profile: compressing the ${kind} layers`);
+    const real = archive.layers.filter((layer) => layer.kind === "real");
+    const realBytes = real.reduce((sum, layer) => sum + layer.size, 0);
+    for (const tried of LEVELS) {
+      log(`profile: compressing the real-file layers at gzip level ${tried}`);
       let output = 0;
       const timing = await timed(async () => {
-        for (const layer of layers) {
-          await indexed.openEntry(layer.entry)
-            .pipeThrough(new CompressStream("gzip", { level, pool }))
-            .pipeTo(
-              new WritableStream({
-                write(chunk): void {
-                  output += chunk.byteLength;
-                  releaseChunk(chunk);
-                },
-              }),
-            );
-        }
+        output = await compressEntries(indexed, real.map((layer) => layer.entry), tried, pool);
       });
-      const bytes = layers.reduce((sum, layer) => sum + layer.size, 0);
-      stages.push({
-        stage: `gzip level ${level}, ${kind} layers, ${pool.size} workers (→ ${output} bytes)`,
-        bytes,
-        ...timing,
-      });
+      levels.push({ level: tried, ...timing, input: realBytes, output });
+      if (tried === level) {
+        stages.push({
+          stage: `gzip level ${level}, real-file layers, ${pool.size} workers (→ ${
+            formatBytes(output)
+          })`,
+          bytes: realBytes,
+          ...timing,
+        });
+      }
     }
+    const others = archive.layers.filter((layer) => layer.kind !== "real");
+    log("profile: compressing the other layers");
+    const timing = await timed(async () => {
+      otherOutput = await compressEntries(indexed, others.map((layer) => layer.entry), level, pool);
+    });
+    stages.push({
+      stage: `gzip level ${level}, random and small layers (stored: → ${formatBytes(otherOutput)})`,
+      bytes: others.reduce((sum, layer) => sum + layer.size, 0),
+      ...timing,
+    });
     log("profile: writing the gzipped layers for the upload floor");
     for (const [index, layer] of archive.layers.entries()) {
       const path = join(scratch, `layer-${index}.gz`);
       const digest = new DigestStream();
-      using file = await Deno.open(path, { write: true, create: true, truncate: true });
+      const file = await Deno.open(path, { write: true, create: true, truncate: true });
+      // Closing the writable closes the file once the last write landed.
       await indexed.openEntry(layer.entry)
         .pipeThrough(new CompressStream("gzip", { level, pool }))
         .pipeThrough(digest)
-        .pipeTo(file.writable, { preventClose: true });
+        .pipeTo(file.writable);
       const { digest: name, size } = await digest.result;
       compressed.push({ path, digest: name, size });
     }
@@ -178,12 +234,12 @@ export async function profileStages(
       await registry.stop();
     }
     stages.push({
-      stage: `registry ingest: 4 parallel curl uploads, layers ${what} (CPU: registry's)`,
+      stage: `registry ingest: 4 parallel curl uploads, layers ${what} (CPU: the registry's)`,
       bytes: blobs.reduce((sum, blob) => sum + blob.size, 0),
       seconds: upload.seconds,
       cpuSeconds: upload.registryCpuSeconds,
     });
   }
   for (const blob of compressed) await Deno.remove(blob.path);
-  return stages;
+  return { stages, levels, otherOutput };
 }

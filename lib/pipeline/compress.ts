@@ -45,12 +45,14 @@ export type CompressFormat = Exclude<Compression, "none">;
 export const DEFAULT_BLOCK_SIZE = 1024 * 1024;
 
 /**
- * Default level per format. Measured on 256 MiB of /usr/lib with 2 workers on 2 cores (input
- * MiB/s, output size): gzip 1: 285, 47.1 % · 2: 165, 39.4 % · 4: 126, 37.4 % · 6: 101, 36.7 %;
- * zstd 1: 368, 39.2 % · 3: 241, 35.1 %. Deno's gzip level 1 gives up too much size; level 4 is
- * within 2 % of level 6's size at 25 % more speed. zstd 3 is zstd's own default.
+ * Default level per format. gzip 2, chosen with whole pushes of a 1.07 GB archive (805 MB of
+ * shared libraries, 256 MiB random) to Distribution on 2 cores (`deno task bench`): levels 2 / 3
+ * / 4 took 6.2–6.7 / 6.8–8.0 / 7.2–7.5 s, pushed 1.015× / 0.998× / 0.991× skopeo's gzip bytes,
+ * with 8.8 / 10.1 / 11.2 s of CPU. Per core on shared libraries (1 MiB blocks): level 1: 185 MiB/s,
+ * 49 % · 2: 89 MiB/s, 41 % · 3: 77 MiB/s, 40.6 % · 4: 67 MiB/s, 40.2 %; level 1 (zlib's "quick"
+ * deflate) pushes 1.1–1.25× skopeo's bytes. zstd 3 is zstd's own default.
  */
-export const DEFAULT_LEVELS: Readonly<Record<CompressFormat, number>> = { gzip: 4, zstd: 3 };
+export const DEFAULT_LEVELS: Readonly<Record<CompressFormat, number>> = { gzip: 2, zstd: 3 };
 
 /** Accepted level range per format. */
 export const LEVEL_RANGES: Readonly<Record<CompressFormat, readonly [number, number]>> = {

@@ -21,7 +21,7 @@
 import { constants, deflateRawSync, zstdCompressSync } from "node:zlib";
 
 /** Bytes per sample of the incompressibility test. */
-const SAMPLE_SIZE = 16 * 1024;
+const SAMPLE_SIZE = 8 * 1024;
 /** Samples per block, spread evenly from its start to its end. */
 const SAMPLE_COUNT = 4;
 /** zlib's output buffer for one sample: room for a stored sample. */
@@ -42,10 +42,10 @@ function discard(bytes: Uint8Array, allocated: number): void {
 }
 
 /**
- * Whether a block is not worth deflating: each of 4 samples of 16 KiB, deflated at level 1, comes
+ * Whether a block is not worth deflating: each of 4 samples of 8 KiB, deflated at level 1, comes
  * out no smaller than it went in. Stops at the first sample that compresses, so compressible data
- * pays for one sample per block (about 1 % of the block's time at 1 MiB blocks). Blocks under
- * 256 KiB are always deflated.
+ * pays for one sample per block (under 1 % of the block's time at 1 MiB blocks). Blocks under
+ * 128 KiB are always deflated.
  */
 export function incompressible(block: Uint8Array): boolean {
   if (block.byteLength < SAMPLE_SIZE * SAMPLE_COUNT * 4) return false;

@@ -345,24 +345,30 @@ export class FaultProxy {
     let cutting = false;
     return new ReadableStream<Uint8Array>({
       pull: async (controller) => {
-        if (cutting) {
+        const cutNow = async (): Promise<void> => {
           await new Promise((resolve) => setTimeout(resolve, FLUSH_MS));
           controller.error(new Error("connection cut by the fault proxy"));
           reader.cancel().catch(() => {});
-          return cut();
+          cut();
+        };
+        if (cutting) return await cutNow();
+        // A pull that neither enqueues nor closes is never called again (an empty body arrives
+        // as an empty chunk, then the end): read until there is something to do.
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (value) add(this.stats.bytesReceived, kind, value.length);
+          if (cutAfter === undefined) {
+            if (done) return controller.close();
+            add(this.stats.bytesForwarded, kind, value.length);
+            return controller.enqueue(value);
+          }
+          const part = value?.subarray(0, cutAfter - forwarded) ?? new Uint8Array(0);
+          forwarded += part.length;
+          add(this.stats.bytesForwarded, kind, part.length);
+          cutting = done || forwarded >= cutAfter;
+          if (part.length > 0) return controller.enqueue(part);
+          if (cutting) return await cutNow();
         }
-        const { done, value } = await reader.read();
-        if (value) add(this.stats.bytesReceived, kind, value.length);
-        if (cutAfter === undefined) {
-          if (done) return controller.close();
-          add(this.stats.bytesForwarded, kind, value.length);
-          return controller.enqueue(value);
-        }
-        const part = value?.subarray(0, cutAfter - forwarded) ?? new Uint8Array(0);
-        forwarded += part.length;
-        add(this.stats.bytesForwarded, kind, part.length);
-        cutting = done || forwarded >= cutAfter;
-        if (part.length > 0) controller.enqueue(part);
       },
       cancel: (reason) => reader.cancel(reason),
     }, { highWaterMark: 0 });
