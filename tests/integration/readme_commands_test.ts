@@ -27,6 +27,19 @@ function firstCodeBlock(text: string, language: string): string {
   return match[1];
 }
 
+/** Puts a `docker-image-pusher` on a PATH directory inside `dir`, running this checkout. */
+async function installWrapper(dir: string): Promise<string> {
+  const bin = join(dir, "bin");
+  await Deno.mkdir(bin);
+  const wrapper = join(bin, "docker-image-pusher");
+  await Deno.writeTextFile(
+    wrapper,
+    `#!/bin/sh\nexec "${Deno.execPath()}" run -A "${REPO_ROOT}main.ts" "$@"\n`,
+  );
+  await Deno.chmod(wrapper, 0o755);
+  return bin;
+}
+
 Deno.test("the README opens with the two newcomer commands, and the demo task works", async () => {
   const opening = firstCodeBlock(readme, "sh");
   assert.match(opening, /^npx -y deno@2\.9\.6 task demo/m);
@@ -51,14 +64,7 @@ Deno.test("the batch loop from the README works as written", async () => {
   const registry = await startRegistry();
   const dir = await Deno.makeTempDir();
   try {
-    const bin = join(dir, "bin");
-    await Deno.mkdir(bin);
-    const wrapper = join(bin, "docker-image-pusher");
-    await Deno.writeTextFile(
-      wrapper,
-      `#!/bin/sh\nexec "${Deno.execPath()}" run -A "${REPO_ROOT}main.ts" "$@"\n`,
-    );
-    await Deno.chmod(wrapper, 0o755);
+    const bin = await installWrapper(dir);
     const models = join(dir, "models");
     await Deno.mkdir(models);
     await Deno.copyFile(fixtures["docker-archive"].path, join(models, "alpha.tar"));
@@ -116,4 +122,37 @@ Deno.test("the README exit-code table matches the code", () => {
     rows.sort((a, b) => a - b),
     [0, ...Object.values(EXIT_CODES)].sort((a, b) => a - b),
   );
+});
+
+Deno.test("the air-gapped workflow from the README works as written", async () => {
+  const fixture = (await sharedFixtures())["docker-archive"];
+  const registry = await startRegistry({ tls: true, htpasswd: { deployer: "gap-Secret-1" } });
+  const dir = await Deno.makeTempDir();
+  try {
+    const bin = await installWrapper(dir);
+    await Deno.writeTextFile(join(dir, "ca.pem"), registry.caCert ?? "");
+    await Deno.writeTextFile(join(dir, "secret"), "gap-Secret-1\n");
+    const script = firstCodeBlock(section("Air-gapped networks"), "sh")
+      .replace("docker save myapp:1.0", `cat ${fixture.path}`)
+      .replace("https://registry.internal/", `https://${registry.host}/`)
+      .replace("/etc/pki/internal-ca.pem", join(dir, "ca.pem"))
+      .replace("/run/secrets/registry", join(dir, "secret"));
+    const run = await new Deno.Command("sh", {
+      args: ["-e", "-c", script],
+      cwd: dir,
+      env: { PATH: `${bin}:${Deno.env.get("PATH")}`, DOCKER_PUSHER_CACHE_DIR: join(dir, "cache") },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(run.code, 0, new TextDecoder().decode(run.stderr));
+    assert.match(new TextDecoder().decode(run.stdout), /myapp-1\.0\.tar\.zst: OK/);
+    await pullAndVerify(`${registry.host}/team/myapp:1.0`, {
+      creds: "deployer:gap-Secret-1",
+      expectedConfigDigest: fixture.configDigest,
+      expectedDiffIds: fixture.diffIds,
+    });
+  } finally {
+    await registry.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
