@@ -156,3 +156,16 @@ Deno.test("the air-gapped workflow from the README works as written", async () =
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("the Chinese README documents the same flags, variables and exit codes", async () => {
+  const chinese = await Deno.readTextFile(join(REPO_ROOT, "README.zh-CN.md"));
+  const flagsOf = (text: string): string[] =>
+    [...text.matchAll(/^\| `(?:-\w, )?(--[a-z-]+)[^|]*\| (`DOCKER_PUSHER_\w+`)?/gm)]
+      .map((match) => `${match[1]} ${match[2] ?? ""}`).sort();
+  const codesOf = (text: string): string[] =>
+    [...text.matchAll(/^\| (\d+) \| /gm)].map((match) => match[1] as string).sort();
+  assert.deepEqual(flagsOf(chinese), flagsOf(readme));
+  assert.deepEqual(codesOf(chinese), codesOf(readme));
+  assert.match(chinese, /^npx -y deno@2\.9\.6 task demo/m);
+  assert.match(chinese, /^npx -y deno@2\.9\.6 task test/m);
+});
