@@ -115,7 +115,7 @@ Deno.test("the README flag table and --help list the same flags", async () => {
 });
 
 Deno.test("the README exit-code table matches the code", () => {
-  const rows = [...section("Command line").matchAll(/^\| (\d+) \| /gm)].map((match) =>
+  const rows = [...section("Command line").matchAll(/^\| (\d+)\s+\| /gm)].map((match) =>
     Number(match[1])
   );
   assert.deepEqual(
@@ -160,10 +160,10 @@ Deno.test("the air-gapped workflow from the README works as written", async () =
 Deno.test("the Chinese README documents the same flags, variables and exit codes", async () => {
   const chinese = await Deno.readTextFile(join(REPO_ROOT, "README.zh-CN.md"));
   const flagsOf = (text: string): string[] =>
-    [...text.matchAll(/^\| `(?:-\w, )?(--[a-z-]+)[^|]*\| (`DOCKER_PUSHER_\w+`)?/gm)]
+    [...text.matchAll(/^\| `(?:-\w, )?(--[a-z-]+)[^|]*\|\s+(`DOCKER_PUSHER_\w+`)?/gm)]
       .map((match) => `${match[1]} ${match[2] ?? ""}`).sort();
   const codesOf = (text: string): string[] =>
-    [...text.matchAll(/^\| (\d+) \| /gm)].map((match) => match[1] as string).sort();
+    [...text.matchAll(/^\| (\d+)\s+\| /gm)].map((match) => match[1] as string).sort();
   assert.deepEqual(flagsOf(chinese), flagsOf(readme));
   assert.deepEqual(codesOf(chinese), codesOf(readme));
   assert.match(chinese, /^npx -y deno@2\.9\.6 task demo/m);
