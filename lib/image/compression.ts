@@ -112,6 +112,33 @@ export function concatBytes(chunks: Uint8Array[], total: number): Uint8Array {
   return joined;
 }
 
+/** zstd decoders running now; see {@link onStrayZstdError}. */
+const activeZstd = new Set<Transform>();
+
+/**
+ * Deno 2.9's `node:zlib` zstd decoder throws a corrupt-data error from a `process.nextTick`
+ * callback, instead of emitting `error`, when it meets bad data while continuing a write whose
+ * output filled its buffer: an uncaught exception that would end the process. While zstd
+ * decoders run, this global listener takes that exception and fails them with it.
+ */
+function onStrayZstdError(event: ErrorEvent): void {
+  const error: unknown = event.error;
+  if (!(error instanceof Error) || !error.message.startsWith("Zstd decompress error")) return;
+  event.preventDefault();
+  for (const transform of activeZstd) transform.destroy(error);
+}
+
+/** Watches a zstd decoder for {@link onStrayZstdError} until it closes. */
+function trackZstd(transform: Transform): Transform {
+  if (activeZstd.size === 0) globalThis.addEventListener("error", onStrayZstdError);
+  activeZstd.add(transform);
+  transform.once("close", () => {
+    activeZstd.delete(transform);
+    if (activeZstd.size === 0) globalThis.removeEventListener("error", onStrayZstdError);
+  });
+  return transform;
+}
+
 /**
  * Decompresses a stream (`"none"` returns it unchanged). Corrupt or cut-short data fails the
  * returned stream with an input error naming `source`.
@@ -124,7 +151,7 @@ export function decompressStream(
   if (compression === "none") return stream;
   const transform = compression === "gzip"
     ? createGunzip({ chunkSize: OUTPUT_CHUNK_SIZE })
-    : createZstdDecompress({ chunkSize: OUTPUT_CHUNK_SIZE });
+    : trackZstd(createZstdDecompress({ chunkSize: OUTPUT_CHUNK_SIZE }));
   return nodeTransformStream(
     stream,
     transform,

@@ -12,8 +12,9 @@
  * unusably is abandoned (`DELETE`) for a new one. A final `PUT` that failed may have landed, so
  * the blob is looked up before anything is sent again. A 411/413 switches the blob to chunks.
  *
- * `retry.attempts` bounds the consecutive failures without progress: each acknowledged chunk
- * starts the count again. Errors that trying again cannot cure (digest mismatch, 403, unknown
+ * `retry.attempts` bounds the consecutive failures without progress: an acknowledged chunk, or
+ * at least {@link PROGRESS_BYTES} more stored by the registry, starts the count again (a link
+ * that breaks after a few bytes every time still gives up). Errors that trying again cannot cure (digest mismatch, 403, unknown
  * repository, refused credentials, bad archive bytes) end the upload at once.
  *
  * @module
@@ -82,6 +83,8 @@ export interface UploadSettings {
   onRetry: (attempt: number, delayMs: number, reason: string) => void;
   /** Called when the upload continues a session at a non-zero offset. */
   onResume?: (offset: number) => void;
+  /** Awaited once every byte went up, before the final PUT (to save what the blob is). */
+  beforeCompletion?: (outcome: BlobOutcome) => Promise<void>;
   /** Aborts the upload; its open session is kept for a re-run. */
   signal: AbortSignal;
 }
@@ -97,6 +100,9 @@ export interface UploadResult extends BlobOutcome {
   /** Upload sessions started (more than one when a session was lost). */
   sessionsStarted: number;
 }
+
+/** Bytes a registry must have stored since the last failure for the retry count to start again. */
+export const PROGRESS_BYTES = 1024 * 1024;
 
 /** Error codes with which a registry says an upload session is gone or unusable. */
 const SESSION_LOST_CODES = ["BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID"];
@@ -271,6 +277,8 @@ class BlobUpload {
   #mayHaveLanded = false;
   #outcome: BlobOutcome | undefined;
   #failures = 0;
+  /** The session offset when the failure count last started again. */
+  #progressMark = 0;
   #bytesSent = 0;
   #sessionsStarted = 0;
   readonly #resumedAt: number[] = [];
@@ -337,6 +345,7 @@ class BlobUpload {
     const sent = done ? this.#outcome as BlobOutcome : await this.#sendRest(session);
     this.#outcome = sent;
     const last = this.#session as UploadSession;
+    await this.#settings.beforeCompletion?.(sent);
     this.#mayHaveLanded = true;
     this.#confirmed = false;
     await this.#request(
@@ -368,13 +377,19 @@ class BlobUpload {
       await this.#abandon();
       return;
     }
-    if (status.offset > session.offset) this.#failures = 0;
+    if (status.offset - this.#progressMark >= PROGRESS_BYTES) this.#progressed(status.offset);
     if (status.offset > 0) {
       this.#resumed = true;
       this.#resumedAt.push(status.offset);
       this.#settings.onResume?.(status.offset);
     }
     this.#accept(status.session, true);
+  }
+
+  /** The upload got somewhere: the failure count starts again. */
+  #progressed(offset: number): void {
+    this.#failures = 0;
+    this.#progressMark = offset;
   }
 
   /** Takes a session as the newest one and saves it for a re-run. */
@@ -390,6 +405,7 @@ class BlobUpload {
     this.#session = undefined;
     this.#confirmed = false;
     this.#resumed = false;
+    this.#progressMark = 0;
     this.#settings.memory?.forget();
     if (session === undefined || this.#settings.signal.aborted) return;
     await this.#request("cancellation", 0, (signal) => this.#client.cancelUpload(session, signal))
@@ -412,7 +428,7 @@ class BlobUpload {
           (signal) => this.#client.patchChunk(current, pending.bytes, signal),
         );
         this.#cursor.acknowledge();
-        this.#failures = 0;
+        this.#progressed(next.offset);
         this.#accept(next, true);
         this.#settings.onProgress(next.offset);
       }

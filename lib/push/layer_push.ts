@@ -74,14 +74,14 @@ function remember(
 }
 
 /**
- * Where a layer's open upload session is kept for a re-run: keyed like the layer cache, plus the
- * Deno version for compressed output (its zlib and zstd builds fix the compressed bytes).
+ * The key of a layer's open upload session in the resume state: keyed like the layer cache, plus
+ * the Deno version for compressed output (its zlib and zstd builds fix the compressed bytes).
  */
-function uploadMemory(ctx: RunContext, layer: ArchiveLayer): SessionMemory | undefined {
+function uploadKey(ctx: RunContext, layer: ArchiveLayer): string | undefined {
   const key = cacheKey(ctx, layer);
   if (key === undefined || ctx.uploads === undefined) return undefined;
   const encoder = key.encoder === AS_IS ? AS_IS : `${key.encoder}-deno${Deno.version.deno}`;
-  return ctx.uploads.memory(UploadState.key(ctx.primary.repository, key.source, encoder));
+  return UploadState.key(ctx.primary.repository, key.source, encoder);
 }
 
 /** Cancels a session an earlier run left open for a layer that no longer needs it. */
@@ -168,12 +168,13 @@ export async function pushLayer(
 ): Promise<PushedLayer> {
   const blob = blobInfo(layer);
   const { options } = ctx;
-  let known = knownOutcome(ctx, layer);
+  const key = options.dryRun ? undefined : uploadKey(ctx, layer);
+  const memory = key !== undefined ? ctx.uploads?.memory(key) : undefined;
+  let known = knownOutcome(ctx, layer) ?? memory?.recall()?.blob;
   if (!known && !options.forceUpload && worthMeasuring(ctx)) {
     emitBlob(ctx, blob, "checking", "computing the compressed digest");
     known = await measure(ctx, layer, open);
   }
-  const memory = options.dryRun ? undefined : uploadMemory(ctx, layer);
   if (known && !options.forceUpload && await alreadyThere(ctx, layer, known, blob)) {
     remember(ctx, layer, known);
     await dropSavedSession(ctx, memory);
@@ -195,6 +196,15 @@ export async function pushLayer(
   const result = await uploadBlob(upload.source, {
     ...uploadSettings(ctx, blob, layer.size, layer.entry),
     ...(memory !== undefined ? { memory } : {}),
+    beforeCompletion: async () => {
+      const pushed = await upload.pushed();
+      if (key === undefined) return;
+      await ctx.uploads?.finishing(key, {
+        digest: pushed.digest,
+        size: pushed.size,
+        compression: pushed.compression,
+      });
+    },
   });
   ctx.bytesSent += result.bytesSent;
   const pushed = await upload.pushed();

@@ -131,11 +131,13 @@ export class LayerCache {
       registry: this.#registry,
       layers: Object.fromEntries(entries),
     };
+    // Clean as of this snapshot: a record made while the file is written marks it dirty again.
+    this.#dirty = false;
     try {
       await Deno.mkdir(join(this.#path, ".."), { recursive: true });
       await writeFileAtomic(this.#path, JSON.stringify(file));
-      this.#dirty = false;
     } catch (error) {
+      this.#dirty = true;
       log.warn(`cannot save the layer cache ${this.#path}: ${String(error)}`);
     }
   }

@@ -15,8 +15,19 @@
 
 import { createHash } from "node:crypto";
 import { join } from "node:path";
+import type { Compression } from "../image/types.ts";
 import { moduleLogger } from "../logging/logger.ts";
 import { writeFileAtomic } from "./cache_dir.ts";
+
+/** What the uploaded bytes are, saved before the final PUT (which may land unacknowledged). */
+export interface SavedBlob {
+  /** Their digest. */
+  digest: string;
+  /** Their size. */
+  size: number;
+  /** Their compression. */
+  compression: Compression;
+}
 
 /** An open upload session as saved. */
 export interface SavedUpload {
@@ -26,6 +37,8 @@ export interface SavedUpload {
   offset: number;
   /** When it was last saved (epoch milliseconds). */
   updatedAt: number;
+  /** The finished blob, once every byte went up and the final PUT is about to be sent. */
+  blob?: SavedBlob;
 }
 
 /** The part of the state one upload uses: its own saved session. */
@@ -58,13 +71,24 @@ const MAX_AGE_MS = 7 * 24 * 60 * 60 * 1000;
 const MAX_ENTRIES = 1000;
 const log = moduleLogger("cache");
 
+function isSavedBlob(value: unknown): value is SavedBlob {
+  if (typeof value !== "object" || value === null) return false;
+  const blob = value as Record<string, unknown>;
+  return typeof blob["digest"] === "string" && /^sha256:[0-9a-f]{64}$/.test(blob["digest"]) &&
+    typeof blob["size"] === "number" && Number.isSafeInteger(blob["size"]) &&
+    blob["size"] >= 0 &&
+    (blob["compression"] === "none" || blob["compression"] === "gzip" ||
+      blob["compression"] === "zstd");
+}
+
 function isSavedUpload(value: unknown): value is SavedUpload {
   if (typeof value !== "object" || value === null) return false;
   const entry = value as Record<string, unknown>;
   if (typeof entry["location"] !== "string" || !URL.canParse(entry["location"])) return false;
   return typeof entry["offset"] === "number" && Number.isSafeInteger(entry["offset"]) &&
     entry["offset"] >= 0 && typeof entry["updatedAt"] === "number" &&
-    Number.isFinite(entry["updatedAt"]);
+    Number.isFinite(entry["updatedAt"]) &&
+    (entry["blob"] === undefined || isSavedBlob(entry["blob"]));
 }
 
 /** The open upload sessions of one registry, loaded from and saved to one JSON file. */
@@ -138,13 +162,18 @@ export class UploadState {
     return this.#uploads.get(key);
   }
 
-  /** Saves an upload's session; written within `minIntervalMs`. */
+  /**
+   * Saves an upload's session (keeping what its blob is, when known: the key fixes the bytes);
+   * written within `minIntervalMs`.
+   */
   remember(key: string, session: { location: URL; offset: number }): void {
+    const blob = this.#uploads.get(key)?.blob;
     this.#uploads.delete(key);
     this.#uploads.set(key, {
       location: session.location.href,
       offset: session.offset,
       updatedAt: this.#now(),
+      ...(blob !== undefined ? { blob } : {}),
     });
     this.#changed();
   }
@@ -152,6 +181,18 @@ export class UploadState {
   /** Drops an upload's session. */
   forget(key: string): void {
     if (this.#uploads.delete(key)) this.#changed();
+  }
+
+  /**
+   * Adds what the finished blob is to an upload's saved session and writes the file at once:
+   * a re-run after a kill between the final PUT and its answer finds the blob by HEAD.
+   */
+  async finishing(key: string, blob: SavedBlob): Promise<void> {
+    const entry = this.#uploads.get(key);
+    if (entry === undefined) return;
+    this.#uploads.set(key, { ...entry, blob: { ...blob }, updatedAt: this.#now() });
+    this.#dirty = true;
+    await this.flush();
   }
 
   /** The {@link SessionMemory} of one upload. */

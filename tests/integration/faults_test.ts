@@ -68,7 +68,11 @@ function options(file: string, target: string, extra: Partial<PushOptions> = {})
 }
 
 /** HTTP status of `GET /v2/<repository>/manifests/<reference>` straight at the registry. */
-async function manifestStatus(base: string, repository: string, reference: string): Promise<number> {
+async function manifestStatus(
+  base: string,
+  repository: string,
+  reference: string,
+): Promise<number> {
   const response = await fetch(`${base}/v2/${repository}/manifests/${reference}`, {
     headers: { accept: MANIFEST_ACCEPT },
   });
@@ -90,7 +94,10 @@ async function pushWithLimit(pushOptions: PushOptions): Promise<SeedOutcome> {
   const cacheDir = await Deno.makeTempDir({ prefix: "faults-cache-" });
   Deno.env.set("DOCKER_PUSHER_CACHE_DIR", cacheDir);
   const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(new Error("push exceeded its limit")), PUSH_LIMIT_MS);
+  const timer = setTimeout(
+    () => controller.abort(new Error("push exceeded its limit")),
+    PUSH_LIMIT_MS,
+  );
   let resumes = 0;
   let retries = 0;
   const events = (event: PushEvent): void => {
@@ -129,13 +136,14 @@ function addFaults(totals: Totals, faults: Partial<Record<string, number>>): voi
   }
 }
 
-function report(label: string, totals: Totals, blobBytes: number): void {
+function report(label: string, totals: Totals, blobBytes: number, received?: number): void {
   const injected = Object.values(totals.faults).reduce((sum, count) => sum + count, 0);
+  const stored = received === undefined ? "" : `, ${received} upload bytes reached the registry`;
   console.log(
     `${label}: ${totals.seeds} pushes, ${totals.landed} landed intact, ${totals.failed} failed ` +
       `clearly; ${injected} faults injected ${JSON.stringify(totals.faults)}; ${totals.retries} ` +
-      `retries, ${totals.resumes} mid-blob resumes; ${totals.bytesSent} bytes sent for ` +
-      `${totals.landed} × ${blobBytes} bytes of blobs`,
+      `retries, ${totals.resumes} mid-blob resumes; ${totals.bytesSent} bytes sent${stored} for ` +
+      `${totals.landed} landed pushes of ${blobBytes} archive layer bytes each`,
   );
 }
 
@@ -203,7 +211,7 @@ Deno.test("faults: pushes through cuts, 503, 429, stalls and lost PUT answers la
   const archive = await sample();
   const registry = await startRegistry();
   try {
-    const seeds = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+    const seeds = [1, 2, 3, 4, 5, 6, 7, 8];
     const totals = await seedRun(registry.url, seeds, registry.host, archive);
     const blobBytes = archive.layerSizes.reduce((sum, size) => sum + size, 0);
     report("Distribution 2.8 behind the fault proxy", totals, blobBytes);
@@ -220,10 +228,11 @@ Deno.test("faults: pushes through cuts, 503, 429, stalls and lost PUT answers la
 Deno.test("faults: against a spec-following registry, broken uploads resume mid-blob", async () => {
   const archive = await sample();
   await using registry = startMemoryRegistry();
-  const seeds = [21, 22, 23, 24, 25, 26];
+  const seeds = [21, 22, 23, 24, 25];
   const totals = await seedRun(registry.url, seeds, registry.host, archive);
   const blobBytes = archive.layerSizes.reduce((sum, size) => sum + size, 0);
-  report("in-process spec registry behind the fault proxy", totals, blobBytes);
+  const received = registry.stats.bytesReceived["upload-patch"] ?? 0;
+  report("in-process spec registry behind the fault proxy", totals, blobBytes, received);
   assert.equal(totals.landed, seeds.length);
   assert.ok(totals.resumes > 0, "some uploads continued where the registry stood");
 });

@@ -325,6 +325,24 @@ Deno.test("upload: each acknowledged chunk starts the retry count again", async 
   }
 });
 
+Deno.test("upload: a link that breaks after a few bytes every time still gives up", async () => {
+  await using registry = startMemoryRegistry({
+    faults: (context) =>
+      context.kind === "upload-patch" ? { type: "cut", afterBytes: 1000 } : undefined,
+  });
+  const bytes = pseudoRandom(600_000, 20);
+  for (const chunked of [false, true]) {
+    const h = harness(registry.url, registry.host, { chunked });
+    h.settings.retry = { ...h.settings.retry, attempts: 3 };
+    try {
+      await assert.rejects(uploadBlob(sourceOf(bytes), h.settings), { kind: "network" });
+      assert.equal(h.sleeps.length, 3, chunked ? "chunked" : "streamed");
+    } finally {
+      h.client.close();
+    }
+  }
+});
+
 Deno.test("upload: a final PUT whose answer was lost is found by HEAD, not sent again", async () => {
   await using registry = startMemoryRegistry({
     faults: onAttempts("upload-put", [1], { type: "drop-response" }),

@@ -41,6 +41,25 @@ Deno.test("upload state: a saved session survives a reload; forget removes it", 
   });
 });
 
+Deno.test("upload state: the finished blob is written at once and kept by later saves", async () => {
+  await withDir(async (dir) => {
+    const state = await UploadState.load(dir, REGISTRY, { minIntervalMs: 60_000 });
+    const blob = { digest: `sha256:${"b".repeat(64)}`, size: 9, compression: "gzip" as const };
+    await state.finishing(KEY, blob);
+    assert.equal(state.recall(KEY), undefined, "nothing to finish without a session");
+    state.remember(KEY, { location: new URL("http://r/u"), offset: 1 });
+    const writes = state.writes;
+    await state.finishing(KEY, blob);
+    assert.equal(state.writes, writes + 1, "written without waiting for the throttle");
+    assert.deepEqual((await UploadState.load(dir, REGISTRY)).recall(KEY)?.blob, blob);
+    state.remember(KEY, { location: new URL("http://r/u2"), offset: 9 });
+    await state.flush();
+    const again = (await UploadState.load(dir, REGISTRY)).recall(KEY);
+    assert.equal(again?.location, "http://r/u2");
+    assert.deepEqual(again?.blob, blob);
+  });
+});
+
 Deno.test("upload state: writes are throttled while uploads run, and flushed on demand", async () => {
   await withDir(async (dir) => {
     let now = Date.now();
@@ -91,6 +110,7 @@ Deno.test("upload state: corrupt, foreign and stale files are ignored", async ()
           good: entry,
           bad: { location: "not a url", offset: 1, updatedAt: Date.now() },
           negative: { ...entry, offset: -1 },
+          badBlob: { ...entry, blob: { digest: "md5:x", size: 1, compression: "gzip" } },
         },
       }),
     );
@@ -98,6 +118,7 @@ Deno.test("upload state: corrupt, foreign and stale files are ignored", async ()
     assert.equal(state.recall(KEY), undefined, "older than a week");
     assert.equal(state.recall("bad"), undefined);
     assert.equal(state.recall("negative"), undefined);
+    assert.equal(state.recall("badBlob"), undefined);
     assert.equal(state.recall("good")?.offset, 5);
   });
 });
