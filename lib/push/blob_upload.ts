@@ -255,14 +255,12 @@ class SourceCursor {
     this.outcome = outcome;
     const reading = new AbortController();
     this.#reading = reading;
-    const skipped = stream.pipeThrough(skipBytes(offset), { signal: reading.signal });
-    return skipped;
+    return stream.pipeThrough(skipBytes(offset), { signal: reading.signal });
   }
 }
 
 /** One blob's upload: its session, its source position and its failures. */
 class BlobUpload {
-  readonly #source: UploadSource;
   readonly #settings: UploadSettings;
   readonly #client: RegistryClient;
   readonly #cursor: SourceCursor;
@@ -284,7 +282,6 @@ class BlobUpload {
   readonly #resumedAt: number[] = [];
 
   constructor(source: UploadSource, settings: UploadSettings) {
-    this.#source = source;
     this.#settings = settings;
     this.#client = settings.client;
     this.#chunked = settings.chunked;
@@ -339,7 +336,7 @@ class BlobUpload {
     if (session === undefined) {
       session = await this.#request("start", 0, (signal) => this.#client.startUpload(signal));
       this.#sessionsStarted++;
-      this.#accept(session, true);
+      this.#accept(session);
     }
     const done = this.#outcome !== undefined && session.offset === this.#outcome.size;
     const sent = done ? this.#outcome as BlobOutcome : await this.#sendRest(session);
@@ -383,7 +380,7 @@ class BlobUpload {
       this.#resumedAt.push(status.offset);
       this.#settings.onResume?.(status.offset);
     }
-    this.#accept(status.session, true);
+    this.#accept(status.session);
   }
 
   /** The upload got somewhere: the failure count starts again. */
@@ -392,10 +389,10 @@ class BlobUpload {
     this.#progressMark = offset;
   }
 
-  /** Takes a session as the newest one and saves it for a re-run. */
-  #accept(session: UploadSession, confirmed: boolean): void {
+  /** Takes a session the registry just answered about as the newest one; saves it for a re-run. */
+  #accept(session: UploadSession): void {
     this.#session = session;
-    this.#confirmed = confirmed;
+    this.#confirmed = true;
     this.#settings.memory?.remember(session);
   }
 
@@ -429,7 +426,7 @@ class BlobUpload {
         );
         this.#cursor.acknowledge();
         this.#progressed(next.offset);
-        this.#accept(next, true);
+        this.#accept(next);
         this.#settings.onProgress(next.offset);
       }
     } else {
@@ -445,7 +442,7 @@ class BlobUpload {
         }));
         return this.#client.patchStream(session, counted, undefined, signal);
       });
-      this.#accept(next, true);
+      this.#accept(next);
     }
     const outcome = this.#cursor.outcome;
     if (outcome === undefined) throw new PusherError("internal", "the upload source never opened");

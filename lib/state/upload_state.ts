@@ -6,7 +6,8 @@
  * records them.
  *
  * The file is written atomically and at most once per `minIntervalMs` while uploads run (a kill
- * loses at most that much acknowledged progress), and at once on {@link UploadState.flush}. A
+ * loses at most that much acknowledged progress), and at once before a final PUT
+ * ({@link UploadState.finishing}) and on {@link UploadState.flush}. A
  * corrupt or foreign file is ignored with a warning; sessions older than a week are dropped
  * (registries purge them after 7 days).
  *
@@ -204,7 +205,7 @@ export class UploadState {
     };
   }
 
-  /** Number of writes so far (for tests and the throttle's own check). */
+  /** Number of writes started so far (lets tests see the throttle work). */
   get writes(): number {
     return this.#writes;
   }

@@ -11,8 +11,10 @@
 
 import assert from "node:assert/strict";
 import { createCipheriv, createHash } from "node:crypto";
-import { REPO_ROOT } from "../helpers/cli.ts";
+import { UploadState } from "../../lib/state/upload_state.ts";
+import { REPO_ROOT, runPusher } from "../helpers/cli.ts";
 import { startFaultProxy } from "../helpers/fault_proxy.ts";
+import { sharedFixtures } from "../helpers/fixtures.ts";
 import { type MemoryRegistry, startMemoryRegistry } from "../helpers/memory_registry.ts";
 import { pullAndVerify } from "../helpers/pull_verify.ts";
 import { startRegistry } from "../helpers/registry.ts";
@@ -384,6 +386,36 @@ Deno.test("kill -9 against Distribution 2.8: only the cut layer starts over", as
     assert.ok(resent < Math.min(...layers), `re-sent ${resent} bytes, more than a layer`);
   } finally {
     await registry.stop();
+    await Deno.remove(cacheDir, { recursive: true });
+  }
+});
+
+Deno.test("a corrupt or foreign resume state file is ignored with a warning", async () => {
+  const fixtures = await sharedFixtures();
+  await using registry = startMemoryRegistry();
+  const cacheDir = await Deno.makeTempDir({ prefix: "state-cache-" });
+  try {
+    const path = UploadState.pathFor(cacheDir, registry.host);
+    const foreign = JSON.stringify({
+      format: "docker-image-pusher/uploads",
+      version: 1,
+      registry: "elsewhere.example",
+      uploads: {},
+    });
+    for (const [i, text] of ["{corrupt", foreign].entries()) {
+      await Deno.writeTextFile(path, text);
+      const run = await runPusher(
+        ["-f", fixtures["docker-archive"].path, "-r", `http://${registry.host}/state/app:${i}`],
+        { cacheDir },
+      );
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stderr, /^warning: ignoring the resume state .*uploads-[0-9a-f]+\.json: /m);
+      if (i > 0) continue;
+      // The first push uploaded, so the state was written again, valid.
+      const rewritten = JSON.parse(await Deno.readTextFile(path)) as { registry: string };
+      assert.equal(rewritten.registry, registry.host, "replaced by a valid file");
+    }
+  } finally {
     await Deno.remove(cacheDir, { recursive: true });
   }
 });

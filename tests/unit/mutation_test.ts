@@ -23,7 +23,7 @@ import { pullAndVerify } from "../helpers/pull_verify.ts";
 import { startRegistry } from "../helpers/registry.ts";
 
 const CASE_LIMIT_MS = 20_000;
-const CASES_PER_LAYOUT = 8;
+const CASES_PER_LAYOUT = 12;
 const LAYOUTS: readonly LayoutName[] = [
   "docker-archive",
   "oci-archive",
