@@ -23,10 +23,10 @@ export function cacheDirectory(
   return join(env("HOME") ?? ".", ".cache", "docker-image-pusher");
 }
 
-/** Writes a file atomically: a temporary file beside it, then a rename. */
+/** Writes a file atomically (a temporary file beside it, then a rename), readable by its owner only. */
 export async function writeFileAtomic(path: string, text: string): Promise<void> {
   const temporary = `${path}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  await Deno.writeTextFile(temporary, text);
+  await Deno.writeTextFile(temporary, text, { mode: 0o600 });
   try {
     await Deno.rename(temporary, path);
   } catch (error) {
