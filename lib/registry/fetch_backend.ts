@@ -6,6 +6,7 @@
  * @module
  */
 
+import { releaseChunk } from "../pipeline/owned_chunk.ts";
 import { networkError } from "./network_error.ts";
 import {
   type BackendRequest,
@@ -24,7 +25,11 @@ export function fetchBackend(caCerts: string[]): HttpBackend {
         headers: request.headers,
         redirect: "manual",
       };
-      if (request.body !== null) init.body = request.body as BodyInit;
+      if (request.body !== null) {
+        init.body = (request.body instanceof ReadableStream
+          ? releasing(request.body)
+          : request.body) as BodyInit;
+      }
       if (request.signal !== undefined) init.signal = request.signal;
       if (client !== undefined) init.client = client;
       let response: Response;
@@ -39,4 +44,29 @@ export function fetchBackend(caCerts: string[]): HttpBackend {
       client?.close();
     },
   };
+}
+
+/**
+ * Hands a body stream to `fetch`, freeing each owned chunk once `fetch` asked for the next one: by
+ * then it holds its own reference to the chunk's memory.
+ */
+function releasing(body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let previous: Uint8Array | undefined;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller): Promise<void> {
+      if (previous !== undefined) releaseChunk(previous);
+      previous = undefined;
+      const { done, value } = await reader.read();
+      if (done) {
+        controller.close();
+        return;
+      }
+      previous = value;
+      controller.enqueue(value);
+    },
+    cancel(reason): Promise<void> {
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
 }
