@@ -8,6 +8,7 @@
 import { PusherError } from "../errors.ts";
 import type { TarEntryHeader } from "./tar_header.ts";
 import { normalizeEntryPath, resolveSymlinkTarget } from "./tar_path.ts";
+import type { EntryView } from "./types.ts";
 
 /** Links followed before a chain is declared a loop. */
 const MAX_LINK_HOPS = 40;
@@ -85,4 +86,39 @@ export class EntryTable<E extends TarEntryHeader = TarEntryHeader> {
     }
     return `${this.#source}: entry "${start}" is part of a link loop`;
   }
+}
+
+/** An {@link EntryView} answered by an entry table; subclasses say how an entry's bytes are read. */
+export abstract class TableEntryView<E extends TarEntryHeader = TarEntryHeader>
+  implements EntryView {
+  /** The archive's entries. */
+  protected readonly table: EntryTable<E>;
+
+  /** Wraps an entry table. */
+  constructor(table: EntryTable<E>) {
+    this.table = table;
+  }
+
+  /** Every regular-file entry path. */
+  paths(): string[] {
+    return this.table.paths();
+  }
+
+  /** Whether a regular-file entry exists at the path, following links. */
+  has(path: string): boolean {
+    return this.table.has(path);
+  }
+
+  /** The size of an entry, following links. */
+  size(path: string): number {
+    return this.table.size(path);
+  }
+
+  /** The entry a path leads to, following links. */
+  resolve(path: string): string {
+    return this.table.resolve(path);
+  }
+
+  /** Reads a small entry whole. */
+  abstract read(path: string): Promise<Uint8Array>;
 }

@@ -6,7 +6,7 @@
  */
 
 import { PusherError } from "../errors.ts";
-import { EntryTable } from "./entry_table.ts";
+import { EntryTable, TableEntryView } from "./entry_table.ts";
 import { fileRangeStream, openForReading, readFully } from "./file_io.ts";
 import { indexTarFile, type TarIndexEntry } from "./tar_index.ts";
 import type { EntryView } from "./types.ts";
@@ -29,35 +29,18 @@ export interface RandomAccessArchive extends EntryView {
   openEntry(path: string, offset?: number): ReadableStream<Uint8Array>;
 }
 
-class IndexedArchive implements RandomAccessArchive {
+class IndexedArchive extends TableEntryView<TarIndexEntry> implements RandomAccessArchive {
   readonly path: string;
   readonly fileSize: number;
-  readonly #table: EntryTable<TarIndexEntry>;
 
   constructor(path: string, fileSize: number, table: EntryTable<TarIndexEntry>) {
+    super(table);
     this.path = path;
     this.fileSize = fileSize;
-    this.#table = table;
-  }
-
-  paths(): string[] {
-    return this.#table.paths();
-  }
-
-  has(path: string): boolean {
-    return this.#table.has(path);
-  }
-
-  size(path: string): number {
-    return this.#table.size(path);
-  }
-
-  resolve(path: string): string {
-    return this.#table.resolve(path);
   }
 
   async read(path: string): Promise<Uint8Array> {
-    const entry = this.#table.lookup(path);
+    const entry = this.table.lookup(path);
     if (entry.size > MAX_READ_SIZE) {
       throw new PusherError(
         "input",
@@ -78,7 +61,7 @@ class IndexedArchive implements RandomAccessArchive {
   }
 
   openEntry(path: string, offset = 0): ReadableStream<Uint8Array> {
-    const entry = this.#table.lookup(path);
+    const entry = this.table.lookup(path);
     if (!Number.isSafeInteger(offset) || offset < 0 || offset > entry.size) {
       throw new PusherError(
         "internal",

@@ -14,7 +14,7 @@ import {
   peekStream,
   sniffCompression,
 } from "./compression.ts";
-import { EntryTable } from "./entry_table.ts";
+import { EntryTable, TableEntryView } from "./entry_table.ts";
 import { parseTarStream } from "./tar_stream.ts";
 import type { Compression, EntryView } from "./types.ts";
 
@@ -46,42 +46,25 @@ export interface StreamScanResult<T> {
   compression: Compression;
 }
 
-class BufferedView implements EntryView {
-  readonly #table: EntryTable;
+class BufferedView extends TableEntryView {
   readonly #buffers: Map<string, Uint8Array>;
   readonly #name: string;
 
   constructor(table: EntryTable, buffers: Map<string, Uint8Array>, name: string) {
-    this.#table = table;
+    super(table);
     this.#buffers = buffers;
     this.#name = name;
   }
 
-  paths(): string[] {
-    return this.#table.paths();
-  }
-
-  has(path: string): boolean {
-    return this.#table.has(path);
-  }
-
-  size(path: string): number {
-    return this.#table.size(path);
-  }
-
-  resolve(path: string): string {
-    return this.#table.resolve(path);
-  }
-
   read(path: string): Promise<Uint8Array> {
     try {
-      const target = this.#table.resolve(path);
+      const target = this.table.resolve(path);
       const bytes = this.#buffers.get(target);
       if (bytes === undefined) {
         throw new PusherError(
           "input",
           `${this.#name}: entry "${target}" (${
-            this.#table.size(target)
+            this.table.size(target)
           } bytes) is too large to read as a document`,
         );
       }
