@@ -1,30 +1,11 @@
 import assert from "node:assert/strict";
+import { chunkedStream, collectBytes } from "../helpers/byte_streams.ts";
 import { gzipSync, zstdCompressSync } from "node:zlib";
 import { PusherError } from "../../lib/errors.ts";
 import { openArchive } from "../../lib/image/open_archive.ts";
 import { openRandomAccessArchive } from "../../lib/image/random_access.ts";
 import { scanArchiveStream } from "../../lib/image/stream_scan.ts";
-import { concat, digestOf, sharedFixtures, writeTar } from "../helpers/fixtures.ts";
-
-async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of stream) chunks.push(chunk);
-  return concat(chunks);
-}
-
-function streamOf(bytes: Uint8Array, chunkSize = 64 * 1024): ReadableStream<Uint8Array> {
-  let offset = 0;
-  return new ReadableStream({
-    pull(controller): void {
-      if (offset >= bytes.length) {
-        controller.close();
-        return;
-      }
-      controller.enqueue(bytes.slice(offset, offset + chunkSize));
-      offset += chunkSize;
-    },
-  });
-}
+import { digestOf, sharedFixtures, writeTar } from "../helpers/fixtures.ts";
 
 async function assertInputError(promise: Promise<unknown>, pattern: RegExp): Promise<void> {
   await assert.rejects(promise, (error: unknown) => {
@@ -69,10 +50,10 @@ Deno.test("random access: read, openEntry with offsets, several streams at once"
     assert.equal(archive.size("links/big"), big.length);
     assert.equal(new TextDecoder().decode(await archive.read("small.json")), '{"a":1}');
     const [whole, tail, viaLink, end] = await Promise.all([
-      collect(archive.openEntry("big.bin")),
-      collect(archive.openEntry("big.bin", 1_048_577)),
-      collect(archive.openEntry("links/big", 5)),
-      collect(archive.openEntry("big.bin", big.length)),
+      collectBytes(archive.openEntry("big.bin")),
+      collectBytes(archive.openEntry("big.bin", 1_048_577)),
+      collectBytes(archive.openEntry("links/big", 5)),
+      collectBytes(archive.openEntry("big.bin", big.length)),
     ]);
     assert.equal(digestOf(whole), digestOf(big));
     assert.equal(digestOf(tail), digestOf(big.subarray(1_048_577)));
@@ -91,7 +72,10 @@ Deno.test("random access: a file shortened after indexing fails the entry stream
   await withFile(TAR, ".tar", async (path) => {
     const archive = await openRandomAccessArchive(path);
     await Deno.truncate(path, 2 * 1024 * 1024);
-    await assertInputError(collect(archive.openEntry("big.bin")), /truncated: entry "big.bin"/);
+    await assertInputError(
+      collectBytes(archive.openEntry("big.bin")),
+      /truncated: entry "big.bin"/,
+    );
   });
 });
 
@@ -104,10 +88,10 @@ Deno.test("scan: small entries buffered, large ones handed over in archive order
       : TAR;
     const calls: string[] = [];
     const result = await scanArchiveStream(
-      streamOf(bytes, 10_000),
+      chunkedStream(bytes, 10_000),
       async (path, size, body) => {
         calls.push(path);
-        const data = await collect(body);
+        const data = await collectBytes(body);
         assert.equal(data.length, size);
         return digestOf(data);
       },
@@ -128,7 +112,7 @@ Deno.test("scan: small entries buffered, large ones handed over in archive order
 Deno.test("scan: a handler that leaves the body unread still gets the next entry", async () => {
   const seen: string[] = [];
   const result = await scanArchiveStream(
-    streamOf(TAR, 7000),
+    chunkedStream(TAR, 7000),
     (path) => {
       seen.push(path);
       return Promise.resolve(path.length);
@@ -141,7 +125,7 @@ Deno.test("scan: a handler that leaves the body unread still gets the next entry
 
 Deno.test("scan: a handler error stops the pass and is rethrown", async () => {
   let cancelled = false;
-  const source = streamOf(TAR, 4096);
+  const source = chunkedStream(TAR, 4096);
   const reader = source.getReader();
   const watched = new ReadableStream<Uint8Array>({
     async pull(controller): Promise<void> {
@@ -164,23 +148,36 @@ Deno.test("scan: a handler error stops the pass and is rethrown", async () => {
 
 Deno.test("scan: empty, truncated and unsupported input are input errors", async () => {
   const noop = (): Promise<null> => Promise.resolve(null);
-  await assertInputError(scanArchiveStream(streamOf(new Uint8Array(0)), noop), /is empty/);
   await assertInputError(
-    scanArchiveStream(streamOf(new Uint8Array(gzipSync(TAR)).subarray(0, 5000)), noop, {
-      name: "cut.tar.gz",
-    }),
+    scanArchiveStream(chunkedStream(new Uint8Array(0), 64 * 1024), noop),
+    /is empty/,
+  );
+  await assertInputError(
+    scanArchiveStream(
+      chunkedStream(new Uint8Array(gzipSync(TAR)).subarray(0, 5000), 64 * 1024),
+      noop,
+      {
+        name: "cut.tar.gz",
+      },
+    ),
     /cut.tar.gz: corrupt gzip data/,
   );
   // zstd cut short: Deno's decoder says nothing, the tar parser notices.
   const zstd = new Uint8Array(zstdCompressSync(TAR));
   await assertInputError(
-    scanArchiveStream(streamOf(zstd.subarray(0, zstd.length - 100)), noop, { name: "cut.zst" }),
+    scanArchiveStream(chunkedStream(zstd.subarray(0, zstd.length - 100), 64 * 1024), noop, {
+      name: "cut.zst",
+    }),
     /cut.zst is truncated/,
   );
   await assertInputError(
-    scanArchiveStream(streamOf(new Uint8Array([0x42, 0x5a, 0x68, 0x39, 1, 2, 3])), noop, {
-      name: "x.tar.bz2",
-    }),
+    scanArchiveStream(
+      chunkedStream(new Uint8Array([0x42, 0x5a, 0x68, 0x39, 1, 2, 3]), 64 * 1024),
+      noop,
+      {
+        name: "x.tar.bz2",
+      },
+    ),
     /x.tar.bz2 is bzip2-compressed/,
   );
 });
@@ -197,7 +194,7 @@ Deno.test("openArchive: plain tar â†’ random access; gzip/zstd by magic bytes â†
   });
   const zstd = await openArchive(fixtures["docker-archive-zstd"].path);
   assert.ok(zstd.mode === "stream" && zstd.compression === "zstd");
-  const result = await scanArchiveStream(zstd.stream, (_p, _s, body) => collect(body));
+  const result = await scanArchiveStream(zstd.stream, (_p, _s, body) => collectBytes(body));
   assert.ok(result.view.has("manifest.json"));
 });
 

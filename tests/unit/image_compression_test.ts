@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { chunkedStream, collectBytes } from "../helpers/byte_streams.ts";
 import { gzipSync, zstdCompressSync } from "node:zlib";
 import { PusherError } from "../../lib/errors.ts";
 import {
@@ -8,26 +9,6 @@ import {
   sniffCompression,
 } from "../../lib/image/compression.ts";
 import { concat } from "../helpers/fixtures.ts";
-
-function streamOf(bytes: Uint8Array, chunkSize = 1000): ReadableStream<Uint8Array> {
-  let offset = 0;
-  return new ReadableStream({
-    pull(controller): void {
-      if (offset >= bytes.length) {
-        controller.close();
-        return;
-      }
-      controller.enqueue(bytes.slice(offset, offset + chunkSize));
-      offset += chunkSize;
-    },
-  });
-}
-
-async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of stream) chunks.push(chunk);
-  return concat(chunks);
-}
 
 const sample = new TextEncoder().encode("layer bytes, ".repeat(50_000));
 
@@ -58,15 +39,21 @@ Deno.test("compression: bzip2 and xz are refused with a one-line input error", (
 
 Deno.test("compression: gzip (multi-member) and zstd streams decompress", async () => {
   const gzip = new Uint8Array(gzipSync(sample));
-  assert.deepEqual(await collect(decompressStream(streamOf(gzip, 777), "gzip", "a")), sample);
+  assert.deepEqual(
+    await collectBytes(decompressStream(chunkedStream(gzip, 777), "gzip", "a")),
+    sample,
+  );
   const twoMembers = concat([gzip, new Uint8Array(gzipSync(sample))]);
   assert.deepEqual(
-    await collect(decompressStream(streamOf(twoMembers), "gzip", "a")),
+    await collectBytes(decompressStream(chunkedStream(twoMembers, 1000), "gzip", "a")),
     concat([sample, sample]),
   );
   const zstd = new Uint8Array(zstdCompressSync(sample));
-  assert.deepEqual(await collect(decompressStream(streamOf(zstd, 333), "zstd", "a")), sample);
-  const plain = streamOf(sample);
+  assert.deepEqual(
+    await collectBytes(decompressStream(chunkedStream(zstd, 333), "zstd", "a")),
+    sample,
+  );
+  const plain = chunkedStream(sample, 1000);
   assert.equal(decompressStream(plain, "none", "a"), plain);
 });
 
@@ -79,7 +66,7 @@ Deno.test("compression: corrupt and cut-short gzip fails with input errors namin
   corrupt.fill(0x55, 100, 200);
   for (const bytes of [gzip.subarray(0, gzip.length / 2), corrupt]) {
     await assert.rejects(
-      collect(decompressStream(streamOf(bytes), "gzip", "stdin")),
+      collectBytes(decompressStream(chunkedStream(bytes, 1000), "gzip", "stdin")),
       (error: unknown) =>
         error instanceof PusherError && error.kind === "input" &&
         error.message.startsWith("stdin: corrupt gzip data"),
@@ -97,14 +84,14 @@ Deno.test("compression: an error in the source stream reaches the reader", async
       sent = true;
     },
   });
-  await assert.rejects(collect(decompressStream(failing, "gzip", "x")), /disk went away/);
+  await assert.rejects(collectBytes(decompressStream(failing, "gzip", "x")), /disk went away/);
 });
 
 Deno.test("compression: peekStream hands back every byte", async () => {
-  const { head, stream } = await peekStream(streamOf(sample, 3), 6);
+  const { head, stream } = await peekStream(chunkedStream(sample, 3), 6);
   assert.deepEqual(head, sample.subarray(0, 6));
-  assert.deepEqual(await collect(stream), sample);
-  const short = await peekStream(streamOf(new Uint8Array([1, 2])), 6);
+  assert.deepEqual(await collectBytes(stream), sample);
+  const short = await peekStream(chunkedStream(new Uint8Array([1, 2]), 1000), 6);
   assert.deepEqual(short.head, new Uint8Array([1, 2]));
-  assert.deepEqual(await collect(short.stream), new Uint8Array([1, 2]));
+  assert.deepEqual(await collectBytes(short.stream), new Uint8Array([1, 2]));
 });

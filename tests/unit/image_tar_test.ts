@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { chunkedStream, collectBytes } from "../helpers/byte_streams.ts";
 import { PusherError } from "../../lib/errors.ts";
 import { EntryTable } from "../../lib/image/entry_table.ts";
 import { indexTarFile, type TarIndexEntry } from "../../lib/image/tar_index.ts";
@@ -16,26 +17,6 @@ async function withTar<T>(bytes: Uint8Array, body: (path: string) => Promise<T>)
   } finally {
     await Deno.remove(path);
   }
-}
-
-function streamOf(bytes: Uint8Array, chunkSize = 1000): ReadableStream<Uint8Array> {
-  let offset = 0;
-  return new ReadableStream({
-    pull(controller): void {
-      if (offset >= bytes.length) {
-        controller.close();
-        return;
-      }
-      controller.enqueue(bytes.slice(offset, offset + chunkSize));
-      offset += chunkSize;
-    },
-  });
-}
-
-async function readBody(body: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of body) chunks.push(chunk);
-  return concat(chunks);
 }
 
 /** Index a tar file and read each regular entry's bytes straight from the file by offset. */
@@ -179,8 +160,10 @@ Deno.test("tar stream: same entries and bytes as the index, across chunk boundar
   const { entries, data } = await indexAndRead(tar);
   for (const chunkSize of [1, 511, 512, 4096, tar.length]) {
     const seen: Array<[string, string]> = [];
-    for await (const { header, body } of parseTarStream(streamOf(tar, chunkSize), "sample.tar")) {
-      const bytes = await readBody(body);
+    for await (
+      const { header, body } of parseTarStream(chunkedStream(tar, chunkSize), "sample.tar")
+    ) {
+      const bytes = await collectBytes(body);
       seen.push([header.path, header.type]);
       if (header.type === "file") assert.equal(text(bytes), data.get(header.path));
       else assert.equal(bytes.length, 0);
@@ -196,13 +179,13 @@ Deno.test("tar stream: unread and cancelled bodies are skipped", async () => {
     { name: "read-me", data: "payload" },
   ]);
   const seen: string[] = [];
-  for await (const { header, body } of parseTarStream(streamOf(tar, 700), "t.tar")) {
+  for await (const { header, body } of parseTarStream(chunkedStream(tar, 700), "t.tar")) {
     if (header.path === "cancel-me") {
       const reader = body.getReader();
       await reader.read();
       await reader.cancel();
     }
-    if (header.path === "read-me") seen.push(text(await readBody(body)));
+    if (header.path === "read-me") seen.push(text(await collectBytes(body)));
   }
   assert.deepEqual(seen, ["payload"]);
 });
@@ -210,7 +193,9 @@ Deno.test("tar stream: unread and cancelled bodies are skipped", async () => {
 Deno.test("tar stream: truncation and escaping names are input errors", async () => {
   const tar = writeTar([{ name: "a", data: "x".repeat(3000) }]);
   const drain = async (bytes: Uint8Array): Promise<void> => {
-    for await (const { body } of parseTarStream(streamOf(bytes), "cut.tar")) await readBody(body);
+    for await (const { body } of parseTarStream(chunkedStream(bytes, 1000), "cut.tar")) {
+      await collectBytes(body);
+    }
   };
   await assertInputError(drain(tar.subarray(0, 2000)), /truncated/);
   await assertInputError(drain(tar.subarray(0, tar.length - 1024)), /end-of-archive marker/);
@@ -289,8 +274,8 @@ Deno.test("tar index and stream: archives written by GNU tar (gnu and posix form
       assert.equal(table.resolve("long-symlink"), deep);
       assert.equal(table.size("hardlinked.txt"), 5);
       const streamed: string[] = [];
-      for await (const { header, body } of parseTarStream(streamOf(bytes, 4096), archive)) {
-        await readBody(body);
+      for await (const { header, body } of parseTarStream(chunkedStream(bytes, 4096), archive)) {
+        await collectBytes(body);
         streamed.push(header.path);
       }
       assert.deepEqual(streamed, entries.map((e) => e.path), format);

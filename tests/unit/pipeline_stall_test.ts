@@ -1,43 +1,7 @@
 import assert from "node:assert/strict";
+import { FakeClock } from "../helpers/fake_clock.ts";
 import { PusherError } from "../../lib/errors.ts";
-import { type Clock, StallGuardStream, StallWatchdog } from "../../lib/pipeline/stall.ts";
-
-/** A clock whose timers fire only when the test advances it. */
-class FakeClock implements Clock {
-  time = 0;
-  #next = 1;
-  readonly timers = new Map<number, { at: number; callback: () => void }>();
-
-  now(): number {
-    return this.time;
-  }
-
-  setTimeout(callback: () => void, ms: number): unknown {
-    const id = this.#next++;
-    this.timers.set(id, { at: this.time + ms, callback });
-    return id;
-  }
-
-  clearTimeout(handle: unknown): void {
-    this.timers.delete(handle as number);
-  }
-
-  /** Moves time forward, firing due timers in order (including ones they arm). */
-  advance(ms: number): void {
-    const end = this.time + ms;
-    for (;;) {
-      const due = [...this.timers.entries()]
-        .filter(([, timer]) => timer.at <= end)
-        .sort(([, a], [, b]) => a.at - b.at)[0];
-      if (due === undefined) break;
-      const [id, timer] = due;
-      this.timers.delete(id);
-      this.time = timer.at;
-      timer.callback();
-    }
-    this.time = end;
-  }
-}
+import { StallGuardStream, StallWatchdog } from "../../lib/pipeline/stall.ts";
 
 Deno.test("stall: aborts after the timeout without activity, with a retryable network error", () => {
   const clock = new FakeClock();

@@ -4,9 +4,9 @@
  */
 
 import assert from "node:assert/strict";
+import { FakeClock } from "../helpers/fake_clock.ts";
 import { join } from "node:path";
 import { PusherError } from "../../lib/errors.ts";
-import type { Clock } from "../../lib/pipeline/stall.ts";
 import { guardRequest } from "../../lib/push/request_guard.ts";
 import { UploadState } from "../../lib/state/upload_state.ts";
 
@@ -133,40 +133,6 @@ Deno.test("upload state: an unwritable directory only warns", async () => {
     assert.equal(state.recall(KEY)?.offset, 1);
   });
 });
-
-/** A clock whose timers fire only when the test advances it. */
-class FakeClock implements Clock {
-  time = 0;
-  #next = 1;
-  readonly timers = new Map<number, { at: number; callback: () => void }>();
-
-  now(): number {
-    return this.time;
-  }
-
-  setTimeout(callback: () => void, ms: number): unknown {
-    const id = this.#next++;
-    this.timers.set(id, { at: this.time + ms, callback });
-    return id;
-  }
-
-  clearTimeout(handle: unknown): void {
-    this.timers.delete(handle as number);
-  }
-
-  advance(ms: number): void {
-    const end = this.time + ms;
-    for (;;) {
-      const due = [...this.timers.entries()].filter(([, timer]) => timer.at <= end)
-        .sort(([, a], [, b]) => a.at - b.at)[0];
-      if (due === undefined) break;
-      this.timers.delete(due[0]);
-      this.time = due[1].at;
-      due[1].callback();
-    }
-    this.time = end;
-  }
-}
 
 Deno.test("request guard: a request with no activity fails with a retryable stall error", async () => {
   const clock = new FakeClock();
