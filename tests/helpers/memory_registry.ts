@@ -256,6 +256,8 @@ export interface RequestRecord {
   origin: Origin;
   /** Whether an `Authorization` header arrived. */
   authorization: boolean;
+  /** Whether the body came with a `Content-Length` (else it was streamed chunked, or absent). */
+  contentLength: boolean;
   /** Request-body bytes read. */
   bytes: number;
   /** The injected fault, if any. */
@@ -607,6 +609,7 @@ export class MemoryRegistry {
       path: url.pathname + url.search,
       origin,
       authorization: request.headers.has("Authorization"),
+      contentLength: request.headers.has("Content-Length"),
       bytes: 0,
       outcome: 0,
     };

@@ -17,7 +17,12 @@ import {
 import { RegistryClient } from "../../lib/registry/client.ts";
 import { RegistryError } from "../../lib/registry/errors.ts";
 import type { SavedUpload, SessionMemory } from "../../lib/state/upload_state.ts";
-import { type Fault, type FaultContext, startMemoryRegistry } from "../helpers/memory_registry.ts";
+import {
+  type Fault,
+  type FaultContext,
+  type RequestRecord,
+  startMemoryRegistry,
+} from "../helpers/memory_registry.ts";
 
 const REPOSITORY = "unit/blob";
 const KiB = 1024;
@@ -177,7 +182,36 @@ Deno.test("upload: a streamed PATCH cut mid-blob resumes at the registry's offse
   }
 });
 
-Deno.test("upload: a chunk cut mid-way is finished from memory without re-reading the source", async () => {
+/** Bytes the registry stored from PATCHes (a cut request stores what it read before the cut). */
+function storedPatchBytes(log: readonly RequestRecord[]): number {
+  // Deno's fetch may itself re-send a cut in-memory body once; the registry refuses that copy
+  // (416), so count only what it stored.
+  return log.filter((record) =>
+    record.kind === "upload-patch" && (record.outcome === 202 || record.outcome === "cut")
+  ).reduce((sum, record) => sum + record.bytes, 0);
+}
+
+Deno.test("upload: streamed chunks go up one PATCH each, with no length and no copy in memory", async () => {
+  await using registry = startMemoryRegistry();
+  const bytes = pseudoRandom(1_000_000, 12);
+  const source = sourceOf(bytes);
+  const h = harness(registry.url, registry.host, { chunked: true });
+  try {
+    const result = await uploadBlob(source, h.settings);
+    assertLanded(result, bytes, registry.blob(result.digest));
+    const patches = registry.log.filter((record) => record.kind === "upload-patch");
+    assert.deepEqual(
+      patches.map((record) => record.bytes),
+      [256 * KiB, 256 * KiB, 256 * KiB, bytes.length - 3 * 256 * KiB],
+    );
+    assert.ok(patches.every((record) => !record.contentLength), "every chunk was streamed");
+    assert.equal(source.opens, 1);
+  } finally {
+    h.client.close();
+  }
+});
+
+Deno.test("upload: a streamed chunk cut mid-way is regenerated from the source, nothing stored twice", async () => {
   await using registry = startMemoryRegistry({
     faults: onAttempts("upload-patch", [3], { type: "cut", afterBytes: 100_000 }),
   });
@@ -188,13 +222,51 @@ Deno.test("upload: a chunk cut mid-way is finished from memory without re-readin
     const result = await uploadBlob(source, h.settings);
     assertLanded(result, bytes, registry.blob(result.digest));
     assert.deepEqual(result.resumedAt, [2 * 256 * KiB + 100_000]);
+    assert.equal(source.opens, 2, "re-opened, and what the registry held skipped");
+    assert.equal(storedPatchBytes(registry.log), bytes.length, "no byte stored twice");
+  } finally {
+    h.client.close();
+  }
+});
+
+Deno.test("upload: a chunk of a source read once is cut mid-way and finished from memory", async () => {
+  await using registry = startMemoryRegistry({
+    faults: onAttempts("upload-patch", [3], { type: "cut", afterBytes: 100_000 }),
+  });
+  const bytes = pseudoRandom(1_000_000, 2);
+  const source = sourceOf(bytes, false);
+  const h = harness(registry.url, registry.host, { chunked: true });
+  try {
+    const result = await uploadBlob(source, h.settings);
+    assertLanded(result, bytes, registry.blob(result.digest));
+    assert.deepEqual(result.resumedAt, [2 * 256 * KiB + 100_000]);
     assert.equal(source.opens, 1);
-    // Deno's fetch may itself re-send a cut in-memory body once; the registry refuses that copy
-    // (416), so count only what it stored.
-    const stored = registry.log.filter((record) =>
-      record.kind === "upload-patch" && (record.outcome === 202 || record.outcome === "cut")
-    ).reduce((sum, record) => sum + record.bytes, 0);
-    assert.equal(stored, bytes.length, "no byte stored twice");
+    assert.equal(storedPatchBytes(registry.log), bytes.length, "no byte stored twice");
+    const patches = registry.log.filter((record) => record.kind === "upload-patch");
+    assert.ok(patches.every((record) => record.contentLength), "chunks in memory have a length");
+  } finally {
+    h.client.close();
+  }
+});
+
+Deno.test("upload: 411 to a streamed chunk switches to chunks in memory with a Content-Length", async () => {
+  await using registry = startMemoryRegistry({
+    faults: onAttempts("upload-patch", [2], { type: "status", status: 411 }),
+  });
+  const bytes = pseudoRandom(700_000, 13);
+  const source = sourceOf(bytes);
+  const h = harness(registry.url, registry.host, { chunked: true });
+  try {
+    const result = await uploadBlob(source, h.settings);
+    assertLanded(result, bytes, registry.blob(result.digest));
+    const patches = registry.log.filter((record) => record.kind === "upload-patch");
+    assert.deepEqual(patches.map((record) => [record.outcome, record.contentLength]), [
+      [202, false],
+      [411, false],
+      [202, true],
+      [202, true],
+    ]);
+    assert.equal(h.sleeps.length, 0, "switching needs no wait");
   } finally {
     h.client.close();
   }
