@@ -202,12 +202,6 @@ class SourceCursor {
     this.#source = source;
   }
 
-  /** Opens the source afresh and returns its bytes from `offset` on. */
-  async streamFrom(offset: number): Promise<ReadableStream<Uint8Array>> {
-    await this.close();
-    return this.#open(offset);
-  }
-
   /** Positions the chunk reader at `offset`, reusing the read (and pending chunk) that is there. */
   async seek(offset: number): Promise<void> {
     const opening = this.#opening;
@@ -489,18 +483,8 @@ class BlobUpload {
 
   /** Sends the bytes from the session's offset on; returns the blob's digest and size. */
   async #sendRest(session: UploadSession): Promise<BlobOutcome> {
-    if (this.#chunked && !this.#chunksInMemory) {
-      await this.#cursor.seek(session.offset);
-      for (;;) {
-        const chunk = await this.#cursor.nextStream(this.#settings.chunkSize);
-        if (chunk === undefined) break;
-        const current = this.#session as UploadSession;
-        const next = await this.#sendStream(current, chunk);
-        this.#progressed(next.offset);
-        this.#accept(next);
-      }
-    } else if (this.#chunked) {
-      await this.#cursor.seek(session.offset);
+    await this.#cursor.seek(session.offset);
+    if (this.#chunked && this.#chunksInMemory) {
       for (;;) {
         const pending = await this.#cursor.nextChunk(this.#settings.chunkSize);
         if (pending === undefined) break;
@@ -518,7 +502,16 @@ class BlobUpload {
         this.#settings.onProgress(next.offset);
       }
     } else {
-      this.#accept(await this.#sendStream(session, await this.#cursor.streamFrom(session.offset)));
+      // Bytes skipped after a re-opening are read before the request starts, so regenerating
+      // them never looks like a stall.
+      const limit = this.#chunked ? this.#settings.chunkSize : Number.POSITIVE_INFINITY;
+      for (;;) {
+        const body = await this.#cursor.nextStream(limit);
+        if (body === undefined) break;
+        const next = await this.#sendStream(this.#session as UploadSession, body);
+        this.#progressed(next.offset);
+        this.#accept(next);
+      }
     }
     const outcome = this.#cursor.outcome;
     if (outcome === undefined) throw new PusherError("internal", "the upload source never opened");

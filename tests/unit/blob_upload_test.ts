@@ -47,19 +47,24 @@ interface TestSource extends UploadSource {
   opens: number;
 }
 
-/** A source of `bytes` in 64 KiB pieces; its outcome resolves when the stream ends. */
-function sourceOf(bytes: Uint8Array, reopenable = true): TestSource {
+/**
+ * A source of `bytes` in 64 KiB pieces; its outcome resolves when the stream ends. Re-openings
+ * wait `reopenDelayMs` before each piece (a slow disk, or compression regenerating the bytes).
+ */
+function sourceOf(bytes: Uint8Array, reopenable = true, reopenDelayMs = 0): TestSource {
   const digest = sha256(bytes);
   const source: TestSource = {
     opens: 0,
     reopenable,
     open() {
       source.opens++;
+      const delayMs = source.opens > 1 ? reopenDelayMs : 0;
       let offset = 0;
       let done: (value: { digest: string; size: number }) => void = () => {};
       const outcome = new Promise<{ digest: string; size: number }>((resolve) => done = resolve);
       const stream = new ReadableStream<Uint8Array>({
-        pull(controller): void {
+        async pull(controller): Promise<void> {
+          if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
           if (offset >= bytes.length) {
             controller.close();
             done({ digest, size: bytes.length });
@@ -224,6 +229,24 @@ Deno.test("upload: a streamed chunk cut mid-way is regenerated from the source, 
     assert.deepEqual(result.resumedAt, [2 * 256 * KiB + 100_000]);
     assert.equal(source.opens, 2, "re-opened, and what the registry held skipped");
     assert.equal(storedPatchBytes(registry.log), bytes.length, "no byte stored twice");
+  } finally {
+    h.client.close();
+  }
+});
+
+Deno.test("upload: regenerating the bytes before a resume point is not taken for a stall", async () => {
+  await using registry = startMemoryRegistry({
+    faults: onAttempts("upload-patch", [1], { type: "cut", afterBytes: 700_000 }),
+  });
+  const bytes = pseudoRandom(1_000_000, 14);
+  // Skipping 700 kB on the re-opening takes ~11 pieces × 40 ms, well over the stall timeout.
+  const source = sourceOf(bytes, true, 40);
+  const h = harness(registry.url, registry.host, { stallTimeoutMs: 200 });
+  try {
+    const result = await uploadBlob(source, h.settings);
+    assertLanded(result, bytes, registry.blob(result.digest));
+    assert.deepEqual(result.resumedAt, [700_000]);
+    assert.equal(h.sleeps.length, 1, "one wait, for the cut; none for a stall");
   } finally {
     h.client.close();
   }
