@@ -110,6 +110,16 @@ export const PROGRESS_BYTES = 1024 * 1024;
 /** Error codes with which a registry says an upload session is gone or unusable. */
 const SESSION_LOST_CODES = ["BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID"];
 
+/**
+ * Whether a registry's answer to a chunk says it does not take this blob in chunks: Artifact
+ * Registry refuses several PATCHes, GHCR caps their size, and a registry that put the chunks
+ * together wrongly refuses the digest.
+ */
+function refusesChunks(error: unknown): boolean {
+  if (!(error instanceof RegistryError) || sessionLost(error)) return false;
+  return hasErrorCode(error, "DIGEST_INVALID") || [400, 405, 413, 501].includes(error.status ?? 0);
+}
+
 /** Tells the upload loop to drop the session and begin again from byte 0. */
 class StaleSession extends Error {
   /** Why the session can't be continued. */
@@ -336,6 +346,9 @@ class BlobUpload {
   #chunked: boolean;
   /** Chunks are held in memory and sent with a Content-Length (else streamed from the source). */
   #chunksInMemory: boolean;
+  /** The registry refused this blob in chunks; it goes up in one streamed PATCH. */
+  #chunksRefused = false;
+  readonly #reopenable: boolean;
   #session: UploadSession | undefined;
   /** The session's offset is what the registry holds (no request broke since). */
   #confirmed = false;
@@ -357,6 +370,7 @@ class BlobUpload {
     this.#client = settings.client;
     this.#chunked = settings.chunked;
     this.#chunksInMemory = !source.reopenable;
+    this.#reopenable = source.reopenable;
     this.#cursor = new SourceCursor(source);
     const saved = settings.memory?.recall();
     if (saved !== undefined && URL.canParse(saved.location)) {
@@ -486,7 +500,7 @@ class BlobUpload {
     await this.#cursor.seek(session.offset);
     if (this.#chunked && this.#chunksInMemory) {
       for (;;) {
-        const pending = await this.#cursor.nextChunk(this.#settings.chunkSize);
+        const pending = await this.#cursor.nextChunk(this.#chunkSize(session));
         if (pending === undefined) break;
         const current = this.#session as UploadSession;
         this.#confirmed = false;
@@ -504,7 +518,7 @@ class BlobUpload {
     } else {
       // Bytes skipped after a re-opening are read before the request starts, so regenerating
       // them never looks like a stall.
-      const limit = this.#chunked ? this.#settings.chunkSize : Number.POSITIVE_INFINITY;
+      const limit = this.#chunked ? this.#chunkSize(session) : Number.POSITIVE_INFINITY;
       for (;;) {
         const body = await this.#cursor.nextStream(limit);
         if (body === undefined) break;
@@ -516,6 +530,11 @@ class BlobUpload {
     const outcome = this.#cursor.outcome;
     if (outcome === undefined) throw new PusherError("internal", "the upload source never opened");
     return await outcome;
+  }
+
+  /** The chunk size: the configured one, or the registry's minimum (`OCI-Chunk-Min-Length`). */
+  #chunkSize(session: UploadSession): number {
+    return Math.max(this.#settings.chunkSize, session.minChunkLength ?? 0);
   }
 
   /** Sends `body` in one streamed PATCH (no length) at the session's offset. */
@@ -565,11 +584,24 @@ class BlobUpload {
       await this.#abandon();
       return;
     }
+    if (this.#chunked && this.#reopenable && !this.#chunksRefused && refusesChunks(error)) {
+      this.#chunked = false;
+      this.#chunksRefused = true;
+      this.#mayHaveLanded = false;
+      await this.#abandon();
+      this.#settings.onRetry(
+        this.#failures + 1,
+        0,
+        `${messageOf(error)}; sending it in one request instead of chunks`,
+      );
+      return;
+    }
     // 413: the body was too large, so chunks; 411: a length is needed, which only chunks held in
     // memory can give.
     const needsLength = error instanceof RegistryError && error.status === 411;
     if (
-      needsChunkedUpload(error) && (!this.#chunked || (needsLength && !this.#chunksInMemory))
+      needsChunkedUpload(error) && !this.#chunksRefused &&
+      (!this.#chunked || (needsLength && !this.#chunksInMemory))
     ) {
       if (needsLength) this.#chunksInMemory = true;
       this.#chunked = true;

@@ -16,6 +16,7 @@ import { isCompressible, layerUpload } from "./layer_source.ts";
 import { streamOf } from "./progress_stream.ts";
 import { type PushedLayer, sha256Digest } from "./manifest_builder.ts";
 import type { CachedLayer } from "../state/layer_cache.ts";
+import { takesChunkedUploads } from "../registry/quirks.ts";
 
 /** Encoder name of layers that go up as they are stored. */
 const AS_IS = "as-is";
@@ -237,7 +238,8 @@ export function uploadSettings(
 ): UploadSettings {
   return {
     client: ctx.primary.client,
-    chunked: size > ctx.options.largeLayerThreshold,
+    chunked: size > ctx.options.largeLayerThreshold &&
+      takesChunkedUploads(ctx.primary.client.registry),
     chunkSize: chunkSizeFor(ctx.options.largeLayerThreshold),
     retry: ctx.retry,
     stallTimeoutMs: ctx.stallTimeoutMs,

@@ -326,6 +326,8 @@ export interface MemoryRegistryOptions {
   redirect?: { blobs?: boolean; uploads?: boolean };
   /** Fault hook; can be replaced later through {@link MemoryRegistry.faults}. */
   faults?: FaultHook;
+  /** Sent as `OCI-Chunk-Min-Length` when an upload session starts. */
+  chunkMinLength?: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -958,7 +960,10 @@ export class MemoryRegistry {
     };
     this.#sessions.set(session.id, session);
     this.#repository(repository);
-    return this.#uploadHeaders(session, 202);
+    const response = this.#uploadHeaders(session, 202);
+    const minimum = this.#options.chunkMinLength;
+    if (minimum !== undefined) response.headers.set("OCI-Chunk-Min-Length", String(minimum));
+    return response;
   }
 
   #session(

@@ -238,15 +238,19 @@ function pushedBlobBytes(registry: MemoryRegistry, repository: string): number[]
 Deno.test("kill -9 mid-layer, then the same command: finishes and re-sends less than a layer", async () => {
   const archive = await bigArchive();
   const cacheDir = await Deno.makeTempDir({ prefix: "kill-cache-" });
-  await using registry = startMemoryRegistry();
+  // Two layers at a time, and each chunk held up for a moment, so that the kill reliably lands
+  // after a layer finished and while a later one is between chunks.
+  await using registry = startMemoryRegistry({
+    faults: (context) => context.kind === "upload-patch" ? { type: "stall", ms: 150 } : undefined,
+  });
   try {
     const target = `http://${registry.host}/kill/app:1`;
     const started = performance.now();
-    const child = spawnPusher(pushArgs(archive, target), cacheDir);
+    const child = spawnPusher(pushArgs(archive, target, ["--max-concurrent", "2"]), cacheDir);
     const midLayer = await waitFor(() => {
       const sessions = registry.sessions();
       return sessions.filter((session) => session.state === "completed").length >= 1 &&
-        sessions.some((session) => session.state === "open" && session.size > 2 * CHUNK);
+        sessions.some((session) => session.state === "open" && session.size >= CHUNK);
     }, 120_000);
     assert.ok(midLayer, "the push got a layer done and another one going");
     child.kill("SIGKILL");
@@ -258,6 +262,7 @@ Deno.test("kill -9 mid-layer, then the same command: finishes and re-sends less 
     const savedState = [...Deno.readDirSync(cacheDir)].map((entry) => entry.name);
     assert.ok(savedState.some((name) => name.startsWith("uploads-")), "resume state was saved");
 
+    registry.faults = undefined;
     registry.resetStats();
     const again = await finish(spawnPusher(pushArgs(archive, target), cacheDir));
     assert.equal(again.code, 0, again.stderr);

@@ -489,6 +489,114 @@ Deno.test("upload: 413 to a streamed PATCH switches the blob to chunks", async (
   }
 });
 
+/** The upload PATCHes in the log as [outcome, body bytes]. */
+function patches(log: readonly RequestRecord[]): Array<[number | string, number]> {
+  return log.filter((record) => record.kind === "upload-patch").map((
+    record,
+  ) => [record.outcome, record.bytes]);
+}
+
+Deno.test("upload: a registry that refuses a second chunk gets the blob in one request", async () => {
+  await using registry = startMemoryRegistry({
+    faults: onAttempts("upload-patch", [2], {
+      type: "status",
+      status: 400,
+      body: registryError("UNSUPPORTED", "chunked uploads are not supported"),
+    }),
+  });
+  const bytes = pseudoRandom(700_000, 15);
+  const h = harness(registry.url, registry.host, { chunked: true });
+  try {
+    const result = await uploadBlob(sourceOf(bytes), h.settings);
+    assertLanded(result, bytes, registry.blob(result.digest));
+    assert.deepEqual(patches(registry.log), [[202, 256 * KiB], [400, 256 * KiB], [
+      202,
+      bytes.length,
+    ]]);
+    assert.equal(result.sessionsStarted, 2, "a new session for the single request");
+    assert.equal(
+      count(registry.stats.requests, "DELETE upload-delete"),
+      1,
+      "the old one cancelled",
+    );
+    assert.equal(h.sleeps.length, 0, "no backoff: nothing failed on the way");
+    assert.match(h.retryReasons[0] ?? "", /one request instead of chunks/);
+  } finally {
+    h.client.close();
+  }
+});
+
+Deno.test("upload: 413 to a chunk (a size cap on chunks) sends the blob in one request", async () => {
+  await using registry = startMemoryRegistry({
+    faults: onAttempts("upload-patch", [1], { type: "status", status: 413 }),
+  });
+  const bytes = pseudoRandom(600_000, 16);
+  const h = harness(registry.url, registry.host, { chunked: true });
+  try {
+    const result = await uploadBlob(sourceOf(bytes), h.settings);
+    assertLanded(result, bytes, registry.blob(result.digest));
+    assert.deepEqual(patches(registry.log).map(([outcome]) => outcome), [413, 202]);
+  } finally {
+    h.client.close();
+  }
+});
+
+Deno.test("upload: chunks the registry put together wrongly are sent again in one request", async () => {
+  await using registry = startMemoryRegistry({
+    faults: onAttempts("upload-put", [1], {
+      type: "status",
+      status: 400,
+      body: registryError("DIGEST_INVALID", "provided digest did not match uploaded content"),
+    }),
+  });
+  const bytes = pseudoRandom(600_000, 17);
+  const h = harness(registry.url, registry.host, { chunked: true });
+  try {
+    const result = await uploadBlob(sourceOf(bytes), h.settings);
+    assertLanded(result, bytes, registry.blob(result.digest));
+    assert.deepEqual(patches(registry.log).map(([, size]) => size), [
+      256 * KiB,
+      256 * KiB,
+      bytes.length - 2 * 256 * KiB,
+      bytes.length,
+    ]);
+  } finally {
+    h.client.close();
+  }
+});
+
+Deno.test("upload: a registry that refuses both chunks and one large request fails, without a loop", async () => {
+  await using registry = startMemoryRegistry({
+    faults: (context) =>
+      context.kind === "upload-patch" ? { type: "status", status: 413 } : undefined,
+  });
+  const bytes = pseudoRandom(600_000, 18);
+  const h = harness(registry.url, registry.host, { chunked: true });
+  try {
+    await assert.rejects(uploadBlob(sourceOf(bytes), h.settings), (error: unknown) => {
+      assert.ok(error instanceof RegistryError);
+      assert.equal(error.status, 413);
+      return true;
+    });
+    assert.equal(count(registry.stats.requests, "PATCH upload-patch"), 2);
+  } finally {
+    h.client.close();
+  }
+});
+
+Deno.test("upload: chunks are at least the registry's OCI-Chunk-Min-Length", async () => {
+  await using registry = startMemoryRegistry({ chunkMinLength: 400_000 });
+  const bytes = pseudoRandom(1_000_000, 19);
+  const h = harness(registry.url, registry.host, { chunked: true });
+  try {
+    const result = await uploadBlob(sourceOf(bytes), h.settings);
+    assertLanded(result, bytes, registry.blob(result.digest));
+    assert.deepEqual(patches(registry.log).map(([, size]) => size), [400_000, 400_000, 200_000]);
+  } finally {
+    h.client.close();
+  }
+});
+
 Deno.test("upload: a session the registry lost is replaced, and the old one cancelled", async () => {
   const faults: Record<string, Fault> = {
     "upload-patch:1": { type: "cut", afterBytes: 10_000 },
