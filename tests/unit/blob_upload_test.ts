@@ -187,13 +187,17 @@ Deno.test("upload: a streamed PATCH cut mid-blob resumes at the registry's offse
   }
 });
 
+/** The upload PATCHes among the requests a registry logged. */
+function patchRecords(log: readonly RequestRecord[]): RequestRecord[] {
+  return log.filter((record) => record.kind === "upload-patch");
+}
+
 /** Bytes the registry stored from PATCHes (a cut request stores what it read before the cut). */
 function storedPatchBytes(log: readonly RequestRecord[]): number {
   // Deno's fetch may itself re-send a cut in-memory body once; the registry refuses that copy
   // (416), so count only what it stored.
-  return log.filter((record) =>
-    record.kind === "upload-patch" && (record.outcome === 202 || record.outcome === "cut")
-  ).reduce((sum, record) => sum + record.bytes, 0);
+  return patchRecords(log).filter((record) => record.outcome === 202 || record.outcome === "cut")
+    .reduce((sum, record) => sum + record.bytes, 0);
 }
 
 Deno.test("upload: streamed chunks go up one PATCH each, with no length and no copy in memory", async () => {
@@ -204,7 +208,7 @@ Deno.test("upload: streamed chunks go up one PATCH each, with no length and no c
   try {
     const result = await uploadBlob(source, h.settings);
     assertLanded(result, bytes, registry.blob(result.digest));
-    const patches = registry.log.filter((record) => record.kind === "upload-patch");
+    const patches = patchRecords(registry.log);
     assert.deepEqual(
       patches.map((record) => record.bytes),
       [256 * KiB, 256 * KiB, 256 * KiB, bytes.length - 3 * 256 * KiB],
@@ -216,23 +220,32 @@ Deno.test("upload: streamed chunks go up one PATCH each, with no length and no c
   }
 });
 
-Deno.test("upload: a streamed chunk cut mid-way is regenerated from the source, nothing stored twice", async () => {
-  await using registry = startMemoryRegistry({
-    faults: onAttempts("upload-patch", [3], { type: "cut", afterBytes: 100_000 }),
+for (const reopenable of [true, false]) {
+  const how = reopenable
+    ? "a streamed chunk cut mid-way is regenerated from the source"
+    : "a chunk of a source read once is cut mid-way and finished from memory";
+  Deno.test(`upload: ${how}, nothing stored twice`, async () => {
+    await using registry = startMemoryRegistry({
+      faults: onAttempts("upload-patch", [3], { type: "cut", afterBytes: 100_000 }),
+    });
+    const bytes = pseudoRandom(1_000_000, 2);
+    const source = sourceOf(bytes, reopenable);
+    const h = harness(registry.url, registry.host, { chunked: true });
+    try {
+      const result = await uploadBlob(source, h.settings);
+      assertLanded(result, bytes, registry.blob(result.digest));
+      assert.deepEqual(result.resumedAt, [2 * 256 * KiB + 100_000]);
+      assert.equal(source.opens, reopenable ? 2 : 1, "re-opened only when it can be");
+      assert.equal(storedPatchBytes(registry.log), bytes.length, "no byte stored twice");
+      assert.ok(
+        patchRecords(registry.log).every((record) => record.contentLength === !reopenable),
+        "streamed chunks have no length; chunks in memory have one",
+      );
+    } finally {
+      h.client.close();
+    }
   });
-  const bytes = pseudoRandom(1_000_000, 2);
-  const source = sourceOf(bytes);
-  const h = harness(registry.url, registry.host, { chunked: true });
-  try {
-    const result = await uploadBlob(source, h.settings);
-    assertLanded(result, bytes, registry.blob(result.digest));
-    assert.deepEqual(result.resumedAt, [2 * 256 * KiB + 100_000]);
-    assert.equal(source.opens, 2, "re-opened, and what the registry held skipped");
-    assert.equal(storedPatchBytes(registry.log), bytes.length, "no byte stored twice");
-  } finally {
-    h.client.close();
-  }
-});
+}
 
 Deno.test("upload: regenerating the bytes before a resume point is not taken for a stall", async () => {
   await using registry = startMemoryRegistry({
@@ -252,26 +265,6 @@ Deno.test("upload: regenerating the bytes before a resume point is not taken for
   }
 });
 
-Deno.test("upload: a chunk of a source read once is cut mid-way and finished from memory", async () => {
-  await using registry = startMemoryRegistry({
-    faults: onAttempts("upload-patch", [3], { type: "cut", afterBytes: 100_000 }),
-  });
-  const bytes = pseudoRandom(1_000_000, 2);
-  const source = sourceOf(bytes, false);
-  const h = harness(registry.url, registry.host, { chunked: true });
-  try {
-    const result = await uploadBlob(source, h.settings);
-    assertLanded(result, bytes, registry.blob(result.digest));
-    assert.deepEqual(result.resumedAt, [2 * 256 * KiB + 100_000]);
-    assert.equal(source.opens, 1);
-    assert.equal(storedPatchBytes(registry.log), bytes.length, "no byte stored twice");
-    const patches = registry.log.filter((record) => record.kind === "upload-patch");
-    assert.ok(patches.every((record) => record.contentLength), "chunks in memory have a length");
-  } finally {
-    h.client.close();
-  }
-});
-
 Deno.test("upload: 411 to a streamed chunk switches to chunks in memory with a Content-Length", async () => {
   await using registry = startMemoryRegistry({
     faults: onAttempts("upload-patch", [2], { type: "status", status: 411 }),
@@ -282,7 +275,7 @@ Deno.test("upload: 411 to a streamed chunk switches to chunks in memory with a C
   try {
     const result = await uploadBlob(source, h.settings);
     assertLanded(result, bytes, registry.blob(result.digest));
-    const patches = registry.log.filter((record) => record.kind === "upload-patch");
+    const patches = patchRecords(registry.log);
     assert.deepEqual(patches.map((record) => [record.outcome, record.contentLength]), [
       [202, false],
       [411, false],
@@ -491,79 +484,66 @@ Deno.test("upload: 413 to a streamed PATCH switches the blob to chunks", async (
 
 /** The upload PATCHes in the log as [outcome, body bytes]. */
 function patches(log: readonly RequestRecord[]): Array<[number | string, number]> {
-  return log.filter((record) => record.kind === "upload-patch").map((
-    record,
-  ) => [record.outcome, record.bytes]);
+  return patchRecords(log).map((record) => [record.outcome, record.bytes]);
 }
 
-Deno.test("upload: a registry that refuses a second chunk gets the blob in one request", async () => {
-  await using registry = startMemoryRegistry({
-    faults: onAttempts("upload-patch", [2], {
+const CHUNK_REFUSALS: ReadonlyArray<{
+  how: string;
+  kind: FaultContext["kind"];
+  attempt: number;
+  fault: Fault;
+  /** The PATCHes before the one that sends the whole blob: [outcome, bytes]. */
+  before: Array<[number | string, number]>;
+}> = [
+  {
+    how: "a registry that refuses a second chunk",
+    kind: "upload-patch",
+    attempt: 2,
+    fault: {
       type: "status",
       status: 400,
       body: registryError("UNSUPPORTED", "chunked uploads are not supported"),
-    }),
-  });
-  const bytes = pseudoRandom(700_000, 15);
-  const h = harness(registry.url, registry.host, { chunked: true });
-  try {
-    const result = await uploadBlob(sourceOf(bytes), h.settings);
-    assertLanded(result, bytes, registry.blob(result.digest));
-    assert.deepEqual(patches(registry.log), [[202, 256 * KiB], [400, 256 * KiB], [
-      202,
-      bytes.length,
-    ]]);
-    assert.equal(result.sessionsStarted, 2, "a new session for the single request");
-    assert.equal(
-      count(registry.stats.requests, "DELETE upload-delete"),
-      1,
-      "the old one cancelled",
-    );
-    assert.equal(h.sleeps.length, 0, "no backoff: nothing failed on the way");
-    assert.match(h.retryReasons[0] ?? "", /one request instead of chunks/);
-  } finally {
-    h.client.close();
-  }
-});
-
-Deno.test("upload: 413 to a chunk (a size cap on chunks) sends the blob in one request", async () => {
-  await using registry = startMemoryRegistry({
-    faults: onAttempts("upload-patch", [1], { type: "status", status: 413 }),
-  });
-  const bytes = pseudoRandom(600_000, 16);
-  const h = harness(registry.url, registry.host, { chunked: true });
-  try {
-    const result = await uploadBlob(sourceOf(bytes), h.settings);
-    assertLanded(result, bytes, registry.blob(result.digest));
-    assert.deepEqual(patches(registry.log).map(([outcome]) => outcome), [413, 202]);
-  } finally {
-    h.client.close();
-  }
-});
-
-Deno.test("upload: chunks the registry put together wrongly are sent again in one request", async () => {
-  await using registry = startMemoryRegistry({
-    faults: onAttempts("upload-put", [1], {
+    },
+    before: [[202, 256 * KiB], [400, 256 * KiB]],
+  },
+  {
+    how: "413 to a chunk (a cap on chunk size)",
+    kind: "upload-patch",
+    attempt: 1,
+    fault: { type: "status", status: 413 },
+    before: [[413, 256 * KiB]],
+  },
+  {
+    how: "chunks the registry put together wrongly",
+    kind: "upload-put",
+    attempt: 1,
+    fault: {
       type: "status",
       status: 400,
       body: registryError("DIGEST_INVALID", "provided digest did not match uploaded content"),
-    }),
+    },
+    before: [[202, 256 * KiB], [202, 256 * KiB], [202, 600_000 - 2 * 256 * KiB]],
+  },
+];
+
+for (const { how, kind, attempt, fault, before } of CHUNK_REFUSALS) {
+  Deno.test(`upload: ${how}: the blob goes again in one request`, async () => {
+    await using registry = startMemoryRegistry({ faults: onAttempts(kind, [attempt], fault) });
+    const bytes = pseudoRandom(600_000, 15);
+    const h = harness(registry.url, registry.host, { chunked: true });
+    try {
+      const result = await uploadBlob(sourceOf(bytes), h.settings);
+      assertLanded(result, bytes, registry.blob(result.digest));
+      assert.deepEqual(patches(registry.log), [...before, [202, bytes.length]]);
+      assert.equal(result.sessionsStarted, 2, "a new session for the single request");
+      assert.equal(count(registry.stats.requests, "DELETE upload-delete"), 1, "old one cancelled");
+      assert.equal(h.sleeps.length, 0, "no backoff: nothing failed on the way");
+      assert.match(h.retryReasons[0] ?? "", /one request instead of chunks/);
+    } finally {
+      h.client.close();
+    }
   });
-  const bytes = pseudoRandom(600_000, 17);
-  const h = harness(registry.url, registry.host, { chunked: true });
-  try {
-    const result = await uploadBlob(sourceOf(bytes), h.settings);
-    assertLanded(result, bytes, registry.blob(result.digest));
-    assert.deepEqual(patches(registry.log).map(([, size]) => size), [
-      256 * KiB,
-      256 * KiB,
-      bytes.length - 2 * 256 * KiB,
-      bytes.length,
-    ]);
-  } finally {
-    h.client.close();
-  }
-});
+}
 
 Deno.test("upload: a registry that refuses both chunks and one large request fails, without a loop", async () => {
   await using registry = startMemoryRegistry({
