@@ -13,12 +13,15 @@
  * source is re-opened and the bytes already stored are skipped (compression is deterministic, so
  * a regenerated stream has the same bytes). A session the registry lost or answers about
  * unusably is abandoned (`DELETE`) for a new one. A final `PUT` that failed may have landed, so
- * the blob is looked up before anything is sent again. A 411/413 switches the blob to chunks.
+ * the blob is looked up before anything is sent again. A 411/413 switches the blob to chunks; a
+ * registry that refuses chunks (a 4xx to one, or a digest they did not add up to) gets the blob
+ * again in one request, in a new session.
  *
  * `retry.attempts` bounds the consecutive failures without progress: an acknowledged chunk, or
  * at least {@link PROGRESS_BYTES} more stored by the registry, starts the count again (a link
- * that breaks after a few bytes every time still gives up). Errors that trying again cannot cure (digest mismatch, 403, unknown
- * repository, refused credentials, bad archive bytes) end the upload at once.
+ * that breaks after a few bytes every time still gives up). Errors that trying again cannot cure
+ * (digest mismatch, 403, unknown repository, refused credentials, bad archive bytes) end the
+ * upload at once.
  *
  * @module
  */
