@@ -8,6 +8,7 @@
 
 import { join } from "node:path";
 import type { Sample } from "./bench_report.ts";
+import { distributionConfig, freePort } from "./distribution_config.ts";
 
 const decoder = new TextDecoder();
 const TIME = "/usr/bin/time";
@@ -24,14 +25,6 @@ export interface BenchRegistry {
   cpuSeconds(): Promise<number>;
   /** Stops it and removes its storage. */
   stop(): Promise<void>;
-}
-
-/** A TCP port that was free a moment ago. */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
 }
 
 /** User + system CPU seconds of a process, from `/proc/<pid>/stat`; 0 when unreadable. */
@@ -57,20 +50,8 @@ export function parseStatCpuSeconds(stat: string): number {
 export async function startBenchRegistry(parent: string): Promise<BenchRegistry> {
   const dir = await Deno.makeTempDir({ dir: parent, prefix: "registry-" });
   const host = `127.0.0.1:${freePort()}`;
-  const config = [
-    "version: 0.1",
-    "log:",
-    "  level: error",
-    "  accesslog:",
-    "    disabled: true",
-    "storage:",
-    "  filesystem:",
-    `    rootdirectory: ${JSON.stringify(join(dir, "data"))}`,
-    "http:",
-    `  addr: ${host}`,
-    "  secret: bench",
-  ].join("\n");
-  await Deno.writeTextFile(join(dir, "config.yml"), config + "\n");
+  const config = distributionConfig({ root: join(dir, "data"), host, secret: "bench" });
+  await Deno.writeTextFile(join(dir, "config.yml"), config);
   const child = new Deno.Command("docker-registry", {
     args: ["serve", join(dir, "config.yml")],
     stdin: "null",

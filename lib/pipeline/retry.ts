@@ -57,7 +57,7 @@ export function isRetryable(error: unknown): boolean {
 }
 
 /** The `retryAfterMs` an error carries, when it is a finite non-negative number. */
-function retryAfterOf(error: unknown): number | undefined {
+export function retryAfterOf(error: unknown): number | undefined {
   if (typeof error !== "object" || error === null) return undefined;
   const value = (error as RetryableError).retryAfterMs;
   return typeof value === "number" && Number.isFinite(value) && value >= 0 ? value : undefined;

@@ -27,7 +27,13 @@
  */
 
 import { PusherError } from "../errors.ts";
-import { backoffDelay, isRetryable, MAX_RETRY_AFTER_MS, sleep } from "../pipeline/retry.ts";
+import {
+  backoffDelay,
+  isRetryable,
+  MAX_RETRY_AFTER_MS,
+  retryAfterOf,
+  sleep,
+} from "../pipeline/retry.ts";
 import type { Clock } from "../pipeline/stall.ts";
 import type { RegistryClient, UploadSession } from "../registry/client.ts";
 import { hasErrorCode, needsChunkedUpload, RegistryError } from "../registry/errors.ts";
@@ -136,11 +142,6 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-function retryAfterOf(error: unknown): number | undefined {
-  const value = (error as { retryAfterMs?: unknown } | null)?.retryAfterMs;
-  return typeof value === "number" && Number.isFinite(value) && value >= 0 ? value : undefined;
-}
-
 /** True when a registry answer says the session is gone (as Distribution 2.8 says after a cut). */
 function sessionLost(error: unknown): boolean {
   return SESSION_LOST_CODES.some((code) => hasErrorCode(error, code));
@@ -162,16 +163,6 @@ function skipBytes(count: number): TransformStream<Uint8Array, Uint8Array> {
       if (left > 0) {
         throw new StaleSession(`the registry holds ${count} bytes, more than the blob has`);
       }
-    },
-  });
-}
-
-/** Reports each chunk's size as it passes. */
-function tap(onBytes: (bytes: number) => void): TransformStream<Uint8Array, Uint8Array> {
-  return new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, controller): void {
-      onBytes(chunk.byteLength);
-      controller.enqueue(chunk);
     },
   });
 }
@@ -335,6 +326,9 @@ class SourceCursor {
     const { stream, outcome } = this.#source.open();
     outcome.catch(() => {});
     this.outcome = outcome;
+    // From the start, the source goes as it is (cancelling its reader closes it); otherwise
+    // through a stage that drops the bytes the registry holds.
+    if (offset === 0) return stream;
     const reading = new AbortController();
     this.#reading = reading;
     return stream.pipeThrough(skipBytes(offset), { signal: reading.signal });
@@ -544,14 +538,14 @@ class BlobUpload {
   #sendStream(session: UploadSession, body: ReadableStream<Uint8Array>): Promise<UploadSession> {
     this.#confirmed = false;
     return this.#request("upload", 0, (signal, touch) => {
-      let position = session.offset;
-      const counted = body.pipeThrough(tap((bytes) => {
+      let counted = 0;
+      const onSent = (sent: number): void => {
         touch();
-        this.#bytesSent += bytes;
-        position += bytes;
-        this.#settings.onProgress(position);
-      }));
-      return this.#client.patchStream(session, counted, undefined, signal);
+        this.#bytesSent += sent - counted;
+        counted = sent;
+        this.#settings.onProgress(session.offset + sent);
+      };
+      return this.#client.patchStream(session, body, onSent, signal);
     });
   }
 

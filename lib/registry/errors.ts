@@ -54,16 +54,6 @@ export class RegistryError extends PusherError {
   }
 }
 
-/** True when `error` is a {@link RegistryError} marked retryable (408, 429, 5xx, connection loss). */
-export function isRetryable(error: unknown): boolean {
-  return error instanceof RegistryError && error.retryable;
-}
-
-/** The `Retry-After` delay carried by `error` in milliseconds, if any. */
-export function retryAfterOf(error: unknown): number | undefined {
-  return error instanceof RegistryError ? error.retryAfterMs : undefined;
-}
-
 /** True when `error` says the upload should be repeated in chunks (HTTP 411 or 413). */
 export function needsChunkedUpload(error: unknown): boolean {
   return error instanceof RegistryError && error.needsChunking;

@@ -8,6 +8,7 @@
  */
 
 import { createSign } from "node:crypto";
+import { distributionConfig, freePort } from "../../scripts/distribution_config.ts";
 
 /** A user name → password table. */
 export type Users = Record<string, string>;
@@ -95,27 +96,14 @@ export async function startRegistry(options: TestRegistryOptions = {}): Promise<
   try {
     const port = freePort();
     const host = `127.0.0.1:${port}`;
-    const lines = [
-      "version: 0.1",
-      "log:",
-      "  level: error",
-      "  accesslog:",
-      "    disabled: true",
-      "storage:",
-      "  filesystem:",
-      `    rootdirectory: ${JSON.stringify(`${dir}/data`)}`,
-      "  delete:",
-      "    enabled: true",
-      "http:",
-      `  addr: ${host}`,
-      "  secret: integration-test-secret",
-    ];
+    const httpLines: string[] = [];
+    const sections: string[] = [];
     let caCert: string | undefined;
     if (options.tls === true) {
       const certs = await certificates();
       caCert = certs.caCert;
       client = Deno.createHttpClient({ caCerts: [caCert] });
-      lines.push(
+      httpLines.push(
         "  tls:",
         `    certificate: ${JSON.stringify(certs.serverCertPath)}`,
         `    key: ${JSON.stringify(certs.serverKeyPath)}`,
@@ -124,7 +112,7 @@ export async function startRegistry(options: TestRegistryOptions = {}): Promise<
     if (options.htpasswd !== undefined) {
       const path = `${dir}/htpasswd`;
       await Deno.writeTextFile(path, await htpasswdFile(options.htpasswd));
-      lines.push(
+      sections.push(
         "auth:",
         "  htpasswd:",
         "    realm: test-realm",
@@ -134,7 +122,7 @@ export async function startRegistry(options: TestRegistryOptions = {}): Promise<
       const certs = await certificates();
       const server = startTokenServer(options.token, certs, tokenRequests, refreshTokens);
       tokenServer = server.server;
-      lines.push(
+      sections.push(
         "auth:",
         "  token:",
         `    realm: ${JSON.stringify(server.realm)}`,
@@ -144,7 +132,17 @@ export async function startRegistry(options: TestRegistryOptions = {}): Promise<
       );
     }
     const configPath = `${dir}/config.yml`;
-    await Deno.writeTextFile(configPath, lines.join("\n") + "\n");
+    await Deno.writeTextFile(
+      configPath,
+      distributionConfig({
+        root: `${dir}/data`,
+        host,
+        secret: "integration-test-secret",
+        deleteEnabled: true,
+        httpLines,
+        sections,
+      }),
+    );
     try {
       child = new Deno.Command("docker-registry", {
         args: ["serve", configPath],
@@ -170,14 +168,6 @@ export async function startRegistry(options: TestRegistryOptions = {}): Promise<
     await stop();
     throw error;
   }
-}
-
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
 }
 
 async function waitUntilUp(

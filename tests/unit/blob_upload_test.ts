@@ -431,40 +431,34 @@ Deno.test("upload: a link that breaks after a few bytes every time still gives u
   }
 });
 
-Deno.test("upload: a final PUT whose answer was lost is found by HEAD, not sent again", async () => {
-  await using registry = startMemoryRegistry({
-    faults: onAttempts("upload-put", [1], { type: "drop-response" }),
-  });
-  const bytes = pseudoRandom(200_000, 9);
-  const h = harness(registry.url, registry.host);
-  try {
-    const result = await uploadBlob(sourceOf(bytes), h.settings);
-    assertLanded(result, bytes, registry.blob(result.digest));
-    assert.equal(result.foundOnRetry, true);
-    assert.equal(count(registry.stats.requests, "HEAD blob-head"), 1);
-    assert.equal(count(registry.stats.requests, "PATCH upload-patch"), 1);
-  } finally {
-    h.client.close();
-  }
-});
+const UNCERTAIN_COMPLETIONS: ReadonlyArray<{ how: string; fault: Fault; landed: boolean }> = [
+  { how: "whose answer was lost is found by HEAD", fault: { type: "drop-response" }, landed: true },
+  {
+    how: "answered 502 that did not land is checked, then completed",
+    fault: { type: "status", status: 502 },
+    landed: false,
+  },
+];
 
-Deno.test("upload: a final PUT answered 502 that did not land is checked, then completed", async () => {
-  await using registry = startMemoryRegistry({
-    faults: onAttempts("upload-put", [1], { type: "status", status: 502 }),
+for (const { how, fault, landed } of UNCERTAIN_COMPLETIONS) {
+  Deno.test(`upload: a final PUT ${how}; the bytes are not sent again`, async () => {
+    await using registry = startMemoryRegistry({ faults: onAttempts("upload-put", [1], fault) });
+    const bytes = pseudoRandom(200_000, 9);
+    const h = harness(registry.url, registry.host);
+    try {
+      const result = await uploadBlob(sourceOf(bytes), h.settings);
+      assertLanded(result, bytes, registry.blob(result.digest));
+      assert.equal(result.foundOnRetry, landed);
+      assert.equal(count(registry.stats.requests, "HEAD blob-head"), 1);
+      // A dropped answer may make Deno's fetch send the PUT once more by itself; count only the
+      // PUT that had to be repeated.
+      if (!landed) assert.equal(count(registry.stats.requests, "PUT upload-put"), 2);
+      assert.equal(count(registry.stats.requests, "PATCH upload-patch"), 1);
+    } finally {
+      h.client.close();
+    }
   });
-  const bytes = pseudoRandom(200_000, 10);
-  const h = harness(registry.url, registry.host);
-  try {
-    const result = await uploadBlob(sourceOf(bytes), h.settings);
-    assertLanded(result, bytes, registry.blob(result.digest));
-    assert.equal(result.foundOnRetry, false);
-    assert.equal(count(registry.stats.requests, "HEAD blob-head"), 1);
-    assert.equal(count(registry.stats.requests, "PUT upload-put"), 2);
-    assert.equal(count(registry.stats.requests, "PATCH upload-patch"), 1, "bytes not sent again");
-  } finally {
-    h.client.close();
-  }
-});
+}
 
 Deno.test("upload: 413 to a streamed PATCH switches the blob to chunks", async () => {
   await using registry = startMemoryRegistry({

@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import { PusherError } from "../../lib/errors.ts";
 import { type FaultProxy, type ProxyFaultRule, startFaultProxy } from "../helpers/fault_proxy.ts";
 import { type MemoryRegistry, startMemoryRegistry } from "../helpers/memory_registry.ts";
+import { chunkedStream } from "../helpers/byte_streams.ts";
 
 function digestOf(bytes: Uint8Array): string {
   return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
@@ -10,17 +11,6 @@ function digestOf(bytes: Uint8Array): string {
 
 function bytesOf(size: number): Uint8Array<ArrayBuffer> {
   return Uint8Array.from({ length: size }, (_, i) => (i * 7 + 3) % 256);
-}
-
-function stream(data: Uint8Array, chunk = 4096): ReadableStream<Uint8Array> {
-  let offset = 0;
-  return new ReadableStream({
-    pull(controller) {
-      if (offset >= data.length) return controller.close();
-      controller.enqueue(data.slice(offset, offset + chunk));
-      offset += chunk;
-    },
-  });
 }
 
 interface Answer {
@@ -77,7 +67,10 @@ Deno.test("fault proxy: forwards a whole push and counts the bytes", async () =>
   const start = await answer(proxy.url, "/v2/app/blobs/uploads/", { method: "POST" });
   assert.equal(start.status, 202);
   const location = start.headers.get("Location") ?? "";
-  const patch = await answer(proxy.url, location, { method: "PATCH", body: stream(data) });
+  const patch = await answer(proxy.url, location, {
+    method: "PATCH",
+    body: chunkedStream(data, 4096),
+  });
   assert.equal(patch.status, 202);
   assert.equal(patch.headers.get("Range"), "0-199999");
   const put = await answer(proxy.url, `${patch.headers.get("Location")}&digest=${digest}`, {
@@ -171,7 +164,10 @@ Deno.test("fault proxy: a cut drops the client and leaves the upstream a partial
   const data = bytesOf(100_000);
   const start = await answer(proxy.url, "/v2/app/blobs/uploads/", { method: "POST" });
   const location = start.headers.get("Location") ?? "";
-  const result = await call(proxy.url, location, { method: "PATCH", body: stream(data, 1000) });
+  const result = await call(proxy.url, location, {
+    method: "PATCH",
+    body: chunkedStream(data, 1000),
+  });
   assert.equal(result, "network-error");
   assert.equal(proxy.stats.bytesForwarded["upload-patch"], 30_000);
   assert.equal(proxy.log.at(-1)?.outcome, "cut");

@@ -5,6 +5,7 @@ import {
   type MemoryRegistry,
   startMemoryRegistry,
 } from "../helpers/memory_registry.ts";
+import { chunkedStream } from "../helpers/byte_streams.ts";
 
 const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
 const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
@@ -56,17 +57,6 @@ async function callFails(
 
 function errorCode(answer: Answer): string | undefined {
   return (JSON.parse(answer.text) as { errors: { code: string }[] }).errors[0]?.code;
-}
-
-function stream(data: Uint8Array, chunk = 4096): ReadableStream<Uint8Array> {
-  let offset = 0;
-  return new ReadableStream({
-    pull(controller) {
-      if (offset >= data.length) return controller.close();
-      controller.enqueue(data.slice(offset, offset + chunk));
-      offset += chunk;
-    },
-  });
 }
 
 function withDigest(location: string, digest: string): string {
@@ -152,7 +142,7 @@ Deno.test("memory registry: streamed PATCH, newest Location only, digest checked
   const first = await startUpload(registry, "app");
   assert.match(first, /^\/v2\/app\/blobs\/uploads\/[^?]+\?_state=/);
 
-  const patched = await call(registry, first, { method: "PATCH", body: stream(data) });
+  const patched = await call(registry, first, { method: "PATCH", body: chunkedStream(data, 4096) });
   assert.equal(patched.status, 202);
   assert.equal(patched.headers.get("Range"), "0-99999");
   const second = patched.headers.get("Location") ?? "";
@@ -170,7 +160,7 @@ Deno.test("memory registry: streamed PATCH, newest Location only, digest checked
   assert.equal((await call(registry, second, { method: "GET" })).status, 404);
 
   const again = await startUpload(registry, "app");
-  const next = await call(registry, again, { method: "PATCH", body: stream(data) });
+  const next = await call(registry, again, { method: "PATCH", body: chunkedStream(data, 4096) });
   const done = await call(registry, withDigest(next.headers.get("Location") ?? "", digest), {
     method: "PUT",
   });
@@ -357,7 +347,7 @@ Deno.test("memory registry fault: cut mid-PATCH is a network error; status GET r
   const data = bytesOf(50_000);
   const digest = digestOf(data);
   const location = await startUpload(registry, "app");
-  await callFails(registry, location, { method: "PATCH", body: stream(data, 1000) });
+  await callFails(registry, location, { method: "PATCH", body: chunkedStream(data, 1000) });
   assert.equal(registry.sessions()[0]?.size, 10_000, "the bytes read before the cut stay");
   assert.equal(registry.log.at(-1)?.outcome, "cut");
 

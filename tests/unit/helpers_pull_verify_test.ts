@@ -5,6 +5,7 @@ import { PusherError } from "../../lib/errors.ts";
 import { startFaultProxy } from "../helpers/fault_proxy.ts";
 import { type MemoryRegistry, startMemoryRegistry } from "../helpers/memory_registry.ts";
 import { pullAndVerify, skopeoInspect } from "../helpers/pull_verify.ts";
+import { startRegistry } from "../helpers/registry.ts";
 import { writeSampleDockerArchive } from "../helpers/sample_archive.ts";
 
 const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
@@ -13,55 +14,6 @@ const encoder = new TextEncoder();
 
 function digestOf(bytes: Uint8Array): string {
   return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
-}
-
-interface Distribution extends AsyncDisposable {
-  url: string;
-  host: string;
-}
-
-/** A real Distribution (`docker-registry serve`) on a free loopback port, storing in a temp dir. */
-async function startDistribution(): Promise<Distribution> {
-  const dir = await Deno.makeTempDir({ prefix: "distribution_" });
-  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (probe.addr as Deno.NetAddr).port;
-  probe.close();
-  const config = [
-    "version: 0.1",
-    "log:",
-    "  level: error",
-    "  accesslog:",
-    "    disabled: true",
-    "storage:",
-    "  filesystem:",
-    `    rootdirectory: ${dir}/data`,
-    "http:",
-    `  addr: 127.0.0.1:${port}`,
-  ].join("\n");
-  await Deno.writeTextFile(`${dir}/config.yml`, `${config}\n`);
-  const child = new Deno.Command("docker-registry", {
-    args: ["serve", `${dir}/config.yml`],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  const url = `http://127.0.0.1:${port}`;
-  const stop = async (): Promise<void> => {
-    child.kill("SIGTERM");
-    await child.status;
-    await Deno.remove(dir, { recursive: true });
-  };
-  for (let attempt = 0; attempt < 100; attempt++) {
-    try {
-      const response = await fetch(`${url}/v2/`);
-      await response.body?.cancel();
-      if (response.ok) return { url, host: `127.0.0.1:${port}`, [Symbol.asyncDispose]: stop };
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  await stop();
-  throw new Error("docker-registry did not start");
 }
 
 async function skopeoCopy(source: string, destination: string): Promise<void> {
@@ -153,7 +105,8 @@ Deno.test({
     try {
       const sample = await writeSampleDockerArchive(`${dir}/sample.tar`, { randomBytes: 300_000 });
       await using memory = startMemoryRegistry();
-      await using distribution = await startDistribution();
+      const distribution = await startRegistry();
+      await using _stopDistribution = { [Symbol.asyncDispose]: () => distribution.stop() };
       await using proxy = startFaultProxy({ upstream: distribution.url, seed: 1 });
 
       await skopeoCopy(`docker-archive:${sample.path}`, `docker://${memory.host}/x:1`);

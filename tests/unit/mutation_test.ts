@@ -34,14 +34,10 @@ const LAYOUTS: readonly LayoutName[] = [
   "docker-legacy-gzip",
   "docker-archive-zstd",
 ];
-const PLAIN: ReadonlySet<LayoutName> = new Set([
-  "docker-archive",
-  "oci-archive",
-  "docker-legacy",
-  "docker-v25",
-  "docker-containerd",
-  "oci-multi-platform",
-]);
+/** Layouts stored as a plain tar (the others are one gzip or zstd stream). */
+const PLAIN: ReadonlySet<LayoutName> = new Set(
+  LAYOUTS.filter((layout) => !layout.endsWith("-gzip") && !layout.endsWith("-zstd")),
+);
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 

@@ -3,13 +3,12 @@ import { EXIT_CODES, PusherError } from "../../lib/errors.ts";
 import {
   errorForStatus,
   hasErrorCode,
-  isRetryable,
   needsChunkedUpload,
   parseErrorBody,
   parseRetryAfter,
   RegistryError,
-  retryAfterOf,
 } from "../../lib/registry/errors.ts";
+import { isRetryable, retryAfterOf } from "../../lib/pipeline/retry.ts";
 import { networkError } from "../../lib/registry/network_error.ts";
 
 const NOW = Date.parse("2026-03-01T12:00:00Z");
