@@ -7,11 +7,10 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { Compression } from "../image/types.ts";
 import { moduleLogger } from "../logging/logger.ts";
-import { writeFileAtomic } from "./cache_dir.ts";
+import { readRegistryFile, registryFilePath, writeFileAtomic } from "./cache_dir.ts";
 
 /** What a layer became in the registry. */
 export interface CachedLayer {
@@ -33,6 +32,7 @@ interface CacheFile {
 }
 
 const log = moduleLogger("cache");
+const FORMAT = "docker-image-pusher/layer-cache";
 const MAX_ENTRIES = 5000;
 const MAX_REPOSITORIES = 16;
 
@@ -61,33 +61,16 @@ export class LayerCache {
 
   /** The cache file of a registry inside `directory`. */
   static pathFor(directory: string, registry: string): string {
-    const key = createHash("sha256").update(registry).digest("hex").slice(0, 16);
-    return join(directory, `layers-${key}.json`);
+    return registryFilePath(directory, "layers", registry);
   }
 
   /** Loads the cache of `registry`; a missing file is empty, a corrupt one is ignored with a warning. */
   static async load(directory: string, registry: string): Promise<LayerCache> {
     const cache = new LayerCache(LayerCache.pathFor(directory, registry), registry);
-    let text: string;
-    try {
-      text = await Deno.readTextFile(cache.#path);
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) {
-        log.warn(`cannot read the layer cache ${cache.#path}: ${String(error)}; ignoring it`);
-      }
-      return cache;
-    }
-    try {
-      const parsed = JSON.parse(text) as Partial<CacheFile>;
-      if (parsed.format !== "docker-image-pusher/layer-cache" || parsed.version !== 1) {
-        throw new Error("not a layer cache file of this version");
-      }
-      if (parsed.registry !== registry) throw new Error(`it belongs to ${parsed.registry}`);
-      for (const [key, value] of Object.entries(parsed.layers ?? {})) {
-        if (isCachedLayer(value)) cache.#layers.set(key, value);
-      }
-    } catch (error) {
-      log.warn(`ignoring the layer cache ${cache.#path}: ${(error as Error).message}`);
+    const file = await readRegistryFile(cache.#path, "layer cache", FORMAT, registry);
+    const layers = (file as Partial<CacheFile> | undefined)?.layers ?? {};
+    for (const [key, value] of Object.entries(layers)) {
+      if (isCachedLayer(value)) cache.#layers.set(key, value);
     }
     return cache;
   }
@@ -126,7 +109,7 @@ export class LayerCache {
     if (!this.#dirty) return;
     const entries = [...this.#layers.entries()].slice(-MAX_ENTRIES);
     const file: CacheFile = {
-      format: "docker-image-pusher/layer-cache",
+      format: FORMAT,
       version: 1,
       registry: this.#registry,
       layers: Object.fromEntries(entries),

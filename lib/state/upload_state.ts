@@ -14,11 +14,10 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { Compression } from "../image/types.ts";
 import { moduleLogger } from "../logging/logger.ts";
-import { writeFileAtomic } from "./cache_dir.ts";
+import { readRegistryFile, registryFilePath, writeFileAtomic } from "./cache_dir.ts";
 
 /** What the uploaded bytes are, saved before the final PUT (which may land unacknowledged). */
 export interface SavedBlob {
@@ -114,8 +113,7 @@ export class UploadState {
 
   /** The state file of a registry inside `directory`. */
   static pathFor(directory: string, registry: string): string {
-    const key = createHash("sha256").update(registry).digest("hex").slice(0, 16);
-    return join(directory, `uploads-${key}.json`);
+    return registryFilePath(directory, "uploads", registry);
   }
 
   /** The key of one upload: target repository, source layer and encoder settings. */
@@ -133,27 +131,11 @@ export class UploadState {
     options: UploadStateOptions = {},
   ): Promise<UploadState> {
     const state = new UploadState(UploadState.pathFor(directory, registry), registry, options);
-    let text: string;
-    try {
-      text = await Deno.readTextFile(state.#path);
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) {
-        log.warn(`cannot read the resume state ${state.#path}: ${String(error)}; ignoring it`);
-      }
-      return state;
-    }
-    try {
-      const parsed = JSON.parse(text) as Partial<StateFile> | null;
-      if (parsed?.format !== FORMAT || parsed.version !== 1) {
-        throw new Error("not a resume state file of this version");
-      }
-      if (parsed.registry !== registry) throw new Error(`it belongs to ${parsed.registry}`);
-      const oldest = state.#now() - MAX_AGE_MS;
-      for (const [key, value] of Object.entries(parsed.uploads ?? {})) {
-        if (isSavedUpload(value) && value.updatedAt >= oldest) state.#uploads.set(key, value);
-      }
-    } catch (error) {
-      log.warn(`ignoring the resume state ${state.#path}: ${(error as Error).message}`);
+    const file = await readRegistryFile(state.#path, "resume state", FORMAT, registry);
+    const uploads = (file as Partial<StateFile> | undefined)?.uploads ?? {};
+    const oldest = state.#now() - MAX_AGE_MS;
+    for (const [key, value] of Object.entries(uploads)) {
+      if (isSavedUpload(value) && value.updatedAt >= oldest) state.#uploads.set(key, value);
     }
     return state;
   }
