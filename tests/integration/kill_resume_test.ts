@@ -204,6 +204,20 @@ function states(events: RunOutput["events"], state: string): number {
   ).length;
 }
 
+/** The upload sessions in the resume state file under `cacheDir` (none yet: []). */
+function savedUploads(cacheDir: string): Array<{ location: string; offset: number }> {
+  try {
+    const file = [...Deno.readDirSync(cacheDir)].find((entry) => entry.name.startsWith("uploads-"));
+    if (file === undefined) return [];
+    const state = JSON.parse(Deno.readTextFileSync(`${cacheDir}/${file.name}`)) as {
+      uploads?: Record<string, { location: string; offset: number }>;
+    };
+    return Object.values(state.uploads ?? {});
+  } catch {
+    return []; // being replaced right now
+  }
+}
+
 function pushArgs(archive: BigArchive, target: string, extra: string[] = []): string[] {
   return [
     "-f",
@@ -238,21 +252,27 @@ function pushedBlobBytes(registry: MemoryRegistry, repository: string): number[]
 Deno.test("kill -9 mid-layer, then the same command: finishes and re-sends less than a layer", async () => {
   const archive = await bigArchive();
   const cacheDir = await Deno.makeTempDir({ prefix: "kill-cache-" });
-  // Two layers at a time, and each chunk held up for a moment, so that the kill reliably lands
-  // after a layer finished and while a later one is between chunks.
+  // One layer at a time, each chunk held up for 400 ms (a layer then takes longer than the
+  // state file's one-second write interval), so that the kill reliably lands after a layer
+  // finished and while the next one is between chunks, with its session saved.
   await using registry = startMemoryRegistry({
-    faults: (context) => context.kind === "upload-patch" ? { type: "stall", ms: 150 } : undefined,
+    faults: (context) => context.kind === "upload-patch" ? { type: "stall", ms: 400 } : undefined,
   });
   try {
     const target = `http://${registry.host}/kill/app:1`;
     const started = performance.now();
-    const child = spawnPusher(pushArgs(archive, target, ["--max-concurrent", "2"]), cacheDir);
+    const child = spawnPusher(pushArgs(archive, target, ["--max-concurrent", "1"]), cacheDir);
+    // The state file is written at most once a second: wait until it holds the open session.
     const midLayer = await waitFor(() => {
       const sessions = registry.sessions();
+      const saved = savedUploads(cacheDir);
       return sessions.filter((session) => session.state === "completed").length >= 1 &&
-        sessions.some((session) => session.state === "open" && session.size >= CHUNK);
+        sessions.some((session) =>
+          session.state === "open" && session.size >= CHUNK &&
+          saved.some((upload) => upload.location.includes(session.id) && upload.offset >= CHUNK)
+        );
     }, 120_000);
-    assert.ok(midLayer, "the push got a layer done and another one going");
+    assert.ok(midLayer, "the push got a layer done and another one going, and saved it");
     child.kill("SIGKILL");
     const killed = await finish(child);
     assert.notEqual(killed.code, 0);
