@@ -11,9 +11,9 @@
  *
  * The archive is a docker-archive of real files from this machine (shared libraries first) and
  * 256 MiB of pseudo-random bytes, written with GNU tar into a cache directory (nothing lands in
- * the repository). Every push goes to a fresh registry storage, ours (`deno run -A main.ts`, as
- * users run it) and skopeo's alternating, skopeo's blob-info cache cleared wherever a scenario
- * calls for a fresh machine. Scenarios:
+ * the repository). Every push goes to a fresh registry storage, ours (`deno run -A` with the
+ * release binaries' V8 setting, as they run) and skopeo's alternating, skopeo's blob-info cache
+ * cleared wherever a scenario calls for a fresh machine. Scenarios:
  *
  * 1. cold push with the layers as they are: ours `--compression none`, skopeo
  *    `--preserve-digests` (it then leaves the layers alone), plus the registry's own limit: the
@@ -34,6 +34,7 @@ import { fileURLToPath } from "node:url";
 import { PusherError } from "../lib/errors.ts";
 import { type ArchivePlan, type BuiltArchive, ensureArchive } from "./bench_archive.ts";
 import { BENCH_HELP, type BenchOptions, parseBenchArgs } from "./bench_args.ts";
+import { RUNTIME_V8_FLAGS } from "./compile.ts";
 import {
   type BenchRegistry,
   clearSkopeoCache,
@@ -123,7 +124,7 @@ function ours(
   return {
     command: Deno.execPath(),
     args: [
-      ...["run", "-A", "--no-prompt", bench.main],
+      ...["run", "-A", "--no-prompt", RUNTIME_V8_FLAGS, bench.main],
       ...["-f", archive.path, "-r", `${registry.url}/${repository}:${TAG}`, "--quiet", ...extra],
     ],
     env: { ...baseEnv(), DOCKER_PUSHER_CACHE_DIR: cacheDir },

@@ -9,6 +9,7 @@ import {
   isCompileTarget,
   parseCompileOptions,
   PROJECT_ROOT,
+  RUNTIME_FLAGS,
   RUNTIME_PERMISSIONS,
   runtimeDownloadFailure,
   sha256File,
@@ -109,11 +110,12 @@ Deno.test("the included worker is the file the compression pool loads", async ()
   assert.match(pool, /new URL\("\.\/compress_worker\.ts", import\.meta\.url\)/);
 });
 
-Deno.test("main.ts starts with exactly the permissions baked into the binaries", async () => {
+Deno.test("main.ts starts with exactly the flags baked into the binaries", async () => {
+  // V8 rejects a flag it does not know with exit code 1, so this also checks RUNTIME_V8_FLAGS.
   const version = await run(Deno.execPath(), [
     "run",
     "--no-prompt",
-    ...RUNTIME_PERMISSIONS,
+    ...RUNTIME_FLAGS,
     ENTRY_POINT,
     "--version",
   ]);
@@ -122,12 +124,17 @@ Deno.test("main.ts starts with exactly the permissions baked into the binaries",
   const help = await run(Deno.execPath(), [
     "run",
     "--no-prompt",
-    ...RUNTIME_PERMISSIONS,
+    ...RUNTIME_FLAGS,
     ENTRY_POINT,
     "--help",
   ]);
   assert.equal(help.code, 0, help.stderr);
   assert.match(help.stdout, /--repository-url/);
+});
+
+Deno.test("`deno task push` runs main.ts with the binaries' flags", async () => {
+  const config = JSON.parse(await Deno.readTextFile(join(PROJECT_ROOT, "deno.json")));
+  assert.equal(config.tasks.push, `deno run ${RUNTIME_FLAGS.join(" ")} ${ENTRY_POINT}`);
 });
 
 Deno.test({
@@ -340,7 +347,7 @@ Deno.test("deno task compile --dry-run prints the five deno compile commands", a
     assert.equal(one.code, 0, one.stderr);
     assert.equal(
       one.stdout,
-      `deno compile ${RUNTIME_PERMISSIONS.join(" ")} --include ${WORKER_SCRIPT} ` +
+      `deno compile ${RUNTIME_FLAGS.join(" ")} --include ${WORKER_SCRIPT} ` +
         `--target x86_64-pc-windows-msvc --output ${out}/${
           assetName("x86_64-pc-windows-msvc")
         } main.ts\n`,
