@@ -96,8 +96,9 @@ export const RUNTIME_PERMISSIONS: readonly string[] = [
  * The V8 setting baked into every binary: semi-spaces (the two halves of each isolate's young
  * generation) of at most 1 MiB instead of V8's default growth to 8–16 MiB. The tool's garbage is
  * short-lived and small (block outputs are freed by transfer, see `lib/pipeline/compress_block.ts`),
- * so larger semi-spaces only hold memory: on the 4.36 GB gzip push of `deno task bench --large`
- * they took peak RSS from 141–143 MB to 150–160 MB, at the same speed (2026-11-28, 2 cores).
+ * so larger semi-spaces only hold memory. Peak RSS of the 4.36 GB gzip push of
+ * `deno task bench --large`: 150–161 MB without it, 138–144 MB with it, in the same time
+ * (2026-11-28, 2 cores). `deno task push` and the benchmark run with it too.
  */
 export const RUNTIME_V8_FLAGS = "--v8-flags=--max-semi-space-size=1";
 

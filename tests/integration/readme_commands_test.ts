@@ -1,7 +1,8 @@
 /**
- * Keeps the README true: the demo task runs, the batch-loop example works as written (with the
- * tool on PATH as `docker-image-pusher`), every flag in the flag table exists in `--help` and the
- * other way round, and the exit-code table matches the code.
+ * Keeps the README true: the demo task runs, both ways to run from source push an image, the
+ * batch-loop example works as written (with the tool on PATH as `docker-image-pusher`), every flag
+ * in the flag table exists in `--help` and the other way round, and the exit-code table matches
+ * the code.
  */
 
 import assert from "node:assert/strict";
@@ -57,6 +58,42 @@ Deno.test("the README opens with the two newcomer commands, and the demo task wo
     /demo finished: the image went up, came back intact, and a re-push sent nothing/,
   );
   assert.match(new TextDecoder().decode(demo.stderr), /0 uploaded \(0 B sent\), 4 already there/);
+});
+
+Deno.test("both ways to run from source in the README push an image", async () => {
+  const paragraph = section("Install").split("\n\n").find((text) => text.startsWith("From source"));
+  assert.ok(paragraph, "the Install section says how to run from source");
+  const commands = [...paragraph.replaceAll("\n", " ").matchAll(/`(deno [^`]+)`/g)].map((match) =>
+    match[1] ?? ""
+  );
+  assert.deepEqual(commands, ["deno task push -r … -f …", "deno run -A main.ts -r … -f …"]);
+  const fixture = (await sharedFixtures())["docker-archive"];
+  const registry = await startRegistry();
+  const cacheDir = await Deno.makeTempDir();
+  try {
+    for (const [index, command] of commands.entries()) {
+      const reference = `${registry.host}/source/way${index}:1`;
+      const words = command.split(" ").slice(1);
+      const args = words.map((word, at) =>
+        word !== "…" ? word : words[at - 1] === "-r" ? `http://${reference}` : fixture.path
+      );
+      const run = await new Deno.Command(Deno.execPath(), {
+        args,
+        cwd: REPO_ROOT,
+        env: { DOCKER_PUSHER_CACHE_DIR: cacheDir, NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(run.code, 0, `${command}: ${new TextDecoder().decode(run.stderr)}`);
+      await pullAndVerify(reference, {
+        expectedConfigDigest: fixture.configDigest,
+        expectedDiffIds: fixture.diffIds,
+      });
+    }
+  } finally {
+    await registry.stop();
+    await Deno.remove(cacheDir, { recursive: true });
+  }
 });
 
 Deno.test("the batch loop from the README works as written", async () => {
