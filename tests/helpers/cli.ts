@@ -6,6 +6,7 @@
  */
 
 import { fileURLToPath } from "node:url";
+import { tempDir } from "./temp_dir.ts";
 
 /** What a run of the tool printed and returned. */
 export interface CliRun {
@@ -26,7 +27,7 @@ export interface RunOptions {
   env?: Record<string, string>;
   /** Bytes for stdin. */
   stdin?: Uint8Array | string;
-  /** The cache directory (a fresh temp dir by default). */
+  /** The cache directory (by default a fresh temp dir, removed after the run). */
   cacheDir?: string;
 }
 
@@ -37,8 +38,10 @@ export async function runPusher(args: string[], options: RunOptions = {}): Promi
     if (!key.startsWith("DOCKER_PUSHER_")) env[key] = value;
   }
   env["NO_COLOR"] = "1";
-  env["DOCKER_PUSHER_CACHE_DIR"] = options.cacheDir ??
-    await Deno.makeTempDir({ prefix: "pusher-cache-" });
+  await using ownCache = options.cacheDir === undefined
+    ? await tempDir("pusher-cache-")
+    : undefined;
+  env["DOCKER_PUSHER_CACHE_DIR"] = options.cacheDir ?? ownCache?.path ?? "";
   Object.assign(env, options.env ?? {});
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--no-prompt", `${REPO_ROOT}main.ts`, ...args],

@@ -5,12 +5,14 @@
  */
 
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { REPO_ROOT } from "../helpers/cli.ts";
 import { sharedFixtures } from "../helpers/fixtures.ts";
 import { startRegistry } from "../helpers/registry.ts";
+import { tempDir } from "../helpers/temp_dir.ts";
 
 async function tmux(socket: string, args: string[]): Promise<string> {
-  const output = await new Deno.Command("tmux", { args: ["-L", socket, ...args], stderr: "piped" })
+  const output = await new Deno.Command("tmux", { args: ["-S", socket, ...args], stderr: "piped" })
     .output();
   if (!output.success) {
     throw new Error(`tmux ${args[0]} failed: ${new TextDecoder().decode(output.stderr)}`);
@@ -27,7 +29,8 @@ export async function runInTerminal(
   command: string[],
   env: Record<string, string>,
 ): Promise<string> {
-  const socket = `pusher-test-${crypto.randomUUID().slice(0, 8)}`;
+  await using socketDir = await tempDir("pusher-tmux-");
+  const socket = join(socketDir.path, "socket");
   const exports = Object.entries(env).map(([key, value]) => `export ${key}=${shellQuote(value)};`)
     .join(" ");
   const script = `${exports} cd ${shellQuote(REPO_ROOT)}; ${command.map(shellQuote).join(" ")}; ` +
@@ -50,7 +53,7 @@ Deno.test("the terminal display shows blobs, bars, the total and the result", as
   const fixture = (await sharedFixtures())["docker-archive"];
   const registry = await startRegistry();
   try {
-    const cache = await Deno.makeTempDir();
+    await using cache = await tempDir();
     const screen = await runInTerminal(
       [
         Deno.execPath(),
@@ -62,7 +65,7 @@ Deno.test("the terminal display shows blobs, bars, the total and the result", as
         "-r",
         `http://${registry.host}/tty/app:1`,
       ],
-      { DOCKER_PUSHER_CACHE_DIR: cache, TERM: "xterm-256color", NO_COLOR: "1" },
+      { DOCKER_PUSHER_CACHE_DIR: cache.path, TERM: "xterm-256color", NO_COLOR: "1" },
     );
     assert.match(screen, /EXIT=0/, screen);
     const lines = screen.split("\n");

@@ -2,13 +2,15 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { configKeys, DOCKER_HUB_CONFIG_KEY } from "../../lib/credentials/docker_config.ts";
 import { resolveCredentials } from "../../lib/credentials/resolve.ts";
+import { tempDir } from "../helpers/temp_dir.ts";
 
 function envOf(values: Record<string, string>): (name: string) => string | undefined {
   return (name) => values[name];
 }
 
 Deno.test("docker hub credentials are found under the historical index.docker.io key", async () => {
-  const dir = await Deno.makeTempDir();
+  await using temp = await tempDir();
+  const dir = temp.path;
   await Deno.writeTextFile(
     join(dir, "config.json"),
     JSON.stringify({ auths: { [DOCKER_HUB_CONFIG_KEY]: { auth: btoa("hubuser:hubpass") } } }),
@@ -28,7 +30,8 @@ Deno.test("docker hub credentials are found under the historical index.docker.io
 });
 
 Deno.test("explicit credentials win over config files; none found means anonymous", async () => {
-  const dir = await Deno.makeTempDir();
+  await using temp = await tempDir();
+  const dir = temp.path;
   await Deno.writeTextFile(
     join(dir, "config.json"),
     JSON.stringify({ auths: { "reg.example:5000": { auth: btoa("fileuser:filepass") } } }),
@@ -48,7 +51,8 @@ Deno.test("explicit credentials win over config files; none found means anonymou
 });
 
 Deno.test("identity tokens and podman repository-scoped keys", async () => {
-  const dir = await Deno.makeTempDir();
+  await using temp = await tempDir();
+  const dir = temp.path;
   await Deno.writeTextFile(
     join(dir, "auth.json"),
     JSON.stringify({
@@ -74,7 +78,8 @@ Deno.test("identity tokens and podman repository-scoped keys", async () => {
 });
 
 Deno.test("a credential helper on PATH is run with the registry on stdin", async () => {
-  const dir = await Deno.makeTempDir();
+  await using temp = await tempDir();
+  const dir = temp.path;
   const helper = join(dir, "docker-credential-testhelper");
   await Deno.writeTextFile(
     helper,

@@ -1,12 +1,14 @@
 import assert from "node:assert/strict";
 import { LayerCache } from "../../lib/state/layer_cache.ts";
 import { cacheDirectory } from "../../lib/state/cache_dir.ts";
+import { tempDir } from "../helpers/temp_dir.ts";
 
 const DIGEST = `sha256:${"a".repeat(64)}`;
 const SOURCE = `sha256:${"b".repeat(64)}`;
 
 Deno.test("the layer cache round-trips and keeps repositories newest first", async () => {
-  const dir = await Deno.makeTempDir();
+  await using temp = await tempDir();
+  const dir = temp.path;
   const cache = await LayerCache.load(dir, "localhost:5000");
   assert.equal(cache.lookup(SOURCE, "gzip-1"), undefined);
   cache.record(SOURCE, "gzip-1", { digest: DIGEST, size: 10, compression: "gzip" }, "one/app");
@@ -25,7 +27,8 @@ Deno.test("the layer cache round-trips and keeps repositories newest first", asy
 });
 
 Deno.test("a corrupt or foreign cache file is ignored, not trusted", async () => {
-  const dir = await Deno.makeTempDir();
+  await using temp = await tempDir();
+  const dir = temp.path;
   await Deno.writeTextFile(LayerCache.pathFor(dir, "r:1"), "{not json");
   const corrupt = await LayerCache.load(dir, "r:1");
   assert.equal(corrupt.lookup(SOURCE, "gzip-1"), undefined);
