@@ -12,6 +12,7 @@ import { REPO_ROOT, runPusher } from "../helpers/cli.ts";
 import { sharedFixtures } from "../helpers/fixtures.ts";
 import { pullAndVerify } from "../helpers/pull_verify.ts";
 import { startRegistry } from "../helpers/registry.ts";
+import { tempDir } from "../helpers/temp_dir.ts";
 
 const readme = await Deno.readTextFile(join(REPO_ROOT, "README.md"));
 
@@ -69,7 +70,7 @@ Deno.test("both ways to run from source in the README push an image", async () =
   assert.deepEqual(commands, ["deno task push -r … -f …", "deno run -A main.ts -r … -f …"]);
   const fixture = (await sharedFixtures())["docker-archive"];
   const registry = await startRegistry();
-  const cacheDir = await Deno.makeTempDir();
+  await using cacheDir = await tempDir();
   try {
     for (const [index, command] of commands.entries()) {
       const reference = `${registry.host}/source/way${index}:1`;
@@ -80,7 +81,7 @@ Deno.test("both ways to run from source in the README push an image", async () =
       const run = await new Deno.Command(Deno.execPath(), {
         args,
         cwd: REPO_ROOT,
-        env: { DOCKER_PUSHER_CACHE_DIR: cacheDir, NO_COLOR: "1" },
+        env: { DOCKER_PUSHER_CACHE_DIR: cacheDir.path, NO_COLOR: "1" },
         stdout: "piped",
         stderr: "piped",
       }).output();
@@ -92,7 +93,6 @@ Deno.test("both ways to run from source in the README push an image", async () =
     }
   } finally {
     await registry.stop();
-    await Deno.remove(cacheDir, { recursive: true });
   }
 });
 
