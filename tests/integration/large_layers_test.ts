@@ -10,16 +10,17 @@ import { join } from "node:path";
 import { runPusher } from "../helpers/cli.ts";
 import { pullAndVerify } from "../helpers/pull_verify.ts";
 import { startRegistry } from "../helpers/registry.ts";
+import { tempDir } from "../helpers/temp_dir.ts";
 import { writeSampleDockerArchive } from "../helpers/sample_archive.ts";
 
 const MiB = 1024 * 1024;
 
 Deno.test("layers above the threshold go up in chunks from a file, a gzip archive and stdin", async () => {
-  const dir = await Deno.makeTempDir();
+  await using dir = await tempDir();
   const registry = await startRegistry();
   try {
     // The last layer holds 13 MiB of random bytes: three chunks at a 5 MiB threshold.
-    const sample = await writeSampleDockerArchive(join(dir, "big.tar"), {
+    const sample = await writeSampleDockerArchive(join(dir.path, "big.tar"), {
       layers: 2,
       randomBytes: 13 * MiB,
       seed: 7,
@@ -46,6 +47,5 @@ Deno.test("layers above the threshold go up in chunks from a file, a gzip archiv
     }
   } finally {
     await registry.stop();
-    await Deno.remove(dir, { recursive: true });
   }
 });

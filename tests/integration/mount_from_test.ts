@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runPusher } from "../helpers/cli.ts";
 import { startRegistry } from "../helpers/registry.ts";
+import { tempDir } from "../helpers/temp_dir.ts";
 import { writeSampleDockerArchive } from "../helpers/sample_archive.ts";
 
 /** Final states of the layer blobs in a `--json` run. */
@@ -23,10 +24,10 @@ function layerStates(stdout: string): string[] {
 }
 
 Deno.test("fresh machine: --mount-from mounts every layer; an unchanged re-push uploads none", async () => {
-  const dir = await Deno.makeTempDir();
+  await using dir = await tempDir();
   const registry = await startRegistry();
   try {
-    const sample = await writeSampleDockerArchive(join(dir, "app.tar"), {
+    const sample = await writeSampleDockerArchive(join(dir.path, "app.tar"), {
       layers: 3,
       randomBytes: 300_000,
     });
@@ -70,6 +71,5 @@ Deno.test("fresh machine: --mount-from mounts every layer; an unchanged re-push 
     assert.deepEqual(layerStates(plain.stdout), ["uploaded", "uploaded", "uploaded"]);
   } finally {
     await registry.stop();
-    await Deno.remove(dir, { recursive: true });
   }
 });

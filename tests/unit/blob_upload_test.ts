@@ -20,6 +20,8 @@ import type { SavedUpload, SessionMemory } from "../../lib/state/upload_state.ts
 import {
   type Fault,
   type FaultContext,
+  type MemoryRegistry,
+  type MemoryRegistryOptions,
   type RequestRecord,
   startMemoryRegistry,
 } from "../helpers/memory_registry.ts";
@@ -165,16 +167,49 @@ function assertLanded(
   assert.equal(sha256(stored), sha256(bytes));
 }
 
-Deno.test("upload: a streamed PATCH cut mid-blob resumes at the registry's offset", async () => {
-  await using registry = startMemoryRegistry({
-    faults: onAttempts("upload-patch", [1], { type: "cut", afterBytes: 300_000 }),
-  });
-  const bytes = pseudoRandom(1_000_000, 1);
-  const source = sourceOf(bytes);
-  const h = harness(registry.url, registry.host);
+/** How {@link landsWith} sets up one upload. */
+interface LandSetup {
+  /** Options of the fresh in-process registry (faults, chunk minimum). */
+  registry?: MemoryRegistryOptions;
+  /** The blob. */
+  bytes: Uint8Array;
+  /** {@link sourceOf}'s options. */
+  reopenable?: boolean;
+  reopenDelayMs?: number;
+  /** Settings over the harness's defaults; `retry` is merged field by field. */
+  settings?: Partial<UploadSettings>;
+  retry?: Partial<UploadSettings["retry"]>;
+}
+
+/** What {@link landsWith} ran, for the test's own checks. */
+interface Landed {
+  result: UploadResult;
+  registry: MemoryRegistry;
+  h: Harness;
+  source: TestSource;
+  bytes: Uint8Array;
+}
+
+/** Uploads `setup.bytes` to a fresh in-process registry, checks they landed intact, then runs `check`. */
+async function landsWith(setup: LandSetup, check: (run: Landed) => void): Promise<void> {
+  await using registry = startMemoryRegistry(setup.registry);
+  const source = sourceOf(setup.bytes, setup.reopenable, setup.reopenDelayMs);
+  const h = harness(registry.url, registry.host, setup.settings);
+  h.settings.retry = { ...h.settings.retry, ...setup.retry };
   try {
     const result = await uploadBlob(source, h.settings);
-    assertLanded(result, bytes, registry.blob(result.digest));
+    assertLanded(result, setup.bytes, registry.blob(result.digest));
+    check({ result, registry, h, source, bytes: setup.bytes });
+  } finally {
+    h.client.close();
+  }
+}
+
+Deno.test("upload: a streamed PATCH cut mid-blob resumes at the registry's offset", () =>
+  landsWith({
+    registry: { faults: onAttempts("upload-patch", [1], { type: "cut", afterBytes: 300_000 }) },
+    bytes: pseudoRandom(1_000_000, 1),
+  }, ({ result, registry, h, source, bytes }) => {
     assert.deepEqual(result.resumedAt, [300_000]);
     assert.deepEqual(h.resumes, [300_000]);
     assert.equal(result.sessionsStarted, 1);
@@ -182,10 +217,7 @@ Deno.test("upload: a streamed PATCH cut mid-blob resumes at the registry's offse
     assert.equal(registry.stats.bytesReceived["upload-patch"], bytes.length, "nothing re-sent");
     assert.equal(count(registry.stats.requests, "GET upload-status"), 1);
     assert.equal(h.sleeps.length, 1);
-  } finally {
-    h.client.close();
-  }
-});
+  }));
 
 /** The upload PATCHes among the requests a registry logged. */
 function patchRecords(log: readonly RequestRecord[]): RequestRecord[] {
@@ -200,14 +232,11 @@ function storedPatchBytes(log: readonly RequestRecord[]): number {
     .reduce((sum, record) => sum + record.bytes, 0);
 }
 
-Deno.test("upload: streamed chunks go up one PATCH each, with no length and no copy in memory", async () => {
-  await using registry = startMemoryRegistry();
-  const bytes = pseudoRandom(1_000_000, 12);
-  const source = sourceOf(bytes);
-  const h = harness(registry.url, registry.host, { chunked: true });
-  try {
-    const result = await uploadBlob(source, h.settings);
-    assertLanded(result, bytes, registry.blob(result.digest));
+Deno.test("upload: streamed chunks go up one PATCH each, with no length and no copy in memory", () =>
+  landsWith({
+    bytes: pseudoRandom(1_000_000, 12),
+    settings: { chunked: true },
+  }, ({ registry, source, bytes }) => {
     const patches = patchRecords(registry.log);
     assert.deepEqual(
       patches.map((record) => record.bytes),
@@ -215,25 +244,21 @@ Deno.test("upload: streamed chunks go up one PATCH each, with no length and no c
     );
     assert.ok(patches.every((record) => !record.contentLength), "every chunk was streamed");
     assert.equal(source.opens, 1);
-  } finally {
-    h.client.close();
-  }
-});
+  }));
 
 for (const reopenable of [true, false]) {
   const how = reopenable
     ? "a streamed chunk cut mid-way is regenerated from the source"
     : "a chunk of a source read once is cut mid-way and finished from memory";
-  Deno.test(`upload: ${how}, nothing stored twice`, async () => {
-    await using registry = startMemoryRegistry({
-      faults: onAttempts("upload-patch", [3], { type: "cut", afterBytes: 100_000 }),
-    });
-    const bytes = pseudoRandom(1_000_000, 2);
-    const source = sourceOf(bytes, reopenable);
-    const h = harness(registry.url, registry.host, { chunked: true });
-    try {
-      const result = await uploadBlob(source, h.settings);
-      assertLanded(result, bytes, registry.blob(result.digest));
+  Deno.test(`upload: ${how}, nothing stored twice`, () =>
+    landsWith({
+      registry: {
+        faults: onAttempts("upload-patch", [3], { type: "cut", afterBytes: 100_000 }),
+      },
+      bytes: pseudoRandom(1_000_000, 2),
+      reopenable,
+      settings: { chunked: true },
+    }, ({ result, registry, source, bytes }) => {
       assert.deepEqual(result.resumedAt, [2 * 256 * KiB + 100_000]);
       assert.equal(source.opens, reopenable ? 2 : 1, "re-opened only when it can be");
       assert.equal(storedPatchBytes(registry.log), bytes.length, "no byte stored twice");
@@ -241,40 +266,27 @@ for (const reopenable of [true, false]) {
         patchRecords(registry.log).every((record) => record.contentLength === !reopenable),
         "streamed chunks have no length; chunks in memory have one",
       );
-    } finally {
-      h.client.close();
-    }
-  });
+    }));
 }
 
-Deno.test("upload: regenerating the bytes before a resume point is not taken for a stall", async () => {
-  await using registry = startMemoryRegistry({
-    faults: onAttempts("upload-patch", [1], { type: "cut", afterBytes: 700_000 }),
-  });
-  const bytes = pseudoRandom(1_000_000, 14);
+Deno.test("upload: regenerating the bytes before a resume point is not taken for a stall", () =>
   // Skipping 700 kB on the re-opening takes ~11 pieces × 40 ms, well over the stall timeout.
-  const source = sourceOf(bytes, true, 40);
-  const h = harness(registry.url, registry.host, { stallTimeoutMs: 200 });
-  try {
-    const result = await uploadBlob(source, h.settings);
-    assertLanded(result, bytes, registry.blob(result.digest));
+  landsWith({
+    registry: { faults: onAttempts("upload-patch", [1], { type: "cut", afterBytes: 700_000 }) },
+    bytes: pseudoRandom(1_000_000, 14),
+    reopenDelayMs: 40,
+    settings: { stallTimeoutMs: 200 },
+  }, ({ result, h }) => {
     assert.deepEqual(result.resumedAt, [700_000]);
     assert.equal(h.sleeps.length, 1, "one wait, for the cut; none for a stall");
-  } finally {
-    h.client.close();
-  }
-});
+  }));
 
-Deno.test("upload: 411 to a streamed chunk switches to chunks in memory with a Content-Length", async () => {
-  await using registry = startMemoryRegistry({
-    faults: onAttempts("upload-patch", [2], { type: "status", status: 411 }),
-  });
-  const bytes = pseudoRandom(700_000, 13);
-  const source = sourceOf(bytes);
-  const h = harness(registry.url, registry.host, { chunked: true });
-  try {
-    const result = await uploadBlob(source, h.settings);
-    assertLanded(result, bytes, registry.blob(result.digest));
+Deno.test("upload: 411 to a streamed chunk switches to chunks in memory with a Content-Length", () =>
+  landsWith({
+    registry: { faults: onAttempts("upload-patch", [2], { type: "status", status: 411 }) },
+    bytes: pseudoRandom(700_000, 13),
+    settings: { chunked: true },
+  }, ({ registry, h }) => {
     const patches = patchRecords(registry.log);
     assert.deepEqual(patches.map((record) => [record.outcome, record.contentLength]), [
       [202, false],
@@ -283,27 +295,18 @@ Deno.test("upload: 411 to a streamed chunk switches to chunks in memory with a C
       [202, true],
     ]);
     assert.equal(h.sleeps.length, 0, "switching needs no wait");
-  } finally {
-    h.client.close();
-  }
-});
+  }));
 
-Deno.test("upload: a single streaming pass survives a 503 between chunks", async () => {
-  await using registry = startMemoryRegistry({
-    faults: onAttempts("upload-patch", [2], { type: "status", status: 503 }),
-  });
-  const bytes = pseudoRandom(700_000, 3);
-  const source = sourceOf(bytes, false);
-  const h = harness(registry.url, registry.host, { chunked: true });
-  try {
-    const result = await uploadBlob(source, h.settings);
-    assertLanded(result, bytes, registry.blob(result.digest));
+Deno.test("upload: a single streaming pass survives a 503 between chunks", () =>
+  landsWith({
+    registry: { faults: onAttempts("upload-patch", [2], { type: "status", status: 503 }) },
+    bytes: pseudoRandom(700_000, 3),
+    reopenable: false,
+    settings: { chunked: true },
+  }, ({ h, source }) => {
     assert.equal(source.opens, 1);
     assert.deepEqual(h.sleeps, [50]);
-  } finally {
-    h.client.close();
-  }
-});
+  }));
 
 Deno.test("upload: a streamed pass that cannot be re-read fails clearly after a cut", async () => {
   await using registry = startMemoryRegistry({
@@ -324,32 +327,28 @@ Deno.test("upload: a streamed pass that cannot be re-read fails clearly after a 
   }
 });
 
-Deno.test("upload: 429 waits for Retry-After, in seconds and as an HTTP date", async () => {
+Deno.test("upload: 429 waits for Retry-After, in seconds and as an HTTP date", () => {
   let call = 0;
-  await using registry = startMemoryRegistry({
-    faults: (context) => {
-      if (context.kind !== "upload-patch") return undefined;
-      call++;
-      if (call === 1) return { type: "status", status: 429, headers: { "Retry-After": "7" } };
-      if (call === 2) {
-        const date = new Date(Date.now() + 5000).toUTCString();
-        return { type: "status", status: 429, headers: { "Retry-After": date } };
-      }
-      return undefined;
+  return landsWith({
+    registry: {
+      faults: (context) => {
+        if (context.kind !== "upload-patch") return undefined;
+        call++;
+        if (call === 1) return { type: "status", status: 429, headers: { "Retry-After": "7" } };
+        if (call === 2) {
+          const date = new Date(Date.now() + 5000).toUTCString();
+          return { type: "status", status: 429, headers: { "Retry-After": date } };
+        }
+        return undefined;
+      },
     },
-  });
-  const bytes = pseudoRandom(100_000, 5);
-  const h = harness(registry.url, registry.host);
-  try {
-    const result = await uploadBlob(sourceOf(bytes), h.settings);
-    assertLanded(result, bytes, registry.blob(result.digest));
+    bytes: pseudoRandom(100_000, 5),
+  }, ({ h }) => {
     assert.equal(h.sleeps.length, 2);
     assert.equal(h.sleeps[0], 7000);
     const fromDate = h.sleeps[1] ?? 0;
     assert.ok(fromDate > 2500 && fromDate <= 5000, `HTTP-date wait ${fromDate} ms`);
-  } finally {
-    h.client.close();
-  }
+  });
 });
 
 Deno.test("upload: backoff has full jitter, doubles and is capped; retries run out", async () => {
@@ -394,24 +393,18 @@ Deno.test("upload: retries run out with a memory: the session is kept for a re-r
   }
 });
 
-Deno.test("upload: each acknowledged chunk starts the retry count again", async () => {
-  await using registry = startMemoryRegistry({
-    faults: (context) =>
-      context.kind === "upload-patch" && context.attempt % 2 === 1
-        ? { type: "status", status: 500 }
-        : undefined,
-  });
-  const bytes = pseudoRandom(5 * 256 * KiB, 8);
-  const h = harness(registry.url, registry.host, { chunked: true });
-  h.settings.retry = { ...h.settings.retry, attempts: 1 };
-  try {
-    const result = await uploadBlob(sourceOf(bytes), h.settings);
-    assertLanded(result, bytes, registry.blob(result.digest));
-    assert.equal(h.sleeps.length, 5);
-  } finally {
-    h.client.close();
-  }
-});
+Deno.test("upload: each acknowledged chunk starts the retry count again", () =>
+  landsWith({
+    registry: {
+      faults: (context) =>
+        context.kind === "upload-patch" && context.attempt % 2 === 1
+          ? { type: "status", status: 500 }
+          : undefined,
+    },
+    bytes: pseudoRandom(5 * 256 * KiB, 8),
+    settings: { chunked: true },
+    retry: { attempts: 1 },
+  }, ({ h }) => assert.equal(h.sleeps.length, 5)));
 
 Deno.test("upload: a link that breaks after a few bytes every time still gives up", async () => {
   await using registry = startMemoryRegistry({
@@ -441,40 +434,28 @@ const UNCERTAIN_COMPLETIONS: ReadonlyArray<{ how: string; fault: Fault; landed: 
 ];
 
 for (const { how, fault, landed } of UNCERTAIN_COMPLETIONS) {
-  Deno.test(`upload: a final PUT ${how}; the bytes are not sent again`, async () => {
-    await using registry = startMemoryRegistry({ faults: onAttempts("upload-put", [1], fault) });
-    const bytes = pseudoRandom(200_000, 9);
-    const h = harness(registry.url, registry.host);
-    try {
-      const result = await uploadBlob(sourceOf(bytes), h.settings);
-      assertLanded(result, bytes, registry.blob(result.digest));
+  Deno.test(`upload: a final PUT ${how}; the bytes are not sent again`, () =>
+    landsWith({
+      registry: { faults: onAttempts("upload-put", [1], fault) },
+      bytes: pseudoRandom(200_000, 9),
+    }, ({ result, registry }) => {
       assert.equal(result.foundOnRetry, landed);
       assert.equal(count(registry.stats.requests, "HEAD blob-head"), 1);
       // A dropped answer may make Deno's fetch send the PUT once more by itself; count only the
       // PUT that had to be repeated.
       if (!landed) assert.equal(count(registry.stats.requests, "PUT upload-put"), 2);
       assert.equal(count(registry.stats.requests, "PATCH upload-patch"), 1);
-    } finally {
-      h.client.close();
-    }
-  });
+    }));
 }
 
-Deno.test("upload: 413 to a streamed PATCH switches the blob to chunks", async () => {
-  await using registry = startMemoryRegistry({
-    faults: onAttempts("upload-patch", [1], { type: "status", status: 413 }),
-  });
-  const bytes = pseudoRandom(600_000, 11);
-  const h = harness(registry.url, registry.host);
-  try {
-    const result = await uploadBlob(sourceOf(bytes), h.settings);
-    assertLanded(result, bytes, registry.blob(result.digest));
+Deno.test("upload: 413 to a streamed PATCH switches the blob to chunks", () =>
+  landsWith({
+    registry: { faults: onAttempts("upload-patch", [1], { type: "status", status: 413 }) },
+    bytes: pseudoRandom(600_000, 11),
+  }, ({ registry, h }) => {
     assert.equal(count(registry.stats.requests, "PATCH upload-patch"), 1 + 3);
     assert.equal(h.sleeps.length, 0, "switching needs no wait");
-  } finally {
-    h.client.close();
-  }
-});
+  }));
 
 /** The upload PATCHes in the log as [outcome, body bytes]. */
 function patches(log: readonly RequestRecord[]): Array<[number | string, number]> {
@@ -521,22 +502,18 @@ const CHUNK_REFUSALS: ReadonlyArray<{
 ];
 
 for (const { how, kind, attempt, fault, before } of CHUNK_REFUSALS) {
-  Deno.test(`upload: ${how}: the blob goes again in one request`, async () => {
-    await using registry = startMemoryRegistry({ faults: onAttempts(kind, [attempt], fault) });
-    const bytes = pseudoRandom(600_000, 15);
-    const h = harness(registry.url, registry.host, { chunked: true });
-    try {
-      const result = await uploadBlob(sourceOf(bytes), h.settings);
-      assertLanded(result, bytes, registry.blob(result.digest));
+  Deno.test(`upload: ${how}: the blob goes again in one request`, () =>
+    landsWith({
+      registry: { faults: onAttempts(kind, [attempt], fault) },
+      bytes: pseudoRandom(600_000, 15),
+      settings: { chunked: true },
+    }, ({ result, registry, h, bytes }) => {
       assert.deepEqual(patches(registry.log), [...before, [202, bytes.length]]);
       assert.equal(result.sessionsStarted, 2, "a new session for the single request");
       assert.equal(count(registry.stats.requests, "DELETE upload-delete"), 1, "old one cancelled");
       assert.equal(h.sleeps.length, 0, "no backoff: nothing failed on the way");
       assert.match(h.retryReasons[0] ?? "", /one request instead of chunks/);
-    } finally {
-      h.client.close();
-    }
-  });
+    }));
 }
 
 Deno.test("upload: a registry that refuses both chunks and one large request fails, without a loop", async () => {
@@ -558,20 +535,16 @@ Deno.test("upload: a registry that refuses both chunks and one large request fai
   }
 });
 
-Deno.test("upload: chunks are at least the registry's OCI-Chunk-Min-Length", async () => {
-  await using registry = startMemoryRegistry({ chunkMinLength: 400_000 });
-  const bytes = pseudoRandom(1_000_000, 19);
-  const h = harness(registry.url, registry.host, { chunked: true });
-  try {
-    const result = await uploadBlob(sourceOf(bytes), h.settings);
-    assertLanded(result, bytes, registry.blob(result.digest));
+Deno.test("upload: chunks are at least the registry's OCI-Chunk-Min-Length", () =>
+  landsWith({
+    registry: { chunkMinLength: 400_000 },
+    bytes: pseudoRandom(1_000_000, 19),
+    settings: { chunked: true },
+  }, ({ registry }) => {
     assert.deepEqual(patches(registry.log).map(([, size]) => size), [400_000, 400_000, 200_000]);
-  } finally {
-    h.client.close();
-  }
-});
+  }));
 
-Deno.test("upload: a session the registry lost is replaced, and the old one cancelled", async () => {
+Deno.test("upload: a session the registry lost is replaced, and the old one cancelled", () => {
   const faults: Record<string, Fault> = {
     "upload-patch:1": { type: "cut", afterBytes: 10_000 },
     "upload-status:1": {
@@ -581,19 +554,13 @@ Deno.test("upload: a session the registry lost is replaced, and the old one canc
       headers: { "Content-Type": "application/json" },
     },
   };
-  await using registry = startMemoryRegistry({
-    faults: (context) => faults[`${context.kind}:${context.attempt}`],
-  });
-  const bytes = pseudoRandom(300_000, 12);
-  const h = harness(registry.url, registry.host);
-  try {
-    const result = await uploadBlob(sourceOf(bytes), h.settings);
-    assertLanded(result, bytes, registry.blob(result.digest));
+  return landsWith({
+    registry: { faults: (context) => faults[`${context.kind}:${context.attempt}`] },
+    bytes: pseudoRandom(300_000, 12),
+  }, ({ result, registry }) => {
     assert.equal(result.sessionsStarted, 2);
     assert.equal(count(registry.stats.requests, "DELETE upload-delete"), 1);
-  } finally {
-    h.client.close();
-  }
+  });
 });
 
 for (
