@@ -17,6 +17,9 @@ export interface Requirement {
 export const TEST_REQUIREMENTS: readonly Requirement[] = [
   { command: "docker-registry", debianPackage: "docker-registry" },
   { command: "skopeo", debianPackage: "skopeo" },
+  { command: "podman", debianPackage: "podman" },
+  { command: "containerd", debianPackage: "containerd" },
+  { command: "nginx", debianPackage: "nginx-light" },
   { command: "htpasswd", debianPackage: "apache2-utils" },
   { command: "openssl", debianPackage: "openssl" },
   { command: "zstd", debianPackage: "zstd" },
