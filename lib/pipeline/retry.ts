@@ -47,6 +47,12 @@ export interface RetryPolicy {
   onRetry?: (info: RetryInfo) => void;
 }
 
+/**
+ * The part of a {@link RetryPolicy} that one run shares between all its requests and uploads;
+ * each use adds its own `signal` and `onRetry`.
+ */
+export type RetrySettings = Omit<RetryPolicy, "signal" | "onRetry">;
+
 /** Default cap of a server's `Retry-After`: 10 minutes. */
 export const MAX_RETRY_AFTER_MS = 10 * 60 * 1000;
 
@@ -104,6 +110,21 @@ export function backoffDelay(
   return Math.floor(random() * ceiling);
 }
 
+/**
+ * The wait before retry number `retry` (1 for the first retry): the server's `retryAfterMs` when
+ * it gave one, capped at the policy's `maxRetryAfterMs`, else {@link backoffDelay}.
+ */
+export function retryDelay(
+  retry: number,
+  retryAfterMs: number | undefined,
+  policy: RetrySettings,
+): number {
+  if (retryAfterMs !== undefined) {
+    return Math.min(retryAfterMs, policy.maxRetryAfterMs ?? MAX_RETRY_AFTER_MS);
+  }
+  return backoffDelay(retry, policy.baseDelayMs, policy.maxDelayMs, policy.random ?? Math.random);
+}
+
 /** Settles like `promise`, or rejects with the signal's reason as soon as `signal` aborts. */
 function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (signal === undefined) return promise;
@@ -130,18 +151,13 @@ export async function withRetry<T>(
   policy: RetryPolicy,
 ): Promise<T> {
   const wait = policy.sleep ?? sleep;
-  const random = policy.random ?? Math.random;
-  const maxRetryAfter = policy.maxRetryAfterMs ?? MAX_RETRY_AFTER_MS;
   for (let attempt = 1;; attempt++) {
     if (policy.signal?.aborted) throw abortReason(policy.signal);
     try {
       return await raceAbort(operation(attempt), policy.signal);
     } catch (error) {
       if (policy.signal?.aborted || attempt > policy.attempts || !isRetryable(error)) throw error;
-      const retryAfter = retryAfterOf(error);
-      const delayMs = retryAfter === undefined
-        ? backoffDelay(attempt, policy.baseDelayMs, policy.maxDelayMs, random)
-        : Math.min(retryAfter, maxRetryAfter);
+      const delayMs = retryDelay(attempt, retryAfterOf(error), policy);
       policy.onRetry?.({ attempt: attempt + 1, delayMs, error });
       await wait(delayMs, policy.signal);
     }

@@ -23,53 +23,24 @@
  * (digest mismatch, 403, unknown repository, refused credentials, bad archive bytes) end the
  * upload at once.
  *
+ * The pieces: the running read of the source is {@link SourceCursor}, how the bytes go up is a
+ * {@link ChunkMode}, and what a failure leads to is {@link decide}; this module runs the requests
+ * and carries the decisions out.
+ *
  * @module
  */
 
 import { PusherError } from "../errors.ts";
-import {
-  backoffDelay,
-  isRetryable,
-  MAX_RETRY_AFTER_MS,
-  retryAfterOf,
-  sleep,
-} from "../pipeline/retry.ts";
+import { isRetryable, retryDelay, type RetrySettings, sleep } from "../pipeline/retry.ts";
 import type { Clock } from "../pipeline/stall.ts";
 import type { RegistryClient, UploadSession } from "../registry/client.ts";
-import { hasErrorCode, needsChunkedUpload, RegistryError } from "../registry/errors.ts";
 import type { SessionMemory } from "../state/upload_state.ts";
-import { releaseChunk } from "../pipeline/owned_chunk.ts";
+import { type ChunkMode, isChunked, startingMode } from "./chunk_mode.ts";
 import { guardRequest } from "./request_guard.ts";
+import { type BlobOutcome, SourceCursor, type UploadSource } from "./upload_cursor.ts";
+import { decide, type GiveUpReason, type RecoveryState } from "./upload_decision.ts";
 
-/** The digest and size of uploaded bytes, known once their stream ended. */
-export interface BlobOutcome {
-  /** `sha256:` digest of the uploaded bytes. */
-  digest: string;
-  /** Their size in bytes. */
-  size: number;
-}
-
-/** Where a blob's bytes come from. */
-export interface UploadSource {
-  /** Opens a fresh stream of all the bytes to upload, and a promise of their digest and size. */
-  open(): { stream: ReadableStream<Uint8Array>; outcome: Promise<BlobOutcome> };
-  /** Whether {@link open} may be called again (a single streaming pass may not). */
-  reopenable: boolean;
-}
-
-/** Retry settings of uploads and other requests. */
-export interface UploadRetry {
-  /** Retries after a failure, before giving up (counted again after progress). */
-  attempts: number;
-  /** Upper bound of the first backoff delay; doubles with each further retry. */
-  baseDelayMs: number;
-  /** Backoff cap. */
-  maxDelayMs: number;
-  /** Waits between attempts; defaults to real timers. */
-  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
-  /** Jitter source in [0, 1); defaults to `Math.random`. */
-  random?: () => number;
-}
+export type { BlobOutcome, UploadSource } from "./upload_cursor.ts";
 
 /** How to upload. */
 export interface UploadSettings {
@@ -79,8 +50,8 @@ export interface UploadSettings {
   chunked: boolean;
   /** Chunk size in bytes for chunked uploads. */
   chunkSize: number;
-  /** Retry policy. */
-  retry: UploadRetry;
+  /** Retry counts and delays. */
+  retry: RetrySettings;
   /** A request with no bytes moving for this long is aborted and retried. */
   stallTimeoutMs: number;
   /** Time source of the stall watchdogs; defaults to the real clock. */
@@ -116,223 +87,8 @@ export interface UploadResult extends BlobOutcome {
 /** Bytes a registry must have stored since the last failure for the retry count to start again. */
 export const PROGRESS_BYTES = 1024 * 1024;
 
-/** Error codes with which a registry says an upload session is gone or unusable. */
-const SESSION_LOST_CODES = ["BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID"];
-
-/**
- * Whether a registry's answer to a chunk says it does not take this blob in chunks: Artifact
- * Registry refuses several PATCHes, GHCR caps their size, and a registry that put the chunks
- * together wrongly refuses the digest.
- */
-function refusesChunks(error: unknown): boolean {
-  if (!(error instanceof RegistryError) || sessionLost(error)) return false;
-  return hasErrorCode(error, "DIGEST_INVALID") || [400, 405, 413, 501].includes(error.status ?? 0);
-}
-
-/** Tells the upload loop to drop the session and begin again from byte 0. */
-class StaleSession extends Error {
-  /** Why the session can't be continued. */
-  constructor(message: string) {
-    super(message);
-    this.name = "StaleSession";
-  }
-}
-
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-/** True when a registry answer says the session is gone (as Distribution 2.8 says after a cut). */
-function sessionLost(error: unknown): boolean {
-  return SESSION_LOST_CODES.some((code) => hasErrorCode(error, code));
-}
-
-/** Drops the first `count` bytes of a stream; errors when it is shorter. */
-function skipBytes(count: number): TransformStream<Uint8Array, Uint8Array> {
-  let left = count;
-  return new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, controller): void {
-      if (left >= chunk.byteLength) {
-        left -= chunk.byteLength;
-        return;
-      }
-      controller.enqueue(left > 0 ? chunk.subarray(left) : chunk);
-      left = 0;
-    },
-    flush(): void {
-      if (left > 0) {
-        throw new StaleSession(`the registry holds ${count} bytes, more than the blob has`);
-      }
-    },
-  });
-}
-
-/** A chunk read from the source and not yet acknowledged by the registry. */
-interface Pending {
-  /** Its offset in the blob. */
-  start: number;
-  /** Its bytes. */
-  bytes: Uint8Array;
-}
-
-/** One opening of the source, read piece by piece. */
-interface Opening {
-  /** Reads the opened stream. */
-  reader: ReadableStreamDefaultReader<Uint8Array>;
-  /** Bytes read but not handed out yet. */
-  carry: Uint8Array | undefined;
-  /** Blob offset of the next byte handed out. */
-  next: number;
-}
-
-/**
- * The blob's bytes from some offset on, handed out as one stream or in chunks. Streamed chunks
- * are pieces of one running read of the source, so memory stays flat; a chunk that broke is
- * regenerated by re-opening the source and skipping what the registry holds. Chunks held in
- * memory (for a source that can be read only once, or a registry that wants a Content-Length)
- * are sent again from memory until acknowledged, which is what lets a single streaming pass
- * survive a broken chunk.
- */
-class SourceCursor {
-  readonly #source: UploadSource;
-  #opened = false;
-  #reading: AbortController | undefined;
-  #opening: Opening | undefined;
-  #pending: Pending | undefined;
-  /** The digest and size of the bytes of the newest opening. */
-  outcome: Promise<BlobOutcome> | undefined;
-
-  constructor(source: UploadSource) {
-    this.#source = source;
-  }
-
-  /** Positions the chunk reader at `offset`, reusing the read (and pending chunk) that is there. */
-  async seek(offset: number): Promise<void> {
-    const opening = this.#opening;
-    const pending = this.#pending;
-    if (opening !== undefined && pending !== undefined) {
-      const end = pending.start + pending.bytes.byteLength;
-      if (offset >= pending.start && offset <= end) {
-        const bytes = pending.bytes.subarray(offset - pending.start);
-        this.#pending = bytes.byteLength > 0 ? { start: offset, bytes } : undefined;
-        return;
-      }
-    }
-    if (opening !== undefined && pending === undefined && offset === opening.next) return;
-    await this.close();
-    this.#opening = { reader: this.#open(offset).getReader(), carry: undefined, next: offset };
-  }
-
-  /**
-   * The next at most `limit` bytes as a stream that reads the source as it is read, or none at
-   * the end; the cursor moves on by what the stream handed out.
-   */
-  async nextStream(limit: number): Promise<ReadableStream<Uint8Array> | undefined> {
-    const opening = this.#reader();
-    if (!(await this.#fill(opening))) return undefined;
-    let left = limit;
-    return new ReadableStream<Uint8Array>({
-      pull: async (controller): Promise<void> => {
-        if (left === 0 || this.#opening !== opening || !(await this.#fill(opening))) {
-          controller.close();
-          return;
-        }
-        const piece = this.#take(opening, left);
-        left -= piece.byteLength;
-        controller.enqueue(piece);
-        if (left === 0) controller.close();
-      },
-    }, { highWaterMark: 0 });
-  }
-
-  /** The next chunk of at most `limit` bytes in memory (the pending one again until acknowledged). */
-  async nextChunk(limit: number): Promise<Pending | undefined> {
-    if (this.#pending !== undefined) return this.#pending;
-    const opening = this.#reader();
-    const start = opening.next;
-    const pieces: Uint8Array[] = [];
-    let size = 0;
-    while (size < limit && await this.#fill(opening)) {
-      const piece = this.#take(opening, limit - size);
-      pieces.push(piece);
-      size += piece.byteLength;
-    }
-    if (size === 0) return undefined;
-    const bytes = pieces.length === 1 ? (pieces[0] as Uint8Array) : new Uint8Array(size);
-    if (pieces.length > 1) {
-      let at = 0;
-      for (const piece of pieces) {
-        bytes.set(piece, at);
-        at += piece.byteLength;
-        releaseChunk(piece);
-      }
-    }
-    this.#pending = { start, bytes };
-    return this.#pending;
-  }
-
-  /** The registry stored the pending chunk. */
-  acknowledge(): void {
-    this.#pending = undefined;
-  }
-
-  /** Stops reading the source (its stream is cancelled, its file closed). */
-  async close(): Promise<void> {
-    const opening = this.#opening;
-    this.#opening = undefined;
-    this.#pending = undefined;
-    this.#reading?.abort(new DOMException("the upload moved on", "AbortError"));
-    this.#reading = undefined;
-    await opening?.reader.cancel().catch(() => {});
-  }
-
-  #reader(): Opening {
-    const opening = this.#opening;
-    if (opening === undefined) throw new PusherError("internal", "chunk reader not open");
-    return opening;
-  }
-
-  /** Makes sure the opening has bytes to hand out; false at the end of the source. */
-  async #fill(opening: Opening): Promise<boolean> {
-    while (opening.carry === undefined || opening.carry.byteLength === 0) {
-      const result = await opening.reader.read();
-      if (result.done) return false;
-      opening.carry = result.value;
-    }
-    return true;
-  }
-
-  /** Hands out at most `limit` of the carried bytes (the whole chunk when it fits). */
-  #take(opening: Opening, limit: number): Uint8Array {
-    const carry = opening.carry as Uint8Array;
-    const piece = carry.byteLength > limit ? carry.subarray(0, limit) : carry;
-    opening.carry = carry.byteLength > limit ? carry.subarray(limit) : undefined;
-    opening.next += piece.byteLength;
-    return piece;
-  }
-
-  /** Opens the source; its bytes from `offset` on, cancelled by {@link close}. */
-  #open(offset: number): ReadableStream<Uint8Array> {
-    if (this.#opened && !this.#source.reopenable) {
-      throw new PusherError(
-        "network",
-        "the upload broke and a streamed archive cannot be re-read",
-        {
-          hint: "push from a plain (uncompressed) tar file to get retries and resume",
-        },
-      );
-    }
-    this.#opened = true;
-    const { stream, outcome } = this.#source.open();
-    outcome.catch(() => {});
-    this.outcome = outcome;
-    // From the start, the source goes as it is (cancelling its reader closes it); otherwise
-    // through a stage that drops the bytes the registry holds.
-    if (offset === 0) return stream;
-    const reading = new AbortController();
-    this.#reading = reading;
-    return stream.pipeThrough(skipBytes(offset), { signal: reading.signal });
-  }
 }
 
 /** One blob's upload: its session, its source position and its failures. */
@@ -340,18 +96,16 @@ class BlobUpload {
   readonly #settings: UploadSettings;
   readonly #client: RegistryClient;
   readonly #cursor: SourceCursor;
-  #chunked: boolean;
-  /** Chunks are held in memory and sent with a Content-Length (else streamed from the source). */
-  #chunksInMemory: boolean;
-  /** The registry refused this blob in chunks; it goes up in one streamed PATCH. */
-  #chunksRefused = false;
+  /** How the bytes go up; a failure may move it on (see {@link decide}). */
+  #mode: ChunkMode;
   readonly #reopenable: boolean;
   #session: UploadSession | undefined;
   /** The session's offset is what the registry holds (no request broke since). */
   #confirmed = false;
   /** The session holds bytes of an earlier opening or run. */
   #resumed = false;
-  #freshRestart = false;
+  /** The one fresh restart (after the registry's copy did not match) was used. */
+  #restartedFresh = false;
   /** A final PUT was sent and may have landed. */
   #mayHaveLanded = false;
   #outcome: BlobOutcome | undefined;
@@ -365,8 +119,7 @@ class BlobUpload {
   constructor(source: UploadSource, settings: UploadSettings) {
     this.#settings = settings;
     this.#client = settings.client;
-    this.#chunked = settings.chunked;
-    this.#chunksInMemory = !source.reopenable;
+    this.#mode = startingMode(settings.chunked, source.reopenable);
     this.#reopenable = source.reopenable;
     this.#cursor = new SourceCursor(source);
     const saved = settings.memory?.recall();
@@ -495,7 +248,7 @@ class BlobUpload {
   /** Sends the bytes from the session's offset on; returns the blob's digest and size. */
   async #sendRest(session: UploadSession): Promise<BlobOutcome> {
     await this.#cursor.seek(session.offset);
-    if (this.#chunked && this.#chunksInMemory) {
+    if (this.#mode === "held-chunks") {
       for (;;) {
         const pending = await this.#cursor.nextChunk(this.#chunkSize(session));
         if (pending === undefined) break;
@@ -515,7 +268,7 @@ class BlobUpload {
     } else {
       // Bytes skipped after a re-opening are read before the request starts, so regenerating
       // them never looks like a stall.
-      const limit = this.#chunked ? this.#chunkSize(session) : Number.POSITIVE_INFINITY;
+      const limit = isChunked(this.#mode) ? this.#chunkSize(session) : Number.POSITIVE_INFINITY;
       for (;;) {
         const body = await this.#cursor.nextStream(limit);
         if (body === undefined) break;
@@ -565,67 +318,75 @@ class BlobUpload {
     }, run);
   }
 
-  /** Decides what a failure means: wait and go on, switch mode, start over, or give up. */
+  /** What {@link decide} needs to know about this upload. */
+  #recoveryState(): RecoveryState {
+    return {
+      mode: this.#mode,
+      reopenable: this.#reopenable,
+      hasSession: this.#session !== undefined,
+      resumed: this.#resumed,
+      restartedFresh: this.#restartedFresh,
+      failures: this.#failures,
+      attempts: this.#settings.retry.attempts,
+      keepsSessions: this.#settings.memory !== undefined,
+      aborted: this.#settings.signal.aborted,
+    };
+  }
+
+  /** Carries out what {@link decide} says a failure means: go on (after a wait) or throw. */
   async #recover(error: unknown): Promise<void> {
-    const { signal, retry } = this.#settings;
-    if (signal.aborted) throw signal.reason ?? error;
-    if (error instanceof StaleSession || (this.#resumed && hasErrorCode(error, "DIGEST_INVALID"))) {
-      if (this.#freshRestart) {
-        throw new PusherError("verify", `${this.#settings.label}: ${messageOf(error)}`, {
-          cause: error,
-          hint: "the registry's copy of the upload does not match; try again with --no-cache",
-        });
-      }
-      this.#freshRestart = true;
-      this.#mayHaveLanded = false;
-      await this.#abandon();
-      return;
+    const action = decide(error, this.#recoveryState());
+    switch (action.kind) {
+      case "retry":
+        if (action.dropSession) await this.#abandon();
+        await this.#wait(action.retryAfterMs, messageOf(error));
+        return;
+      case "switch-mode":
+        this.#mode = action.mode;
+        this.#confirmed = false;
+        return;
+      case "send-whole":
+        this.#mode = "stream-only";
+        await this.#startOver();
+        this.#settings.onRetry(
+          this.#failures + 1,
+          0,
+          `${messageOf(error)}; sending it in one request instead of chunks`,
+        );
+        return;
+      case "restart-fresh":
+        this.#restartedFresh = true;
+        await this.#startOver();
+        return;
+      case "give-up":
+        if (action.dropSession) await this.#abandon();
+        throw this.#finalError(action.why, error);
     }
-    if (this.#chunked && this.#reopenable && !this.#chunksRefused && refusesChunks(error)) {
-      this.#chunked = false;
-      this.#chunksRefused = true;
-      this.#mayHaveLanded = false;
-      await this.#abandon();
-      this.#settings.onRetry(
-        this.#failures + 1,
-        0,
-        `${messageOf(error)}; sending it in one request instead of chunks`,
-      );
-      return;
-    }
-    // 413: the body was too large, so chunks; 411: a length is needed, which only chunks held in
-    // memory can give.
-    const needsLength = error instanceof RegistryError && error.status === 411;
-    if (
-      needsChunkedUpload(error) && !this.#chunksRefused &&
-      (!this.#chunked || (needsLength && !this.#chunksInMemory))
-    ) {
-      if (needsLength) this.#chunksInMemory = true;
-      this.#chunked = true;
-      this.#confirmed = false;
-      return;
-    }
-    const resync = error instanceof RegistryError && error.status === 416;
-    const lost = !resync && sessionLost(error) && this.#session !== undefined;
-    if (!lost && !resync && !isRetryable(error)) {
-      await this.#abandon();
-      throw error;
-    }
-    if (lost) await this.#abandon();
+  }
+
+  /** Counts a failure and waits before the next attempt. */
+  async #wait(retryAfterMs: number | undefined, reason: string): Promise<void> {
+    const { retry, signal } = this.#settings;
     this.#failures++;
-    if (this.#failures > retry.attempts) {
-      if (this.#settings.memory === undefined) await this.#abandon();
-      throw error;
-    }
-    const asked = retryAfterOf(error);
-    const delayMs = asked !== undefined ? Math.min(asked, MAX_RETRY_AFTER_MS) : backoffDelay(
-      this.#failures,
-      retry.baseDelayMs,
-      retry.maxDelayMs,
-      retry.random ?? Math.random,
-    );
-    this.#settings.onRetry(this.#failures + 1, delayMs, messageOf(error));
+    const delayMs = retryDelay(this.#failures, retryAfterMs, retry);
+    this.#settings.onRetry(this.#failures + 1, delayMs, reason);
     await (retry.sleep ?? sleep)(delayMs, signal);
+  }
+
+  /** Drops the session for a new one from byte 0; no earlier final PUT can have landed. */
+  async #startOver(): Promise<void> {
+    this.#mayHaveLanded = false;
+    await this.#abandon();
+  }
+
+  /** The error an upload that gives up for `why` after `error` ends with. */
+  #finalError(why: GiveUpReason, error: unknown): unknown {
+    if (why === "aborted") return this.#settings.signal.reason ?? error;
+    if (why !== "copy-mismatch") return error;
+    return new PusherError("verify", `${this.#settings.label}: ${messageOf(error)}`, {
+      cause: error,
+      hint: "the registry's copy of the upload does not match; try again with --no-cache",
+    });
   }
 }
 

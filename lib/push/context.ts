@@ -8,10 +8,9 @@
 import type { ArchiveLayer } from "../image/types.ts";
 import type { BlobInfo, BlobState, EventSink } from "../logging/events.ts";
 import type { PushOptions } from "../options.ts";
-import { withRetry } from "../pipeline/retry.ts";
+import { type RetrySettings, withRetry } from "../pipeline/retry.ts";
 import type { LayerCache } from "../state/layer_cache.ts";
 import type { UploadState } from "../state/upload_state.ts";
-import type { UploadRetry } from "./blob_upload.ts";
 import type { RepositoryClient } from "./clients.ts";
 import type { CompressionChoice } from "./layer_source.ts";
 import { guardRequest } from "./request_guard.ts";
@@ -39,7 +38,7 @@ export interface RunContext {
   /** The first target repository: where blobs are uploaded. */
   primary: RepositoryClient;
   /** Retry policy of every request. */
-  retry: UploadRetry;
+  retry: RetrySettings;
   /** A request with no bytes moving for this long is aborted and retried. */
   stallTimeoutMs: number;
   /** Bytes uploaded so far. */
