@@ -317,6 +317,9 @@ Deno.test("layout: broken docker manifest.json archives", async () => {
 
   files = new Map(pristine);
   files.delete("manifest.json");
+  assert.ok(files.has("repositories"));
+  await assertFails(await viewOf(files), "input", /no manifest.json: a docker save from before/);
+  files.delete("repositories");
   await assertFails(await viewOf(files), "input", /neither manifest.json nor index.json/);
 });
 
