@@ -183,34 +183,44 @@ function buildProgram(version: string): Command {
   return program;
 }
 
-type RawValues = Record<string, string | string[] | boolean | undefined>;
+type RawValue = string | string[] | boolean | undefined;
+type RawValues = Record<string, RawValue>;
+
+/** One flag's effective value and where it came from. */
+interface Setting {
+  /** The value, from the command line or the environment; undefined when neither gives one. */
+  value: RawValue;
+  /** How messages name it: `--max-concurrent`, or `DOCKER_PUSHER_MAX_CONCURRENT` from the env. */
+  label: string;
+}
 
 /** Reads one flag's value: the command line first, then its environment variable. */
-function effectiveValue(
+function effectiveSetting(
   spec: FlagSpec,
   values: RawValues,
   program: Command,
   env: Readonly<Record<string, string>>,
-): string | string[] | boolean | undefined {
+): Setting {
   const long = longName(spec);
   const attribute = attributeName(long);
-  if (program.getOptionValueSource(attribute) === "cli") return values[attribute];
-  if (long === "no-cache" && values["cache"] === false) return true;
-  const envName = envNameFor(`--${long}`);
+  const flagLabel = `--${long}`;
+  if (program.getOptionValueSource(attribute) === "cli") {
+    return { value: values[attribute], label: flagLabel };
+  }
+  if (long === "no-cache" && values["cache"] === false) return { value: true, label: flagLabel };
+  const envName = envNameFor(flagLabel);
   const fromEnv = env[envName];
-  if (fromEnv === undefined) return undefined;
-  if (spec.kind === "boolean") return parseEnvBoolean(envName, fromEnv);
-  if (spec.kind === "list") return fromEnv.split(",").map((item) => item.trim()).filter(Boolean);
-  return fromEnv;
+  if (fromEnv === undefined) return { value: undefined, label: flagLabel };
+  if (spec.kind === "boolean") return { value: parseEnvBoolean(envName, fromEnv), label: envName };
+  if (spec.kind === "list") {
+    return { value: fromEnv.split(",").map((item) => item.trim()).filter(Boolean), label: envName };
+  }
+  return { value: fromEnv, label: envName };
 }
 
-function numberSetting(
-  spec: FlagSpec,
-  raw: string | string[] | boolean | undefined,
-  fallback: number,
-): number {
-  if (raw === undefined || typeof raw !== "string") return fallback;
-  return parseWholeNumber(`--${longName(spec)}`, raw, spec.min ?? 0);
+function numberSetting(spec: FlagSpec, setting: Setting, fallback: number): number {
+  if (typeof setting.value !== "string") return fallback;
+  return parseWholeNumber(setting.label, setting.value, spec.min ?? 0);
 }
 
 function commanderToUsage(error: CommanderError): PusherError {
@@ -239,23 +249,29 @@ export function parseCommandLine(
     throw commanderToUsage(error);
   }
   const values = program.opts<RawValues>();
-  const settings = new Map<string, string | string[] | boolean | undefined>();
+  const settings = new Map<string, Setting>();
   for (const spec of FLAGS) {
-    settings.set(longName(spec), effectiveValue(spec, values, program, env));
+    settings.set(longName(spec), effectiveSetting(spec, values, program, env));
   }
+  const setting = (name: string): Setting => {
+    const found = settings.get(name);
+    if (!found) throw new PusherError("internal", `unknown flag --${name}`);
+    return found;
+  };
   const text = (name: string): string | undefined => {
-    const value = settings.get(name);
+    const value = setting(name).value;
     return typeof value === "string" && value !== "" ? value : undefined;
   };
-  const flag = (name: string): boolean => settings.get(name) === true;
+  const flag = (name: string): boolean => setting(name).value === true;
   const list = (name: string): string[] => {
-    const value = settings.get(name);
+    const value = setting(name).value;
     return Array.isArray(value) ? value : [];
   };
-  const spec = (name: string): FlagSpec => {
+  const label = (name: string): string => setting(name).label;
+  const number = (name: string, fallback: number): number => {
     const found = FLAGS.find((candidate) => longName(candidate) === name);
-    if (!found) throw new Error(`unknown flag ${name}`);
-    return found;
+    if (!found) throw new PusherError("internal", `unknown flag --${name}`);
+    return numberSetting(found, setting(name), fallback);
   };
 
   const file = text("file");
@@ -274,56 +290,38 @@ export function parseCommandLine(
   if (!COMPRESSIONS.includes(compression as Compression)) {
     throw new PusherError(
       "usage",
-      `--compression must be none, gzip or zstd, got ${JSON.stringify(compression)}`,
+      `${label("compression")} must be none, gzip or zstd, got ${JSON.stringify(compression)}`,
     );
   }
-  if (flag("quiet") && flag("verbose")) {
-    throw new PusherError("usage", "--quiet and --verbose cannot be used together");
-  }
-  if (flag("force-upload") && flag("dry-run")) {
-    throw new PusherError("usage", "--force-upload and --dry-run cannot be used together");
-  }
+  const together = (first: string, second: string): PusherError =>
+    new PusherError("usage", `${label(first)} and ${label(second)} cannot be used together`);
+  if (flag("quiet") && flag("verbose")) throw together("quiet", "verbose");
+  if (flag("force-upload") && flag("dry-run")) throw together("force-upload", "dry-run");
   const username = text("username");
   const password = text("password");
   const passwordStdin = flag("password-stdin");
-  if (passwordStdin && password !== undefined) {
-    throw new PusherError("usage", "--password and --password-stdin cannot be used together");
-  }
+  if (passwordStdin && password !== undefined) throw together("password", "password-stdin");
   if (passwordStdin && file === "-") {
-    throw new PusherError("usage", "--password-stdin cannot be used with -f - (both read stdin)");
+    throw new PusherError(
+      "usage",
+      `${label("password-stdin")} cannot be used with ${label("file")} - (both read stdin)`,
+    );
   }
   if (password !== undefined && username === undefined) {
-    throw new PusherError("usage", "--password needs --username");
+    throw new PusherError("usage", `${label("password")} needs --username`);
   }
 
   const options: PushOptions = {
     file,
     targets,
-    timeoutSeconds: numberSetting(
-      spec("timeout"),
-      settings.get("timeout"),
-      DEFAULT_PUSH_SETTINGS.timeoutSeconds,
-    ),
-    stallTimeoutSeconds: numberSetting(
-      spec("stall-timeout"),
-      settings.get("stall-timeout"),
-      DEFAULT_PUSH_SETTINGS.stallTimeoutSeconds,
-    ),
-    largeLayerThreshold: numberSetting(
-      spec("large-layer-threshold"),
-      settings.get("large-layer-threshold"),
+    timeoutSeconds: number("timeout", DEFAULT_PUSH_SETTINGS.timeoutSeconds),
+    stallTimeoutSeconds: number("stall-timeout", DEFAULT_PUSH_SETTINGS.stallTimeoutSeconds),
+    largeLayerThreshold: number(
+      "large-layer-threshold",
       DEFAULT_PUSH_SETTINGS.largeLayerThreshold,
     ),
-    maxConcurrent: numberSetting(
-      spec("max-concurrent"),
-      settings.get("max-concurrent"),
-      DEFAULT_PUSH_SETTINGS.maxConcurrent,
-    ),
-    retryAttempts: numberSetting(
-      spec("retry-attempts"),
-      settings.get("retry-attempts"),
-      DEFAULT_PUSH_SETTINGS.retryAttempts,
-    ),
+    maxConcurrent: number("max-concurrent", DEFAULT_PUSH_SETTINGS.maxConcurrent),
+    retryAttempts: number("retry-attempts", DEFAULT_PUSH_SETTINGS.retryAttempts),
     skipTls: flag("skip-tls"),
     caCertFiles: list("ca-cert"),
     dryRun: flag("dry-run"),

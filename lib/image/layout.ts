@@ -32,6 +32,14 @@ export async function resolveLayout(
     if (selection !== undefined) return selection;
   }
   if (view.has("manifest.json")) return await resolveDockerLayout(view, options);
+  if (view.has("repositories")) {
+    throw new PusherError(
+      "input",
+      "the archive has a repositories file but no manifest.json: a docker save from before " +
+        "Docker 1.10, which this tool does not read",
+      { hint: "docker load it, then docker save it again with a current docker" },
+    );
+  }
   throw new PusherError(
     "input",
     "the archive has neither manifest.json nor index.json, so it is not an image archive",

@@ -52,15 +52,23 @@ function parseItem(value: unknown, index: number): ManifestItem {
   };
 }
 
-async function loadImage(view: EntryView, item: ManifestItem): Promise<ArchiveImage> {
+/** An image read from `manifest.json`, with what was accepted although it deviates. */
+interface LoadedImage {
+  image: ArchiveImage;
+  warnings: string[];
+}
+
+async function loadImage(view: EntryView, item: ManifestItem): Promise<LoadedImage> {
   const bytes = await readNamedEntry(view, item.config, `${item.where} Config`);
   const digest = sha256Digest(bytes);
   const stated = digestFromName(view.resolve(item.config));
+  const warnings: string[] = [];
+  // Like docker load, skopeo and crane: the config is pushed under its content's digest; the
+  // layers are still checked against its diff_ids.
   if (stated !== undefined && stated !== digest) {
-    throw new PusherError(
-      "verify",
-      `config ${item.config} has digest ${digest}, not the ${stated} its name states`,
-      { hint: "the archive is damaged; re-create it" },
+    warnings.push(
+      `config ${item.config} hashes to ${digest}, not the ${stated} its name states ` +
+        "(edited after it was saved?); pushing it under its content's digest",
     );
   }
   const diffIds = configDiffIds(
@@ -93,11 +101,12 @@ async function loadImage(view: EntryView, item: ManifestItem): Promise<ArchiveIm
     if (diffId !== undefined) layer.diffId = diffId;
     return layer;
   });
-  return {
+  const image: ArchiveImage = {
     names: item.repoTags,
     config: { bytes, digest, mediaType: DOCKER_CONFIG },
     layers,
   };
+  return { image, warnings };
 }
 
 /** Resolves the image to push from docker's `manifest.json`. */
@@ -116,6 +125,6 @@ export async function resolveDockerLayout(
       value: item,
     };
   });
-  const image = await loadImage(view, selectCandidate(candidates, options.image));
-  return { family: "docker", images: [image], skippedPlatforms: [] };
+  const { image, warnings } = await loadImage(view, selectCandidate(candidates, options.image));
+  return { family: "docker", images: [image], skippedPlatforms: [], warnings };
 }

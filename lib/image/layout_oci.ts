@@ -302,13 +302,15 @@ async function loadIndex(
       }) has its blobs in the archive`,
     );
   }
-  if (platforms.length === 1) return { family: "oci", images: [only], skippedPlatforms };
+  if (platforms.length === 1) {
+    return { family: "oci", images: [only], skippedPlatforms, warnings: [] };
+  }
   const present = new Set(platforms.map((image) => image.sourceManifest?.digest));
   const images = ordered.filter((image) => {
     const subject = attestations.get(image);
     return subject === undefined || present.has(subject);
   });
-  return { family: "oci", images, index: index.document, skippedPlatforms };
+  return { family: "oci", images, index: index.document, skippedPlatforms, warnings: [] };
 }
 
 /** One image `index.json` names (several entries may name it, one per tag). */
@@ -368,7 +370,7 @@ async function loadSingle(
   if (loaded.image.layers.length === 0 && loaded.declaredDiffIds > 0 && view.has("manifest.json")) {
     return undefined;
   }
-  return { family: "oci", images: [loaded.image], skippedPlatforms: [] };
+  return { family: "oci", images: [loaded.image], skippedPlatforms: [], warnings: [] };
 }
 
 /** `RepoTags` of docker's `manifest.json`, by config path, when the archive has one. */
@@ -385,17 +387,22 @@ async function dockerRepoTags(view: EntryView): Promise<Map<string, string[]>> {
 }
 
 /**
- * Resolves an OCI layout archive. Returns undefined for a docker 25.0.0 archive whose OCI
- * manifest lists no layers although its config has some: its `manifest.json` is the usable part.
+ * Resolves an OCI layout archive. Returns undefined when the archive's `manifest.json` is the
+ * usable part: docker 25+ `docker save <image-id>` writes an `index.json` whose `manifests` is
+ * null, and docker 25.0.0's OCI manifest lists no layers although its config has some.
  */
 export async function resolveOciLayout(
   view: EntryView,
   options: { image?: string | undefined },
 ): Promise<ImageSelection | undefined> {
   const json = parseJsonObject(await view.read("index.json"), "index.json");
-  const descriptors = arrayField(json, "manifests", "index.json").map((value, i) =>
+  const descriptors = arrayField(json, "manifests", "index.json", true).map((value, i) =>
     parseDescriptor(value, `index.json entry ${i + 1}`)
   );
+  if (descriptors.length === 0) {
+    if (view.has("manifest.json")) return undefined;
+    throw new PusherError("input", "index.json lists no images");
+  }
   const chosen = selectCandidate(groupByDigest(descriptors), options.image);
   const selection = INDEX_TYPES.has(chosen.descriptor.mediaType)
     ? await loadIndex(view, chosen.descriptor, chosen.names)

@@ -73,6 +73,8 @@ export interface ImageSelection {
   index?: RawDocument;
   /** Platforms the archive's index names whose blobs are absent (left out, reported to the user). */
   skippedPlatforms: string[];
+  /** What the reader accepted although it deviates from the layout (reported to the user). */
+  warnings: string[];
 }
 
 /** A read-only view of archive entries used to resolve the layout. */

@@ -14,7 +14,7 @@ import type {
   ManifestFamily,
   Platform,
 } from "../image/types.ts";
-import { isTarLayerType } from "../image/media_types.ts";
+import { IMAGE_CONFIG_TYPES, isTarLayerType } from "../image/media_types.ts";
 import {
   configMediaType,
   DOCKER_MANIFEST,
@@ -89,10 +89,25 @@ function sourceLayers(image: ArchiveImage): JsonObject[] | undefined {
   return parsed["layers"].filter(isObject);
 }
 
-/** Whether the pushed layers are exactly the ones the source manifest lists. */
+/** The family a config or tar-layer media type belongs to; undefined for any other type. */
+function familyOfBlobType(mediaType: unknown): ManifestFamily | undefined {
+  if (typeof mediaType !== "string") return undefined;
+  if (!isTarLayerType(mediaType) && !IMAGE_CONFIG_TYPES.includes(mediaType)) return undefined;
+  return mediaType.startsWith("application/vnd.docker.") ? "docker" : "oci";
+}
+
+/**
+ * Whether the source manifest can go up byte for byte: the pushed layers are exactly the ones it
+ * lists, and its layer and config media types are of its own family (a ggcr layout write can
+ * put OCI layer types in a Docker manifest, which clients such as skopeo refuse to pull).
+ */
 function sourceManifestStillTrue(image: ArchiveImage, layers: readonly PushedLayer[]): boolean {
   const listed = sourceLayers(image);
-  if (!listed || listed.length !== layers.length) return false;
+  const source = image.sourceManifest;
+  if (!listed || !source || listed.length !== layers.length) return false;
+  const family = familyOf(source.mediaType);
+  const types = [image.config.mediaType, ...listed.map((descriptor) => descriptor["mediaType"])];
+  if (types.some((type) => (familyOfBlobType(type) ?? family) !== family)) return false;
   return listed.every((descriptor, index) =>
     descriptor["digest"] === layers[index]?.digest && descriptor["size"] === layers[index]?.size
   );

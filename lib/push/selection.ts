@@ -20,14 +20,15 @@ export function uniqueLayers(selection: ImageSelection): ArchiveLayer[] {
   return [...byEntry.values()];
 }
 
-/** Warns about platforms the archive names but does not hold. */
-export function reportSkipped(ctx: RunContext, selection: ImageSelection): void {
+/** Warns about platforms the archive names but does not hold, and what the reader accepted. */
+export function reportWarnings(ctx: RunContext, selection: ImageSelection): void {
   for (const platform of selection.skippedPlatforms) {
     ctx.emit({
       type: "warning",
       message: `platform ${platform} is named in the archive but its blobs are absent: left out`,
     });
   }
+  for (const message of selection.warnings) ctx.emit({ type: "warning", message });
 }
 
 /** Emits the start event listing every blob of the selection. */
@@ -45,5 +46,5 @@ export function announce(ctx: RunContext, selection: ImageSelection): void {
     totalBytes: blobs.reduce((sum, blob) => sum + blob.size, 0),
     dryRun: ctx.options.dryRun,
   });
-  reportSkipped(ctx, selection);
+  reportWarnings(ctx, selection);
 }

@@ -16,7 +16,7 @@ import { pushLayer, readProgress, uploadSettings } from "./layer_push.ts";
 import { layerUpload } from "./layer_source.ts";
 import type { PushedLayer } from "./manifest_builder.ts";
 import { streamOf } from "./progress_stream.ts";
-import { reportSkipped, uniqueLayers } from "./selection.ts";
+import { announce, reportWarnings, uniqueLayers } from "./selection.ts";
 
 const BLOB_PATH = /^blobs\/sha256\/([0-9a-f]{64})$/;
 
@@ -32,6 +32,18 @@ function streamedLayer(path: string, size: number): ArchiveLayer {
 }
 
 type StreamedLayer = PushedLayer & { diffId?: string };
+
+/** The start event of a push whose blobs are not known yet (they stream past first). */
+function announceUnknown(ctx: RunContext): void {
+  ctx.emit({
+    type: "start",
+    file: ctx.options.file,
+    targets: ctx.options.targets,
+    blobs: [],
+    totalBytes: 0,
+    dryRun: ctx.options.dryRun,
+  });
+}
 
 /** Uploads (or, in a dry run, only digests) one large entry as it streams past. */
 async function pushStreamedEntry(
@@ -64,21 +76,21 @@ export async function pushFromStream(
   name: string,
   imageOption: { image?: string },
 ): Promise<{ selection: ImageSelection; layers: Map<string, PushedLayer> }> {
-  ctx.emit({
-    type: "start",
-    file: ctx.options.file,
-    targets: ctx.options.targets,
-    blobs: [],
-    totalBytes: 0,
-    dryRun: ctx.options.dryRun,
-  });
+  // The start line waits for the first upload or for the layout, so a stream that holds no image
+  // ends with its error alone.
+  let started = false;
   const scan = await scanArchiveStream(
     stream,
-    (path, size, body) => pushStreamedEntry(ctx, path, size, body),
+    (path, size, body) => {
+      if (!started) announceUnknown(ctx);
+      started = true;
+      return pushStreamedEntry(ctx, path, size, body);
+    },
     { name },
   );
   const selection = await resolveLayout(scan.view, imageOption);
-  reportSkipped(ctx, selection);
+  if (started) reportWarnings(ctx, selection);
+  else announce(ctx, selection);
   const layers = new Map<string, PushedLayer>();
   for (const layer of uniqueLayers(selection)) {
     const streamed = scan.large.get(layer.entry);

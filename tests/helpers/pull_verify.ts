@@ -1,7 +1,8 @@
 /**
  * Pull-back verification: copies an image out of a registry with skopeo (an independent client)
  * and checks it byte by byte — manifest, config, every blob's digest and size, and every layer's
- * uncompressed digest against the config's `rootfs.diff_ids`.
+ * uncompressed digest against the config's `rootfs.diff_ids` (artifact manifests, whose config
+ * lists no diff_ids and whose blobs are not tar layers, are checked blob by blob).
  *
  * ```ts
  * const found = await pullAndVerify(`${registry.host}/demo:1`, { expectedDiffIds: diffIds });
@@ -221,6 +222,42 @@ async function verifyBlob(dir: string, descriptor: Descriptor, what: string): Pr
   return path;
 }
 
+/** Whether a layer media type names a tar layer (Docker or OCI, any compression). */
+function isTarLayer(mediaType: string): boolean {
+  return /^application\/vnd\.(oci\.image\.layer\.(nondistributable\.)?v1\.tar|docker\.image\.rootfs\.(foreign\.)?diff\.tar)/
+    .test(mediaType);
+}
+
+/**
+ * An artifact manifest (its config lists no diff_ids and none of its blobs is a tar layer, e.g.
+ * buildx `builder` references): every blob is checked by size and digest; nothing is unpacked.
+ */
+async function verifyArtifact(
+  dir: string,
+  manifestDigest: string,
+  mediaType: string,
+  config: Descriptor,
+  descriptors: Descriptor[],
+): Promise<VerifiedImage> {
+  const layers: VerifiedLayer[] = [];
+  for (const [i, descriptor] of descriptors.entries()) {
+    const path = await verifyBlob(dir, descriptor, `blob ${i}`);
+    layers.push({
+      ...descriptor,
+      compression: "none",
+      diffId: await hashStream(createReadStream(path)),
+    });
+  }
+  return {
+    manifestDigest,
+    mediaType,
+    configDigest: config.digest,
+    configMediaType: config.mediaType,
+    platform: "",
+    layers,
+  };
+}
+
 async function verifyImage(
   dir: string,
   manifestBytes: Uint8Array,
@@ -238,6 +275,9 @@ async function verifyImage(
   const configJson = parseJson(await Deno.readFile(configPath), `config ${config.digest}`);
   const rootfs = configJson.rootfs as { diff_ids?: unknown } | undefined;
   const diffIds = rootfs?.diff_ids;
+  if (diffIds === undefined && descriptors.every((layer) => !isTarLayer(layer.mediaType))) {
+    return await verifyArtifact(dir, manifestDigest, mediaType, config, descriptors);
+  }
   if (!Array.isArray(diffIds) || diffIds.length !== descriptors.length) {
     fail(
       `config ${config.digest} lists ${Array.isArray(diffIds) ? diffIds.length : "no"} diff_ids ` +

@@ -83,7 +83,7 @@ Deno.test("bad values are usage errors that name the flag or variable", () => {
   );
   assert.match(
     usageError(["-f", "a", "-r", "b"], { DOCKER_PUSHER_TIMEOUT: "ten" }).message,
-    /--timeout/,
+    /^DOCKER_PUSHER_TIMEOUT must be a whole number/,
   );
   assert.match(usageError(["-f", "a", "-r", "b", "--bogus"]).message, /--bogus/);
   assert.match(usageError(["-r", "b"]).message, /--file/);

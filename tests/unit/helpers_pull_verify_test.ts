@@ -181,6 +181,61 @@ Deno.test("pullAndVerify: zstd, uncompressed and gzip layers; an index with --al
   ]);
 });
 
+/** Pushes an artifact manifest: config `{}`, one JSON blob (optionally typed as a tar layer). */
+async function pushArtifact(
+  registry: MemoryRegistry,
+  repository: string,
+  tag: string,
+  blobType: string,
+): Promise<{ digest: string; size: number; blob: string }> {
+  const config = await pushBlob(registry, repository, encoder.encode("{}"));
+  const blob = await pushBlob(registry, repository, encoder.encode('{"built":"by hand"}'));
+  const manifest = await putManifest(registry, repository, tag, {
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
+    layers: [{ mediaType: blobType, ...blob }],
+  });
+  return { ...manifest, blob: blob.digest };
+}
+
+Deno.test("pullAndVerify: an artifact child (no diff_ids, no tar layers) is checked blob by blob", async () => {
+  await using registry = startMemoryRegistry();
+  const image = await pushOciImage(registry, "art", "image", { variant: "v1" });
+  const artifact = await pushArtifact(registry, "art", "artifact", "application/vnd.example+json");
+  const index = await putManifest(registry, "art", "all", {
+    schemaVersion: 2,
+    mediaType: OCI_INDEX,
+    manifests: [
+      {
+        mediaType: OCI_MANIFEST,
+        ...image.manifest,
+        platform: { os: "linux", architecture: "amd64" },
+      },
+      { mediaType: OCI_MANIFEST, digest: artifact.digest, size: artifact.size },
+    ],
+  });
+  const found = await pullAndVerify(`${registry.host}/art:all`, {
+    all: true,
+    expectedManifestDigest: index.digest,
+    expectedConfigDigest: image.configDigest,
+    expectedDiffIds: image.diffIds,
+  });
+  assert.deepEqual(found.images.map((child) => child.manifestDigest), [
+    image.manifest.digest,
+    artifact.digest,
+  ]);
+  assert.deepEqual(found.images[1]?.layers.map((blob) => blob.digest), [artifact.blob]);
+
+  // A tar layer type still needs its diff_id: without one the manifest is not an artifact.
+  await pushArtifact(registry, "art", "untrue", "application/vnd.oci.image.layer.v1.tar+gzip");
+  await assert.rejects(
+    pullAndVerify(`${registry.host}/art:untrue`),
+    (error: unknown) =>
+      error instanceof PusherError && /lists no diff_ids for 1 layers/.test(error.message),
+  );
+});
+
 Deno.test("pullAndVerify: mismatches throw verify errors naming the value", async () => {
   await using registry = startMemoryRegistry();
   const good = await pushOciImage(registry, "app", "good", { variant: "v1" });

@@ -44,6 +44,7 @@ async function assertSelection(
   const label = fixture.layout;
   assert.equal(selection.family, fixture.family, label);
   assert.deepEqual(selection.skippedPlatforms, fixture.skippedPlatforms, label);
+  assert.deepEqual(selection.warnings, [], label);
   assert.equal(selection.index?.digest, fixture.indexDigest, label);
   if (selection.index !== undefined) {
     assert.equal(digestOf(selection.index.bytes), selection.index.digest, label);
@@ -285,7 +286,6 @@ Deno.test("layout: the refusal lists full names the way docker shows them", asyn
 Deno.test("layout: broken docker manifest.json archives", async () => {
   const fixture = (await sharedFixtures())["docker-legacy"];
   const pristine = await filesOf(fixture.path);
-  const configPath = `${fixture.configDigest.slice(7)}.json`;
 
   let files = new Map(pristine);
   files.set("manifest.json", encoder.encode('[{"Config": '));
@@ -312,16 +312,50 @@ Deno.test("layout: broken docker manifest.json archives", async () => {
   await assertFails(await viewOf(files), "input", /invalid entry path "..\/outside.json"/);
 
   files = new Map(pristine);
-  editJson(files, configPath, (json) => json.config.Cmd = ["/bin/evil"]);
-  await assertFails(
-    await viewOf(files),
-    "verify",
-    /config .* has digest sha256:\w+, not the sha256:/,
-  );
+  editJson(files, "manifest.json", (json) => json[0].Config = "absent.json");
+  await assertFails(await viewOf(files), "input", /Config names "absent.json", which is not in/);
 
   files = new Map(pristine);
   files.delete("manifest.json");
+  assert.ok(files.has("repositories"));
+  await assertFails(await viewOf(files), "input", /no manifest.json: a docker save from before/);
+  files.delete("repositories");
   await assertFails(await viewOf(files), "input", /neither manifest.json nor index.json/);
+});
+
+Deno.test("layout: a docker config edited after saving goes up under its content's digest", async () => {
+  const fixture = (await sharedFixtures())["docker-legacy"];
+  const files = await filesOf(fixture.path);
+  const configPath = `${fixture.configDigest.slice(7)}.json`;
+  editJson(files, configPath, (json) => json.config.Cmd = ["/bin/edited"]);
+  const edited = digestOf(files.get(configPath) ?? new Uint8Array());
+  const selection = await resolveLayout(await viewOf(files));
+  const image = selection.images[0];
+  assert.equal(image?.config.digest, edited);
+  assert.equal(digestOf(image.config.bytes), edited);
+  // The diff_ids still come from the config, so every layer is still checked as it goes up.
+  assert.deepEqual(image.layers.map((layer) => layer.diffId), fixture.diffIds);
+  assert.equal(selection.warnings.length, 1);
+  assert.match(
+    selection.warnings[0] ?? "",
+    new RegExp(`^config ${configPath} hashes to ${edited}, not the ${fixture.configDigest}`),
+  );
+});
+
+Deno.test("layout: an index.json listing no images falls back to manifest.json, or is refused", async () => {
+  const fixture = (await sharedFixtures())["docker-v25"];
+  const pristine = await filesOf(fixture.path);
+  for (const manifests of [null, [], undefined]) {
+    const files = new Map(pristine);
+    editJson(files, "index.json", (json) => json.manifests = manifests);
+    const selection = await resolveLayout(await viewOf(files));
+    const label = JSON.stringify(manifests) ?? "absent";
+    assert.equal(selection.family, "docker", label);
+    assert.equal(selection.images[0]?.config.digest, fixture.configDigest, label);
+    assert.deepEqual(selection.images[0]?.layers.map((l) => l.diffId), fixture.diffIds, label);
+    files.delete("manifest.json");
+    await assertFails(await viewOf(files), "input", /^index.json lists no images$/);
+  }
 });
 
 Deno.test("layout: broken OCI archives", async () => {
