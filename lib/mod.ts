@@ -70,11 +70,17 @@ export type {
   RawDocument,
 } from "./image/types.ts";
 export {
+  type BlobDownload,
   type BlobStatus,
+  type FetchedManifest,
+  type GetBlobOptions,
+  type ManifestHead,
   RegistryClient,
   type RegistryClientOptions,
+  type RepositoryAccess,
   type UploadSession,
 } from "./registry/client.ts";
+export type { RateLimit } from "./registry/rate_limit.ts";
 export type { AuthScheme } from "./registry/auth.ts";
 export type {
   BodyFactory,

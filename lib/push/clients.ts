@@ -15,6 +15,7 @@ import { loadCaCertificates } from "../registry/ca_certs.ts";
 import { RegistryClient } from "../registry/client.ts";
 import { ANONYMOUS, type Credentials } from "../registry/credentials.ts";
 import type { RequestLog } from "../registry/http.ts";
+import { describeRateLimit } from "../registry/rate_limit.ts";
 import { createTransport } from "../registry/transport.ts";
 import type { Transport } from "../registry/http.ts";
 import type { TargetRepository } from "./targets.ts";
@@ -51,7 +52,9 @@ function logRequest(entry: RequestLog): void {
   httpLog.debug(
     `${entry.method} ${entry.url} → ${outcome} (${entry.bytes} bytes sent, ${
       Math.round(entry.ms)
-    } ms)`,
+    } ms)${
+      entry.rateLimit === undefined ? "" : `, pull quota ${describeRateLimit(entry.rateLimit)}`
+    }`,
   );
 }
 

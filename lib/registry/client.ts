@@ -1,9 +1,10 @@
 /**
- * `RegistryClient`: the registry API calls a push makes against one repository — ping, blob
- * existence, cross-repository mounts, upload sessions (one streamed PATCH, chunks, status,
- * completion, cancellation) and manifests. It knows nothing of archives, and retries nothing
- * except one request after a 401 with a fresh token; the caller's retry helper decides the rest
- * from {@link RegistryError.retryable}.
+ * `RegistryClient`: the registry API calls a push or a pull makes against one repository — ping,
+ * blob existence, cross-repository mounts, upload sessions (one streamed PATCH, chunks, status,
+ * completion, cancellation), manifests, and reads (manifest GET/HEAD with digest checks, blob GET
+ * from an offset). It knows nothing of archives, and retries nothing except one request after a
+ * 401 with a fresh token; the caller's retry helper decides the rest from
+ * {@link RegistryError.retryable}.
  *
  * @module
  */
@@ -11,9 +12,11 @@
 import { createHash } from "node:crypto";
 import { PusherError } from "../errors.ts";
 import { Authorizer, type AuthScheme, type AuthTicket } from "./auth.ts";
+import { checkPartialAnswer, withNetworkErrors } from "./blob_read.ts";
 import { ANONYMOUS, type Credentials } from "./credentials.ts";
 import { errorForStatus, parseErrorBody, RegistryError } from "./errors.ts";
 import type { BodyFactory, RequestBody, RequestLog, Transport, TransportResponse } from "./http.ts";
+import { readManifestBody, refuseSchema1, verifiedManifestDigest } from "./manifest_read.ts";
 import type { Reference } from "./reference.ts";
 import { createTransport } from "./transport.ts";
 
@@ -53,6 +56,57 @@ export interface RegistryClientOptions {
   userAgent?: string;
   /** Use the OAuth2 password grant (`POST`) to get tokens with user-name/password credentials. */
   preferOAuth?: boolean;
+  /**
+   * What tokens are asked for: `push` (default) asks `pull,push`; `pull` asks only `pull`, for a
+   * read-only source (an anonymous token service grants no more).
+   */
+  access?: RepositoryAccess;
+}
+
+/** The access a client needs to its repository. */
+export type RepositoryAccess = "pull" | "push";
+
+/** A manifest read with {@link RegistryClient.getManifest}. */
+export interface FetchedManifest {
+  /** The exact bytes the registry sent. */
+  bytes: Uint8Array;
+  /** Its media type (`Content-Type`, else the JSON's `mediaType`). */
+  mediaType: string;
+  /** The digest of the bytes, checked against what was asked for and reported. */
+  digest: string;
+}
+
+/** What a `HEAD` of a manifest tells. */
+export interface ManifestHead {
+  /** `Docker-Content-Digest`, when the registry sent it. */
+  digest?: string;
+  /** `Content-Type`. */
+  mediaType: string;
+  /** `Content-Length`, when sent. */
+  size?: number;
+}
+
+/** Options of {@link RegistryClient.getBlob}. */
+export interface GetBlobOptions {
+  /** Ask for the bytes from here on (`Range: bytes=<offset>-`) when above 0. */
+  offset?: number;
+  /** Aborts the request and the body. */
+  signal?: AbortSignal | undefined;
+}
+
+/** An open blob download. */
+export interface BlobDownload {
+  /** The bytes, from {@link start}; read failures are retryable `network` errors. */
+  body: ReadableStream<Uint8Array>;
+  /**
+   * Where the body starts in the blob: the offset asked for when the registry honoured the range
+   * (206), 0 when it sent the whole blob (200).
+   */
+  start: number;
+  /** Whether the range asked for was honoured. */
+  ranged: boolean;
+  /** Size of the whole blob, when the answer told. */
+  size?: number;
 }
 
 /** Media types asked for when looking a manifest up. */
@@ -95,9 +149,10 @@ export class RegistryClient {
     this.#base = new URL(options.reference.apiBase.origin);
     this.#ownsTransport = options.transport === undefined;
     this.#transport = options.transport ?? createTransport(transportOptions(options));
+    const actions = options.access === "pull" ? "pull" : "pull,push";
     const authOptions: ConstructorParameters<typeof Authorizer>[2] = {
       registry: this.registry,
-      scopes: [`repository:${this.repository}:pull,push`],
+      scopes: [`repository:${this.repository}:${actions}`],
     };
     if (options.preferOAuth !== undefined) authOptions.preferOAuth = options.preferOAuth;
     this.#auth = new Authorizer(this.#transport, options.credentials ?? ANONYMOUS, authOptions);
@@ -384,6 +439,106 @@ export class RegistryClient {
     return sha256(new Uint8Array(await new Response(get.body).arrayBuffer()));
   }
 
+  /**
+   * `GET`s a manifest by tag or digest with one `Accept` list for every manifest type. The digest
+   * of the bytes is checked against the digest asked for and `Docker-Content-Digest`.
+   *
+   * @throws {RegistryError} kind `verify` on a digest mismatch, `registry` for a missing
+   * manifest (404) and other failed answers.
+   * @throws {PusherError} kind `input` for a Docker schema 1 manifest.
+   */
+  async getManifest(reference: string, signal?: AbortSignal): Promise<FetchedManifest> {
+    const url = this.#url(`manifests/${reference}`);
+    const what = `reading manifest ${this.#reference(reference)}`;
+    const headers = { accept: MANIFEST_ACCEPT };
+    const response = await this.#send({ method: "GET", url, what, headers, signal });
+    if (response.status !== 200) throw await this.#error(response, what);
+    const contentType = response.headers.get("content-type") ?? "";
+    const bytes = await readManifestBody(withNetworkErrors(body(response), "GET", url), what);
+    refuseSchema1(contentType, bytes, what);
+    const digest = verifiedManifestDigest(
+      bytes,
+      reference,
+      response.headers.get("docker-content-digest"),
+      what,
+    );
+    return { bytes, mediaType: manifestMediaType(contentType, bytes), digest };
+  }
+
+  /**
+   * `HEAD`s a manifest: its digest, media type and size without a `GET` (Docker Hub counts
+   * manifest `GET`s against the pull quota, not `HEAD`s). `undefined` when there is none (404).
+   *
+   * @throws {PusherError} kind `input` for a Docker schema 1 manifest.
+   */
+  async headManifest(reference: string, signal?: AbortSignal): Promise<ManifestHead | undefined> {
+    const url = this.#url(`manifests/${reference}`);
+    const what = `looking up manifest ${this.#reference(reference)}`;
+    const headers = { accept: MANIFEST_ACCEPT };
+    const response = await this.#send({ method: "HEAD", url, what, headers, signal });
+    await response.discard();
+    if (response.status === 404) return undefined;
+    if (!isSuccess(response.status)) throw await this.#error(response, what);
+    const mediaType = response.headers.get("content-type") ?? "";
+    refuseSchema1(mediaType, undefined, what);
+    const head: ManifestHead = { mediaType: mediaType.split(";")[0]?.trim() ?? "" };
+    const digest = response.headers.get("docker-content-digest");
+    if (digest !== null && digest !== "") head.digest = digest;
+    const size = Number(response.headers.get("content-length") ?? Number.NaN);
+    if (Number.isSafeInteger(size) && size >= 0) head.size = size;
+    return head;
+  }
+
+  /**
+   * `GET`s a blob, from `offset` on when above 0 (`Range: bytes=<offset>-`). Redirects to blob
+   * storage on another origin are followed without `Authorization`. The answer says whether the
+   * range was honoured (206) or the whole blob came (200).
+   *
+   * @throws {RegistryError} kind `registry` for a missing blob (404), a 206 for another range and
+   * other failed answers; `network` (retryable) for 408, 429 and 5xx.
+   */
+  async getBlob(digest: string, options: GetBlobOptions = {}): Promise<BlobDownload> {
+    const offset = options.offset ?? 0;
+    if (!Number.isSafeInteger(offset) || offset < 0) {
+      throw new PusherError("internal", `invalid blob offset ${offset}`);
+    }
+    const url = this.#url(`blobs/${digest}`);
+    const what = `downloading blob ${digest} from ${this.#name()}`;
+    const headers: Record<string, string> = {};
+    if (offset > 0) headers.range = `bytes=${offset}-`;
+    const response = await this.#send({
+      method: "GET",
+      url,
+      what,
+      headers,
+      signal: options.signal,
+    });
+    if (response.status !== 200 && response.status !== 206) {
+      throw await this.#error(response, what);
+    }
+    const download: BlobDownload = {
+      body: withNetworkErrors(body(response), "GET", response.url),
+      start: 0,
+      ranged: false,
+    };
+    const length = Number(response.headers.get("content-length") ?? Number.NaN);
+    if (response.status === 206) {
+      let range: ReturnType<typeof checkPartialAnswer>;
+      try {
+        range = checkPartialAnswer(response.headers.get("content-range"), offset, what);
+      } catch (error) {
+        await response.discard();
+        throw error;
+      }
+      download.start = offset;
+      download.ranged = true;
+      if (range.total !== undefined) download.size = range.total;
+    } else if (Number.isSafeInteger(length) && length >= 0) {
+      download.size = length;
+    }
+    return download;
+  }
+
   /** Releases the transport when the client created it. */
   close(): void {
     if (this.#ownsTransport) this.#transport.close();
@@ -477,6 +632,11 @@ export class RegistryClient {
   #name(): string {
     return `${this.registry}/${this.repository}`;
   }
+
+  /** `registry/repository:tag` or `registry/repository@digest`. */
+  #reference(reference: string): string {
+    return `${this.#name()}${reference.includes(":") ? "@" : ":"}${reference}`;
+  }
 }
 
 function transportOptions(options: RegistryClientOptions): Parameters<typeof createTransport>[0] {
@@ -486,6 +646,26 @@ function transportOptions(options: RegistryClientOptions): Parameters<typeof cre
   if (options.onRequest !== undefined) result.onRequest = options.onRequest;
   if (options.userAgent !== undefined) result.userAgent = options.userAgent;
   return result;
+}
+
+/** The body of an answer, an empty stream when there is none. */
+function body(response: TransportResponse): ReadableStream<Uint8Array> {
+  return response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+}
+
+/** `Content-Type` without parameters, else the `mediaType` field of the JSON. */
+function manifestMediaType(contentType: string, bytes: Uint8Array): string {
+  const bare = contentType.split(";")[0]?.trim() ?? "";
+  if (bare !== "" && bare !== "application/json" && bare !== "text/plain") return bare;
+  try {
+    const parsed: unknown = JSON.parse(new TextDecoder().decode(bytes));
+    const field = typeof parsed === "object" && parsed !== null
+      ? (parsed as Record<string, unknown>).mediaType
+      : undefined;
+    return typeof field === "string" ? field : bare;
+  } catch {
+    return bare;
+  }
 }
 
 function isSuccess(status: number): boolean {

@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { RateLimit } from "./rate_limit.ts";
+
 /** Re-opens a request body from the start; lets streamed bodies be sent again. */
 export type BodyFactory = () => ReadableStream<Uint8Array>;
 
@@ -63,6 +65,8 @@ export interface RequestLog {
   ms: number;
   /** The failure, when no response arrived. */
   error?: string;
+  /** The pull quota the answer reported (Docker Hub's `ratelimit-*` headers). */
+  rateLimit?: RateLimit;
 }
 
 /** A request reduced to what one hop on the wire needs. */

@@ -20,6 +20,7 @@ import type {
   TransportResponse,
 } from "./http.ts";
 import { nodeBackend } from "./node_backend.ts";
+import { parseRateLimit } from "./rate_limit.ts";
 import { redactUrl } from "./redact.ts";
 
 /** Options of {@link createTransport}. */
@@ -133,7 +134,7 @@ class RedirectingTransport implements Transport {
       : request.body;
     if (request.body instanceof Uint8Array) watch.bytes = request.body.byteLength;
     const started = performance.now();
-    const log = (status: number, error?: string): void => {
+    const log = (status: number, error?: string, headers?: Headers): void => {
       if (hook === undefined) return;
       const entry: RequestLog = {
         method: request.method,
@@ -143,11 +144,13 @@ class RedirectingTransport implements Transport {
         ms: Math.round(performance.now() - started),
       };
       if (error !== undefined) entry.error = error;
+      const rateLimit = headers === undefined ? undefined : parseRateLimit(headers);
+      if (rateLimit !== undefined) entry.rateLimit = rateLimit;
       hook(entry);
     };
     try {
       const response = await this.#pick(request.url).send({ ...request, body });
-      log(response.status);
+      log(response.status, undefined, response.headers);
       return response;
     } catch (error) {
       const cause = watch.sourceError ?? error;

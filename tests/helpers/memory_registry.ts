@@ -208,12 +208,18 @@ export function classifyRequest(method: string, pathname: string): RequestTarget
  * - `stall`: wait `ms` milliseconds, then process the request normally;
  * - `drop-response`: process the request fully (a final PUT stores the blob), then drop the
  *   connection instead of answering.
+ * - `cut-response`: answer normally, but drop the connection after `afterBytes` bytes of the
+ *   response body;
+ * - `stall-response`: answer normally, but send nothing after `afterBytes` bytes of the response
+ *   body until the client gives up.
  */
 export type Fault =
   | { type: "status"; status: number; headers?: Record<string, string>; body?: string }
   | { type: "cut"; afterBytes: number }
   | { type: "stall"; ms: number }
-  | { type: "drop-response" };
+  | { type: "drop-response" }
+  | { type: "cut-response"; afterBytes: number }
+  | { type: "stall-response"; afterBytes: number };
 
 /** The kind of a {@link Fault}. */
 export type FaultType = Fault["type"];
@@ -258,6 +264,8 @@ export interface RequestRecord {
   authorization: boolean;
   /** Whether the body came with a `Content-Length` (else it was streamed chunked, or absent). */
   contentLength: boolean;
+  /** The `Range` header, when one arrived. */
+  range?: string;
   /** Request-body bytes read. */
   bytes: number;
   /** The injected fault, if any. */
@@ -312,6 +320,11 @@ export interface RegistryAuthOptions {
   scheme?: "basic" | "bearer";
   /** Lifetime of issued tokens; 300 s by default. */
   tokenTtlSeconds?: number;
+  /**
+   * Let requests without credentials pull (Docker Hub style): `bearer` issues anonymous tokens
+   * that grant `pull` only; `basic` lets reads through without `Authorization`.
+   */
+  anonymousPull?: boolean;
 }
 
 /** Options for {@link startMemoryRegistry}. */
@@ -328,6 +341,10 @@ export interface MemoryRegistryOptions {
   faults?: FaultHook;
   /** Sent as `OCI-Chunk-Min-Length` when an upload session starts. */
   chunkMinLength?: number;
+  /** Answer blob GETs with the whole blob (200), ignoring `Range`, as some registries do. */
+  ignoreRange?: boolean;
+  /** Headers added to every answer (e.g. Docker Hub's `ratelimit-*`). */
+  responseHeaders?: Record<string, string>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -477,6 +494,49 @@ export function delay(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/** How long a `cut-response` waits for the bytes before the cut to reach the client. */
+const RESPONSE_FLUSH_MS = 50;
+
+/** Resolves once `signal` aborts. */
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+}
+
+/**
+ * Passes the first `limit` bytes of `body` through, then runs `broken` and sends nothing more
+ * (the server cancels the stream when the connection goes).
+ */
+function breakAfter(
+  body: ReadableStream<Uint8Array>,
+  limit: number,
+  broken: () => Promise<void>,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let sent = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller): Promise<void> {
+      if (sent >= limit) {
+        await broken();
+        return;
+      }
+      const { done, value } = await reader.read();
+      if (done) {
+        controller.close();
+        return;
+      }
+      const part = value.subarray(0, limit - sent);
+      sent += part.length;
+      controller.enqueue(part);
+    },
+    cancel(reason): Promise<void> {
+      return reader.cancel(reason);
+    },
+  });
+}
+
 /** An in-memory registry; create it with {@link startMemoryRegistry}. */
 export class MemoryRegistry {
   /** Base URL, `http://127.0.0.1:<port>`. */
@@ -554,6 +614,26 @@ export class MemoryRegistry {
     return digest;
   }
 
+  /**
+   * Stores a manifest under `reference` (a tag or digest) without validating it — schema 1, a
+   * wrong `digest` reported in `Docker-Content-Digest` — and returns the digest it reports.
+   */
+  seedManifest(
+    repository: string,
+    reference: string,
+    manifest: { bytes: Uint8Array; mediaType: string; digest?: string },
+  ): string {
+    const digest = manifest.digest ?? sha("sha256", [manifest.bytes]);
+    const repo = this.#repository(repository);
+    repo.manifests.set(digest, {
+      digest,
+      mediaType: manifest.mediaType,
+      bytes: manifest.bytes.slice(),
+    });
+    if (!DIGEST_PATTERN.test(reference)) repo.tags.set(reference, digest);
+    return digest;
+  }
+
   /** A manifest by tag or digest. */
   manifest(repository: string, reference: string): StoredManifest | undefined {
     const repo = this.#repositories.get(repository);
@@ -615,6 +695,8 @@ export class MemoryRegistry {
       bytes: 0,
       outcome: 0,
     };
+    const range = request.headers.get("Range");
+    if (range !== null) record.range = range;
     this.log.push(record);
     const fault = this.faults?.({
       method: request.method,
@@ -650,6 +732,23 @@ export class MemoryRegistry {
       response = await this.#route(request, url, target, origin, body);
     }
     response.headers.set("Docker-Distribution-API-Version", "registry/2.0");
+    for (const [name, value] of Object.entries(this.#options.responseHeaders ?? {})) {
+      response.headers.set(name, value);
+    }
+    if (
+      (fault?.type === "cut-response" || fault?.type === "stall-response") && response.body
+    ) {
+      const broken = fault.type === "cut-response"
+        ? async (): Promise<void> => {
+          await delay(RESPONSE_FLUSH_MS, connection.signal);
+          connection.cut();
+        }
+        : () => aborted(connection.signal);
+      response = new Response(breakAfter(response.body, fault.afterBytes, broken), {
+        status: response.status,
+        headers: response.headers,
+      });
+    }
     if (!body.complete) {
       record.outcome = "cut";
     } else if (fault?.type === "drop-response") {
@@ -716,7 +815,12 @@ export class MemoryRegistry {
         return jsonResponse(200, {});
       case "blob-head":
       case "blob-get":
-        return this.#getBlob(repository ?? "", reference, origin, target.kind === "blob-get");
+        return this.#getBlob(
+          repository ?? "",
+          reference,
+          origin,
+          target.kind === "blob-get" ? request.headers.get("Range") : undefined,
+        );
       case "upload-start":
         return this.#startUpload(request, repository ?? "", url, body);
       case "upload-patch":
@@ -744,6 +848,7 @@ export class MemoryRegistry {
     const push = target.kind.startsWith("upload-") || target.kind === "manifest-put";
     if (scheme === "basic") {
       if (this.#basicMatches(header)) return undefined;
+      if (auth.anonymousPull && header === "" && !push) return undefined;
       return errorResponse(401, "UNAUTHORIZED", "authentication required", undefined, {
         "WWW-Authenticate": 'Basic realm="memory-registry"',
       });
@@ -801,6 +906,7 @@ export class MemoryRegistry {
     let scopes = url.searchParams.getAll("scope");
     let allowed = false;
     let refresh = false;
+    let anonymous = false;
     if (request.method === "POST") {
       const form = new URLSearchParams(new TextDecoder().decode(concat(body.chunks, body.size)));
       scopes = form.getAll("scope").flatMap((scope) => scope.split(" "));
@@ -811,6 +917,9 @@ export class MemoryRegistry {
         allowed = this.#tokens.has(`refresh:${form.get("refresh_token") ?? ""}`);
       }
       refresh = true;
+    } else if (!request.headers.has("Authorization") && auth.anonymousPull) {
+      allowed = true;
+      anonymous = true;
     } else {
       allowed = this.#basicMatches(request.headers.get("Authorization") ?? "");
     }
@@ -824,7 +933,9 @@ export class MemoryRegistry {
       const parts = scope.split(":");
       if (parts.length < 3 || parts[0] !== "repository") continue;
       const name = parts.slice(1, -1).join(":");
-      for (const action of (parts.at(-1) ?? "").split(",")) grants.add(`${name}:${action}`);
+      for (const action of (parts.at(-1) ?? "").split(",")) {
+        if (!anonymous || action === "pull") grants.add(`${name}:${action}`);
+      }
     }
     const ttl = auth.tokenTtlSeconds ?? 300;
     const token = randomUUID();
@@ -852,7 +963,13 @@ export class MemoryRegistry {
 
   // ----- blobs and uploads --------------------------------------------------------------------
 
-  #getBlob(repository: string, digest: string, origin: Origin, withBody: boolean): Response {
+  /** A blob HEAD (`range` undefined) or GET, honouring `Range: bytes=<first>-[<last>]`. */
+  #getBlob(
+    repository: string,
+    digest: string,
+    origin: Origin,
+    range: string | null | undefined,
+  ): Response {
     if (!DIGEST_PATTERN.test(digest)) {
       return errorResponse(400, "DIGEST_INVALID", `invalid digest ${digest}`);
     }
@@ -871,7 +988,23 @@ export class MemoryRegistry {
       "Content-Type": "application/octet-stream",
       "Docker-Content-Digest": digest,
     };
-    return new Response(withBody ? data : null, { status: 200, headers });
+    const asked = /^bytes=(\d+)-(\d*)$/.exec(range ?? "");
+    if (asked === null || this.#options.ignoreRange) {
+      return new Response(range === undefined ? null : data, { status: 200, headers });
+    }
+    const first = Number(asked[1]);
+    const last = Math.min(asked[2] === "" ? data.length - 1 : Number(asked[2]), data.length - 1);
+    if (first >= data.length || last < first) {
+      return emptyResponse(416, { "Content-Range": `bytes */${data.length}` });
+    }
+    return new Response(data.slice(first, last + 1), {
+      status: 206,
+      headers: {
+        ...headers,
+        "Content-Length": String(last - first + 1),
+        "Content-Range": `bytes ${first}-${last}/${data.length}`,
+      },
+    });
   }
 
   #newState(session: Session): string {
