@@ -13,6 +13,9 @@
  * names on whichever platform happened to load last and store the other platforms for nothing;
  * docker 25 with the containerd store likewise lists one platform. OCI readers (`skopeo copy
  * oci-archive:`, `ctr import`, podman's OCI path, this tool) see every platform through the index.
+ * A manifest keeps its Docker media type when it was pulled with one (its bytes are its digest);
+ * skopeo 1.9 then finds it in `index.json` only when it is the sole entry, not by ref name, and
+ * reads it through `manifest.json` instead.
  *
  * @module
  */
