@@ -276,6 +276,20 @@ function archiveName(name: string): ArchiveName {
   return { full, tag: full.slice(colon + 1), repository: familiarName(full.slice(0, colon)) };
 }
 
+/** Refuses a name given twice: readers would pick one of its images arbitrarily. */
+function refuseRepeatedNames(images: readonly ImageToWrite[]): void {
+  const seen = new Set<string>();
+  for (const name of images.flatMap((image) => image.names)) {
+    const full = canonicalReference(name);
+    if (seen.has(full)) {
+      throw new PusherError("usage", `the name ${name} is given more than once`, {
+        hint: "give every image its own name:tag",
+      });
+    }
+    seen.add(full);
+  }
+}
+
 function json(value: unknown, newline: boolean): Uint8Array {
   return encoder.encode(JSON.stringify(value) + (newline ? "\n" : ""));
 }
@@ -371,11 +385,12 @@ function archiveSize(files: PlannedFile[], blobs: PlannedBlob[]): number {
  * Plans the archive for `images` (in the order given; the same images in the same order always
  * give the same plan). Checks every manifest and index against its digest (verify errors), and
  * throws an input error for a document that is not an image manifest or index, a usage error
- * when `loadPlatform` names a platform the index lacks, and an internal error when an index's
- * child manifest was not supplied.
+ * when a name is given twice or `loadPlatform` names a platform the index lacks, and an internal
+ * error when an index's child manifest was not supplied.
  */
 export function planArchive(images: readonly ImageToWrite[]): ArchivePlan {
   if (images.length === 0) throw new PusherError("internal", "an archive needs at least one image");
+  refuseRepeatedNames(images);
   const resolved = images.map(resolveImage);
   const blobs = new Map<string, PlannedBlob>();
   for (const image of resolved) {

@@ -402,7 +402,7 @@ Deno.test("archive writer: names go to index.json, RepoTags and repositories as 
   assert.deepEqual(file("oci-layout"), { imageLayoutVersion: "1.0.0" });
 });
 
-Deno.test("archive writer: the plan refuses documents that do not match and children not given", () => {
+Deno.test("archive writer: the plan refuses mismatched documents, missing children and repeated names", () => {
   const image: MemoryImage = buildImage({ layers: 1 });
   const tampered = { ...image.manifest, bytes: image.manifest.bytes.slice(0, -1) };
   assert.throws(() => planArchive([{ names: [], manifest: tampered }]), isVerifyError);
@@ -410,6 +410,15 @@ Deno.test("archive writer: the plan refuses documents that do not match and chil
   assert.throws(
     () => planArchive([{ names: [], manifest: index, children: [image.manifest] }]),
     (error: unknown) => error instanceof PusherError && error.kind === "internal",
+  );
+  assert.throws(
+    () =>
+      planArchive([
+        { names: ["app:v1"], manifest: image.manifest },
+        { names: ["docker.io/library/app:v1"], manifest: buildImage().manifest },
+      ]),
+    (error: unknown) => error instanceof PusherError && error.kind === "usage",
+    "one name for two images",
   );
   const notAManifest = jsonDocument({ hello: "world" }, "application/json");
   assert.throws(
