@@ -25,6 +25,8 @@ export const TEST_REQUIREMENTS: readonly Requirement[] = [
   { command: "zstd", debianPackage: "zstd" },
   { command: "gzip", debianPackage: "gzip" },
   { command: "tmux", debianPackage: "tmux" },
+  { command: "podman", debianPackage: "podman" },
+  { command: "ctr", debianPackage: "containerd" },
 ];
 
 /** Whether a command is on PATH. */

@@ -63,7 +63,7 @@ function isBareTag(refName: string): boolean {
 }
 
 /** A name as docker shows it: without `docker.io/` and `library/`. */
-function familiarName(name: string): string {
+export function familiarName(name: string): string {
   return name.replace(/^(?:index\.)?docker\.io\//, "").replace(/^library\/(?=[^/]+$)/, "");
 }
 

@@ -1,6 +1,8 @@
 /**
  * Image archive reading: open an archive (random access for plain tar files, one streaming pass
  * for compressed files and standard input), then resolve its layout to the image(s) to push.
+ * Image archive writing: plan a Docker-25-style archive from pulled manifests, then stream it as
+ * tar bytes, with blobs streamed in directly or from a staging directory.
  *
  * ```ts
  * const source = await openArchive("image.tar");
@@ -31,3 +33,13 @@ export { decompressStream, detectCompression, sniffCompression } from "./compres
 export { indexTarFile, type TarIndex, type TarIndexEntry } from "./tar_index.ts";
 export { parseTarStream, type TarStreamEntry } from "./tar_stream.ts";
 export type { TarEntryHeader, TarEntryType } from "./tar_header.ts";
+export {
+  type ArchivePlan,
+  type BlobDescriptor,
+  type ImageToWrite,
+  planArchive,
+  type PlannedBlob,
+  type PlannedFile,
+} from "./archive_plan.ts";
+export { type BlobOpener, writeArchive } from "./archive_writer.ts";
+export { openStagedBlob, stageBlob } from "./blob_staging.ts";
