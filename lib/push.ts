@@ -28,6 +28,7 @@ import { announce } from "./push/selection.ts";
 import { pushFromStream } from "./push/stream_push.ts";
 import { groupTargets } from "./push/targets.ts";
 import { cacheDirectory } from "./state/cache_dir.ts";
+import { ChunkLimit } from "./state/chunk_limit.ts";
 import { LayerCache } from "./state/layer_cache.ts";
 import { UploadState } from "./state/upload_state.ts";
 
@@ -143,6 +144,9 @@ export async function push(options: PushOptions, runtime: PushRuntime = {}): Pro
   const uploads = options.noCache || options.dryRun
     ? undefined
     : await UploadState.load(cacheDirectory(), registry);
+  const chunkLimit = options.noCache
+    ? ChunkLimit.unsaved(registry)
+    : await ChunkLimit.load(cacheDirectory(), registry);
   let saving: Promise<void> = Promise.resolve();
   const ctx: RunContext = {
     options,
@@ -150,6 +154,7 @@ export async function push(options: PushOptions, runtime: PushRuntime = {}): Pro
     encoder,
     cache,
     uploads,
+    chunkLimit,
     checkpoint: () => {
       saving = saving.then(() => cache?.save());
       return saving;
@@ -231,6 +236,7 @@ export async function push(options: PushOptions, runtime: PushRuntime = {}): Pro
     dispose();
     await ctx.checkpoint();
     await uploads?.flush();
+    await chunkLimit.flush();
     transport.close();
     closeSharedCompressionPool();
   }

@@ -134,7 +134,7 @@ const FLAGS: readonly FlagSpec[] = [
   },
   {
     flags: "--no-cache",
-    description: "ignore the local layer cache and resume state",
+    description: "ignore the local layer cache, resume state and learnt chunk size",
     kind: "boolean",
   },
   { flags: "--json", description: "newline-delimited JSON events on stdout", kind: "boolean" },

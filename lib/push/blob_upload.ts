@@ -14,8 +14,10 @@
  * a regenerated stream has the same bytes). A session the registry lost or answers about
  * unusably is abandoned (`DELETE`) for a new one. A final `PUT` that failed may have landed, so
  * the blob is looked up before anything is sent again. A 411/413 switches the blob to chunks; a
- * registry that refuses chunks (a 4xx to one, or a digest they did not add up to) gets the blob
- * again in one request, in a new session.
+ * 413 to a chunk halves the chunks (down to a floor, see `chunk_size.ts`), and the size that got
+ * through is reported for the next push; a registry that refuses chunks (a 4xx to one, a 413 to
+ * the smallest, or a digest they did not add up to) gets the blob again in one request, in a new
+ * session. Chunks stay within the sizes the registry takes ({@link chunkBounds}).
  *
  * `retry.attempts` bounds the consecutive failures without progress: an acknowledged chunk, or
  * at least {@link PROGRESS_BYTES} more stored by the registry, starts the count again (a link
@@ -31,11 +33,13 @@
  */
 
 import { PusherError } from "../errors.ts";
+import { formatBytes } from "../logging/format.ts";
 import { isRetryable, retryDelay, type RetrySettings, sleep } from "../pipeline/retry.ts";
 import type { Clock } from "../pipeline/stall.ts";
 import type { RegistryClient, UploadSession } from "../registry/client.ts";
 import type { SessionMemory } from "../state/upload_state.ts";
 import { type ChunkMode, isChunked, startingMode } from "./chunk_mode.ts";
+import { boundedChunkSize, type ChunkBounds, chunkBounds } from "./chunk_size.ts";
 import { guardRequest } from "./request_guard.ts";
 import { type BlobOutcome, SourceCursor, type UploadSource } from "./upload_cursor.ts";
 import { decide, type GiveUpReason, type RecoveryState } from "./upload_decision.ts";
@@ -48,7 +52,7 @@ export interface UploadSettings {
   client: RegistryClient;
   /** Send in chunks of at most {@link chunkSize} bytes, one PATCH each, instead of one PATCH. */
   chunked: boolean;
-  /** Chunk size in bytes for chunked uploads. */
+  /** Chunk size in bytes for chunked uploads (kept within what the registry takes). */
   chunkSize: number;
   /** Retry counts and delays. */
   retry: RetrySettings;
@@ -66,6 +70,11 @@ export interface UploadSettings {
   onRetry: (attempt: number, delayMs: number, reason: string) => void;
   /** Called when the upload continues a session at a non-zero offset. */
   onResume?: (offset: number) => void;
+  /**
+   * Called when a chunk made smaller after a 413 got through, with the chunk size: request
+   * bodies of this size pass the registry and its proxies.
+   */
+  onChunkSizeFits?: (bytes: number) => void;
   /** Awaited once every byte went up, before the final PUT (to save what the blob is). */
   beforeCompletion?: (outcome: BlobOutcome) => Promise<void>;
   /** Aborts the upload; its open session is kept for a re-run. */
@@ -98,6 +107,10 @@ class BlobUpload {
   readonly #cursor: SourceCursor;
   /** How the bytes go up; a failure may move it on (see {@link decide}). */
   #mode: ChunkMode;
+  /** The chunk size asked for; a 413 to a chunk makes it smaller. */
+  #chunkSize: number;
+  /** The chunk size shrank and no chunk of the new size got through yet. */
+  #shrunk = false;
   readonly #reopenable: boolean;
   #session: UploadSession | undefined;
   /** The session's offset is what the registry holds (no request broke since). */
@@ -120,6 +133,7 @@ class BlobUpload {
     this.#settings = settings;
     this.#client = settings.client;
     this.#mode = startingMode(settings.chunked, source.reopenable);
+    this.#chunkSize = settings.chunkSize;
     this.#reopenable = source.reopenable;
     this.#cursor = new SourceCursor(source);
     const saved = settings.memory?.recall();
@@ -250,7 +264,8 @@ class BlobUpload {
     await this.#cursor.seek(session.offset);
     if (this.#mode === "held-chunks") {
       for (;;) {
-        const pending = await this.#cursor.nextChunk(this.#chunkSize(session));
+        const limit = this.#chunkLength(session);
+        const pending = await this.#cursor.nextChunk(limit);
         if (pending === undefined) break;
         const current = this.#session as UploadSession;
         this.#confirmed = false;
@@ -264,17 +279,20 @@ class BlobUpload {
         this.#progressed(next.offset);
         this.#accept(next);
         this.#settings.onProgress(next.offset);
+        this.#chunkWent(pending.bytes.byteLength, limit);
       }
     } else {
       // Bytes skipped after a re-opening are read before the request starts, so regenerating
       // them never looks like a stall.
-      const limit = isChunked(this.#mode) ? this.#chunkSize(session) : Number.POSITIVE_INFINITY;
+      const limit = isChunked(this.#mode) ? this.#chunkLength(session) : Number.POSITIVE_INFINITY;
       for (;;) {
         const body = await this.#cursor.nextStream(limit);
         if (body === undefined) break;
-        const next = await this.#sendStream(this.#session as UploadSession, body);
+        const current = this.#session as UploadSession;
+        const next = await this.#sendStream(current, body);
         this.#progressed(next.offset);
         this.#accept(next);
+        this.#chunkWent(next.offset - current.offset, limit);
       }
     }
     const outcome = this.#cursor.outcome;
@@ -282,9 +300,21 @@ class BlobUpload {
     return await outcome;
   }
 
-  /** The chunk size: the configured one, or the registry's minimum (`OCI-Chunk-Min-Length`). */
-  #chunkSize(session: UploadSession): number {
-    return Math.max(this.#settings.chunkSize, session.minChunkLength ?? 0);
+  /** The chunk sizes the registry takes, with the minimum `session` was opened with. */
+  #bounds(session: UploadSession | undefined): ChunkBounds {
+    return chunkBounds(this.#client.registry, session?.minChunkLength);
+  }
+
+  /** The size of the chunks sent in `session`: the one asked for, within the registry's bounds. */
+  #chunkLength(session: UploadSession | undefined): number {
+    return boundedChunkSize(this.#chunkSize, this.#bounds(session));
+  }
+
+  /** A chunk of `sent` bytes got through; a full one after a shrink is reported. */
+  #chunkWent(sent: number, limit: number): void {
+    if (!this.#shrunk || sent !== limit) return;
+    this.#shrunk = false;
+    this.#settings.onChunkSizeFits?.(limit);
   }
 
   /** Sends `body` in one streamed PATCH (no length) at the session's offset. */
@@ -322,6 +352,8 @@ class BlobUpload {
   #recoveryState(): RecoveryState {
     return {
       mode: this.#mode,
+      chunkSize: this.#chunkLength(this.#session),
+      chunkBounds: this.#bounds(this.#session),
       reopenable: this.#reopenable,
       hasSession: this.#session !== undefined,
       resumed: this.#resumed,
@@ -344,6 +376,16 @@ class BlobUpload {
       case "switch-mode":
         this.#mode = action.mode;
         this.#confirmed = false;
+        return;
+      case "shrink-chunks":
+        this.#chunkSize = action.chunkSize;
+        this.#shrunk = true;
+        this.#confirmed = false;
+        this.#settings.onRetry(
+          this.#failures + 1,
+          0,
+          `${messageOf(error)}; trying chunks of ${formatBytes(action.chunkSize)}`,
+        );
         return;
       case "send-whole":
         this.#mode = "stream-only";

@@ -9,6 +9,7 @@ import type { ArchiveLayer } from "../image/types.ts";
 import type { BlobInfo, BlobState, EventSink } from "../logging/events.ts";
 import type { PushOptions } from "../options.ts";
 import { type RetrySettings, withRetry } from "../pipeline/retry.ts";
+import type { ChunkLimit } from "../state/chunk_limit.ts";
 import type { LayerCache } from "../state/layer_cache.ts";
 import type { UploadState } from "../state/upload_state.ts";
 import type { RepositoryClient } from "./clients.ts";
@@ -27,6 +28,8 @@ export interface RunContext {
   cache: LayerCache | undefined;
   /** Open upload sessions kept for a re-run, unless `--no-cache` or a dry run. */
   uploads: UploadState | undefined;
+  /** The request-body size known to pass the registry's proxies (kept for this run only with `--no-cache`). */
+  chunkLimit: ChunkLimit;
   /** Saves the layer cache now (after a layer finished), one save at a time. */
   checkpoint: () => Promise<void>;
   /** The config is already in the repository: worth computing digests to skip layers. */

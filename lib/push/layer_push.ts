@@ -229,18 +229,23 @@ export function readProgress(ctx: RunContext, blob: BlobInfo): (bytes: number) =
   return (bytes) => ctx.emit({ type: "progress", id: blob.id, bytes, total: blob.size });
 }
 
-/** Upload settings for one blob of `size` stored bytes. */
+/**
+ * Upload settings for one blob of `size` stored bytes: in chunks above the large-layer threshold,
+ * or above the request-body size a proxy in front of the registry is known to let through (then
+ * in chunks of that size).
+ */
 export function uploadSettings(
   ctx: RunContext,
   blob: BlobInfo,
   size: number,
   what: string,
 ): UploadSettings {
+  const threshold = ctx.options.largeLayerThreshold;
+  const limit = ctx.chunkLimit.bytes ?? Number.POSITIVE_INFINITY;
   return {
     client: ctx.primary.client,
-    chunked: size > ctx.options.largeLayerThreshold &&
-      takesChunkedUploads(ctx.primary.client.registry),
-    chunkSize: chunkSizeFor(ctx.options.largeLayerThreshold),
+    chunked: size > Math.min(threshold, limit) && takesChunkedUploads(ctx.primary.client.registry),
+    chunkSize: Math.min(chunkSizeFor(threshold), limit),
     retry: ctx.retry,
     stallTimeoutMs: ctx.stallTimeoutMs,
     label: what,
@@ -251,6 +256,7 @@ export function uploadSettings(
       ctx.emit({ type: "retry", what, attempt, delayMs, reason });
     },
     onResume: (offset) => emitBlob(ctx, blob, "uploading", `resuming at byte ${offset}`),
+    onChunkSizeFits: (bytes) => ctx.chunkLimit.learnt(bytes),
   };
 }
 

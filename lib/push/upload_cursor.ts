@@ -89,6 +89,8 @@ export class SourceCursor {
   #reading: AbortController | undefined;
   #opening: Opening | undefined;
   #pending: PendingChunk | undefined;
+  /** Bytes of the pending chunk handed out by the last {@link nextChunk}. */
+  #handedOut = 0;
   /** The digest and size of the bytes of the newest opening. */
   outcome: Promise<BlobOutcome> | undefined;
 
@@ -136,9 +138,16 @@ export class SourceCursor {
     }, { highWaterMark: 0 });
   }
 
-  /** The next chunk of at most `limit` bytes in memory (the pending one again until acknowledged). */
+  /**
+   * The next chunk of at most `limit` bytes in memory: the bytes of the pending one again until
+   * they are acknowledged (a part of them when the limit shrank), otherwise the next ones read.
+   */
   async nextChunk(limit: number): Promise<PendingChunk | undefined> {
-    if (this.#pending !== undefined) return this.#pending;
+    const pending = this.#pending;
+    if (pending !== undefined) {
+      this.#handedOut = Math.min(limit, pending.bytes.byteLength);
+      return { start: pending.start, bytes: pending.bytes.subarray(0, this.#handedOut) };
+    }
     const opening = this.#reader();
     const start = opening.next;
     const pieces: Uint8Array[] = [];
@@ -159,12 +168,21 @@ export class SourceCursor {
       }
     }
     this.#pending = { start, bytes };
+    this.#handedOut = size;
     return this.#pending;
   }
 
-  /** The registry stored the pending chunk. */
+  /** The registry stored the chunk last handed out. */
   acknowledge(): void {
-    this.#pending = undefined;
+    const pending = this.#pending;
+    if (pending === undefined || this.#handedOut >= pending.bytes.byteLength) {
+      this.#pending = undefined;
+      return;
+    }
+    this.#pending = {
+      start: pending.start + this.#handedOut,
+      bytes: pending.bytes.subarray(this.#handedOut),
+    };
   }
 
   /** Stops reading the source (its stream is cancelled, its file closed). */

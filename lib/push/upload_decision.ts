@@ -5,10 +5,12 @@
  * state the whole policy.
  *
  * Order of the checks: an abort ends everything; a registry copy that does not match the blob
- * gets one fresh restart; a registry that refuses chunks gets the blob in one request; a body too
- * large or without a length moves the blob to chunks; then lost sessions, range mismatches and
- * retryable errors wait (counting towards `attempts`), and everything else gives up. A new rule
- * (say, smaller chunks after a 413) is one more check here and one more row in the table.
+ * gets one fresh restart; a chunk refused as too large (413, as nginx answers over its
+ * `client_max_body_size`) makes the chunks smaller until they reach their floor; a registry that
+ * refuses chunks gets the blob in one request; a body too large or without a length moves the
+ * blob to chunks; then lost sessions, range mismatches and retryable errors wait (counting
+ * towards `attempts`), and everything else gives up. A new rule is one more check here and one
+ * more row in the table.
  *
  * @module
  */
@@ -16,12 +18,17 @@
 import { isRetryable, retryAfterOf } from "../pipeline/retry.ts";
 import { hasErrorCode, needsChunkedUpload, RegistryError } from "../registry/errors.ts";
 import { type ChunkMode, isChunked, startingMode } from "./chunk_mode.ts";
+import { type ChunkBounds, smallerChunkSize } from "./chunk_size.ts";
 import { StaleSession } from "./upload_cursor.ts";
 
 /** What {@link decide} knows about the upload when a request failed. */
 export interface RecoveryState {
   /** How the bytes go up now. */
   mode: ChunkMode;
+  /** The size of the chunks now, in bytes (within {@link chunkBounds}). */
+  chunkSize: number;
+  /** The chunk sizes the registry takes. */
+  chunkBounds: ChunkBounds;
   /** The source can be opened again (a single streaming pass cannot). */
   reopenable: boolean;
   /** An upload session is open. */
@@ -60,6 +67,8 @@ export type UploadAction =
   | { kind: "retry"; dropSession: boolean; retryAfterMs: number | undefined }
   /** Keep the session and send the rest in `mode`, at once (nothing to wait for). */
   | { kind: "switch-mode"; mode: ChunkMode }
+  /** Go on in chunks of `chunkSize` bytes, smaller than the one refused, at once. */
+  | { kind: "shrink-chunks"; chunkSize: number }
   /** Drop the session and send the whole blob in one request in a new one (`stream-only`). */
   | { kind: "send-whole" }
   /** Drop the session and begin again from byte 0 in a new one; allowed once. */
@@ -102,6 +111,11 @@ function modeForBodyLimit(error: unknown, state: RecoveryState): ChunkMode | und
   return needsLength && state.mode === "streamed-chunks" ? "held-chunks" : undefined;
 }
 
+/** Whether the registry, or a proxy in front of it, refused the request body as too large. */
+function tooLarge(error: unknown): boolean {
+  return error instanceof RegistryError && error.status === 413;
+}
+
 function giveUp(why: GiveUpReason, dropSession: boolean): UploadAction {
   return { kind: "give-up", why, dropSession };
 }
@@ -111,6 +125,10 @@ export function decide(error: unknown, state: RecoveryState): UploadAction {
   if (state.aborted) return giveUp("aborted", false);
   if (error instanceof StaleSession || (state.resumed && hasErrorCode(error, "DIGEST_INVALID"))) {
     return state.restartedFresh ? giveUp("copy-mismatch", false) : { kind: "restart-fresh" };
+  }
+  if (isChunked(state.mode) && tooLarge(error)) {
+    const chunkSize = smallerChunkSize(state.chunkSize, state.chunkBounds);
+    if (chunkSize !== undefined) return { kind: "shrink-chunks", chunkSize };
   }
   if (isChunked(state.mode) && state.reopenable && refusesChunks(error)) {
     return { kind: "send-whole" };

@@ -13,8 +13,8 @@ import { createHash } from "node:crypto";
 import { PusherError } from "../errors.ts";
 import { Authorizer, type AuthScheme, type AuthTicket } from "./auth.ts";
 import { checkPartialAnswer, withNetworkErrors } from "./blob_read.ts";
-import { ANONYMOUS, type Credentials } from "./credentials.ts";
-import { errorForStatus, parseErrorBody, RegistryError } from "./errors.ts";
+import { ANONYMOUS, type Credentials, usernameOf } from "./credentials.ts";
+import { deniedLookupError, errorForStatus, parseErrorBody, RegistryError } from "./errors.ts";
 import type { BodyFactory, RequestBody, RequestLog, Transport, TransportResponse } from "./http.ts";
 import { readManifestBody, refuseSchema1, verifiedManifestDigest } from "./manifest_read.ts";
 import type { Reference } from "./reference.ts";
@@ -141,6 +141,8 @@ export class RegistryClient {
   #transport: Transport;
   #ownsTransport: boolean;
   #auth: Authorizer;
+  /** The user name pushed as (safe to show); `undefined` when anonymous. */
+  #account: string | undefined;
 
   /** Creates a client; no request is sent until the first call. */
   constructor(options: RegistryClientOptions) {
@@ -156,6 +158,7 @@ export class RegistryClient {
     };
     if (options.preferOAuth !== undefined) authOptions.preferOAuth = options.preferOAuth;
     this.#auth = new Authorizer(this.#transport, options.credentials ?? ANONYMOUS, authOptions);
+    this.#account = usernameOf(options.credentials ?? ANONYMOUS);
   }
 
   /** The auth scheme the registry asked for (`unknown` until a challenge was seen). */
@@ -185,7 +188,11 @@ export class RegistryClient {
     throw await this.#error(response, what);
   }
 
-  /** `HEAD` a blob: 200 or any redirect means the registry has it. */
+  /**
+   * `HEAD` a blob: 200 or any redirect means the registry has it, 404 that it has not.
+   *
+   * @throws {RegistryError} kind `auth` for a 403 (see {@link deniedLookupError}).
+   */
   async blobExists(digest: string, signal?: AbortSignal): Promise<BlobStatus> {
     const url = this.#url(`blobs/${digest}`);
     const what = `checking blob ${digest} in ${this.#name()}`;
@@ -205,6 +212,13 @@ export class RegistryClient {
         : { exists: true };
     }
     if (response.status >= 300 && response.status < 400) return { exists: true };
+    if (response.status === 403) {
+      throw deniedLookupError({
+        registry: this.registry,
+        repository: this.repository,
+        account: this.#account,
+      });
+    }
     throw await this.#error(response, what);
   }
 

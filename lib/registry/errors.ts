@@ -132,6 +132,43 @@ export function errorForStatus(
   return new RegistryError("registry", message, options);
 }
 
+/** A blob lookup (`HEAD`) the registry answered with 403. */
+export interface DeniedLookup {
+  /** The registry as the user named it. */
+  registry: string;
+  /** The repository looked in, e.g. `team/app`. */
+  repository: string;
+  /** The user name pushed as; `undefined` for anonymous pushes. */
+  account: string | undefined;
+}
+
+/**
+ * The `auth` error for a blob lookup answered 403 where a registry that lets the account push
+ * answers 200 or 404 (the answer to a `HEAD` has no body, so no error code tells more). Aliyun ACR answers so when the repository's namespace does not exist or the
+ * account may not write to it; the message names the namespace to create and the permission to
+ * grant, and the upload is not tried.
+ */
+export function deniedLookupError(denied: DeniedLookup): RegistryError {
+  const { registry, repository, account } = denied;
+  const slash = repository.lastIndexOf("/");
+  const namespace = slash > 0 ? repository.slice(0, slash) : undefined;
+  const who = account === undefined ? "anonymous users" : `the account "${account}"`;
+  const reason = namespace === undefined
+    ? `${who} may not push to ${repository}`
+    : `the namespace "${namespace}" does not exist there, or ${who} may not push to it`;
+  const permission = account === undefined
+    ? `log in with -u/-p as an account that may push to ${repository}`
+    : `grant ${who} push permission on ${repository}`;
+  const hint = namespace === undefined
+    ? permission
+    : `create the namespace "${namespace}" in ${registry}, or ${permission}`;
+  return new RegistryError(
+    "auth",
+    `${registry} denied access to ${repository} when looking up a blob (HTTP 403): ${reason}`,
+    { status: 403, hint },
+  );
+}
+
 /** What a registry error body said. */
 export interface ErrorBodySummary {
   /** Registry error codes (`errors[].code`). */

@@ -516,6 +516,66 @@ for (const { how, kind, attempt, fault, before } of CHUNK_REFUSALS) {
     }));
 }
 
+Deno.test("upload: 413 to chunks halves them until one fits, and reports the size that fit", () => {
+  const fits: number[] = [];
+  return landsWith({
+    registry: { faults: onAttempts("upload-patch", [1, 2], { type: "status", status: 413 }) },
+    bytes: pseudoRandom(1_000_000, 21),
+    settings: { chunked: true, chunkSize: 1024 * KiB, onChunkSizeFits: (size) => fits.push(size) },
+  }, ({ registry, h }) => {
+    assert.deepEqual(patches(registry.log), [
+      [413, 1_000_000],
+      [413, 512 * KiB],
+      [202, 256 * KiB],
+      [202, 256 * KiB],
+      [202, 256 * KiB],
+      [202, 1_000_000 - 3 * 256 * KiB],
+    ]);
+    assert.deepEqual(fits, [256 * KiB], "reported once, when a full chunk of the new size went up");
+    assert.equal(h.sleeps.length, 0, "shrinking needs no wait");
+    assert.match(h.retryReasons[0] ?? "", /trying chunks of 512 KiB/);
+  });
+});
+
+Deno.test("upload: a held chunk refused with 413 is split, from a source read once", () => {
+  const fits: number[] = [];
+  return landsWith({
+    registry: { faults: onAttempts("upload-patch", [2], { type: "status", status: 413 }) },
+    bytes: pseudoRandom(1_200_000, 22),
+    reopenable: false,
+    settings: { chunked: true, chunkSize: 512 * KiB, onChunkSizeFits: (size) => fits.push(size) },
+  }, ({ registry, source }) => {
+    assert.deepEqual(patches(registry.log), [
+      [202, 512 * KiB],
+      [413, 512 * KiB],
+      [202, 256 * KiB],
+      [202, 256 * KiB],
+      [202, 1_200_000 - 1024 * KiB],
+    ]);
+    assert.ok(patchRecords(registry.log).every((record) => record.contentLength));
+    assert.equal(source.opens, 1, "read once: the refused chunk went again from memory");
+    assert.deepEqual(fits, [256 * KiB]);
+  });
+});
+
+Deno.test("upload: chunks to ghcr.io stay within its 4 MiB cap", async () => {
+  await using registry = startMemoryRegistry();
+  const bytes = pseudoRandom(9 * 1024 * KiB, 23);
+  // The registry's name decides its known limits; its address is the in-process registry's.
+  const h = harness(registry.url, "ghcr.io", { chunked: true, chunkSize: 64 * 1024 * KiB });
+  try {
+    const result = await uploadBlob(sourceOf(bytes), h.settings);
+    assertLanded(result, bytes, registry.blob(result.digest));
+    assert.deepEqual(patches(registry.log).map(([, size]) => size), [
+      4096 * KiB,
+      4096 * KiB,
+      1024 * KiB,
+    ]);
+  } finally {
+    h.client.close();
+  }
+});
+
 Deno.test("upload: a registry that refuses both chunks and one large request fails, without a loop", async () => {
   await using registry = startMemoryRegistry({
     faults: (context) =>

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { EXIT_CODES, PusherError } from "../../lib/errors.ts";
 import {
+  deniedLookupError,
   errorForStatus,
   hasErrorCode,
   needsChunkedUpload,
@@ -177,4 +178,39 @@ Deno.test("connection failures become one-line network errors", () => {
 
   const abort = new DOMException("aborted", "AbortError");
   assert.equal(networkError(abort, "GET", url), abort);
+});
+
+Deno.test("a denied blob lookup names the namespace to create and the permission to grant", () => {
+  const cases: ReadonlyArray<[string, string | undefined, RegExp, RegExp]> = [
+    [
+      "team/app",
+      "bob",
+      /the namespace "team" does not exist there, or the account "bob" may not push to it$/,
+      /^create the namespace "team" in acr\.example, or grant the account "bob" push permission on team\/app$/,
+    ],
+    [
+      "org/sub/app",
+      undefined,
+      /the namespace "org\/sub" does not exist there, or anonymous users may not push to it$/,
+      /^create the namespace "org\/sub" in acr\.example, or log in with -u\/-p as an account that may push to org\/sub\/app$/,
+    ],
+    [
+      "app",
+      "bob",
+      /: the account "bob" may not push to app$/,
+      /^grant the account "bob" push permission on app$/,
+    ],
+  ];
+  for (const [repository, account, message, hint] of cases) {
+    const error = deniedLookupError({ registry: "acr.example", repository, account });
+    assert.equal(error.kind, "auth");
+    assert.equal(error.exitCode, EXIT_CODES.auth);
+    assert.equal(error.status, 403);
+    assert.match(
+      error.message,
+      /^acr\.example denied access to .+ when looking up a blob \(HTTP 403\)/,
+    );
+    assert.match(error.message, message, repository);
+    assert.match(error.hint ?? "", hint, repository);
+  }
 });

@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { stallError } from "../../lib/pipeline/stall.ts";
 import { type ChunkMode, startingMode } from "../../lib/push/chunk_mode.ts";
+import { SMALLEST_CHUNK } from "../../lib/push/chunk_size.ts";
 import { StaleSession } from "../../lib/push/upload_cursor.ts";
 import { decide, type RecoveryState, type UploadAction } from "../../lib/push/upload_decision.ts";
 import { errorForStatus, parseErrorBody } from "../../lib/registry/errors.ts";
@@ -30,9 +31,16 @@ function connectionLost(reason: string): unknown {
   return networkError(new TypeError(reason), "PATCH", UPLOAD_URL);
 }
 
-/** A streamed upload of a re-openable source with an open session and no failures yet. */
+const MiB = 1024 * 1024;
+
+/**
+ * A streamed upload of a re-openable source with an open session and no failures yet, 8 MiB
+ * chunks once chunked, to a registry that takes any chunk size.
+ */
 const BASE: RecoveryState = {
   mode: "stream",
+  chunkSize: 8 * MiB,
+  chunkBounds: { min: 0, max: Number.POSITIVE_INFINITY },
   reopenable: true,
   hasSession: true,
   resumed: false,
@@ -57,6 +65,10 @@ function switchTo(mode: ChunkMode): UploadAction {
   return { kind: "switch-mode", mode };
 }
 
+function shrinkTo(chunkSize: number): UploadAction {
+  return { kind: "shrink-chunks", chunkSize };
+}
+
 interface Case {
   /** The failure. */
   fault: string;
@@ -70,6 +82,10 @@ interface Case {
 
 const STREAMED_CHUNKS: Partial<RecoveryState> = { mode: "streamed-chunks" };
 const HELD_CHUNKS_READ_ONCE: Partial<RecoveryState> = { mode: "held-chunks", reopenable: false };
+/** Chunks as small as a 413 makes them. */
+const AT_FLOOR: Partial<RecoveryState> = { chunkSize: SMALLEST_CHUNK };
+/** Amazon ECR's minimum for every chunk but the last. */
+const ECR_BOUNDS = { min: 5 * MiB, max: Number.POSITIVE_INFINITY };
 
 const CASES: readonly Case[] = [
   // Faults the fault proxy and the in-process registry inject.
@@ -157,24 +173,72 @@ const CASES: readonly Case[] = [
     error: answer(413),
     action: switchTo("held-chunks"),
   },
+  // A 413 to a chunk (nginx's client_max_body_size): halve, down to a floor, then one request.
   {
     fault: "413 Payload Too Large",
-    when: "in streamed chunks",
+    when: "in streamed chunks of 8 MiB",
     state: STREAMED_CHUNKS,
     error: answer(413),
-    action: SEND_WHOLE,
+    action: shrinkTo(4 * MiB),
   },
   {
     fault: "413 Payload Too Large",
-    when: "in held chunks of a re-openable source",
-    state: { mode: "held-chunks" },
+    when: "in held chunks of 8 MiB of a source read once",
+    state: HELD_CHUNKS_READ_ONCE,
+    error: answer(413),
+    action: shrinkTo(4 * MiB),
+  },
+  {
+    fault: "413 Payload Too Large",
+    when: "in streamed chunks just above the floor",
+    state: { ...STREAMED_CHUNKS, chunkSize: SMALLEST_CHUNK + 1000 },
+    error: answer(413),
+    action: shrinkTo(SMALLEST_CHUNK),
+  },
+  {
+    fault: "413 Payload Too Large",
+    when: "in streamed chunks of 8 MiB to ECR (5 MiB minimum)",
+    state: { ...STREAMED_CHUNKS, chunkBounds: ECR_BOUNDS },
+    error: answer(413),
+    action: shrinkTo(5 * MiB),
+  },
+  {
+    fault: "413 Payload Too Large",
+    when:
+      "in streamed chunks of 600000 bytes to a registry asking for 400000 (OCI-Chunk-Min-Length)",
+    state: {
+      ...STREAMED_CHUNKS,
+      chunkSize: 600_000,
+      chunkBounds: { min: 400_000, max: Number.POSITIVE_INFINITY },
+    },
+    error: answer(413),
+    action: shrinkTo(400_000),
+  },
+  {
+    fault: "413 Payload Too Large",
+    when: "in streamed chunks at ECR's minimum",
+    state: { ...STREAMED_CHUNKS, chunkSize: 5 * MiB, chunkBounds: ECR_BOUNDS },
     error: answer(413),
     action: SEND_WHOLE,
   },
   {
     fault: "413 Payload Too Large",
-    when: "in held chunks of a source read once",
-    state: HELD_CHUNKS_READ_ONCE,
+    when: "in streamed chunks at the floor",
+    state: { ...STREAMED_CHUNKS, ...AT_FLOOR },
+    error: answer(413),
+    action: SEND_WHOLE,
+  },
+  {
+    fault: "413 Payload Too Large",
+    when: "in held chunks of a re-openable source at the floor",
+    state: { mode: "held-chunks", ...AT_FLOOR },
+    error: answer(413),
+    action: SEND_WHOLE,
+  },
+  {
+    fault: "413 Payload Too Large",
+    when: "in held chunks of a source read once at the floor",
+    state: { ...HELD_CHUNKS_READ_ONCE, ...AT_FLOOR },
     error: answer(413),
     action: REFUSED,
   },
@@ -385,6 +449,8 @@ function describe(action: UploadAction): string {
       }`;
     case "switch-mode":
       return `switch to ${action.mode}`;
+    case "shrink-chunks":
+      return `chunks of ${action.chunkSize} bytes`;
     case "give-up":
       return `give up (${action.why}${action.dropSession ? ", session dropped" : ""})`;
     default:
