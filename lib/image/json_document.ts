@@ -5,18 +5,12 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import { PusherError } from "../errors.ts";
 import { normalizeEntryPath } from "./tar_path.ts";
 import type { EntryView, Platform } from "./types.ts";
 
 /** A JSON object. */
 export type JsonObject = Record<string, unknown>;
-
-/** `sha256:<hex>` of some bytes. */
-export function sha256Digest(bytes: Uint8Array): string {
-  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
-}
 
 /**
  * Normalises a path read from an archive document. Throws an input error naming `where` when it

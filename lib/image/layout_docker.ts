@@ -6,6 +6,7 @@
  * @module
  */
 
+import { sha256Digest } from "../bytes/sha256.ts";
 import { PusherError } from "../errors.ts";
 import {
   asObject,
@@ -15,7 +16,6 @@ import {
   parseManifestList,
   readNamedEntry,
   requiredString,
-  sha256Digest,
   stringArrayField,
 } from "./json_document.ts";
 import { type Candidate, selectCandidate } from "./image_select.ts";

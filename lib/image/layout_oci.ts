@@ -6,6 +6,7 @@
  * @module
  */
 
+import { sha256Digest } from "../bytes/sha256.ts";
 import { PusherError } from "../errors.ts";
 import {
   arrayField,
@@ -20,7 +21,6 @@ import {
   platformName,
   readNamedEntry,
   requiredString,
-  sha256Digest,
   stringArrayField,
   stringMapField,
 } from "./json_document.ts";

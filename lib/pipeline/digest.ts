@@ -1,6 +1,6 @@
 /**
- * Pass-through streams that observe the bytes flowing by: a sha256 digest with a byte count, and
- * a progress counter. Neither copies a chunk; each forwards the chunk object it received.
+ * A pass-through stream that observes the bytes flowing by: their sha256 digest and count. It
+ * copies no chunk; it forwards the chunk object it received.
  *
  * @module
  */
@@ -23,11 +23,6 @@ export interface DigestStreamOptions {
    * closing it (so a consumer such as an upload fails rather than completes).
    */
   check?: (result: DigestResult) => void;
-}
-
-/** Returns `sha256:<hex>` of a byte array. */
-export function sha256Digest(bytes: Uint8Array): string {
-  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
 }
 
 /**
@@ -83,20 +78,5 @@ export class DigestStream extends TransformStream<Uint8Array, Uint8Array> {
       },
     });
     this.result = result;
-  }
-}
-
-/** A pass-through stream reporting the running total of bytes forwarded after every chunk. */
-export class ByteCountStream extends TransformStream<Uint8Array, Uint8Array> {
-  /** Creates a counting stream; `onProgress` receives the cumulative byte count. */
-  constructor(onProgress: (bytes: number) => void) {
-    let bytes = 0;
-    super({
-      transform(chunk, controller): void {
-        bytes += chunk.byteLength;
-        controller.enqueue(chunk);
-        onProgress(bytes);
-      },
-    });
   }
 }

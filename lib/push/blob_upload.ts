@@ -38,7 +38,7 @@ import type { Clock } from "../pipeline/stall.ts";
 import type { RegistryClient, UploadSession } from "../registry/client.ts";
 import { hasErrorCode, needsChunkedUpload, RegistryError } from "../registry/errors.ts";
 import type { SessionMemory } from "../state/upload_state.ts";
-import { releaseChunk } from "../pipeline/owned_chunk.ts";
+import { releaseChunk } from "../bytes/owned_chunk.ts";
 import { guardRequest } from "./request_guard.ts";
 
 /** The digest and size of uploaded bytes, known once their stream ended. */

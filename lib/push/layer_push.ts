@@ -8,13 +8,14 @@
 
 import type { ArchiveLayer } from "../image/types.ts";
 import type { BlobInfo } from "../logging/events.ts";
-import { releasingSink } from "../pipeline/owned_chunk.ts";
+import { releasingSink } from "../bytes/owned_chunk.ts";
 import { type SessionMemory, UploadState } from "../state/upload_state.ts";
 import { uploadBlob, type UploadSettings } from "./blob_upload.ts";
 import { blobInfo, emitBlob, retrying, type RunContext } from "./context.ts";
 import { isCompressible, layerUpload } from "./layer_source.ts";
 import { streamOf } from "./progress_stream.ts";
-import { type PushedLayer, sha256Digest } from "./manifest_builder.ts";
+import type { PushedLayer } from "./manifest_builder.ts";
+import { sha256Digest } from "../bytes/sha256.ts";
 import type { CachedLayer } from "../state/layer_cache.ts";
 import { takesChunkedUploads } from "../registry/quirks.ts";
 

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
+import { sha256Digest } from "../bytes/sha256.ts";
 import type {
   ArchiveImage,
   Compression,
@@ -45,11 +45,6 @@ export interface BuiltManifest {
   mediaType: string;
   /** The platform, for an index entry. */
   platform?: Platform;
-}
-
-/** `sha256:<hex>` of some bytes. */
-export function sha256Digest(bytes: Uint8Array): string {
-  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
 }
 
 function built(json: unknown, mediaType: string, platform: Platform | undefined): BuiltManifest {

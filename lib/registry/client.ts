@@ -8,7 +8,8 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
+import { countingStream } from "../bytes/count.ts";
+import { sha256Digest } from "../bytes/sha256.ts";
 import { PusherError } from "../errors.ts";
 import { Authorizer, type AuthScheme, type AuthTicket } from "./auth.ts";
 import { ANONYMOUS, type Credentials } from "./credentials.ts";
@@ -225,15 +226,10 @@ export class RegistryClient {
     let sent = 0;
     const counted = (stream: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> => {
       sent = 0;
-      return stream.pipeThrough(
-        new TransformStream<Uint8Array, Uint8Array>({
-          transform(chunk, controller): void {
-            sent += chunk.byteLength;
-            onProgress?.(sent);
-            controller.enqueue(chunk);
-          },
-        }),
-      );
+      return stream.pipeThrough(countingStream((total) => {
+        sent = total;
+        onProgress?.(total);
+      }));
     };
     const wrapped: RequestBody = typeof body === "function" ? () => counted(body()) : counted(body);
     const what = `uploading to ${this.#name()}`;
@@ -358,7 +354,7 @@ export class RegistryClient {
     });
     if (!isSuccess(response.status)) throw await this.#error(response, what);
     await response.discard();
-    return checkDigest(response, sha256(bytes), what);
+    return checkDigest(response, sha256Digest(bytes), what);
   }
 
   /**
@@ -381,7 +377,7 @@ export class RegistryClient {
       return undefined;
     }
     if (!isSuccess(get.status)) throw await this.#error(get, what);
-    return sha256(new Uint8Array(await new Response(get.body).arrayBuffer()));
+    return sha256Digest(new Uint8Array(await new Response(get.body).arrayBuffer()));
   }
 
   /** Releases the transport when the client created it. */
@@ -525,8 +521,4 @@ function checkDigest(response: TransportResponse, expected: string, what: string
     );
   }
   return expected;
-}
-
-function sha256(bytes: Uint8Array): string {
-  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
 }
