@@ -10,7 +10,7 @@ import { createGunzip, createZstdDecompress } from "node:zlib";
 import type { Transform } from "node:stream";
 import { sniffCompression } from "../bytes/compression_sniff.ts";
 import { PusherError } from "../errors.ts";
-import type { Compression } from "./types.ts";
+import type { Compression } from "../oci/media_types.ts";
 
 /** Output buffer size of the decompressors: large buffers keep per-chunk overhead low. */
 const OUTPUT_CHUNK_SIZE = 256 * 1024;

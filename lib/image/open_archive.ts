@@ -12,7 +12,7 @@ import { archiveCompression } from "./compression.ts";
 import { fileRangeStream, openForReading, readFully, statArchive } from "./file_io.ts";
 import { openRandomAccessArchive, type RandomAccessArchive } from "./random_access.ts";
 import { BLOCK_SIZE, isTarHeader, isZeroBlock } from "./tar_header.ts";
-import type { Compression } from "./types.ts";
+import type { Compression } from "../oci/media_types.ts";
 
 /** How an opened archive is read. */
 export type ArchiveSource =

@@ -12,7 +12,8 @@ import { concatBytes, peekStream } from "../bytes/peek.ts";
 import { archiveCompression, decompressStream } from "./compression.ts";
 import { EntryTable, TableEntryView } from "./entry_table.ts";
 import { parseTarStream } from "./tar_stream.ts";
-import type { Compression, EntryView } from "./types.ts";
+import type { Compression } from "../oci/media_types.ts";
+import type { EntryView } from "./types.ts";
 
 /** Entries up to this size are kept in memory by default (manifests are at most 4 MiB). */
 export const DEFAULT_MEMORY_LIMIT = 4 * 1024 * 1024;

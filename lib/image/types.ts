@@ -5,11 +5,7 @@
  * @module
  */
 
-/** Compression of a blob's bytes as stored. */
-export type Compression = "none" | "gzip" | "zstd";
-
-/** The manifest family an archive's own metadata belongs to. */
-export type ManifestFamily = "docker" | "oci";
+import type { Compression, ManifestFamily } from "../oci/media_types.ts";
 
 /** A platform as an OCI index names it. */
 export interface Platform {

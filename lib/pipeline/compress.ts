@@ -30,7 +30,7 @@
 
 import { crc32 } from "node:zlib";
 import { PusherError } from "../errors.ts";
-import type { Compression } from "../image/types.ts";
+import type { Compression } from "../oci/media_types.ts";
 import type { CompressReply, CompressRequest } from "./compress_worker.ts";
 import { markOwned, releaseChunk } from "../bytes/owned_chunk.ts";
 

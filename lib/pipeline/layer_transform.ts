@@ -9,7 +9,7 @@
  */
 
 import { PusherError } from "../errors.ts";
-import type { Compression } from "../image/types.ts";
+import type { Compression } from "../oci/media_types.ts";
 import { type CompressionPool, CompressStream, resolveLevel } from "./compress.ts";
 import { DigestStream, type DigestStreamOptions, verifyDigest } from "./digest.ts";
 import { SNIFF_LENGTH, sniffCompression } from "../bytes/compression_sniff.ts";

@@ -5,8 +5,8 @@
  * @module
  */
 
-import { isTarLayerType } from "../image/media_types.ts";
-import type { ArchiveLayer, Compression } from "../image/types.ts";
+import type { ArchiveLayer } from "../image/types.ts";
+import { type Compression, isTarLayerType } from "../oci/media_types.ts";
 import { transformLayer } from "../pipeline/layer_transform.ts";
 import { progressStream } from "./progress_stream.ts";
 import type { PushedLayer } from "./manifest_builder.ts";

@@ -7,23 +7,17 @@
  */
 
 import { sha256Digest } from "../bytes/sha256.ts";
-import type {
-  ArchiveImage,
-  Compression,
-  ImageSelection,
-  ManifestFamily,
-  Platform,
-} from "../image/types.ts";
-import { isTarLayerType } from "../image/media_types.ts";
+import type { ArchiveImage, ImageSelection, Platform } from "../image/types.ts";
 import {
+  type Compression,
   configMediaType,
-  DOCKER_MANIFEST,
-  DOCKER_MANIFEST_LIST,
+  familyOf,
   indexMediaType,
+  isTarLayerType,
   layerMediaType,
+  type ManifestFamily,
   manifestMediaType,
-  OCI_INDEX,
-} from "./media_types.ts";
+} from "../oci/media_types.ts";
 
 /** What one layer became in the registry. */
 export interface PushedLayer {
@@ -58,11 +52,6 @@ type JsonObject = Record<string, unknown>;
 
 function isObject(value: unknown): value is JsonObject {
   return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-/** The family a manifest's media type belongs to. */
-function familyOf(mediaType: string): ManifestFamily {
-  return mediaType === DOCKER_MANIFEST || mediaType === DOCKER_MANIFEST_LIST ? "docker" : "oci";
 }
 
 /**
@@ -162,11 +151,11 @@ export function buildIndex(
   const family: ManifestFamily = children.every((child) => familyOf(child.mediaType) === "docker")
     ? "docker"
     : "oci";
-  const mediaType = family === "docker" ? DOCKER_MANIFEST_LIST : OCI_INDEX;
+  const mediaType = indexMediaType(family);
   return built(
     {
       schemaVersion: 2,
-      mediaType: indexMediaType(family),
+      mediaType,
       manifests: children.map((child) => ({
         mediaType: child.mediaType,
         digest: child.digest,

@@ -10,6 +10,7 @@
 
 import { countingStream } from "../bytes/count.ts";
 import { sha256Digest } from "../bytes/sha256.ts";
+import { MANIFEST_ACCEPT } from "../oci/media_types.ts";
 import { PusherError } from "../errors.ts";
 import { Authorizer, type AuthScheme, type AuthTicket } from "./auth.ts";
 import { ANONYMOUS, type Credentials } from "./credentials.ts";
@@ -55,14 +56,6 @@ export interface RegistryClientOptions {
   /** Use the OAuth2 password grant (`POST`) to get tokens with user-name/password credentials. */
   preferOAuth?: boolean;
 }
-
-/** Media types asked for when looking a manifest up. */
-export const MANIFEST_ACCEPT: string = [
-  "application/vnd.oci.image.manifest.v1+json",
-  "application/vnd.oci.image.index.v1+json",
-  "application/vnd.docker.distribution.manifest.v2+json",
-  "application/vnd.docker.distribution.manifest.list.v2+json",
-].join(", ");
 
 const OCTET_STREAM = "application/octet-stream";
 /** What a request to another origin carries: no authorisation. */

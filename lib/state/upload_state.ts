@@ -15,7 +15,7 @@
  */
 
 import { join } from "node:path";
-import type { Compression } from "../image/types.ts";
+import type { Compression } from "../oci/media_types.ts";
 import { moduleLogger } from "../logging/logger.ts";
 import { readRegistryFile, registryFilePath, writeFileAtomic } from "./cache_dir.ts";
 
