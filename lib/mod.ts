@@ -64,10 +64,10 @@ export type {
   ArchiveLayer,
   EntryView,
   ImageSelection,
-  Platform,
   RawDocument,
 } from "./image/types.ts";
 export type { Compression, ManifestFamily } from "./oci/media_types.ts";
+export type { Platform } from "./oci/platform.ts";
 export {
   type BlobStatus,
   RegistryClient,

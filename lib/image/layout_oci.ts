@@ -18,7 +18,6 @@ import {
   parseJsonObject,
   parseManifestList,
   platformField,
-  platformName,
   readNamedEntry,
   requiredString,
   stringArrayField,
@@ -30,7 +29,6 @@ import type {
   ArchiveLayer,
   EntryView,
   ImageSelection,
-  Platform,
   RawDocument,
 } from "./types.ts";
 import {
@@ -47,15 +45,8 @@ import {
   INDEX_TYPES,
   layerCompression,
 } from "../oci/media_types.ts";
-
-/** A content descriptor as manifests and indexes write it. */
-interface Descriptor {
-  mediaType: string;
-  digest: string;
-  size: number;
-  annotations?: Record<string, string>;
-  platform?: Platform;
-}
+import type { Descriptor } from "../oci/descriptor.ts";
+import { platformName } from "../oci/platform.ts";
 
 function parseDescriptor(value: unknown, where: string): Descriptor {
   const object = asObject(value, where);

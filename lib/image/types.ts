@@ -6,16 +6,7 @@
  */
 
 import type { Compression, ManifestFamily } from "../oci/media_types.ts";
-
-/** A platform as an OCI index names it. */
-export interface Platform {
-  /** Operating system, e.g. `linux`. */
-  os: string;
-  /** CPU architecture, e.g. `amd64`. */
-  architecture: string;
-  /** CPU variant, e.g. `v8`. */
-  variant?: string;
-}
+import type { Platform } from "../oci/platform.ts";
 
 /** A small JSON document taken from the archive byte for byte. */
 export interface RawDocument {

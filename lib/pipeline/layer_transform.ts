@@ -9,6 +9,7 @@
  */
 
 import { PusherError } from "../errors.ts";
+import type { BlobRef } from "../oci/descriptor.ts";
 import type { Compression } from "../oci/media_types.ts";
 import { type CompressionPool, CompressStream, resolveLevel } from "./compress.ts";
 import { DigestStream, type DigestStreamOptions, verifyDigest } from "./digest.ts";
@@ -34,16 +35,10 @@ export interface LayerTransformOptions {
   blockSize?: number;
 }
 
-/** What a layer's blob turned out to be once all of its bytes went through. */
-export interface LayerResult {
-  /** Digest of the bytes to upload (`sha256:<hex>`). */
-  digest: string;
-  /** Size of the bytes to upload. */
-  size: number;
+/** What a layer's blob turned out to be once all of its bytes went through: the bytes to upload. */
+export interface LayerResult extends BlobRef {
   /** Digest of the uncompressed tar, known when the layer was stored uncompressed. */
   diffId?: string;
-  /** Compression of the bytes to upload. */
-  compression: Compression;
 }
 
 /** The output of {@link transformLayer}. */

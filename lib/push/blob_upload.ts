@@ -39,15 +39,11 @@ import type { RegistryClient, UploadSession } from "../registry/client.ts";
 import { hasErrorCode, needsChunkedUpload, RegistryError } from "../registry/errors.ts";
 import type { SessionMemory } from "../state/upload_state.ts";
 import { releaseChunk } from "../bytes/owned_chunk.ts";
+import type { Descriptor } from "../oci/descriptor.ts";
 import { guardRequest } from "./request_guard.ts";
 
 /** The digest and size of uploaded bytes, known once their stream ended. */
-export interface BlobOutcome {
-  /** `sha256:` digest of the uploaded bytes. */
-  digest: string;
-  /** Their size in bytes. */
-  size: number;
-}
+export type BlobOutcome = Pick<Descriptor, "digest" | "size">;
 
 /** Where a blob's bytes come from. */
 export interface UploadSource {

@@ -7,9 +7,10 @@
  */
 
 import { sha256Digest } from "../bytes/sha256.ts";
-import type { ArchiveImage, ImageSelection, Platform } from "../image/types.ts";
+import type { ArchiveImage, ImageSelection } from "../image/types.ts";
+import type { BlobRef, Descriptor } from "../oci/descriptor.ts";
+import type { Platform } from "../oci/platform.ts";
 import {
-  type Compression,
   configMediaType,
   familyOf,
   indexMediaType,
@@ -18,16 +19,6 @@ import {
   type ManifestFamily,
   manifestMediaType,
 } from "../oci/media_types.ts";
-
-/** What one layer became in the registry. */
-export interface PushedLayer {
-  /** Registry digest of the uploaded bytes. */
-  digest: string;
-  /** Uploaded size in bytes. */
-  size: number;
-  /** Compression of the uploaded bytes. */
-  compression: Compression;
-}
 
 /** A manifest or index ready to upload. */
 export interface BuiltManifest {
@@ -60,7 +51,7 @@ function isObject(value: unknown): value is JsonObject {
  */
 export function outputFamily(
   sourceFamily: ManifestFamily,
-  layers: readonly PushedLayer[],
+  layers: readonly BlobRef[],
 ): ManifestFamily {
   if (sourceFamily === "oci") return "oci";
   return layers.every((layer) => layer.compression === "gzip") ? "docker" : "oci";
@@ -74,7 +65,7 @@ function sourceLayers(image: ArchiveImage): JsonObject[] | undefined {
 }
 
 /** Whether the pushed layers are exactly the ones the source manifest lists. */
-function sourceManifestStillTrue(image: ArchiveImage, layers: readonly PushedLayer[]): boolean {
+function sourceManifestStillTrue(image: ArchiveImage, layers: readonly BlobRef[]): boolean {
   const listed = sourceLayers(image);
   if (!listed || listed.length !== layers.length) return false;
   return listed.every((descriptor, index) =>
@@ -86,7 +77,7 @@ function sourceManifestStillTrue(image: ArchiveImage, layers: readonly PushedLay
 export function buildImageManifest(
   image: ArchiveImage,
   sourceFamily: ManifestFamily,
-  layers: readonly PushedLayer[],
+  layers: readonly BlobRef[],
 ): BuiltManifest {
   if (layers.length !== image.layers.length) {
     throw new Error(`image has ${image.layers.length} layers but ${layers.length} were pushed`);
@@ -156,7 +147,7 @@ export function buildIndex(
     {
       schemaVersion: 2,
       mediaType,
-      manifests: children.map((child) => ({
+      manifests: children.map((child): Descriptor => ({
         mediaType: child.mediaType,
         digest: child.digest,
         size: child.bytes.length,

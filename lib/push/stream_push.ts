@@ -14,7 +14,8 @@ import { uploadBlob } from "./blob_upload.ts";
 import { blobInfo, emitBlob, type RunContext } from "./context.ts";
 import { pushLayer, readProgress, uploadSettings } from "./layer_push.ts";
 import { layerUpload } from "./layer_source.ts";
-import type { PushedLayer } from "./manifest_builder.ts";
+import type { BlobRef } from "../oci/descriptor.ts";
+import type { LayerResult } from "../pipeline/layer_transform.ts";
 import { streamOf } from "./progress_stream.ts";
 import { reportSkipped, uniqueLayers } from "./selection.ts";
 
@@ -31,15 +32,13 @@ function streamedLayer(path: string, size: number): ArchiveLayer {
   };
 }
 
-type StreamedLayer = PushedLayer & { diffId?: string };
-
 /** Uploads (or, in a dry run, only digests) one large entry as it streams past. */
 async function pushStreamedEntry(
   ctx: RunContext,
   path: string,
   size: number,
   body: ReadableStream<Uint8Array>,
-): Promise<StreamedLayer> {
+): Promise<LayerResult> {
   const layer = streamedLayer(path, size);
   const blob = blobInfo(layer);
   const upload = layerUpload(layer, () => body, ctx.compression, false, readProgress(ctx, blob));
@@ -63,7 +62,7 @@ export async function pushFromStream(
   stream: ReadableStream<Uint8Array>,
   name: string,
   imageOption: { image?: string },
-): Promise<{ selection: ImageSelection; layers: Map<string, PushedLayer> }> {
+): Promise<{ selection: ImageSelection; layers: Map<string, BlobRef> }> {
   ctx.emit({
     type: "start",
     file: ctx.options.file,
@@ -79,7 +78,7 @@ export async function pushFromStream(
   );
   const selection = await resolveLayout(scan.view, imageOption);
   reportSkipped(ctx, selection);
-  const layers = new Map<string, PushedLayer>();
+  const layers = new Map<string, BlobRef>();
   for (const layer of uniqueLayers(selection)) {
     const streamed = scan.large.get(layer.entry);
     if (!streamed) {
@@ -97,11 +96,7 @@ export async function pushFromStream(
         { hint: "the archive is corrupt; nothing was tagged" },
       );
     }
-    layers.set(layer.entry, {
-      digest: streamed.digest,
-      size: streamed.size,
-      compression: streamed.compression,
-    });
+    layers.set(layer.entry, streamed);
   }
   return { selection, layers };
 }
