@@ -7,7 +7,7 @@
  */
 
 import { sha256Digest } from "../bytes/sha256.ts";
-import type { ArchiveImage, ImageSelection } from "../image/types.ts";
+import type { ArchiveImage, ImageSelection, RawDocument } from "../image/types.ts";
 import type { BlobRef, Descriptor } from "../oci/descriptor.ts";
 import type { Platform } from "../oci/platform.ts";
 import {
@@ -20,14 +20,8 @@ import {
   manifestMediaType,
 } from "../oci/media_types.ts";
 
-/** A manifest or index ready to upload. */
-export interface BuiltManifest {
-  /** Exact bytes to send. */
-  bytes: Uint8Array;
-  /** `sha256:` of {@link bytes}. */
-  digest: string;
-  /** Content-Type to send. */
-  mediaType: string;
+/** A manifest or index ready to upload: the exact bytes, their digest and their Content-Type. */
+export interface BuiltManifest extends RawDocument {
   /** The platform, for an index entry. */
   platform?: Platform;
 }
