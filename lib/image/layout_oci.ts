@@ -8,6 +8,22 @@
 
 import { sha256Digest } from "../bytes/sha256.ts";
 import { PusherError } from "../errors.ts";
+import type { Descriptor } from "../oci/descriptor.ts";
+import {
+  CONTAINERD_NAME_ANNOTATION,
+  DOCKER_REFERENCE_DIGEST_ANNOTATION,
+  DOCKER_REFERENCE_TYPE_ANNOTATION,
+  REF_NAME_ANNOTATION,
+} from "../oci/annotations.ts";
+import {
+  configMediaType,
+  familyOf,
+  IMAGE_CONFIG_TYPES,
+  IMAGE_MANIFEST_TYPES,
+  INDEX_TYPES,
+  layerCompression,
+} from "../oci/media_types.ts";
+import { platformName } from "../oci/platform.ts";
 import {
   arrayField,
   asObject,
@@ -31,22 +47,6 @@ import type {
   ImageSelection,
   RawDocument,
 } from "./types.ts";
-import {
-  CONTAINERD_NAME_ANNOTATION,
-  DOCKER_REFERENCE_DIGEST_ANNOTATION,
-  DOCKER_REFERENCE_TYPE_ANNOTATION,
-  REF_NAME_ANNOTATION,
-} from "../oci/annotations.ts";
-import {
-  configMediaType,
-  familyOf,
-  IMAGE_CONFIG_TYPES,
-  IMAGE_MANIFEST_TYPES,
-  INDEX_TYPES,
-  layerCompression,
-} from "../oci/media_types.ts";
-import type { Descriptor } from "../oci/descriptor.ts";
-import { platformName } from "../oci/platform.ts";
 
 function parseDescriptor(value: unknown, where: string): Descriptor {
   const object = asObject(value, where);

@@ -8,14 +8,14 @@
  * @module
  */
 
+import { SNIFF_LENGTH, sniffCompression } from "../bytes/compression_sniff.ts";
+import { releasingSink } from "../bytes/owned_chunk.ts";
+import { peekStream } from "../bytes/peek.ts";
 import { PusherError } from "../errors.ts";
 import type { BlobRef } from "../oci/descriptor.ts";
 import type { Compression } from "../oci/media_types.ts";
 import { type CompressionPool, CompressStream, resolveLevel } from "./compress.ts";
 import { DigestStream, type DigestStreamOptions, verifyDigest } from "./digest.ts";
-import { SNIFF_LENGTH, sniffCompression } from "../bytes/compression_sniff.ts";
-import { releasingSink } from "../bytes/owned_chunk.ts";
-import { peekStream } from "../bytes/peek.ts";
 
 /** Options of {@link transformLayer}. */
 export interface LayerTransformOptions {

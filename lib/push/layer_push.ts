@@ -6,18 +6,18 @@
  * @module
  */
 
+import { releasingSink } from "../bytes/owned_chunk.ts";
+import { sha256Digest } from "../bytes/sha256.ts";
 import type { ArchiveLayer } from "../image/types.ts";
 import type { BlobInfo } from "../logging/events.ts";
-import { releasingSink } from "../bytes/owned_chunk.ts";
+import type { BlobRef } from "../oci/descriptor.ts";
+import { takesChunkedUploads } from "../registry/quirks.ts";
+import type { CachedLayer } from "../state/layer_cache.ts";
 import { type SessionMemory, UploadState } from "../state/upload_state.ts";
 import { uploadBlob, type UploadSettings } from "./blob_upload.ts";
 import { blobInfo, emitBlob, retrying, type RunContext } from "./context.ts";
 import { isCompressible, layerUpload } from "./layer_source.ts";
 import { streamOf } from "./progress_stream.ts";
-import { sha256Digest } from "../bytes/sha256.ts";
-import type { CachedLayer } from "../state/layer_cache.ts";
-import type { BlobRef } from "../oci/descriptor.ts";
-import { takesChunkedUploads } from "../registry/quirks.ts";
 
 /** Encoder name of layers that go up as they are stored. */
 const AS_IS = "as-is";
