@@ -62,13 +62,12 @@ export {
 export type {
   ArchiveImage,
   ArchiveLayer,
-  Compression,
   EntryView,
   ImageSelection,
-  ManifestFamily,
-  Platform,
   RawDocument,
 } from "./image/types.ts";
+export type { Compression, ManifestFamily } from "./oci/media_types.ts";
+export type { Platform } from "./oci/platform.ts";
 export {
   type BlobDownload,
   type BlobStatus,

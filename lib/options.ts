@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Compression } from "./image/types.ts";
+import type { Compression } from "./oci/media_types.ts";
 
 /** Credentials given explicitly (flags, env, stdin). */
 export interface ExplicitCredentials {

@@ -22,7 +22,7 @@ import { emptyTally, retrying, type RunContext } from "./push/context.ts";
 import { pushFromFile } from "./push/file_push.ts";
 import { pushBytes } from "./push/layer_push.ts";
 import type { CompressionChoice } from "./push/layer_source.ts";
-import type { PushedLayer } from "./push/manifest_builder.ts";
+import type { BlobRef } from "./oci/descriptor.ts";
 import { planManifests, publish } from "./push/publish.ts";
 import { announce } from "./push/selection.ts";
 import { pushFromStream } from "./push/stream_push.ts";
@@ -175,7 +175,7 @@ export async function push(options: PushOptions, runtime: PushRuntime = {}): Pro
   try {
     await retrying(ctx, "ping", (attempt) => primary.client.ping(attempt));
     let selection: ImageSelection;
-    let layers: Map<string, PushedLayer>;
+    let layers: Map<string, BlobRef>;
     if (source.mode === "random") {
       selection = await resolveLayout(source.archive, imageOption(options));
       announce(ctx, selection);

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { openRandomAccessArchive, type RandomAccessArchive } from "../lib/image/random_access.ts";
 import { CompressionPool, CompressStream, DEFAULT_LEVELS } from "../lib/pipeline/compress.ts";
 import { DigestStream } from "../lib/pipeline/digest.ts";
-import { releaseChunk, releasingSink } from "../lib/pipeline/owned_chunk.ts";
+import { releaseChunk, releasingSink } from "../lib/bytes/owned_chunk.ts";
 import type { BuiltArchive } from "./bench_archive.ts";
 import { startBenchRegistry, timeCurlUploads } from "./bench_process.ts";
 import { formatBytes, type Sample } from "./bench_report.ts";

@@ -7,7 +7,7 @@
 
 import { Command, CommanderError, Option } from "commander";
 import { PusherError } from "../errors.ts";
-import type { Compression } from "../image/types.ts";
+import type { Compression } from "../oci/media_types.ts";
 import { DEFAULT_PUSH_SETTINGS, type PushOptions } from "../options.ts";
 import { envNameFor, parseEnvBoolean, parseWholeNumber } from "./env.ts";
 import { helpFooter } from "./help.ts";

@@ -29,23 +29,22 @@ import {
   optionalString,
   parseJsonObject,
   platformField,
-  platformName,
-  sha256Digest,
   stringMapField,
 } from "./json_document.ts";
+import { sha256Digest } from "../bytes/sha256.ts";
+import { CONTAINERD_NAME_ANNOTATION, REF_NAME_ANNOTATION } from "../oci/annotations.ts";
 import {
-  CONTAINERD_NAME_ANNOTATION,
   DOCKER_MANIFEST,
   DOCKER_MANIFEST_LIST,
   IMAGE_CONFIG_TYPES,
   isTarLayerType,
   OCI_INDEX,
   OCI_MANIFEST,
-  REF_NAME_ANNOTATION,
-} from "./media_types.ts";
+} from "../oci/media_types.ts";
+import { type Platform, platformName } from "../oci/platform.ts";
 import { BLOCK_SIZE, paddedSize } from "./tar_header.ts";
 import { END_OF_ARCHIVE_SIZE } from "./tar_writer.ts";
-import type { Platform, RawDocument } from "./types.ts";
+import type { RawDocument } from "./types.ts";
 
 /** A blob as a descriptor names it: all the writer needs for its header and its checks. */
 export interface BlobDescriptor {

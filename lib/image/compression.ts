@@ -1,115 +1,36 @@
 /**
- * Compression of whole archives: detection by magic bytes and decompressing web streams built on
- * `node:zlib` (gzip, including multi-member files, and zstd).
+ * Compression of whole archives: which one a file or stream uses (by magic bytes, refusing what
+ * cannot be read) and decompressing web streams built on `node:zlib` (gzip, including
+ * multi-member files, and zstd).
  *
  * @module
  */
 
 import { createGunzip, createZstdDecompress } from "node:zlib";
 import type { Transform } from "node:stream";
+import { sniffCompression } from "../bytes/compression_sniff.ts";
 import { PusherError } from "../errors.ts";
-import type { Compression } from "./types.ts";
-
-/** Bytes of a stream's start needed to tell its compression. */
-export const MAGIC_LENGTH = 6;
+import type { Compression } from "../oci/media_types.ts";
 
 /** Output buffer size of the decompressors: large buffers keep per-chunk overhead low. */
 const OUTPUT_CHUNK_SIZE = 256 * 1024;
 
-function startsWith(head: Uint8Array, magic: readonly number[]): boolean {
-  return magic.every((byte, i) => head[i] === byte);
-}
-
-/** The compression a stream's first bytes announce; `"none"` when no known magic is present. */
-export function detectCompression(head: Uint8Array): Compression {
-  if (startsWith(head, [0x1f, 0x8b])) return "gzip";
-  if (startsWith(head, [0x28, 0xb5, 0x2f, 0xfd])) return "zstd";
-  // A zstd skippable frame (pzstd and seekable zstd start with one).
-  const first = head[0] ?? 0;
-  if ((first & 0xf0) === 0x50 && startsWith(head.subarray(1), [0x2a, 0x4d, 0x18])) return "zstd";
-  return "none";
-}
-
-function unsupportedCompression(head: Uint8Array): string | undefined {
-  if (startsWith(head, [0x42, 0x5a, 0x68])) return "bzip2";
-  if (startsWith(head, [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) return "xz";
-  if (startsWith(head, [0x04, 0x22, 0x4d, 0x18])) return "lz4";
-  return undefined;
-}
-
 /**
- * Like {@link detectCompression}, but throws an input error naming `source` when the bytes show a
- * compression this tool cannot read (bzip2, xz, lz4).
+ * The compression of an archive whose first bytes (at least `SNIFF_LENGTH` of them) are `head`. Throws an input error naming `source` when the bytes show a compression this tool
+ * cannot read (bzip2, xz, lz4).
  */
-export function sniffCompression(head: Uint8Array, source: string): Compression {
-  const unsupported = unsupportedCompression(head);
-  if (unsupported !== undefined) {
+export function archiveCompression(head: Uint8Array, source: string): Compression {
+  const sniffed = sniffCompression(head);
+  if (sniffed === "bzip2" || sniffed === "xz" || sniffed === "lz4") {
     throw new PusherError(
       "input",
-      `${source} is ${unsupported}-compressed, which is not supported`,
+      `${source} is ${sniffed}-compressed, which is not supported`,
       {
         hint: "decompress it first, or recompress it with gzip or zstd",
       },
     );
   }
-  return detectCompression(head);
-}
-
-/**
- * Reads the first `length` bytes of a stream (fewer if it is shorter) and returns them with a
- * stream that still yields every byte from the start.
- */
-export async function peekStream(
-  stream: ReadableStream<Uint8Array>,
-  length: number,
-): Promise<{ head: Uint8Array; stream: ReadableStream<Uint8Array> }> {
-  const reader = stream.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  let done = false;
-  while (total < length) {
-    const result = await reader.read();
-    if (result.done) {
-      done = true;
-      break;
-    }
-    chunks.push(result.value);
-    total += result.value.length;
-  }
-  const buffered = concatBytes(chunks, total);
-  let pending: Uint8Array | undefined = buffered.length > 0 ? buffered : undefined;
-  const rest = new ReadableStream<Uint8Array>({
-    async pull(controller): Promise<void> {
-      if (pending !== undefined) {
-        controller.enqueue(pending);
-        pending = undefined;
-        return;
-      }
-      if (done) {
-        controller.close();
-        return;
-      }
-      const result = await reader.read();
-      if (result.done) controller.close();
-      else controller.enqueue(result.value);
-    },
-    cancel(reason): Promise<void> {
-      return reader.cancel(reason);
-    },
-  }, { highWaterMark: 0 });
-  return { head: buffered.subarray(0, Math.min(length, buffered.length)), stream: rest };
-}
-
-/** Joins byte chunks whose lengths add up to `total`. */
-export function concatBytes(chunks: Uint8Array[], total: number): Uint8Array {
-  if (chunks.length === 1 && chunks[0] !== undefined) return chunks[0];
-  const joined = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    joined.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return joined;
+  return sniffed;
 }
 
 /** zstd decoders running now; see {@link onStrayZstdError}. */

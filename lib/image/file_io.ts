@@ -6,7 +6,7 @@
  */
 
 import { PusherError } from "../errors.ts";
-import { markOwned } from "../pipeline/owned_chunk.ts";
+import { markOwned } from "../bytes/owned_chunk.ts";
 
 /** Read size for streaming file ranges: large reads run near disk speed. */
 export const READ_CHUNK_SIZE = 1024 * 1024;
@@ -73,7 +73,7 @@ export async function readFully(file: Deno.FsFile, buffer: Uint8Array): Promise<
  * A stream of `length` bytes of the file at `path` starting at `start`, read in
  * {@link READ_CHUNK_SIZE} pieces through its own file handle (closed at the end or on cancel).
  * `what` names the bytes in the error raised when the file is shorter than expected. With `owned`,
- * every chunk is a fresh buffer marked as owned ({@link ../pipeline/owned_chunk.ts}), so the stage
+ * every chunk is a fresh buffer marked as owned ({@link ../bytes/owned_chunk.ts}), so the stage
  * that consumes it last may free it at once: only for a consumer that never keeps a chunk (or a
  * view of one) after passing it on.
  */

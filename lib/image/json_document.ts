@@ -5,18 +5,13 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import { PusherError } from "../errors.ts";
 import { normalizeEntryPath } from "./tar_path.ts";
-import type { EntryView, Platform } from "./types.ts";
+import type { Platform } from "../oci/platform.ts";
+import type { EntryView } from "./types.ts";
 
 /** A JSON object. */
 export type JsonObject = Record<string, unknown>;
-
-/** `sha256:<hex>` of some bytes. */
-export function sha256Digest(bytes: Uint8Array): string {
-  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
-}
 
 /**
  * Normalises a path read from an archive document. Throws an input error naming `where` when it
@@ -151,12 +146,6 @@ export function platformField(object: JsonObject, where: string): Platform | und
   const variant = optionalString(platform, "variant", `${where} platform`);
   if (variant !== undefined && variant !== "") result.variant = variant;
   return result;
-}
-
-/** `os/architecture[/variant]`, as users write platforms. */
-export function platformName(platform: Platform): string {
-  const base = `${platform.os}/${platform.architecture}`;
-  return platform.variant === undefined ? base : `${base}/${platform.variant}`;
 }
 
 /**

@@ -6,7 +6,9 @@
  * @module
  */
 
+import { sha256Digest } from "../bytes/sha256.ts";
 import { PusherError } from "../errors.ts";
+import { type Compression, DOCKER_CONFIG } from "../oci/media_types.ts";
 import {
   asObject,
   configDiffIds,
@@ -15,11 +17,9 @@ import {
   parseManifestList,
   readNamedEntry,
   requiredString,
-  sha256Digest,
   stringArrayField,
 } from "./json_document.ts";
 import { type Candidate, selectCandidate } from "./image_select.ts";
-import { DOCKER_CONFIG, nameCompression } from "./media_types.ts";
 import type { ArchiveImage, ArchiveLayer, EntryView, ImageSelection } from "./types.ts";
 
 /** One `manifest.json` entry. */
@@ -34,6 +34,16 @@ interface ManifestItem {
  * The digest an entry's name states: `<hex>`, `<hex>.json`, `<hex>.tar` at the top, or
  * `blobs/sha256/<hex>`.
  */
+/**
+ * The compression an archive entry's name declares (`.gz`, `.tgz`, `.zst`); `"none"` otherwise.
+ * Docker's `manifest.json` gives no media types, so names are all there is before the bytes.
+ */
+function nameCompression(path: string): Compression {
+  if (/\.(t?gz|gzip)$/i.test(path)) return "gzip";
+  if (/\.(zst|zstd)$/i.test(path)) return "zstd";
+  return "none";
+}
+
 function digestFromName(path: string): string | undefined {
   const match = /^(?:blobs\/sha256\/)?([a-f0-9]{64})(?:\.json|\.tar)?$/.exec(path);
   return match?.[1] === undefined ? undefined : `sha256:${match[1]}`;

@@ -6,7 +6,24 @@
  * @module
  */
 
+import { sha256Digest } from "../bytes/sha256.ts";
 import { PusherError } from "../errors.ts";
+import type { Descriptor } from "../oci/descriptor.ts";
+import {
+  CONTAINERD_NAME_ANNOTATION,
+  DOCKER_REFERENCE_DIGEST_ANNOTATION,
+  DOCKER_REFERENCE_TYPE_ANNOTATION,
+  REF_NAME_ANNOTATION,
+} from "../oci/annotations.ts";
+import {
+  configMediaType,
+  familyOf,
+  IMAGE_CONFIG_TYPES,
+  IMAGE_MANIFEST_TYPES,
+  INDEX_TYPES,
+  layerCompression,
+} from "../oci/media_types.ts";
+import { platformName } from "../oci/platform.ts";
 import {
   arrayField,
   asObject,
@@ -17,10 +34,8 @@ import {
   parseJsonObject,
   parseManifestList,
   platformField,
-  platformName,
   readNamedEntry,
   requiredString,
-  sha256Digest,
   stringArrayField,
   stringMapField,
 } from "./json_document.ts";
@@ -30,35 +45,8 @@ import type {
   ArchiveLayer,
   EntryView,
   ImageSelection,
-  Platform,
   RawDocument,
 } from "./types.ts";
-import {
-  CONTAINERD_NAME_ANNOTATION,
-  DOCKER_CONFIG,
-  DOCKER_MANIFEST,
-  DOCKER_MANIFEST_LIST,
-  IMAGE_CONFIG_TYPES,
-  layerCompression,
-  OCI_CONFIG,
-  OCI_INDEX,
-  OCI_MANIFEST,
-  REF_NAME_ANNOTATION,
-} from "./media_types.ts";
-
-const MANIFEST_TYPES = new Set([OCI_MANIFEST, DOCKER_MANIFEST]);
-const INDEX_TYPES = new Set([OCI_INDEX, DOCKER_MANIFEST_LIST]);
-const REFERENCE_TYPE_ANNOTATION = "vnd.docker.reference.type";
-const REFERENCE_DIGEST_ANNOTATION = "vnd.docker.reference.digest";
-
-/** A content descriptor as manifests and indexes write it. */
-interface Descriptor {
-  mediaType: string;
-  digest: string;
-  size: number;
-  annotations?: Record<string, string>;
-  platform?: Platform;
-}
 
 function parseDescriptor(value: unknown, where: string): Descriptor {
   const object = asObject(value, where);
@@ -128,7 +116,7 @@ interface LoadedManifest {
 async function readDocument(
   view: EntryView,
   descriptor: Descriptor,
-  allowed: Set<string>,
+  allowed: ReadonlySet<string>,
   where: string,
 ): Promise<LoadedManifest> {
   const bytes = await readBlob(view, descriptor, where);
@@ -169,7 +157,7 @@ async function loadImage(
 ): Promise<LoadedImage | MissingBlob> {
   const manifestPath = blobPath(descriptor.digest);
   if (!blobPresent(view, descriptor)) return new MissingBlob(manifestPath, namedBy);
-  const manifest = await readDocument(view, descriptor, MANIFEST_TYPES, namedBy);
+  const manifest = await readDocument(view, descriptor, IMAGE_MANIFEST_TYPES, namedBy);
   const where = `manifest ${manifestPath}`;
   const configDescriptor = parseDescriptor(manifest.json.config, `${where} config`);
   if (!blobPresent(view, configDescriptor)) {
@@ -185,9 +173,9 @@ async function loadImage(
   }
   const configBytes = await readBlob(view, configDescriptor, `${where} config`);
   const configPath = blobPath(configDescriptor.digest);
-  const configMediaType = configDescriptor.mediaType ||
-    (manifest.document.mediaType === DOCKER_MANIFEST ? DOCKER_CONFIG : OCI_CONFIG);
-  const diffIds = IMAGE_CONFIG_TYPES.includes(configMediaType)
+  const configType = configDescriptor.mediaType ||
+    configMediaType(familyOf(manifest.document.mediaType));
+  const diffIds = IMAGE_CONFIG_TYPES.includes(configType)
     ? configDiffIds(parseJsonObject(configBytes, `config ${configPath}`), `config ${configPath}`)
     : undefined;
   if (
@@ -230,7 +218,7 @@ async function loadImage(
   });
   const image: ArchiveImage = {
     names,
-    config: { bytes: configBytes, digest: configDescriptor.digest, mediaType: configMediaType },
+    config: { bytes: configBytes, digest: configDescriptor.digest, mediaType: configType },
     layers,
     sourceManifest: manifest.document,
   };
@@ -273,7 +261,7 @@ async function loadIndex(
   const ordered: ArchiveImage[] = [];
   const skippedPlatforms: string[] = [];
   for (const child of children) {
-    if (!MANIFEST_TYPES.has(child.mediaType)) {
+    if (!IMAGE_MANIFEST_TYPES.has(child.mediaType)) {
       throw new PusherError(
         "input",
         `${where} names ${child.digest} with unsupported media type "${
@@ -281,9 +269,10 @@ async function loadIndex(
         }"`,
       );
     }
-    const attestationOf = child.annotations?.[REFERENCE_TYPE_ANNOTATION] === "attestation-manifest"
-      ? child.annotations[REFERENCE_DIGEST_ANNOTATION] ?? ""
-      : undefined;
+    const attestationOf =
+      child.annotations?.[DOCKER_REFERENCE_TYPE_ANNOTATION] === "attestation-manifest"
+        ? child.annotations[DOCKER_REFERENCE_DIGEST_ANNOTATION] ?? ""
+        : undefined;
     const loaded = await loadImage(view, child, names, where);
     if (loaded instanceof MissingBlob) {
       if (attestationOf === undefined) skippedPlatforms.push(childLabel(child));
@@ -323,7 +312,7 @@ interface TopLevelImage {
 function groupByDigest(descriptors: Descriptor[]): Candidate<TopLevelImage>[] {
   const byDigest = new Map<string, Candidate<TopLevelImage>>();
   for (const descriptor of descriptors) {
-    if (!MANIFEST_TYPES.has(descriptor.mediaType) && !INDEX_TYPES.has(descriptor.mediaType)) {
+    if (!IMAGE_MANIFEST_TYPES.has(descriptor.mediaType) && !INDEX_TYPES.has(descriptor.mediaType)) {
       throw new PusherError(
         "input",
         `index.json names ${descriptor.digest} with unsupported media type "${

@@ -28,8 +28,8 @@ export {
 } from "./stream_scan.ts";
 export { type LayoutOptions, resolveLayout } from "./layout.ts";
 export { canonicalReference } from "./image_select.ts";
-export { platformName } from "./json_document.ts";
-export { decompressStream, detectCompression, sniffCompression } from "./compression.ts";
+export { platformName } from "../oci/platform.ts";
+export { archiveCompression, decompressStream } from "./compression.ts";
 export { indexTarFile, type TarIndex, type TarIndexEntry } from "./tar_index.ts";
 export { parseTarStream, type TarStreamEntry } from "./tar_stream.ts";
 export type { TarEntryHeader, TarEntryType } from "./tar_header.ts";

@@ -6,11 +6,13 @@
  */
 
 import { PusherError } from "../errors.ts";
-import { MAGIC_LENGTH, peekStream, sniffCompression } from "./compression.ts";
+import { SNIFF_LENGTH } from "../bytes/compression_sniff.ts";
+import { peekStream } from "../bytes/peek.ts";
+import { archiveCompression } from "./compression.ts";
 import { fileRangeStream, openForReading, readFully, statArchive } from "./file_io.ts";
 import { openRandomAccessArchive, type RandomAccessArchive } from "./random_access.ts";
 import { BLOCK_SIZE, isTarHeader, isZeroBlock } from "./tar_header.ts";
-import type { Compression } from "./types.ts";
+import type { Compression } from "../oci/media_types.ts";
 
 /** How an opened archive is read. */
 export type ArchiveSource =
@@ -37,9 +39,9 @@ async function openStdin(): Promise<ArchiveSource> {
       hint: "pipe the archive in, e.g. docker save image | docker-image-pusher -f - ...",
     });
   }
-  const { head, stream } = await peekStream(Deno.stdin.readable, MAGIC_LENGTH);
+  const { head, stream } = await peekStream(Deno.stdin.readable, SNIFF_LENGTH);
   if (head.length === 0) throw new PusherError("input", "stdin is empty: no archive was piped in");
-  return { mode: "stream", name: "stdin", compression: sniffCompression(head, "stdin"), stream };
+  return { mode: "stream", name: "stdin", compression: archiveCompression(head, "stdin"), stream };
 }
 
 async function readHead(path: string): Promise<Uint8Array> {
@@ -62,16 +64,16 @@ export async function openArchive(pathOrDash: string): Promise<ArchiveSource> {
   const info = await statArchive(pathOrDash);
   if (!info.isFile) {
     const file = await openForReading(pathOrDash);
-    const { head, stream } = await peekStream(file.readable, MAGIC_LENGTH);
+    const { head, stream } = await peekStream(file.readable, SNIFF_LENGTH);
     if (head.length === 0) {
       await stream.cancel();
       throw new PusherError("input", `archive ${pathOrDash} is empty`);
     }
-    const compression = sniffCompression(head, pathOrDash);
+    const compression = archiveCompression(head, pathOrDash);
     return { mode: "stream", name: pathOrDash, compression, stream };
   }
   const head = await readHead(pathOrDash);
-  const compression = sniffCompression(head, pathOrDash);
+  const compression = archiveCompression(head, pathOrDash);
   if (compression !== "none") {
     const stream = fileRangeStream(pathOrDash, 0, info.size, "the archive");
     return { mode: "stream", name: pathOrDash, compression, stream };

@@ -23,7 +23,7 @@ export interface RandomAccessArchive extends EntryView {
   /**
    * Streams an entry's bytes (following links), starting `offset` bytes into the entry, in
    * 1 MiB reads through a file handle of its own, each chunk a fresh buffer marked as owned
-   * ({@link ../pipeline/owned_chunk.ts}): don't keep a chunk after passing it on. Throws an input
+   * ({@link ../bytes/owned_chunk.ts}): don't keep a chunk after passing it on. Throws an input
    * error when the entry is absent.
    */
   openEntry(path: string, offset?: number): ReadableStream<Uint8Array>;

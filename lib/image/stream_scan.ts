@@ -7,16 +7,13 @@
  */
 
 import { PusherError } from "../errors.ts";
-import {
-  concatBytes,
-  decompressStream,
-  MAGIC_LENGTH,
-  peekStream,
-  sniffCompression,
-} from "./compression.ts";
+import { SNIFF_LENGTH } from "../bytes/compression_sniff.ts";
+import { concatBytes, peekStream } from "../bytes/peek.ts";
+import { archiveCompression, decompressStream } from "./compression.ts";
 import { EntryTable, TableEntryView } from "./entry_table.ts";
 import { parseTarStream } from "./tar_stream.ts";
-import type { Compression, EntryView } from "./types.ts";
+import type { Compression } from "../oci/media_types.ts";
+import type { EntryView } from "./types.ts";
 
 /** Entries up to this size are kept in memory by default (manifests are at most 4 MiB). */
 export const DEFAULT_MEMORY_LIMIT = 4 * 1024 * 1024;
@@ -99,14 +96,14 @@ export async function scanArchiveStream<T>(
 ): Promise<StreamScanResult<T>> {
   const name = options.name ?? "archive";
   const memoryLimit = options.memoryLimit ?? DEFAULT_MEMORY_LIMIT;
-  const peeked = await peekStream(stream, MAGIC_LENGTH);
+  const peeked = await peekStream(stream, SNIFF_LENGTH);
   if (peeked.head.length === 0) {
     await peeked.stream.cancel();
     throw new PusherError("input", `${name} is empty`);
   }
   let compression: Compression;
   try {
-    compression = sniffCompression(peeked.head, name);
+    compression = archiveCompression(peeked.head, name);
   } catch (error) {
     await peeked.stream.cancel();
     throw error;

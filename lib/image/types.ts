@@ -5,21 +5,8 @@
  * @module
  */
 
-/** Compression of a blob's bytes as stored. */
-export type Compression = "none" | "gzip" | "zstd";
-
-/** The manifest family an archive's own metadata belongs to. */
-export type ManifestFamily = "docker" | "oci";
-
-/** A platform as an OCI index names it. */
-export interface Platform {
-  /** Operating system, e.g. `linux`. */
-  os: string;
-  /** CPU architecture, e.g. `amd64`. */
-  architecture: string;
-  /** CPU variant, e.g. `v8`. */
-  variant?: string;
-}
+import type { Compression, ManifestFamily } from "../oci/media_types.ts";
+import type { Platform } from "../oci/platform.ts";
 
 /** A small JSON document taken from the archive byte for byte. */
 export interface RawDocument {

@@ -22,7 +22,7 @@
  * and refills that buffer. Each stream holds at least one. So all streams together hold at most
  * `max(budget, streams) × blockSize` of input (4 MiB with 2 workers and 1 MiB blocks; 4 streams
  * at `--max-concurrent 4` also hold 4), plus one compressed output per buffer, each no larger than
- * its block. Input chunks marked as owned ({@link ./owned_chunk.ts}) are freed as soon as they are
+ * its block. Input chunks marked as owned ({@link ../bytes/owned_chunk.ts}) are freed as soon as they are
  * copied into a block, and outputs are marked as owned, so the stream leaves no garbage behind.
  *
  * @module
@@ -30,9 +30,9 @@
 
 import { crc32 } from "node:zlib";
 import { PusherError } from "../errors.ts";
-import type { Compression } from "../image/types.ts";
+import type { Compression } from "../oci/media_types.ts";
 import type { CompressReply, CompressRequest } from "./compress_worker.ts";
-import { markOwned, releaseChunk } from "./owned_chunk.ts";
+import { markOwned, releaseChunk } from "../bytes/owned_chunk.ts";
 
 /** A compressed format this module writes. */
 export type CompressFormat = Exclude<Compression, "none">;

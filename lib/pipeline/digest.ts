@@ -1,20 +1,13 @@
 /**
- * Pass-through streams that observe the bytes flowing by: a sha256 digest with a byte count, and
- * a progress counter. Neither copies a chunk; each forwards the chunk object it received.
+ * A pass-through stream that observes the bytes flowing by: their sha256 digest and count. It
+ * copies no chunk; it forwards the chunk object it received.
  *
  * @module
  */
 
 import { createHash } from "node:crypto";
 import { PusherError } from "../errors.ts";
-
-/** The digest and length of the bytes a {@link DigestStream} saw. */
-export interface DigestResult {
-  /** `sha256:<hex>`. */
-  digest: string;
-  /** Number of bytes. */
-  size: number;
-}
+import type { Descriptor } from "../oci/descriptor.ts";
 
 /** Options of a {@link DigestStream}. */
 export interface DigestStreamOptions {
@@ -22,12 +15,7 @@ export interface DigestStreamOptions {
    * Runs once the input ends, before the stream closes; throwing errors the stream instead of
    * closing it (so a consumer such as an upload fails rather than completes).
    */
-  check?: (result: DigestResult) => void;
-}
-
-/** Returns `sha256:<hex>` of a byte array. */
-export function sha256Digest(bytes: Uint8Array): string {
-  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+  check?: (result: Pick<Descriptor, "digest" | "size">) => void;
 }
 
 /**
@@ -48,15 +36,15 @@ export function verifyDigest(what: string, expected: string, actual: string): vo
 /** A pass-through stream computing the sha256 digest and byte count of everything it forwards. */
 export class DigestStream extends TransformStream<Uint8Array, Uint8Array> {
   /** Settles when the input ends: the digest and size, or the error that ended the stream. */
-  readonly result: Promise<DigestResult>;
+  readonly result: Promise<Pick<Descriptor, "digest" | "size">>;
 
   /** Creates a digesting stream; see {@link DigestStreamOptions.check} for verification. */
   constructor(options: DigestStreamOptions = {}) {
     const hash = createHash("sha256");
     let size = 0;
-    let settle!: (result: DigestResult) => void;
+    let settle!: (result: Pick<Descriptor, "digest" | "size">) => void;
     let fail!: (error: unknown) => void;
-    const result = new Promise<DigestResult>((resolve, reject) => {
+    const result = new Promise<Pick<Descriptor, "digest" | "size">>((resolve, reject) => {
       settle = resolve;
       fail = reject;
     });
@@ -69,7 +57,10 @@ export class DigestStream extends TransformStream<Uint8Array, Uint8Array> {
         controller.enqueue(chunk);
       },
       flush(): void {
-        const done: DigestResult = { digest: `sha256:${hash.digest("hex")}`, size };
+        const done: Pick<Descriptor, "digest" | "size"> = {
+          digest: `sha256:${hash.digest("hex")}`,
+          size,
+        };
         try {
           options.check?.(done);
         } catch (error) {
@@ -83,20 +74,5 @@ export class DigestStream extends TransformStream<Uint8Array, Uint8Array> {
       },
     });
     this.result = result;
-  }
-}
-
-/** A pass-through stream reporting the running total of bytes forwarded after every chunk. */
-export class ByteCountStream extends TransformStream<Uint8Array, Uint8Array> {
-  /** Creates a counting stream; `onProgress` receives the cumulative byte count. */
-  constructor(onProgress: (bytes: number) => void) {
-    let bytes = 0;
-    super({
-      transform(chunk, controller): void {
-        bytes += chunk.byteLength;
-        controller.enqueue(chunk);
-        onProgress(bytes);
-      },
-    });
   }
 }

@@ -8,11 +8,14 @@
  * @module
  */
 
+import { SNIFF_LENGTH, sniffCompression } from "../bytes/compression_sniff.ts";
+import { releasingSink } from "../bytes/owned_chunk.ts";
+import { peekStream } from "../bytes/peek.ts";
 import { PusherError } from "../errors.ts";
-import type { Compression } from "../image/types.ts";
+import type { BlobRef } from "../oci/descriptor.ts";
+import type { Compression } from "../oci/media_types.ts";
 import { type CompressionPool, CompressStream, resolveLevel } from "./compress.ts";
 import { DigestStream, type DigestStreamOptions, verifyDigest } from "./digest.ts";
-import { releasingSink } from "./owned_chunk.ts";
 
 /** Options of {@link transformLayer}. */
 export interface LayerTransformOptions {
@@ -32,16 +35,10 @@ export interface LayerTransformOptions {
   blockSize?: number;
 }
 
-/** What a layer's blob turned out to be once all of its bytes went through. */
-export interface LayerResult {
-  /** Digest of the bytes to upload (`sha256:<hex>`). */
-  digest: string;
-  /** Size of the bytes to upload. */
-  size: number;
+/** What a layer's blob turned out to be once all of its bytes went through: the bytes to upload. */
+export interface LayerResult extends BlobRef {
   /** Digest of the uncompressed tar, known when the layer was stored uncompressed. */
   diffId?: string;
-  /** Compression of the bytes to upload. */
-  compression: Compression;
 }
 
 /** The output of {@link transformLayer}. */
@@ -53,73 +50,6 @@ export interface LayerTransform {
   stream: ReadableStream<Uint8Array>;
   /** Settles once the last byte was read from {@link stream}: the blob's identity, or the error. */
   result: Promise<LayerResult>;
-}
-
-/** Magic bytes of the formats recognised by {@link detectCompression}. */
-const MAGIC: ReadonlyArray<readonly [string, readonly number[]]> = [
-  ["gzip", [0x1f, 0x8b]],
-  ["zstd", [0x28, 0xb5, 0x2f, 0xfd]],
-  ["xz", [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]],
-  ["bzip2", [0x42, 0x5a, 0x68]],
-];
-
-/** Bytes {@link detectCompression} needs to tell the formats apart. */
-export const SNIFF_LENGTH = 6;
-
-/**
- * Names the compression of a blob from its first bytes (at least {@link SNIFF_LENGTH} of them, or
- * all when shorter): `gzip`, `zstd`, `xz`, `bzip2`, or `none` for anything else (a tar).
- */
-export function detectCompression(head: Uint8Array): Compression | "xz" | "bzip2" {
-  for (const [name, magic] of MAGIC) {
-    if (magic.length <= head.length && magic.every((byte, index) => head[index] === byte)) {
-      return name as Compression | "xz" | "bzip2";
-    }
-  }
-  return "none";
-}
-
-/** The first bytes of a stream and a stream that yields all of its bytes again. */
-interface Sniffed {
-  head: Uint8Array;
-  stream: ReadableStream<Uint8Array>;
-}
-
-/** Reads at least {@link SNIFF_LENGTH} bytes (fewer at the end) and returns a replaying stream. */
-async function sniff(input: ReadableStream<Uint8Array>): Promise<Sniffed> {
-  const reader = input.getReader();
-  const chunks: Uint8Array[] = [];
-  let length = 0;
-  while (length < SNIFF_LENGTH) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    length += value.byteLength;
-  }
-  const head = chunks.length === 1 ? chunks[0] as Uint8Array : new Uint8Array(length);
-  if (chunks.length > 1) {
-    let offset = 0;
-    for (const chunk of chunks) {
-      head.set(chunk, offset);
-      offset += chunk.byteLength;
-    }
-  }
-  const stream = new ReadableStream<Uint8Array>({
-    async pull(controller): Promise<void> {
-      const chunk = chunks.shift();
-      if (chunk !== undefined) {
-        controller.enqueue(chunk);
-        return;
-      }
-      const { done, value } = await reader.read();
-      if (done) controller.close();
-      else controller.enqueue(value);
-    },
-    cancel(reason): Promise<void> {
-      return reader.cancel(reason);
-    },
-  }, { highWaterMark: 0 });
-  return { head, stream };
 }
 
 /** Builds the chain for one layer once its stored compression is known. */
@@ -182,7 +112,7 @@ function requireSha256(what: string, digest: string | undefined): void {
  * Turns a layer's stored bytes into the bytes to upload: compressed input (gzip, zstd) passes
  * through unchanged, uncompressed input is compressed to `options.target`. Every digest given in
  * `options` is checked; a mismatch errors {@link LayerTransform.stream} and rejects
- * {@link LayerTransform.result} with a verify {@link PusherError}. xz and bzip2 layers are
+ * {@link LayerTransform.result} with a verify {@link PusherError}. xz, bzip2 and lz4 layers are
  * refused with an input error. Throws a usage error at once for a bad compression level.
  */
 export function transformLayer(
@@ -196,9 +126,9 @@ export function transformLayer(
   const output = new TransformStream<Uint8Array, Uint8Array>();
   const result = (async (): Promise<LayerResult> => {
     try {
-      const { head, stream } = await sniff(input);
-      const stored = detectCompression(head);
-      if (stored === "xz" || stored === "bzip2") {
+      const { head, stream } = await peekStream(input, SNIFF_LENGTH);
+      const stored = sniffCompression(head);
+      if (stored === "xz" || stored === "bzip2" || stored === "lz4") {
         await stream.cancel();
         throw new PusherError("input", `${what} is compressed with ${stored}`, {
           hint: "registries and runtimes accept layers stored as tar, gzip or zstd only",

@@ -10,7 +10,7 @@ import type { ImageSelection } from "../image/types.ts";
 import { schedule } from "../pipeline/scheduler.ts";
 import type { RunContext } from "./context.ts";
 import { pushLayer } from "./layer_push.ts";
-import type { PushedLayer } from "./manifest_builder.ts";
+import type { BlobRef } from "../oci/descriptor.ts";
 import { uniqueLayers } from "./selection.ts";
 
 /** Pushes every layer of the selection; returns what each became, by archive entry. */
@@ -18,7 +18,7 @@ export async function pushFromFile(
   ctx: RunContext,
   archive: RandomAccessArchive,
   selection: ImageSelection,
-): Promise<Map<string, PushedLayer>> {
+): Promise<Map<string, BlobRef>> {
   const layers = uniqueLayers(selection);
   const results = await schedule(
     layers.map((layer) => ({
@@ -28,5 +28,5 @@ export async function pushFromFile(
     ctx.options.maxConcurrent,
     ctx.signal,
   );
-  return new Map(layers.map((layer, index) => [layer.entry, results[index] as PushedLayer]));
+  return new Map(layers.map((layer, index) => [layer.entry, results[index] as BlobRef]));
 }

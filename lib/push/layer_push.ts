@@ -6,17 +6,18 @@
  * @module
  */
 
+import { releasingSink } from "../bytes/owned_chunk.ts";
+import { sha256Digest } from "../bytes/sha256.ts";
 import type { ArchiveLayer } from "../image/types.ts";
 import type { BlobInfo } from "../logging/events.ts";
-import { releasingSink } from "../pipeline/owned_chunk.ts";
+import type { BlobRef } from "../oci/descriptor.ts";
+import { takesChunkedUploads } from "../registry/quirks.ts";
+import type { CachedLayer } from "../state/layer_cache.ts";
 import { type SessionMemory, UploadState } from "../state/upload_state.ts";
 import { uploadBlob, type UploadSettings } from "./blob_upload.ts";
 import { blobInfo, emitBlob, retrying, type RunContext } from "./context.ts";
 import { isCompressible, layerUpload } from "./layer_source.ts";
 import { streamOf } from "./progress_stream.ts";
-import { type PushedLayer, sha256Digest } from "./manifest_builder.ts";
-import type { CachedLayer } from "../state/layer_cache.ts";
-import { takesChunkedUploads } from "../registry/quirks.ts";
 
 /** Encoder name of layers that go up as they are stored. */
 const AS_IS = "as-is";
@@ -45,7 +46,7 @@ function cached(ctx: RunContext, layer: ArchiveLayer): CachedLayer | undefined {
 }
 
 /** The digest a layer will have in the registry when that is known without reading it. */
-function knownOutcome(ctx: RunContext, layer: ArchiveLayer): PushedLayer | undefined {
+function knownOutcome(ctx: RunContext, layer: ArchiveLayer): BlobRef | undefined {
   if (!isCompressible(layer) && layer.storedDigest !== undefined) {
     return { digest: layer.storedDigest, size: layer.size, compression: layer.compression };
   }
@@ -53,10 +54,7 @@ function knownOutcome(ctx: RunContext, layer: ArchiveLayer): PushedLayer | undef
     const digest = layer.storedDigest ?? layer.diffId;
     if (digest !== undefined) return { digest, size: layer.size, compression: "none" };
   }
-  const entry = cached(ctx, layer);
-  return entry
-    ? { digest: entry.digest, size: entry.size, compression: entry.compression }
-    : undefined;
+  return cached(ctx, layer);
 }
 
 /**
@@ -66,7 +64,7 @@ function knownOutcome(ctx: RunContext, layer: ArchiveLayer): PushedLayer | undef
 function remember(
   ctx: RunContext,
   layer: ArchiveLayer,
-  pushed: PushedLayer,
+  pushed: BlobRef,
   passedThrough = false,
 ): void {
   if (ctx.cache === undefined || ctx.options.dryRun) return;
@@ -108,12 +106,11 @@ async function measure(
   ctx: RunContext,
   layer: ArchiveLayer,
   open: () => ReadableStream<Uint8Array>,
-): Promise<PushedLayer> {
+): Promise<BlobRef> {
   const upload = layerUpload(layer, open, ctx.compression, true);
   const { stream } = upload.source.open();
   await stream.pipeTo(releasingSink());
-  const result = await upload.pushed();
-  return { digest: result.digest, size: result.size, compression: result.compression };
+  return await upload.pushed();
 }
 
 /**
@@ -131,7 +128,7 @@ function worthMeasuring(ctx: RunContext): boolean {
 async function alreadyThere(
   ctx: RunContext,
   layer: ArchiveLayer,
-  found: PushedLayer,
+  found: BlobRef,
   blob: BlobInfo,
 ): Promise<boolean> {
   const described = { ...blob, digest: found.digest, uploadSize: found.size };
@@ -166,7 +163,7 @@ export async function pushLayer(
   ctx: RunContext,
   layer: ArchiveLayer,
   open: () => ReadableStream<Uint8Array>,
-): Promise<PushedLayer> {
+): Promise<BlobRef> {
   const blob = blobInfo(layer);
   const { options } = ctx;
   const key = options.dryRun ? undefined : uploadKey(ctx, layer);
@@ -199,29 +196,19 @@ export async function pushLayer(
     ...(memory !== undefined ? { memory } : {}),
     beforeCompletion: async () => {
       const pushed = await upload.pushed();
-      if (key === undefined) return;
-      await ctx.uploads?.finishing(key, {
-        digest: pushed.digest,
-        size: pushed.size,
-        compression: pushed.compression,
-      });
+      if (key !== undefined) await ctx.uploads?.finishing(key, pushed);
     },
   });
   ctx.bytesSent += result.bytesSent;
   const pushed = await upload.pushed();
-  const outcome: PushedLayer = {
-    digest: pushed.digest,
-    size: pushed.size,
-    compression: pushed.compression,
-  };
-  remember(ctx, layer, outcome, isCompressible(layer) && pushed.diffId === undefined);
+  remember(ctx, layer, pushed, isCompressible(layer) && pushed.diffId === undefined);
   await ctx.checkpoint();
   emitBlob(
     ctx,
     { ...blob, digest: pushed.digest, uploadSize: pushed.size },
     result.foundOnRetry ? "exists" : "uploaded",
   );
-  return outcome;
+  return pushed;
 }
 
 /** A progress reporter for the stored bytes of a blob. */

@@ -5,11 +5,10 @@
  * @module
  */
 
-import { isTarLayerType } from "../image/media_types.ts";
-import type { ArchiveLayer, Compression } from "../image/types.ts";
-import { transformLayer } from "../pipeline/layer_transform.ts";
+import type { ArchiveLayer } from "../image/types.ts";
+import { type Compression, isTarLayerType } from "../oci/media_types.ts";
+import { type LayerResult, transformLayer } from "../pipeline/layer_transform.ts";
 import { progressStream } from "./progress_stream.ts";
-import type { PushedLayer } from "./manifest_builder.ts";
 import type { UploadSource } from "./blob_upload.ts";
 
 /** How uncompressed layers are compressed. */
@@ -33,8 +32,8 @@ export function isCompressible(layer: ArchiveLayer): boolean {
 export interface LayerUpload {
   /** The source to hand to the uploader. */
   source: UploadSource;
-  /** Resolves with the last opened stream's result (digest, size, compression). */
-  pushed: () => Promise<PushedLayer & { diffId?: string }>;
+  /** Resolves with the last opened stream's result (digest, size, compression, diff_id). */
+  pushed: () => Promise<LayerResult>;
 }
 
 /**
@@ -48,7 +47,7 @@ export function layerUpload(
   reopenable: boolean,
   onRead: (bytes: number) => void = () => {},
 ): LayerUpload {
-  let last: Promise<PushedLayer & { diffId?: string }> | undefined;
+  let last: Promise<LayerResult> | undefined;
   const source: UploadSource = {
     reopenable,
     open() {
@@ -60,15 +59,8 @@ export function layerUpload(
         ...(layer.diffId !== undefined ? { expectedDiffId: layer.diffId } : {}),
         label: layer.entry,
       });
-      const result = transformed.result.then((outcome) => ({
-        digest: outcome.digest,
-        size: outcome.size,
-        compression: outcome.compression,
-        ...(outcome.diffId !== undefined ? { diffId: outcome.diffId } : {}),
-      }));
-      result.catch(() => {});
-      last = result;
-      return { stream: transformed.stream, outcome: result };
+      last = transformed.result;
+      return { stream: transformed.stream, outcome: transformed.result };
     },
   };
   return {

@@ -6,50 +6,25 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
-import type {
-  ArchiveImage,
-  Compression,
-  ImageSelection,
-  ManifestFamily,
-  Platform,
-} from "../image/types.ts";
-import { IMAGE_CONFIG_TYPES, isTarLayerType } from "../image/media_types.ts";
+import { sha256Digest } from "../bytes/sha256.ts";
+import type { ArchiveImage, ImageSelection, RawDocument } from "../image/types.ts";
+import type { BlobRef, Descriptor } from "../oci/descriptor.ts";
+import type { Platform } from "../oci/platform.ts";
 import {
   configMediaType,
-  DOCKER_MANIFEST,
-  DOCKER_MANIFEST_LIST,
+  familyOf,
+  IMAGE_CONFIG_TYPES,
   indexMediaType,
+  isTarLayerType,
   layerMediaType,
+  type ManifestFamily,
   manifestMediaType,
-  OCI_INDEX,
-} from "./media_types.ts";
+} from "../oci/media_types.ts";
 
-/** What one layer became in the registry. */
-export interface PushedLayer {
-  /** Registry digest of the uploaded bytes. */
-  digest: string;
-  /** Uploaded size in bytes. */
-  size: number;
-  /** Compression of the uploaded bytes. */
-  compression: Compression;
-}
-
-/** A manifest or index ready to upload. */
-export interface BuiltManifest {
-  /** Exact bytes to send. */
-  bytes: Uint8Array;
-  /** `sha256:` of {@link bytes}. */
-  digest: string;
-  /** Content-Type to send. */
-  mediaType: string;
+/** A manifest or index ready to upload: the exact bytes, their digest and their Content-Type. */
+export interface BuiltManifest extends RawDocument {
   /** The platform, for an index entry. */
   platform?: Platform;
-}
-
-/** `sha256:<hex>` of some bytes. */
-export function sha256Digest(bytes: Uint8Array): string {
-  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
 }
 
 function built(json: unknown, mediaType: string, platform: Platform | undefined): BuiltManifest {
@@ -65,18 +40,13 @@ function isObject(value: unknown): value is JsonObject {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-/** The family a manifest's media type belongs to. */
-function familyOf(mediaType: string): ManifestFamily {
-  return mediaType === DOCKER_MANIFEST || mediaType === DOCKER_MANIFEST_LIST ? "docker" : "oci";
-}
-
 /**
  * Chooses the family of the pushed manifest: OCI sources stay OCI; docker sources stay docker
  * only when every layer goes up as gzip (docker has no other layer type).
  */
 export function outputFamily(
   sourceFamily: ManifestFamily,
-  layers: readonly PushedLayer[],
+  layers: readonly BlobRef[],
 ): ManifestFamily {
   if (sourceFamily === "oci") return "oci";
   return layers.every((layer) => layer.compression === "gzip") ? "docker" : "oci";
@@ -101,7 +71,7 @@ function familyOfBlobType(mediaType: unknown): ManifestFamily | undefined {
  * lists, and its layer and config media types are of its own family (a ggcr layout write can
  * put OCI layer types in a Docker manifest, which clients such as skopeo refuse to pull).
  */
-function sourceManifestStillTrue(image: ArchiveImage, layers: readonly PushedLayer[]): boolean {
+function sourceManifestStillTrue(image: ArchiveImage, layers: readonly BlobRef[]): boolean {
   const listed = sourceLayers(image);
   const source = image.sourceManifest;
   if (!listed || !source || listed.length !== layers.length) return false;
@@ -117,7 +87,7 @@ function sourceManifestStillTrue(image: ArchiveImage, layers: readonly PushedLay
 export function buildImageManifest(
   image: ArchiveImage,
   sourceFamily: ManifestFamily,
-  layers: readonly PushedLayer[],
+  layers: readonly BlobRef[],
 ): BuiltManifest {
   if (layers.length !== image.layers.length) {
     throw new Error(`image has ${image.layers.length} layers but ${layers.length} were pushed`);
@@ -182,12 +152,12 @@ export function buildIndex(
   const family: ManifestFamily = children.every((child) => familyOf(child.mediaType) === "docker")
     ? "docker"
     : "oci";
-  const mediaType = family === "docker" ? DOCKER_MANIFEST_LIST : OCI_INDEX;
+  const mediaType = indexMediaType(family);
   return built(
     {
       schemaVersion: 2,
-      mediaType: indexMediaType(family),
-      manifests: children.map((child) => ({
+      mediaType,
+      manifests: children.map((child): Descriptor => ({
         mediaType: child.mediaType,
         digest: child.digest,
         size: child.bytes.length,

@@ -5,28 +5,23 @@
  * @module
  */
 
+import { countingStream } from "../bytes/count.ts";
+
 /** Counts bytes passing through and reports them, throttled. */
 export function progressStream(
   report: (bytes: number) => void,
   intervalMs = 200,
   clock: () => number = Date.now,
 ): TransformStream<Uint8Array, Uint8Array> {
-  let bytes = 0;
   let last = 0;
-  return new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, controller): void {
-      bytes += chunk.byteLength;
-      const now = clock();
-      if (now - last >= intervalMs) {
-        last = now;
-        report(bytes);
-      }
-      controller.enqueue(chunk);
-    },
-    flush(): void {
+  const throttled = (bytes: number): void => {
+    const now = clock();
+    if (now - last >= intervalMs) {
+      last = now;
       report(bytes);
-    },
-  });
+    }
+  };
+  return countingStream(throttled, report);
 }
 
 /** A stream of one in-memory byte array. */

@@ -9,12 +9,8 @@ import { PusherError } from "../errors.ts";
 import type { ImageSelection } from "../image/types.ts";
 import type { RepositoryClient } from "./clients.ts";
 import { retrying, type RunContext } from "./context.ts";
-import {
-  buildImageManifest,
-  buildIndex,
-  type BuiltManifest,
-  type PushedLayer,
-} from "./manifest_builder.ts";
+import type { BlobRef } from "../oci/descriptor.ts";
+import { buildImageManifest, buildIndex, type BuiltManifest } from "./manifest_builder.ts";
 
 /** The manifests to write: children (by digest) and the top one (by tag). */
 export interface ManifestPlan {
@@ -27,7 +23,7 @@ export interface ManifestPlan {
 /** Builds the manifests from the selection and what its layers became. */
 export function planManifests(
   selection: ImageSelection,
-  layers: ReadonlyMap<string, PushedLayer>,
+  layers: ReadonlyMap<string, BlobRef>,
 ): ManifestPlan {
   const manifests = selection.images.map((image) =>
     buildImageManifest(

@@ -14,7 +14,8 @@ import { uploadBlob } from "./blob_upload.ts";
 import { blobInfo, emitBlob, type RunContext } from "./context.ts";
 import { pushLayer, readProgress, uploadSettings } from "./layer_push.ts";
 import { layerUpload } from "./layer_source.ts";
-import type { PushedLayer } from "./manifest_builder.ts";
+import type { BlobRef } from "../oci/descriptor.ts";
+import type { LayerResult } from "../pipeline/layer_transform.ts";
 import { streamOf } from "./progress_stream.ts";
 import { announce, reportWarnings, uniqueLayers } from "./selection.ts";
 
@@ -31,7 +32,7 @@ function streamedLayer(path: string, size: number): ArchiveLayer {
   };
 }
 
-type StreamedLayer = PushedLayer & { diffId?: string };
+type StreamedLayer = BlobRef & { diffId?: string };
 
 /** The start event of a push whose blobs are not known yet (they stream past first). */
 function announceUnknown(ctx: RunContext): void {
@@ -51,7 +52,7 @@ async function pushStreamedEntry(
   path: string,
   size: number,
   body: ReadableStream<Uint8Array>,
-): Promise<StreamedLayer> {
+): Promise<LayerResult> {
   const layer = streamedLayer(path, size);
   const blob = blobInfo(layer);
   const upload = layerUpload(layer, () => body, ctx.compression, false, readProgress(ctx, blob));
@@ -75,7 +76,7 @@ export async function pushFromStream(
   stream: ReadableStream<Uint8Array>,
   name: string,
   imageOption: { image?: string },
-): Promise<{ selection: ImageSelection; layers: Map<string, PushedLayer> }> {
+): Promise<{ selection: ImageSelection; layers: Map<string, BlobRef> }> {
   // The start line waits for the first upload or for the layout, so a stream that holds no image
   // ends with its error alone.
   let started = false;
@@ -91,7 +92,7 @@ export async function pushFromStream(
   const selection = await resolveLayout(scan.view, imageOption);
   if (started) reportWarnings(ctx, selection);
   else announce(ctx, selection);
-  const layers = new Map<string, PushedLayer>();
+  const layers = new Map<string, BlobRef>();
   for (const layer of uniqueLayers(selection)) {
     const streamed = scan.large.get(layer.entry);
     if (!streamed) {
@@ -109,11 +110,7 @@ export async function pushFromStream(
         { hint: "the archive is corrupt; nothing was tagged" },
       );
     }
-    layers.set(layer.entry, {
-      digest: streamed.digest,
-      size: streamed.size,
-      compression: streamed.compression,
-    });
+    layers.set(layer.entry, streamed);
   }
   return { selection, layers };
 }

@@ -7,15 +7,11 @@
  */
 
 import { PusherError } from "../errors.ts";
-import { releaseChunk } from "../pipeline/owned_chunk.ts";
+import { releaseChunk } from "../bytes/owned_chunk.ts";
+import type { Descriptor } from "../oci/descriptor.ts";
 
 /** The digest and size of uploaded bytes, known once their stream ended. */
-export interface BlobOutcome {
-  /** `sha256:` digest of the uploaded bytes. */
-  digest: string;
-  /** Their size in bytes. */
-  size: number;
-}
+export type BlobOutcome = Pick<Descriptor, "digest" | "size">;
 
 /** Where a blob's bytes come from. */
 export interface UploadSource {

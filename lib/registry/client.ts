@@ -9,7 +9,9 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
+import { countingStream } from "../bytes/count.ts";
+import { sha256Digest } from "../bytes/sha256.ts";
+import { MANIFEST_ACCEPT } from "../oci/media_types.ts";
 import { PusherError } from "../errors.ts";
 import { Authorizer, type AuthScheme, type AuthTicket } from "./auth.ts";
 import { checkPartialAnswer, withNetworkErrors } from "./blob_read.ts";
@@ -108,14 +110,6 @@ export interface BlobDownload {
   /** Size of the whole blob, when the answer told. */
   size?: number;
 }
-
-/** Media types asked for when looking a manifest up. */
-export const MANIFEST_ACCEPT: string = [
-  "application/vnd.oci.image.manifest.v1+json",
-  "application/vnd.oci.image.index.v1+json",
-  "application/vnd.docker.distribution.manifest.v2+json",
-  "application/vnd.docker.distribution.manifest.list.v2+json",
-].join(", ");
 
 const OCTET_STREAM = "application/octet-stream";
 /** What a request to another origin carries: no authorisation. */
@@ -294,15 +288,10 @@ export class RegistryClient {
     let sent = 0;
     const counted = (stream: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> => {
       sent = 0;
-      return stream.pipeThrough(
-        new TransformStream<Uint8Array, Uint8Array>({
-          transform(chunk, controller): void {
-            sent += chunk.byteLength;
-            onProgress?.(sent);
-            controller.enqueue(chunk);
-          },
-        }),
-      );
+      return stream.pipeThrough(countingStream((total) => {
+        sent = total;
+        onProgress?.(total);
+      }));
     };
     const wrapped: RequestBody = typeof body === "function" ? () => counted(body()) : counted(body);
     const what = `uploading to ${this.#name()}`;
@@ -427,7 +416,7 @@ export class RegistryClient {
     });
     if (!isSuccess(response.status)) throw await this.#error(response, what);
     await response.discard();
-    return checkDigest(response, sha256(bytes), what);
+    return checkDigest(response, sha256Digest(bytes), what);
   }
 
   /**
@@ -450,7 +439,7 @@ export class RegistryClient {
       return undefined;
     }
     if (!isSuccess(get.status)) throw await this.#error(get, what);
-    return sha256(new Uint8Array(await new Response(get.body).arrayBuffer()));
+    return sha256Digest(new Uint8Array(await new Response(get.body).arrayBuffer()));
   }
 
   /**
@@ -719,8 +708,4 @@ function checkDigest(response: TransportResponse, expected: string, what: string
     );
   }
   return expected;
-}
-
-function sha256(bytes: Uint8Array): string {
-  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
 }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { releaseChunk } from "../pipeline/owned_chunk.ts";
+import { releaseChunk } from "../bytes/owned_chunk.ts";
 import { networkError } from "./network_error.ts";
 import {
   type BackendRequest,

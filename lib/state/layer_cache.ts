@@ -8,18 +8,12 @@
  */
 
 import { join } from "node:path";
-import type { Compression } from "../image/types.ts";
+import { type BlobRef, isBlobRef } from "../oci/descriptor.ts";
 import { moduleLogger } from "../logging/logger.ts";
 import { readRegistryFile, registryFilePath, writeFileAtomic } from "./cache_dir.ts";
 
-/** What a layer became in the registry. */
-export interface CachedLayer {
-  /** Registry digest. */
-  digest: string;
-  /** Size in bytes. */
-  size: number;
-  /** Compression of the uploaded bytes. */
-  compression: Compression;
+/** What a layer became in the registry, and where it is. */
+export interface CachedLayer extends BlobRef {
   /** Repositories of this registry known to hold the blob, newest first. */
   repositories: string[];
 }
@@ -37,14 +31,10 @@ const MAX_ENTRIES = 5000;
 const MAX_REPOSITORIES = 16;
 
 function isCachedLayer(value: unknown): value is CachedLayer {
-  if (typeof value !== "object" || value === null) return false;
-  const entry = value as Record<string, unknown>;
-  return typeof entry["digest"] === "string" && /^sha256:[0-9a-f]{64}$/.test(entry["digest"]) &&
-    typeof entry["size"] === "number" && Number.isSafeInteger(entry["size"]) &&
-    (entry["compression"] === "none" || entry["compression"] === "gzip" ||
-      entry["compression"] === "zstd") &&
-    Array.isArray(entry["repositories"]) &&
-    entry["repositories"].every((repository) => typeof repository === "string");
+  if (!isBlobRef(value)) return false;
+  const repositories: unknown = (value as Partial<CachedLayer>).repositories;
+  return Array.isArray(repositories) &&
+    repositories.every((repository) => typeof repository === "string");
 }
 
 /** The cache of one registry, loaded from and saved to one JSON file. */
@@ -85,13 +75,8 @@ export class LayerCache {
     return this.#layers.get(LayerCache.key(sourceDigest, encoder));
   }
 
-  /** Records that a layer is in `repository` as `layer`. */
-  record(
-    sourceDigest: string,
-    encoder: string,
-    layer: Omit<CachedLayer, "repositories">,
-    repository: string,
-  ): void {
+  /** Records that a layer is in `repository` as `layer` (only its blob reference is kept). */
+  record(sourceDigest: string, encoder: string, layer: BlobRef, repository: string): void {
     const key = LayerCache.key(sourceDigest, encoder);
     const previous = this.#layers.get(key);
     const sameBlob = previous?.digest === layer.digest;
@@ -100,7 +85,8 @@ export class LayerCache {
       ...(sameBlob ? previous.repositories.filter((name) => name !== repository) : []),
     ].slice(0, MAX_REPOSITORIES);
     this.#layers.delete(key);
-    this.#layers.set(key, { ...layer, repositories });
+    const { digest, size, compression } = layer;
+    this.#layers.set(key, { digest, size, compression, repositories });
     this.#dirty = true;
   }
 

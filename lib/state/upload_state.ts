@@ -15,19 +15,9 @@
  */
 
 import { join } from "node:path";
-import type { Compression } from "../image/types.ts";
+import { type BlobRef, isBlobRef } from "../oci/descriptor.ts";
 import { moduleLogger } from "../logging/logger.ts";
 import { readRegistryFile, registryFilePath, writeFileAtomic } from "./cache_dir.ts";
-
-/** What the uploaded bytes are, saved before the final PUT (which may land unacknowledged). */
-export interface SavedBlob {
-  /** Their digest. */
-  digest: string;
-  /** Their size. */
-  size: number;
-  /** Their compression. */
-  compression: Compression;
-}
 
 /** An open upload session as saved. */
 export interface SavedUpload {
@@ -37,8 +27,11 @@ export interface SavedUpload {
   offset: number;
   /** When it was last saved (epoch milliseconds). */
   updatedAt: number;
-  /** The finished blob, once every byte went up and the final PUT is about to be sent. */
-  blob?: SavedBlob;
+  /**
+   * What the uploaded bytes are, once every byte went up and the final PUT (which may land
+   * unacknowledged) is about to be sent.
+   */
+  blob?: BlobRef;
 }
 
 /** The part of the state one upload uses: its own saved session. */
@@ -71,16 +64,6 @@ const MAX_AGE_MS = 7 * 24 * 60 * 60 * 1000;
 const MAX_ENTRIES = 1000;
 const log = moduleLogger("cache");
 
-function isSavedBlob(value: unknown): value is SavedBlob {
-  if (typeof value !== "object" || value === null) return false;
-  const blob = value as Record<string, unknown>;
-  return typeof blob["digest"] === "string" && /^sha256:[0-9a-f]{64}$/.test(blob["digest"]) &&
-    typeof blob["size"] === "number" && Number.isSafeInteger(blob["size"]) &&
-    blob["size"] >= 0 &&
-    (blob["compression"] === "none" || blob["compression"] === "gzip" ||
-      blob["compression"] === "zstd");
-}
-
 function isSavedUpload(value: unknown): value is SavedUpload {
   if (typeof value !== "object" || value === null) return false;
   const entry = value as Record<string, unknown>;
@@ -88,7 +71,7 @@ function isSavedUpload(value: unknown): value is SavedUpload {
   return typeof entry["offset"] === "number" && Number.isSafeInteger(entry["offset"]) &&
     entry["offset"] >= 0 && typeof entry["updatedAt"] === "number" &&
     Number.isFinite(entry["updatedAt"]) &&
-    (entry["blob"] === undefined || isSavedBlob(entry["blob"]));
+    (entry["blob"] === undefined || isBlobRef(entry["blob"]));
 }
 
 /** The open upload sessions of one registry, loaded from and saved to one JSON file. */
@@ -170,10 +153,15 @@ export class UploadState {
    * Adds what the finished blob is to an upload's saved session and writes the file at once:
    * a re-run after a kill between the final PUT and its answer finds the blob by HEAD.
    */
-  async finishing(key: string, blob: SavedBlob): Promise<void> {
+  async finishing(key: string, blob: BlobRef): Promise<void> {
     const entry = this.#uploads.get(key);
     if (entry === undefined) return;
-    this.#uploads.set(key, { ...entry, blob: { ...blob }, updatedAt: this.#now() });
+    const { digest, size, compression } = blob;
+    this.#uploads.set(key, {
+      ...entry,
+      blob: { digest, size, compression },
+      updatedAt: this.#now(),
+    });
     this.#dirty = true;
     await this.flush();
   }

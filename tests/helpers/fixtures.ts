@@ -14,7 +14,7 @@
 
 import { createHash } from "node:crypto";
 import { gzipSync, zstdCompressSync } from "node:zlib";
-import type { Compression, ManifestFamily } from "../../lib/image/types.ts";
+import type { Compression, ManifestFamily } from "../../lib/oci/media_types.ts";
 
 // ---------------------------------------------------------------------------------------------
 // A small tar writer

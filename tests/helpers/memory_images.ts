@@ -14,7 +14,8 @@
 
 import { gzipSync } from "node:zlib";
 import type { BlobOpener } from "../../lib/image/archive_writer.ts";
-import type { Platform, RawDocument } from "../../lib/image/types.ts";
+import type { RawDocument } from "../../lib/image/types.ts";
+import type { Platform } from "../../lib/oci/platform.ts";
 import { chunkedStream } from "./byte_streams.ts";
 import { digestOf, writeTar } from "./fixtures.ts";
 

@@ -186,6 +186,12 @@ async function hashStream(stream: AsyncIterable<Uint8Array>): Promise<string> {
   return `sha256:${hash.digest("hex")}`;
 }
 
+/** Whether 4 bytes are the magic of a zstd skippable frame (0x184D2A50 to 0x184D2A5F, LE). */
+function isSkippableFrame(head: Uint8Array): boolean {
+  return ((head[0] ?? 0) & 0xf0) === 0x50 && head[1] === 0x2a && head[2] === 0x4d &&
+    head[3] === 0x18;
+}
+
 async function detectCompression(path: string): Promise<LayerCompression> {
   using file = await Deno.open(path);
   const head = new Uint8Array(4);
@@ -194,12 +200,31 @@ async function detectCompression(path: string): Promise<LayerCompression> {
   if (read === 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) {
     return "zstd";
   }
+  if (read === 4 && isSkippableFrame(head)) return "zstd";
   return "none";
 }
 
+/**
+ * Where the first zstd data frame of a file starts, after any skippable frames (magic, 32-bit LE
+ * length, payload). Deno 2.9's `node:zlib` zstd decoder stops at a skippable frame and yields
+ * nothing for a stream that opens with one, so those frames are skipped here before decoding.
+ */
+async function zstdDataStart(path: string): Promise<number> {
+  using file = await Deno.open(path);
+  const header = new Uint8Array(8);
+  let offset = 0;
+  for (;;) {
+    await file.seek(offset, Deno.SeekMode.Start);
+    const read = (await file.read(header)) ?? 0;
+    if (read < 8 || !isSkippableFrame(header)) return offset;
+    offset += 8 + new DataView(header.buffer).getUint32(4, true);
+  }
+}
+
 async function uncompressedDigest(path: string, compression: LayerCompression): Promise<string> {
-  const source = createReadStream(path);
-  if (compression === "none") return await hashStream(source);
+  if (compression === "none") return await hashStream(createReadStream(path));
+  const start = compression === "zstd" ? await zstdDataStart(path) : 0;
+  const source = createReadStream(path, { start });
   const decompress = compression === "gzip" ? createGunzip() : createZstdDecompress();
   source.on("error", (error) => decompress.destroy(error));
   return await hashStream(source.pipe(decompress));

@@ -6,14 +6,23 @@
 
 import assert from "node:assert/strict";
 import { EXIT_CODES } from "../../lib/errors.ts";
-import { type FixtureInfo, type LayoutName, sharedFixtures } from "../helpers/fixtures.ts";
+import { zstdWithSkippableFrame } from "../helpers/byte_streams.ts";
+import {
+  digestOf,
+  type FixtureInfo,
+  type LayoutName,
+  sharedFixtures,
+  writeTar,
+} from "../helpers/fixtures.ts";
 import { runPusher } from "../helpers/cli.ts";
 import { pullAndVerify, skopeoInspect } from "../helpers/pull_verify.ts";
 import { startRegistry, type TestRegistry } from "../helpers/registry.ts";
+import { tempDir } from "../helpers/temp_dir.ts";
 
 const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
 const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
+const OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd";
 
 async function pushLayout(
   registry: TestRegistry,
@@ -185,6 +194,93 @@ Deno.test("several -r targets get one upload: tags in one repository, mounts int
       `${registry.host}/multi/one@${[...digests][0]}`,
       `${registry.host}/multi/two@${[...digests][0]}`,
     ]);
+  } finally {
+    await registry.stop();
+  }
+});
+
+/**
+ * An OCI layout archive of one image whose only layer is a zstd stream that opens with a skippable
+ * frame (as pzstd and seekable zstd write them), with the digests a push must keep.
+ */
+function skippableFrameArchive(): {
+  archive: Uint8Array;
+  manifestDigest: string;
+  layerDigest: string;
+  diffId: string;
+} {
+  const encoder = new TextEncoder();
+  const tar = writeTar([
+    { name: "etc/", type: "directory" },
+    { name: "etc/hostname", data: "skippable\n" },
+    { name: "etc/motd", data: "a zstd layer behind a skippable frame\n".repeat(2000) },
+  ]);
+  const layer = zstdWithSkippableFrame(tar);
+  const config = encoder.encode(JSON.stringify({
+    architecture: "amd64",
+    os: "linux",
+    config: {},
+    rootfs: { type: "layers", diff_ids: [digestOf(tar)] },
+  }));
+  const manifest = encoder.encode(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: {
+      mediaType: "application/vnd.oci.image.config.v1+json",
+      digest: digestOf(config),
+      size: config.length,
+    },
+    layers: [{ mediaType: OCI_LAYER_ZSTD, digest: digestOf(layer), size: layer.length }],
+  }));
+  const index = encoder.encode(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: OCI_INDEX,
+    manifests: [{
+      mediaType: OCI_MANIFEST,
+      digest: digestOf(manifest),
+      size: manifest.length,
+      annotations: { "org.opencontainers.image.ref.name": "1" },
+    }],
+  }));
+  const blob = (bytes: Uint8Array): { name: string; data: Uint8Array } => ({
+    name: `blobs/sha256/${digestOf(bytes).slice("sha256:".length)}`,
+    data: bytes,
+  });
+  const archive = writeTar([
+    { name: "oci-layout", data: '{"imageLayoutVersion":"1.0.0"}' },
+    { name: "index.json", data: index },
+    { name: "blobs/", type: "directory" },
+    { name: "blobs/sha256/", type: "directory" },
+    blob(config),
+    blob(layer),
+    blob(manifest),
+  ]);
+  return {
+    archive,
+    manifestDigest: digestOf(manifest),
+    layerDigest: digestOf(layer),
+    diffId: digestOf(tar),
+  };
+}
+
+Deno.test("a zstd layer that opens with a skippable frame goes up as it is and pulls back intact", async () => {
+  await using dir = await tempDir();
+  const image = skippableFrameArchive();
+  const path = `${dir.path}/skippable.tar`;
+  await Deno.writeFile(path, image.archive);
+  const registry = await startRegistry();
+  try {
+    const run = await runPusher(["-f", path, "-r", `http://${registry.host}/zstd/skippable:1`]);
+    assert.equal(run.code, 0, run.stderr);
+    const pulled = await pullAndVerify(`${registry.host}/zstd/skippable:1`, {
+      expectedManifestDigest: image.manifestDigest,
+      expectedDiffIds: [image.diffId],
+    });
+    assert.equal(pulled.mediaType, OCI_MANIFEST);
+    const layer = pulled.images[0]?.layers[0];
+    assert.equal(layer?.digest, image.layerDigest, "the layer went up byte for byte");
+    assert.equal(layer?.mediaType, OCI_LAYER_ZSTD);
+    assert.equal(layer?.compression, "zstd");
   } finally {
     await registry.stop();
   }

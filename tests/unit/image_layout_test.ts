@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { PusherError } from "../../lib/errors.ts";
-import { platformName } from "../../lib/image/json_document.ts";
+import { platformName } from "../../lib/oci/platform.ts";
 import { canonicalReference } from "../../lib/image/image_select.ts";
 import { resolveLayout } from "../../lib/image/layout.ts";
 import { openArchive } from "../../lib/image/open_archive.ts";
