@@ -12,11 +12,7 @@ import { resolveLayout } from "./image/layout.ts";
 import type { ImageSelection } from "./image/types.ts";
 import type { EventSink } from "./logging/events.ts";
 import type { PushOptions } from "./options.ts";
-import {
-  closeSharedCompressionPool,
-  DEFAULT_BLOCK_SIZE,
-  resolveLevel,
-} from "./pipeline/compress.ts";
+import { CompressionPool, DEFAULT_BLOCK_SIZE, resolveLevel } from "./pipeline/compress.ts";
 import { createClients, type RepositoryClient } from "./push/clients.ts";
 import { emptyTally, retrying, type RunContext } from "./push/context.ts";
 import { pushFromFile } from "./push/file_push.ts";
@@ -91,12 +87,16 @@ function deadlineSignal(outer: AbortSignal | undefined, timeoutSeconds: number):
   };
 }
 
-/** The compression settings and their name in the layer cache. */
+/**
+ * The compression settings and their name in the layer cache. A compressing run gets its own
+ * worker pool, closed when the run ends, so concurrent runs in one process never stop each
+ * other's workers.
+ */
 function compressionSettings(options: PushOptions): { choice: CompressionChoice; encoder: string } {
   if (options.compression === "none") return { choice: { target: "none" }, encoder: "none" };
   const level = resolveLevel(options.compression);
   return {
-    choice: { target: options.compression, level },
+    choice: { target: options.compression, level, pool: new CompressionPool() },
     encoder: `${options.compression}-${level}-${DEFAULT_BLOCK_SIZE}`,
   };
 }
@@ -232,6 +232,6 @@ export async function push(options: PushOptions, runtime: PushRuntime = {}): Pro
     await ctx.checkpoint();
     await uploads?.flush();
     transport.close();
-    closeSharedCompressionPool();
+    choice.pool?.close();
   }
 }

@@ -7,6 +7,7 @@
 
 import { isTarLayerType } from "../image/media_types.ts";
 import type { ArchiveLayer, Compression } from "../image/types.ts";
+import type { CompressionPool } from "../pipeline/compress.ts";
 import { transformLayer } from "../pipeline/layer_transform.ts";
 import { progressStream } from "./progress_stream.ts";
 import type { PushedLayer } from "./manifest_builder.ts";
@@ -18,6 +19,8 @@ export interface CompressionChoice {
   target: Compression;
   /** Level, or the pipeline's default. */
   level?: number;
+  /** The run's own compression workers (absent when nothing is compressed). */
+  pool?: CompressionPool;
 }
 
 /**
@@ -56,6 +59,7 @@ export function layerUpload(
       const transformed = transformLayer(open().pipeThrough(progressStream(onRead)), {
         target: compress ? choice.target : "none",
         ...(compress && choice.level !== undefined ? { level: choice.level } : {}),
+        ...(compress && choice.pool !== undefined ? { pool: choice.pool } : {}),
         ...(layer.storedDigest !== undefined ? { expectedStoredDigest: layer.storedDigest } : {}),
         ...(layer.diffId !== undefined ? { expectedDiffId: layer.diffId } : {}),
         label: layer.entry,
