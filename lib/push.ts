@@ -11,6 +11,7 @@ import { openArchive } from "./image/open_archive.ts";
 import { resolveLayout } from "./image/layout.ts";
 import type { ImageSelection } from "./image/types.ts";
 import type { EventSink } from "./logging/events.ts";
+import { Redactor } from "./logging/redact.ts";
 import type { PushOptions } from "./options.ts";
 import { CompressionPool, DEFAULT_BLOCK_SIZE, resolveLevel } from "./pipeline/compress.ts";
 import { createClients, type RepositoryClient } from "./push/clients.ts";
@@ -55,6 +56,12 @@ export interface PushRuntime {
   events?: EventSink;
   /** Aborts the push (Ctrl-C). */
   signal?: AbortSignal;
+  /**
+   * The run's redaction: the secrets of the credentials it resolves are registered here, and its
+   * `--verbose` request log is redacted with it. Pass the one your log sink redacts with; by
+   * default each run gets its own.
+   */
+  redactor?: Redactor;
 }
 
 /** Base and cap of the retry backoff. */
@@ -136,7 +143,8 @@ export async function push(options: PushOptions, runtime: PushRuntime = {}): Pro
   const { choice, encoder } = compressionSettings(options);
   const { signal, dispose } = deadlineSignal(runtime.signal, options.timeoutSeconds);
   const source = await openArchive(options.file);
-  const { clients, transport } = await createClients(targets, options);
+  const redactor = runtime.redactor ?? new Redactor();
+  const { clients, transport } = await createClients(targets, options, redactor);
   const primary = clients[0] as RepositoryClient;
   const registry = primary.reference.registry;
   const cache = options.noCache ? undefined : await LayerCache.load(cacheDirectory(), registry);

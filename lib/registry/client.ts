@@ -11,7 +11,7 @@
 import { createHash } from "node:crypto";
 import { PusherError } from "../errors.ts";
 import { Authorizer, type AuthScheme, type AuthTicket } from "./auth.ts";
-import { ANONYMOUS, type Credentials } from "./credentials.ts";
+import { ANONYMOUS, type Credentials } from "../credentials/credentials.ts";
 import { errorForStatus, parseErrorBody, RegistryError } from "./errors.ts";
 import type { BodyFactory, RequestBody, RequestLog, Transport, TransportResponse } from "./http.ts";
 import type { Reference } from "./reference.ts";

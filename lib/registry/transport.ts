@@ -20,7 +20,7 @@ import type {
   TransportResponse,
 } from "./http.ts";
 import { nodeBackend } from "./node_backend.ts";
-import { redactUrl } from "./redact.ts";
+import { redactUrl } from "../logging/redact.ts";
 
 /** Options of {@link createTransport}. */
 export interface TransportOptions {
