@@ -3,6 +3,12 @@
  * docker-archive, OCI layout; plain, gzip or zstd) to a container registry without a Docker
  * daemon, or use its archive readers and registry client on their own.
  *
+ * Each {@link push} call owns its resources — compression workers, connections, the secrets it
+ * must keep out of logs (a {@link Redactor}) — so several may run at once in one process.
+ * {@link Credentials} is the one credentials type: pass it in {@link PushOptions.credentials} or
+ * to a {@link RegistryClient}; without it, docker/podman config files and credential helpers are
+ * consulted.
+ *
  * @example Push an archive and print the manifest digest
  * ```ts
  * import { DEFAULT_PUSH_SETTINGS, push } from "./mod.ts";
@@ -20,6 +26,34 @@
  * console.log(`${result.repository}@${result.digest}`);
  * ```
  *
+ * @example Two pushes at once, one with a password, one with an identity token
+ * ```ts
+ * import { DEFAULT_PUSH_SETTINGS, push, type PushOptions } from "./mod.ts";
+ *
+ * const common = {
+ *   ...DEFAULT_PUSH_SETTINGS,
+ *   skipTls: false,
+ *   caCertFiles: [],
+ *   dryRun: false,
+ *   forceUpload: false,
+ *   noCache: false,
+ * };
+ * const api: PushOptions = {
+ *   ...common,
+ *   file: "api.tar",
+ *   targets: ["registry.example/team/api:1.0"],
+ *   credentials: { username: "ci", password: Deno.env.get("REGISTRY_PASSWORD") ?? "" },
+ * };
+ * const web: PushOptions = {
+ *   ...common,
+ *   file: "web.tar",
+ *   targets: ["acr.example.io/team/web:1.0"],
+ *   credentials: { identityToken: Deno.env.get("ACR_REFRESH_TOKEN") ?? "" },
+ * };
+ * const [first, second] = await Promise.all([push(api), push(web)]);
+ * console.log(first.digest, second.digest);
+ * ```
+ *
  * @example Read an archive without pushing it
  * ```ts
  * import { openRandomAccessArchive, resolveLayout } from "./mod.ts";
@@ -33,12 +67,8 @@
  */
 
 export { push, type PushResult, type PushRuntime } from "./push.ts";
-export {
-  DEFAULT_PUSH_SETTINGS,
-  type ExplicitCredentials,
-  type OutputMode,
-  type PushOptions,
-} from "./options.ts";
+export { DEFAULT_PUSH_SETTINGS, type OutputMode, type PushOptions } from "./options.ts";
+export { Redactor, redactUrl, SHOWN_QUERY_PARAMETERS } from "./logging/redact.ts";
 export {
   type ErrorKind,
   EXIT_CODES,
@@ -96,5 +126,5 @@ export {
   type Credentials,
   type IdentityTokenCredentials,
   type PasswordCredentials,
-} from "./registry/credentials.ts";
+} from "./credentials/credentials.ts";
 export { VERSION } from "./version.ts";

@@ -4,15 +4,8 @@
  * @module
  */
 
+import type { Credentials } from "./credentials/credentials.ts";
 import type { Compression } from "./oci/media_types.ts";
-
-/** Credentials given explicitly (flags, env, stdin). */
-export interface ExplicitCredentials {
-  /** User name (for ECR `AWS`, for Google `_json_key` or `oauth2accesstoken`). */
-  username: string;
-  /** Password or token. */
-  password: string;
-}
 
 /** How progress is shown. */
 export type OutputMode = "tty" | "plain" | "json" | "quiet";
@@ -23,8 +16,11 @@ export interface PushOptions {
   file: string;
   /** Target references or URLs; the first is where blobs go, the rest get the same manifest. */
   targets: string[];
-  /** Explicit credentials; otherwise docker/podman config files are consulted. */
-  credentials?: ExplicitCredentials;
+  /**
+   * Credentials for every target (flags, env, stdin, or the library caller); when absent,
+   * docker/podman config files and credential helpers are consulted per target.
+   */
+  credentials?: Credentials;
   /** The whole push's time limit, in seconds. */
   timeoutSeconds: number;
   /** Seconds with no bytes moving before a request is aborted and retried. */

@@ -11,12 +11,9 @@ import { openArchive } from "./image/open_archive.ts";
 import { resolveLayout } from "./image/layout.ts";
 import type { ImageSelection } from "./image/types.ts";
 import type { EventSink } from "./logging/events.ts";
+import { Redactor } from "./logging/redact.ts";
 import type { PushOptions } from "./options.ts";
-import {
-  closeSharedCompressionPool,
-  DEFAULT_BLOCK_SIZE,
-  resolveLevel,
-} from "./pipeline/compress.ts";
+import { CompressionPool, DEFAULT_BLOCK_SIZE, resolveLevel } from "./pipeline/compress.ts";
 import { createClients, type RepositoryClient } from "./push/clients.ts";
 import { emptyTally, retrying, type RunContext } from "./push/context.ts";
 import { pushFromFile } from "./push/file_push.ts";
@@ -60,6 +57,12 @@ export interface PushRuntime {
   events?: EventSink;
   /** Aborts the push (Ctrl-C). */
   signal?: AbortSignal;
+  /**
+   * The run's redaction: the secrets of the credentials it resolves are registered here, and its
+   * `--verbose` request log is redacted with it. Pass the one your log sink redacts with; by
+   * default each run gets its own.
+   */
+  redactor?: Redactor;
 }
 
 /** Base and cap of the retry backoff. */
@@ -92,12 +95,16 @@ function deadlineSignal(outer: AbortSignal | undefined, timeoutSeconds: number):
   };
 }
 
-/** The compression settings and their name in the layer cache. */
+/**
+ * The compression settings and their name in the layer cache. A compressing run gets its own
+ * worker pool, closed when the run ends, so concurrent runs in one process never stop each
+ * other's workers.
+ */
 function compressionSettings(options: PushOptions): { choice: CompressionChoice; encoder: string } {
   if (options.compression === "none") return { choice: { target: "none" }, encoder: "none" };
   const level = resolveLevel(options.compression);
   return {
-    choice: { target: options.compression, level },
+    choice: { target: options.compression, level, pool: new CompressionPool() },
     encoder: `${options.compression}-${level}-${DEFAULT_BLOCK_SIZE}`,
   };
 }
@@ -137,7 +144,8 @@ export async function push(options: PushOptions, runtime: PushRuntime = {}): Pro
   const { choice, encoder } = compressionSettings(options);
   const { signal, dispose } = deadlineSignal(runtime.signal, options.timeoutSeconds);
   const source = await openArchive(options.file);
-  const { clients, transport } = await createClients(targets, options);
+  const redactor = runtime.redactor ?? new Redactor();
+  const { clients, transport } = await createClients(targets, options, redactor);
   const primary = clients[0] as RepositoryClient;
   const registry = primary.reference.registry;
   const cache = options.noCache ? undefined : await LayerCache.load(cacheDirectory(), registry);
@@ -238,6 +246,6 @@ export async function push(options: PushOptions, runtime: PushRuntime = {}): Pro
     await uploads?.flush();
     await chunkLimit.flush();
     transport.close();
-    closeSharedCompressionPool();
+    choice.pool?.close();
   }
 }

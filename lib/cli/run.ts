@@ -8,7 +8,7 @@
 import { EXIT_CODES, PusherError, toPusherError } from "../errors.ts";
 import type { Display } from "../logging/display.ts";
 import { moduleLogger, setupLogging, teardownLogging } from "../logging/logger.ts";
-import { redact, registerSecret } from "../logging/redact.ts";
+import { Redactor } from "../logging/redact.ts";
 import { push } from "../push.ts";
 import { VERSION } from "../version.ts";
 import { parseCommandLine } from "./args.ts";
@@ -23,19 +23,19 @@ async function readPasswordFromStdin(): Promise<string> {
   return password;
 }
 
-function describeError(error: PusherError): string {
+function describeError(error: PusherError, redactor: Redactor): string {
   const hint = error.hint ? ` (${error.hint})` : "";
-  return redact(`error: ${error.message}${hint}`);
+  return redactor.redact(`error: ${error.message}${hint}`);
 }
 
-function causeChain(error: unknown): string {
+function causeChain(error: unknown, redactor: Redactor): string {
   const lines: string[] = [];
   let current: unknown = error;
   while (current instanceof Error) {
     lines.push(current.stack ?? current.message);
     current = current.cause;
   }
-  return redact(lines.join("\ncaused by: "));
+  return redactor.redact(lines.join("\ncaused by: "));
 }
 
 /** Runs the tool with the given arguments and environment; returns the process exit code. */
@@ -43,6 +43,7 @@ export async function runCli(
   argv: readonly string[],
   env: Readonly<Record<string, string>> = Deno.env.toObject(),
 ): Promise<number> {
+  const redactor = new Redactor();
   let display: Display | undefined;
   let verbose = false;
   let json = false;
@@ -70,14 +71,14 @@ export async function runCli(
     json = command.output.json;
     const activeDisplay = createDisplay(command.output);
     display = activeDisplay;
-    await setupLogging(command.output, (line) => activeDisplay.log(line));
+    await setupLogging(command.output, (line) => activeDisplay.log(line), redactor);
     const options = command.options;
     if (command.passwordStdin) {
       const username = command.username;
       if (!username) throw new PusherError("usage", "--password-stdin needs --username");
       options.credentials = { username, password: await readPasswordFromStdin() };
     }
-    registerSecret(options.credentials?.password);
+    if (options.credentials) redactor.addCredentials(options.credentials);
     if (command.passwordOnCommandLine) {
       moduleLogger("cli").warn(
         "a password on the command line can be seen by other users of this machine; " +
@@ -88,6 +89,7 @@ export async function runCli(
     const result = await push(options, {
       events: (event) => activeDisplay.onEvent(event),
       signal: controller.signal,
+      redactor,
     });
     activeDisplay.close();
     if (!json) {
@@ -97,7 +99,7 @@ export async function runCli(
   } catch (thrown) {
     const error = toPusherError(controller.signal.aborted ? controller.signal.reason : thrown);
     display?.close();
-    if (verbose) writeStderr(`${causeChain(thrown)}\n`);
+    if (verbose) writeStderr(`${causeChain(thrown, redactor)}\n`);
     if (json) {
       writeStdout(
         `${
@@ -106,13 +108,13 @@ export async function runCli(
             type: "error",
             kind: error.kind,
             exitCode: error.exitCode,
-            message: redact(error.message),
-            ...(error.hint ? { hint: error.hint } : {}),
+            message: redactor.redact(error.message),
+            ...(error.hint ? { hint: redactor.redact(error.hint) } : {}),
           })
         }\n`,
       );
     }
-    writeStderr(`${describeError(error)}\n`);
+    writeStderr(`${describeError(error, redactor)}\n`);
     return error.exitCode;
   } finally {
     try {

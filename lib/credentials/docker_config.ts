@@ -7,8 +7,15 @@
 
 import { join } from "node:path";
 import { PusherError } from "../errors.ts";
-import { registerSecret } from "../logging/redact.ts";
-import type { RegistryCredentials } from "./types.ts";
+import type { Credentials } from "./credentials.ts";
+
+/** Credentials found in a config file or given by a helper, and where they came from. */
+export interface FoundCredentials {
+  /** The credentials. */
+  credentials: Credentials;
+  /** Where they came from, e.g. `~/.docker/config.json (registry.example)` (safe to show). */
+  source: string;
+}
 
 /** The parts of a docker/podman config file this tool reads. */
 interface AuthConfigFile {
@@ -95,7 +102,7 @@ export async function readAuthConfig(path: string): Promise<AuthConfigFile | und
 export async function runCredentialHelper(
   helper: string,
   serverUrl: string,
-): Promise<RegistryCredentials | undefined> {
+): Promise<FoundCredentials | undefined> {
   const program = `docker-credential-${helper}`;
   let output: Deno.CommandOutput;
   try {
@@ -135,12 +142,15 @@ export async function runCredentialHelper(
     );
   }
   if (!parsed.Secret) return undefined;
-  registerSecret(parsed.Secret);
   const source = `credential helper ${program}`;
+  // Docker's convention: the user name `<token>` marks the secret as an identity token.
   if (parsed.Username === "<token>") {
-    return { kind: "identity-token", username: "<token>", token: parsed.Secret, source };
+    return { credentials: { identityToken: parsed.Secret }, source };
   }
-  return { kind: "basic", username: parsed.Username ?? "", password: parsed.Secret, source };
+  return {
+    credentials: { username: parsed.Username ?? "", password: parsed.Secret },
+    source,
+  };
 }
 
 /** Looks a registry up in one config file. */
@@ -149,7 +159,7 @@ export async function credentialsFromConfig(
   path: string,
   registry: string,
   repository: string,
-): Promise<RegistryCredentials | undefined> {
+): Promise<FoundCredentials | undefined> {
   const keys = configKeys(registry, repository);
   for (const key of keys) {
     const helper = config.credHelpers?.[key];
@@ -165,18 +175,16 @@ export async function credentialsFromConfig(
     if (!entry) continue;
     const source = `${path} (${key})`;
     if (entry.identitytoken) {
-      registerSecret(entry.identitytoken);
       const username = entry.auth ? decodeAuth(entry.auth, path).username : (entry.username ?? "");
-      return { kind: "identity-token", username, token: entry.identitytoken, source };
+      const identityToken = entry.identitytoken;
+      return {
+        credentials: username === "" ? { identityToken } : { identityToken, username },
+        source,
+      };
     }
-    if (entry.auth) {
-      const { username, password } = decodeAuth(entry.auth, path);
-      registerSecret(password);
-      return { kind: "basic", username, password, source };
-    }
+    if (entry.auth) return { credentials: decodeAuth(entry.auth, path), source };
     if (entry.username && entry.password) {
-      registerSecret(entry.password);
-      return { kind: "basic", username: entry.username, password: entry.password, source };
+      return { credentials: { username: entry.username, password: entry.password }, source };
     }
   }
   if (config.credsStore) {

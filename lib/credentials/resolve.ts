@@ -8,39 +8,30 @@
  */
 
 import { moduleLogger } from "../logging/logger.ts";
-import type { ExplicitCredentials } from "../options.ts";
+import { ANONYMOUS, type Credentials } from "./credentials.ts";
 import { configFilePaths, credentialsFromConfig, readAuthConfig } from "./docker_config.ts";
-import type { RegistryCredentials } from "./types.ts";
 
 const log = moduleLogger("auth");
 
-/** Resolves the credentials for a registry and repository. */
+/**
+ * Resolves the credentials for a registry and repository: `explicit` ones when given (anonymous
+ * included), else the first config file that has an entry, else anonymous.
+ */
 export async function resolveCredentials(
-  explicit: ExplicitCredentials | undefined,
+  explicit: Credentials | undefined,
   registry: string,
   repository: string,
   env: (name: string) => string | undefined = (name) => Deno.env.get(name),
-): Promise<RegistryCredentials> {
-  if (explicit) {
-    return {
-      kind: "basic",
-      username: explicit.username,
-      password: explicit.password,
-      source: "the command line or environment",
-    };
-  }
+): Promise<Credentials> {
+  if (explicit) return explicit;
   for (const path of configFilePaths(env)) {
     const config = await readAuthConfig(path);
     if (!config) continue;
     const found = await credentialsFromConfig(config, path, registry, repository);
     if (found) {
-      log.debug(
-        `using credentials for ${registry} from ${
-          found.kind === "anonymous" ? "nowhere" : found.source
-        }`,
-      );
-      return found;
+      log.debug(`using credentials for ${registry} from ${found.source}`);
+      return found.credentials;
     }
   }
-  return { kind: "anonymous" };
+  return ANONYMOUS;
 }

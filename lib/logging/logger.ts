@@ -1,6 +1,7 @@
 /**
- * Logger set-up (LogTape): one sink, configured once at start-up, that redacts secrets and prints
- * through the active display so log lines never garble the progress lines.
+ * Logger set-up (LogTape): one sink, configured once at start-up, that redacts every line with the
+ * run's {@link Redactor} and prints through the active display so log lines never garble the
+ * progress lines.
  *
  * @module
  */
@@ -13,7 +14,7 @@ import {
   type LogRecord,
   reset,
 } from "@logtape/logtape";
-import { redact } from "./redact.ts";
+import type { Redactor } from "./redact.ts";
 
 /** The root category of every logger of this tool. */
 export const ROOT_CATEGORY = "docker-image-pusher";
@@ -30,8 +31,8 @@ function renderMessage(record: LogRecord): string {
 }
 
 /** Formats a record as one redacted line: `warning: …`, `error: …`, or the bare message. */
-export function formatRecord(record: LogRecord): string {
-  const text = redact(renderMessage(record));
+export function formatRecord(record: LogRecord, redactor: Redactor): string {
+  const text = redactor.redact(renderMessage(record));
   if (record.level === "warning") return `warning: ${text}`;
   if (record.level === "error" || record.level === "fatal") return `error: ${text}`;
   return text;
@@ -39,16 +40,17 @@ export function formatRecord(record: LogRecord): string {
 
 /**
  * Configures LogTape for the process: `verbose` shows debug lines, `quiet` only errors.
- * `print` receives each finished line (already redacted).
+ * `print` receives each finished line, already redacted by `redactor`.
  */
 export async function setupLogging(
   settings: { verbose: boolean; quiet: boolean },
   print: (line: string) => void,
+  redactor: Redactor,
 ): Promise<void> {
   const level: LogLevel = settings.quiet ? "error" : settings.verbose ? "debug" : "info";
   await configure({
     reset: true,
-    sinks: { display: (record: LogRecord) => print(formatRecord(record)) },
+    sinks: { display: (record: LogRecord) => print(formatRecord(record, redactor)) },
     loggers: [
       { category: [ROOT_CATEGORY], lowestLevel: level, sinks: ["display"] },
       { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["display"] },

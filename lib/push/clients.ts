@@ -1,19 +1,18 @@
 /**
  * One registry client per target repository, sharing a transport: credentials resolved in the
- * documented order, TLS settings (extra CAs from `--ca-cert` and the `certs.d` directories), and a
- * request log for `--verbose`.
+ * documented order (their secrets registered with the run's redactor), TLS settings (extra CAs
+ * from `--ca-cert` and the `certs.d` directories), and a redacted request log for `--verbose`.
  *
  * @module
  */
 
 import { resolveCredentials } from "../credentials/resolve.ts";
-import type { RegistryCredentials } from "../credentials/types.ts";
 import { PusherError } from "../errors.ts";
 import { moduleLogger } from "../logging/logger.ts";
+import type { Redactor } from "../logging/redact.ts";
 import type { PushOptions } from "../options.ts";
 import { loadCaCertificates } from "../registry/ca_certs.ts";
 import { RegistryClient } from "../registry/client.ts";
-import { ANONYMOUS, type Credentials } from "../registry/credentials.ts";
 import type { RequestLog } from "../registry/http.ts";
 import { describeRateLimit } from "../registry/rate_limit.ts";
 import { createTransport } from "../registry/transport.ts";
@@ -33,23 +32,10 @@ export interface RepositoryClient extends TargetRepository {
 const httpLog = moduleLogger("http");
 const authLog = moduleLogger("auth");
 
-/** Maps resolved credentials to the registry client's form. */
-export function clientCredentials(credentials: RegistryCredentials): Credentials {
-  switch (credentials.kind) {
-    case "anonymous":
-      return ANONYMOUS;
-    case "basic":
-      return { username: credentials.username, password: credentials.password };
-    case "identity-token":
-      return credentials.username === ""
-        ? { identityToken: credentials.token }
-        : { identityToken: credentials.token, username: credentials.username };
-  }
-}
-
-function logRequest(entry: RequestLog): void {
+/** The `--verbose` line of one HTTP exchange, redacted by the run's policy. */
+function requestLine(entry: RequestLog, redactor: Redactor): string {
   const outcome = entry.status > 0 ? String(entry.status) : `failed: ${entry.error ?? "no answer"}`;
-  httpLog.debug(
+  return redactor.redact(
     `${entry.method} ${entry.url} → ${outcome} (${entry.bytes} bytes sent, ${
       Math.round(entry.ms)
     } ms)${
@@ -58,10 +44,14 @@ function logRequest(entry: RequestLog): void {
   );
 }
 
-/** Creates the transport and one client per target repository. */
+/**
+ * Creates the transport and one client per target repository; the secrets of every credentials
+ * resolved are registered with `redactor` before any request is made.
+ */
 export async function createClients(
   targets: readonly TargetRepository[],
   options: PushOptions,
+  redactor: Redactor,
 ): Promise<{ clients: RepositoryClient[]; transport: Transport }> {
   const first = targets[0];
   if (!first) throw new PusherError("usage", "no target repository given");
@@ -78,23 +68,24 @@ export async function createClients(
   const transport = createTransport({
     ...(caCerts.length > 0 ? { caCerts } : {}),
     skipTlsVerify: options.skipTls,
-    onRequest: logRequest,
+    onRequest: (entry) => httpLog.debug(requestLine(entry, redactor)),
   });
   const clients: RepositoryClient[] = [];
   for (const target of targets) {
     const { reference } = target;
-    const resolved = await resolveCredentials(
+    const credentials = await resolveCredentials(
       options.credentials,
       reference.registry,
       reference.repository,
     );
+    redactor.addCredentials(credentials);
     clients.push({
       ...target,
       repository: reference.repository,
       name: `${reference.registry}/${reference.repository}`,
       client: new RegistryClient({
         reference,
-        credentials: clientCredentials(resolved),
+        credentials,
         transport,
       }),
     });

@@ -7,6 +7,7 @@
 
 import type { ArchiveLayer } from "../image/types.ts";
 import { type Compression, isTarLayerType } from "../oci/media_types.ts";
+import type { CompressionPool } from "../pipeline/compress.ts";
 import { type LayerResult, transformLayer } from "../pipeline/layer_transform.ts";
 import { progressStream } from "./progress_stream.ts";
 import type { UploadSource } from "./blob_upload.ts";
@@ -17,6 +18,8 @@ export interface CompressionChoice {
   target: Compression;
   /** Level, or the pipeline's default. */
   level?: number;
+  /** The run's own compression workers (absent when nothing is compressed). */
+  pool?: CompressionPool;
 }
 
 /**
@@ -55,6 +58,7 @@ export function layerUpload(
       const transformed = transformLayer(open().pipeThrough(progressStream(onRead)), {
         target: compress ? choice.target : "none",
         ...(compress && choice.level !== undefined ? { level: choice.level } : {}),
+        ...(compress && choice.pool !== undefined ? { pool: choice.pool } : {}),
         ...(layer.storedDigest !== undefined ? { expectedStoredDigest: layer.storedDigest } : {}),
         ...(layer.diffId !== undefined ? { expectedDiffId: layer.diffId } : {}),
         label: layer.entry,

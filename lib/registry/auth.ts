@@ -8,7 +8,7 @@
  */
 
 import { type Challenge, parseChallenges, resolveRealm } from "./challenge.ts";
-import { basicAuthorization, type Credentials, usernameOf } from "./credentials.ts";
+import { basicAuthorization, type Credentials, usernameOf } from "../credentials/credentials.ts";
 import { PusherError } from "../errors.ts";
 import { RegistryError } from "./errors.ts";
 import type { Transport } from "./http.ts";

@@ -15,7 +15,7 @@ import { MANIFEST_ACCEPT } from "../oci/media_types.ts";
 import { PusherError } from "../errors.ts";
 import { Authorizer, type AuthScheme, type AuthTicket } from "./auth.ts";
 import { checkPartialAnswer, withNetworkErrors } from "./blob_read.ts";
-import { ANONYMOUS, type Credentials, usernameOf } from "./credentials.ts";
+import { ANONYMOUS, type Credentials, usernameOf } from "../credentials/credentials.ts";
 import { deniedLookupError, errorForStatus, parseErrorBody, RegistryError } from "./errors.ts";
 import type { BodyFactory, RequestBody, RequestLog, Transport, TransportResponse } from "./http.ts";
 import { readManifestBody, refuseSchema1, verifiedManifestDigest } from "./manifest_read.ts";

@@ -6,7 +6,7 @@
  */
 
 import { RegistryError } from "./errors.ts";
-import { redactUrl } from "./redact.ts";
+import { redactUrl } from "../logging/redact.ts";
 
 const CERTIFICATE =
   /certificate|UnknownIssuer|CaUsedAsEndEntity|NotValidForName|BadSignature|CERT_|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|Expired|NotValidYet/i;

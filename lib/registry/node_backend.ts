@@ -22,7 +22,7 @@ import {
 } from "./http.ts";
 import { networkError } from "./network_error.ts";
 import { type EnvReader, processEnv, proxyFor } from "./proxy.ts";
-import { redactUrl } from "./redact.ts";
+import { redactUrl } from "../logging/redact.ts";
 
 /** Creates a backend that speaks HTTPS without verifying certificates. */
 export function nodeBackend(env: EnvReader = processEnv): HttpBackend {

@@ -12,7 +12,7 @@ import {
   type Credentials,
   type PasswordCredentials,
   usernameOf,
-} from "./credentials.ts";
+} from "../credentials/credentials.ts";
 import { parseErrorBody, parseRetryAfter, RegistryError } from "./errors.ts";
 import type { Transport, TransportResponse } from "./http.ts";
 

@@ -21,7 +21,7 @@ import type {
 } from "./http.ts";
 import { nodeBackend } from "./node_backend.ts";
 import { parseRateLimit } from "./rate_limit.ts";
-import { redactUrl } from "./redact.ts";
+import { redactUrl } from "../logging/redact.ts";
 
 /** Options of {@link createTransport}. */
 export interface TransportOptions {

@@ -21,6 +21,12 @@ export interface SampleArchiveOptions {
   layers?: number;
   /** Size of the pseudo-random file in the last layer; 256 KiB by default, 0 for none. */
   randomBytes?: number;
+  /**
+   * Size of a compressible text file (seeded pseudo-random words; gzip makes it about a quarter
+   * of its size, slowly enough that compressing it takes real CPU time) in the last layer; 0 (none)
+   * by default.
+   */
+  textBytes?: number;
   /** Seed of all generated content; 1 by default. */
   seed?: number;
   /** Repository and tag recorded in the archive; `sample/app:latest` by default. */
@@ -123,17 +129,57 @@ function file(name: string, content: Uint8Array | string): TarEntry {
   return { name, type: "file", size: bytes.length, data: () => [bytes] };
 }
 
-/** Pseudo-random bytes: the AES-128-CTR keystream of a key derived from the seed. */
+/** `size` pseudo-random bytes in chunks: the AES-128-CTR keystream of a key derived from the seed. */
+function* keystream(size: number, seed: number): Generator<Uint8Array> {
+  const key = createHash("sha256").update(`sample-archive:${seed}`).digest().subarray(0, 16);
+  const cipher = createCipheriv("aes-128-ctr", key, new Uint8Array(16));
+  for (let offset = 0; offset < size; offset += CHUNK) {
+    yield new Uint8Array(cipher.update(new Uint8Array(Math.min(CHUNK, size - offset))));
+  }
+}
+
+/** A file of pseudo-random bytes. */
 function randomFile(name: string, size: number, seed: number): TarEntry {
+  return { name, type: "file", size, data: () => keystream(size, seed) };
+}
+
+/** The words a text file is made of, each with its trailing space. */
+const WORDS = [
+  "usr",
+  "lib",
+  "share",
+  "doc",
+  "bin",
+  "etc",
+  "linux",
+  "gnu",
+  "x86_64",
+  "so",
+  "conf",
+  "locale",
+  "python3",
+  "site-packages",
+  "include",
+  "man\n",
+].map((word) => encoder.encode(`${word} `));
+
+/** A file of pseudo-random words: each keystream byte picks a word, each chunk is cut to size. */
+function textFile(name: string, size: number, seed: number): TarEntry {
   return {
     name,
     type: "file",
     size,
     data: function* (): Generator<Uint8Array> {
-      const key = createHash("sha256").update(`sample-archive:${seed}`).digest().subarray(0, 16);
-      const cipher = createCipheriv("aes-128-ctr", key, new Uint8Array(16));
-      for (let offset = 0; offset < size; offset += CHUNK) {
-        yield new Uint8Array(cipher.update(new Uint8Array(Math.min(CHUNK, size - offset))));
+      for (const random of keystream(size, seed)) {
+        const chunk = new Uint8Array(random.length);
+        let filled = 0;
+        for (let pick = 0; filled < chunk.length; pick++) {
+          const word = WORDS[(random[pick] ?? 0) % WORDS.length] as Uint8Array;
+          const count = Math.min(word.length, chunk.length - filled);
+          chunk.set(word.subarray(0, count), filled);
+          filled += count;
+        }
+        yield chunk;
       }
     },
   };
@@ -145,7 +191,12 @@ function sha256Hex(chunks: Iterable<Uint8Array>): string {
   return hash.digest("hex");
 }
 
-function layerEntries(index: number, count: number, randomBytes: number, seed: number): TarEntry[] {
+function layerEntries(
+  index: number,
+  count: number,
+  options: { randomBytes: number; textBytes: number; seed: number },
+): TarEntry[] {
+  const { randomBytes, textBytes, seed } = options;
   const entries: TarEntry[] = [];
   if (index === 0) {
     entries.push(
@@ -164,6 +215,9 @@ function layerEntries(index: number, count: number, randomBytes: number, seed: n
   );
   if (index === count - 1 && randomBytes > 0) {
     entries.push(directory("data/"), randomFile("data/random.bin", randomBytes, seed));
+  }
+  if (index === count - 1 && textBytes > 0) {
+    entries.push(directory("text/"), textFile("text/words.txt", textBytes, seed));
   }
   return entries;
 }
@@ -184,7 +238,7 @@ async function writeChunks(path: string, chunks: Iterable<Uint8Array>): Promise<
 
 /**
  * Writes a legacy `docker save` archive to `path`: `layers` layers of small text files, the last
- * one also holding `randomBytes` seeded pseudo-random bytes, a config whose `rootfs.diff_ids` are
+ * one also holding `randomBytes` seeded pseudo-random bytes (and `textBytes` of words), a config whose `rootfs.diff_ids` are
  * the layer tars' digests, `manifest.json` and `repositories`. Entries are in lexical order with
  * a fixed mtime, as Docker wrote them. Layer data is generated twice (hash, then write), so memory
  * stays small for large samples.
@@ -193,14 +247,20 @@ export async function writeSampleDockerArchive(
   path: string,
   options: SampleArchiveOptions = {},
 ): Promise<SampleArchive> {
-  const { layers = 3, randomBytes = 256 * 1024, seed = 1, name = "sample/app:latest" } = options;
+  const {
+    layers = 3,
+    randomBytes = 256 * 1024,
+    textBytes = 0,
+    seed = 1,
+    name = "sample/app:latest",
+  } = options;
   if (!Number.isSafeInteger(layers) || layers < 1) {
     throw new PusherError("usage", `sample archive needs at least one layer, got ${layers}`);
   }
   const [repository, tag] = splitName(name);
   const layerTars = Array.from(
     { length: layers },
-    (_, i) => layerEntries(i, layers, randomBytes, seed),
+    (_, i) => layerEntries(i, layers, { randomBytes, textBytes, seed }),
   );
   const diffIds = layerTars.map((entries) => `sha256:${sha256Hex(tarChunks(entries))}`);
   const layerIds: string[] = [];

@@ -18,6 +18,8 @@ const decoder = new TextDecoder();
 
 /** Something a bearer token looks like (the test token server issues JWTs). */
 const JWT = /eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}/;
+/** Basic or Bearer credentials that were not masked (`Basic ***` is what redaction leaves). */
+const UNMASKED_AUTHORIZATION = /\b(?:basic|bearer)\s+(?!\*\*\*)[A-Za-z0-9._~+/=-]{8,}/i;
 
 const secrets = new Set<string>();
 
@@ -48,6 +50,7 @@ export function assertNoSecrets(run: CliRun): void {
     assert.ok(!output.includes(value), `the output leaks a secret (${value.slice(0, 3)}…)`);
   }
   assert.doesNotMatch(output, JWT, "the output leaks a bearer token");
+  assert.doesNotMatch(output, UNMASKED_AUTHORIZATION, "the output leaks an Authorization value");
 }
 
 /** An environment with no credentials, certs.d or proxies of the machine running the tests. */

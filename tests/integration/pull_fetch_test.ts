@@ -12,7 +12,7 @@ import { PusherError } from "../../lib/errors.ts";
 import { fetchBlob, type FetchBlobOptions } from "../../lib/pull/blob_fetch.ts";
 import { stagingPaths } from "../../lib/pull/partial_file.ts";
 import { RegistryClient, type RegistryClientOptions } from "../../lib/registry/client.ts";
-import type { Credentials } from "../../lib/registry/credentials.ts";
+import type { Credentials } from "../../lib/credentials/credentials.ts";
 import { startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { type SampleArchive, writeSampleDockerArchive } from "../helpers/sample_archive.ts";
 import { tempDir } from "../helpers/temp_dir.ts";

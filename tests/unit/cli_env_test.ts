@@ -91,7 +91,10 @@ const ROWS: readonly Row[] = [
     variable: "DOCKER_PUSHER_PASSWORD",
     envValue: "env-pass",
     flagArgs: ["-p", "flag-pass"],
-    read: (command) => command.options.credentials?.password,
+    read: (command) => {
+      const credentials = command.options.credentials;
+      return credentials && "password" in credentials ? credentials.password : undefined;
+    },
     fromEnv: "env-pass",
     fromFlag: "flag-pass",
     alongside: { DOCKER_PUSHER_USERNAME: "user" },

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { ANONYMOUS } from "../../lib/credentials/credentials.ts";
 import { configKeys, DOCKER_HUB_CONFIG_KEY } from "../../lib/credentials/docker_config.ts";
 import { resolveCredentials } from "../../lib/credentials/resolve.ts";
 import { tempDir } from "../helpers/temp_dir.ts";
@@ -21,11 +22,7 @@ Deno.test("docker hub credentials are found under the historical index.docker.io
     "library/nginx",
     envOf({ DOCKER_CONFIG: dir, HOME: dir }),
   );
-  assert.equal(found.kind, "basic");
-  if (found.kind === "basic") {
-    assert.equal(found.username, "hubuser");
-    assert.equal(found.password, "hubpass");
-  }
+  assert.deepEqual(found, { username: "hubuser", password: "hubpass" });
   assert.ok(configKeys("docker.io", "library/nginx").includes(DOCKER_HUB_CONFIG_KEY));
 });
 
@@ -43,11 +40,13 @@ Deno.test("explicit credentials win over config files; none found means anonymou
     "a/b",
     env,
   );
-  assert.equal(explicit.kind === "basic" && explicit.username, "u");
+  assert.deepEqual(explicit, { username: "u", password: "p" });
+  const explicitlyAnonymous = await resolveCredentials(ANONYMOUS, "reg.example:5000", "a/b", env);
+  assert.deepEqual(explicitlyAnonymous, ANONYMOUS, "given anonymous credentials skip the files");
   const fromFile = await resolveCredentials(undefined, "reg.example:5000", "a/b", env);
-  assert.equal(fromFile.kind === "basic" && fromFile.username, "fileuser");
+  assert.deepEqual(fromFile, { username: "fileuser", password: "filepass" });
   const none = await resolveCredentials(undefined, "other.example", "a/b", env);
-  assert.equal(none.kind, "anonymous");
+  assert.deepEqual(none, ANONYMOUS);
 });
 
 Deno.test("identity tokens and podman repository-scoped keys", async () => {
@@ -71,10 +70,12 @@ Deno.test("identity tokens and podman repository-scoped keys", async () => {
     REGISTRY_AUTH_FILE: join(dir, "auth.json"),
   });
   const scoped = await resolveCredentials(undefined, "acr.example.io", "team/app", env);
-  assert.equal(scoped.kind, "identity-token");
-  if (scoped.kind === "identity-token") assert.equal(scoped.token, "refresh-token-value");
+  assert.deepEqual(scoped, {
+    identityToken: "refresh-token-value",
+    username: "00000000-0000-0000-0000-000000000000",
+  });
   const general = await resolveCredentials(undefined, "acr.example.io", "other/app", env);
-  assert.equal(general.kind === "basic" && general.username, "general");
+  assert.deepEqual(general, { username: "general", password: "pw" });
 });
 
 Deno.test("a credential helper on PATH is run with the registry on stdin", async () => {
@@ -100,12 +101,36 @@ Deno.test("a credential helper on PATH is run with the registry on stdin", async
       "a/b",
       envOf({ DOCKER_CONFIG: dir, HOME: dir }),
     );
-    assert.equal(found.kind, "basic");
-    if (found.kind === "basic") {
-      assert.equal(found.username, "helper-user");
-      assert.equal(found.password, "secret-for-reg.example:5000");
-    }
+    assert.deepEqual(found, { username: "helper-user", password: "secret-for-reg.example:5000" });
   } finally {
     Deno.env.set("PATH", originalPath);
   }
+});
+
+Deno.test("a helper's <token> user and a bare identitytoken give identity tokens without a user name", async () => {
+  await using temp = await tempDir();
+  const dir = temp.path;
+  await Deno.writeTextFile(
+    join(dir, "docker-credential-tokenhelper"),
+    `#!/bin/sh\nread server\necho '{"ServerURL":"x","Username":"<token>","Secret":"helper-refresh"}'\n`,
+  );
+  await Deno.chmod(join(dir, "docker-credential-tokenhelper"), 0o755);
+  await Deno.writeTextFile(
+    join(dir, "config.json"),
+    JSON.stringify({
+      credHelpers: { "helper.example": "tokenhelper" },
+      auths: { "bare.example": { identitytoken: "bare-refresh" } },
+    }),
+  );
+  const env = envOf({ DOCKER_CONFIG: dir, HOME: dir });
+  const originalPath = Deno.env.get("PATH") ?? "";
+  Deno.env.set("PATH", `${dir}:${originalPath}`);
+  try {
+    const helped = await resolveCredentials(undefined, "helper.example", "a/b", env);
+    assert.deepEqual(helped, { identityToken: "helper-refresh" });
+  } finally {
+    Deno.env.set("PATH", originalPath);
+  }
+  const bare = await resolveCredentials(undefined, "bare.example", "a/b", env);
+  assert.deepEqual(bare, { identityToken: "bare-refresh" });
 });

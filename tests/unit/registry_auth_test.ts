@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
 import { Authorizer } from "../../lib/registry/auth.ts";
 import { RegistryClient } from "../../lib/registry/client.ts";
-import { ANONYMOUS, basicAuthorization, type Credentials } from "../../lib/registry/credentials.ts";
+import {
+  ANONYMOUS,
+  basicAuthorization,
+  type Credentials,
+} from "../../lib/credentials/credentials.ts";
 import { RegistryError } from "../../lib/registry/errors.ts";
 import { tokenLifetime } from "../../lib/registry/token_service.ts";
 import { createTransport } from "../../lib/registry/transport.ts";

@@ -4,7 +4,7 @@ import { RegistryError } from "../../lib/registry/errors.ts";
 import type { RequestLog, TransportResponse } from "../../lib/registry/http.ts";
 import { nodeBackend } from "../../lib/registry/node_backend.ts";
 import { proxyFor } from "../../lib/registry/proxy.ts";
-import { redactUrl } from "../../lib/registry/redact.ts";
+import { redactUrl } from "../../lib/logging/redact.ts";
 import { createTransport } from "../../lib/registry/transport.ts";
 import { tlsFixture } from "../helpers/registry.ts";
 

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { certsDirectories, loadCaCertificates } from "../../lib/registry/ca_certs.ts";
 import { RegistryClient } from "../../lib/registry/client.ts";
-import { basicAuthorization, type Credentials } from "../../lib/registry/credentials.ts";
+import { basicAuthorization, type Credentials } from "../../lib/credentials/credentials.ts";
 import { RegistryError } from "../../lib/registry/errors.ts";
 import { proxyFor } from "../../lib/registry/proxy.ts";
 import { tlsFixture } from "../helpers/registry.ts";

@@ -1,6 +1,8 @@
 /**
- * The credentials a push can carry: a user name and password (or registry token used as one), an
- * identity/refresh token as Docker's credential helpers hand out, or none.
+ * The one credentials type of the tool: a user name and password (or a registry token used as
+ * one), an identity/refresh token as docker config files and credential helpers hand out, or
+ * none. The library API takes it, the resolver (flags, env, config files, helpers) returns it and
+ * the registry client authenticates with it.
  *
  * @module
  */
@@ -32,6 +34,13 @@ export type Credentials = PasswordCredentials | IdentityTokenCredentials | Anony
 
 /** The anonymous credentials. */
 export const ANONYMOUS: AnonymousCredentials = Object.freeze({ anonymous: true });
+
+/** The secrets the credentials hold (password or identity token), for redaction. */
+export function secretsOf(credentials: Credentials): string[] {
+  if ("password" in credentials) return [credentials.password];
+  if ("identityToken" in credentials) return [credentials.identityToken];
+  return [];
+}
 
 /** The user name the credentials carry, if any (safe to show). */
 export function usernameOf(credentials: Credentials): string | undefined {
