@@ -33,13 +33,13 @@ import {
   MAX_RETRY_AFTER_MS,
   retryAfterOf,
   sleep,
-} from "../pipeline/retry.ts";
-import type { Clock } from "../pipeline/stall.ts";
+} from "../transfer/retry.ts";
+import type { Clock } from "../transfer/stall.ts";
 import type { RegistryClient, UploadSession } from "../registry/client.ts";
 import { hasErrorCode, needsChunkedUpload, RegistryError } from "../registry/errors.ts";
 import type { SessionMemory } from "../state/upload_state.ts";
 import { releaseChunk } from "../pipeline/owned_chunk.ts";
-import { guardRequest } from "./request_guard.ts";
+import { guardRequest } from "../transfer/request_guard.ts";
 
 /** The digest and size of uploaded bytes, known once their stream ended. */
 export interface BlobOutcome {

@@ -8,7 +8,7 @@ import {
   parseRetryAfter,
   RegistryError,
 } from "../../lib/registry/errors.ts";
-import { isRetryable, retryAfterOf } from "../../lib/pipeline/retry.ts";
+import { isRetryable, retryAfterOf } from "../../lib/transfer/retry.ts";
 import { networkError } from "../../lib/registry/network_error.ts";
 
 const NOW = Date.parse("2026-03-01T12:00:00Z");

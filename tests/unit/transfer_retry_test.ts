@@ -6,7 +6,7 @@ import {
   type RetryInfo,
   sleep,
   withRetry,
-} from "../../lib/pipeline/retry.ts";
+} from "../../lib/transfer/retry.ts";
 
 /** Fake time: `sleep` waits until `advance` moves the clock past its deadline. */
 class FakeTime {
