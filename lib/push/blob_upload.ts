@@ -19,21 +19,16 @@
  *
  * `retry.attempts` bounds the consecutive failures without progress: an acknowledged chunk, or
  * at least {@link PROGRESS_BYTES} more stored by the registry, starts the count again (a link
- * that breaks after a few bytes every time still gives up). Errors that trying again cannot cure
- * (digest mismatch, 403, unknown repository, refused credentials, bad archive bytes) end the
- * upload at once.
+ * that breaks after a few bytes every time still gives up). A registry that is out (refused
+ * connections, 429, 502–504) is waited for up to the outage budget instead of being counted (see
+ * {@link FailureStreak}). Errors that trying again cannot cure (digest mismatch, 403, unknown
+ * repository, refused credentials, bad archive bytes) end the upload at once.
  *
  * @module
  */
 
 import { PusherError } from "../errors.ts";
-import {
-  backoffDelay,
-  isRetryable,
-  MAX_RETRY_AFTER_MS,
-  retryAfterOf,
-  sleep,
-} from "../transfer/retry.ts";
+import { FailureStreak, isRetryable, sleep } from "../transfer/retry.ts";
 import type { Clock } from "../transfer/stall.ts";
 import type { RegistryClient, UploadSession } from "../registry/client.ts";
 import { hasErrorCode, needsChunkedUpload, RegistryError } from "../registry/errors.ts";
@@ -355,7 +350,7 @@ class BlobUpload {
   /** A final PUT was sent and may have landed. */
   #mayHaveLanded = false;
   #outcome: BlobOutcome | undefined;
-  #failures = 0;
+  readonly #failures: FailureStreak;
   /** The session offset when the failure count last started again. */
   #progressMark = 0;
   #bytesSent = 0;
@@ -369,6 +364,7 @@ class BlobUpload {
     this.#chunksInMemory = !source.reopenable;
     this.#reopenable = source.reopenable;
     this.#cursor = new SourceCursor(source);
+    this.#failures = new FailureStreak(settings.retry);
     const saved = settings.memory?.recall();
     if (saved !== undefined && URL.canParse(saved.location)) {
       this.#session = { location: new URL(saved.location), offset: saved.offset };
@@ -468,7 +464,7 @@ class BlobUpload {
 
   /** The upload got somewhere: the failure count starts again. */
   #progressed(offset: number): void {
-    this.#failures = 0;
+    this.#failures.reset();
     this.#progressMark = offset;
   }
 
@@ -587,7 +583,7 @@ class BlobUpload {
       this.#mayHaveLanded = false;
       await this.#abandon();
       this.#settings.onRetry(
-        this.#failures + 1,
+        this.#failures.failures + 1,
         0,
         `${messageOf(error)}; sending it in one request instead of chunks`,
       );
@@ -612,19 +608,12 @@ class BlobUpload {
       throw error;
     }
     if (lost) await this.#abandon();
-    this.#failures++;
-    if (this.#failures > retry.attempts) {
+    const delayMs = this.#failures.next(error);
+    if (delayMs === undefined) {
       if (this.#settings.memory === undefined) await this.#abandon();
       throw error;
     }
-    const asked = retryAfterOf(error);
-    const delayMs = asked !== undefined ? Math.min(asked, MAX_RETRY_AFTER_MS) : backoffDelay(
-      this.#failures,
-      retry.baseDelayMs,
-      retry.maxDelayMs,
-      retry.random ?? Math.random,
-    );
-    this.#settings.onRetry(this.#failures + 1, delayMs, messageOf(error));
+    this.#settings.onRetry(this.#failures.failures + 1, delayMs, messageOf(error));
     await (retry.sleep ?? sleep)(delayMs, signal);
   }
 }

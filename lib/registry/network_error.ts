@@ -25,7 +25,8 @@ export function isAbortError(error: unknown): boolean {
  * Maps an error thrown while sending `method url` to a {@link RegistryError} of kind `network`.
  * Abort errors are returned unchanged so they keep meaning "interrupted". Certificate failures say
  * so and suggest `--ca-cert` / `--skip-tls`; they and DNS failures are not retryable, other
- * connection failures are.
+ * connection failures are, and a refused connection (nothing listens: the registry is down or
+ * restarting) counts as an outage.
  */
 export function networkError(error: unknown, method: string, url: URL): Error {
   if (isAbortError(error)) return error as Error;
@@ -55,6 +56,7 @@ export function networkError(error: unknown, method: string, url: URL): Error {
   if (REFUSED.test(reason)) {
     return new RegistryError("network", `connection to ${host} was refused`, {
       retryable: true,
+      outage: true,
       hint: "check the registry host and port, and that the registry is running",
       cause: error,
     });
