@@ -67,6 +67,23 @@ export function networkError(error: unknown, method: string, url: URL): Error {
   });
 }
 
+/**
+ * The error of a request to an origin that has never answered: a refused connection there more
+ * likely means a wrong address than a registry that went down, so it loses its outage mark (and
+ * is retried like other failures, not for the outage budget). Other errors are returned as they
+ * are.
+ */
+export function firstContactError(error: unknown): unknown {
+  if (!(error instanceof RegistryError) || !error.outage || error.status !== undefined) {
+    return error;
+  }
+  return new RegistryError(error.kind, error.message, {
+    retryable: error.retryable,
+    ...(error.hint !== undefined ? { hint: error.hint } : {}),
+    ...(error.cause !== undefined ? { cause: error.cause } : {}),
+  });
+}
+
 /** Joins the messages of an error and its causes, without the URLs Deno embeds in them. */
 function describe(error: unknown): string {
   const parts: string[] = [];
