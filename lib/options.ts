@@ -29,7 +29,10 @@ export interface PushOptions {
   largeLayerThreshold: number;
   /** Parallel blob uploads. */
   maxConcurrent: number;
-  /** Retries per request after the first attempt. */
+  /**
+   * Retries after failures in a row (0: no retry at all); a registry that is out is waited for by
+   * time instead (see `lib/transfer/retry.ts`).
+   */
   retryAttempts: number;
   /** Turn TLS certificate verification off. */
   skipTls: boolean;

@@ -9,6 +9,7 @@ import { Command, CommanderError, Option } from "commander";
 import { PusherError } from "../errors.ts";
 import type { Compression } from "../oci/media_types.ts";
 import { DEFAULT_PUSH_SETTINGS, type PushOptions } from "../options.ts";
+import { OUTAGE_BUDGET_MS } from "../transfer/retry.ts";
 import { envNameFor, parseEnvBoolean, parseWholeNumber } from "./env.ts";
 import { helpFooter } from "./help.ts";
 
@@ -97,7 +98,10 @@ const FLAGS: readonly FlagSpec[] = [
   },
   {
     flags: "--retry-attempts <n>",
-    description: "retries per request after the first try",
+    description: "retries of failures in a row (cut connections, stalls, HTTP 500; 0: none); " +
+      `a registry that refuses connections or answers 429/502-504 is waited for up to ${
+        OUTAGE_BUDGET_MS / 1000
+      } s`,
     kind: "number",
     min: 0,
     defaultText: String(DEFAULT_PUSH_SETTINGS.retryAttempts),

@@ -11,9 +11,9 @@
  */
 
 import { PusherError } from "../errors.ts";
-import { type RetryPolicy, withRetry } from "../pipeline/retry.ts";
-import type { Clock } from "../pipeline/stall.ts";
-import { guardRequest } from "../push/request_guard.ts";
+import { type RetryPolicy, withRetry } from "../transfer/retry.ts";
+import type { Clock } from "../transfer/stall.ts";
+import { guardRequest } from "../transfer/request_guard.ts";
 import type { BlobDownload, GetBlobOptions } from "../registry/client.ts";
 import { RegistryError } from "../registry/errors.ts";
 import { PartialBlobFile, stagingPaths } from "./partial_file.ts";

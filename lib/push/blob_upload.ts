@@ -21,9 +21,10 @@
  *
  * `retry.attempts` bounds the consecutive failures without progress: an acknowledged chunk, or
  * at least {@link PROGRESS_BYTES} more stored by the registry, starts the count again (a link
- * that breaks after a few bytes every time still gives up). Errors that trying again cannot cure
- * (digest mismatch, 403, unknown repository, refused credentials, bad archive bytes) end the
- * upload at once.
+ * that breaks after a few bytes every time still gives up). A registry that is out (refused
+ * connections, 429, 502–504) is waited for up to the outage budget instead of being counted (see
+ * {@link FailureStreak}). Errors that trying again cannot cure (digest mismatch, 403, unknown
+ * repository, refused credentials, bad archive bytes) end the upload at once.
  *
  * The pieces: the running read of the source is {@link SourceCursor}, how the bytes go up is a
  * {@link ChunkMode}, and what a failure leads to is {@link decide}; this module runs the requests
@@ -34,13 +35,13 @@
 
 import { PusherError } from "../errors.ts";
 import { formatBytes } from "../logging/format.ts";
-import { isRetryable, retryDelay, type RetrySettings, sleep } from "../pipeline/retry.ts";
-import type { Clock } from "../pipeline/stall.ts";
+import { FailureStreak, isRetryable, type RetrySettings, sleep } from "../transfer/retry.ts";
+import type { Clock } from "../transfer/stall.ts";
 import type { RegistryClient, UploadSession } from "../registry/client.ts";
 import type { SessionMemory } from "../state/upload_state.ts";
 import { type ChunkMode, isChunked, startingMode } from "./chunk_mode.ts";
 import { boundedChunkSize, type ChunkBounds, chunkBounds } from "./chunk_size.ts";
-import { guardRequest } from "./request_guard.ts";
+import { guardRequest } from "../transfer/request_guard.ts";
 import { type BlobOutcome, SourceCursor, type UploadSource } from "./upload_cursor.ts";
 import { decide, type GiveUpReason, type RecoveryState } from "./upload_decision.ts";
 
@@ -122,7 +123,7 @@ class BlobUpload {
   /** A final PUT was sent and may have landed. */
   #mayHaveLanded = false;
   #outcome: BlobOutcome | undefined;
-  #failures = 0;
+  readonly #failures: FailureStreak;
   /** The session offset when the failure count last started again. */
   #progressMark = 0;
   #bytesSent = 0;
@@ -136,6 +137,7 @@ class BlobUpload {
     this.#chunkSize = settings.chunkSize;
     this.#reopenable = source.reopenable;
     this.#cursor = new SourceCursor(source);
+    this.#failures = new FailureStreak(settings.retry);
     const saved = settings.memory?.recall();
     if (saved !== undefined && URL.canParse(saved.location)) {
       this.#session = { location: new URL(saved.location), offset: saved.offset };
@@ -235,7 +237,7 @@ class BlobUpload {
 
   /** The upload got somewhere: the failure count starts again. */
   #progressed(offset: number): void {
-    this.#failures = 0;
+    this.#failures.reset();
     this.#progressMark = offset;
   }
 
@@ -349,7 +351,7 @@ class BlobUpload {
   }
 
   /** What {@link decide} needs to know about this upload. */
-  #recoveryState(): RecoveryState {
+  #recoveryState(error: unknown): RecoveryState {
     return {
       mode: this.#mode,
       chunkSize: this.#chunkLength(this.#session),
@@ -358,8 +360,7 @@ class BlobUpload {
       hasSession: this.#session !== undefined,
       resumed: this.#resumed,
       restartedFresh: this.#restartedFresh,
-      failures: this.#failures,
-      attempts: this.#settings.retry.attempts,
+      retriesLeft: this.#failures.wouldRetry(error),
       keepsSessions: this.#settings.memory !== undefined,
       aborted: this.#settings.signal.aborted,
     };
@@ -367,11 +368,11 @@ class BlobUpload {
 
   /** Carries out what {@link decide} says a failure means: go on (after a wait) or throw. */
   async #recover(error: unknown): Promise<void> {
-    const action = decide(error, this.#recoveryState());
+    const action = decide(error, this.#recoveryState(error));
     switch (action.kind) {
       case "retry":
         if (action.dropSession) await this.#abandon();
-        await this.#wait(action.retryAfterMs, messageOf(error));
+        await this.#wait(error);
         return;
       case "switch-mode":
         this.#mode = action.mode;
@@ -382,7 +383,7 @@ class BlobUpload {
         this.#shrunk = true;
         this.#confirmed = false;
         this.#settings.onRetry(
-          this.#failures + 1,
+          this.#failures.failures + 1,
           0,
           `${messageOf(error)}; trying chunks of ${formatBytes(action.chunkSize)}`,
         );
@@ -391,7 +392,7 @@ class BlobUpload {
         this.#mode = "stream-only";
         await this.#startOver();
         this.#settings.onRetry(
-          this.#failures + 1,
+          this.#failures.failures + 1,
           0,
           `${messageOf(error)}; sending it in one request instead of chunks`,
         );
@@ -406,12 +407,14 @@ class BlobUpload {
     }
   }
 
-  /** Counts a failure and waits before the next attempt. */
-  async #wait(retryAfterMs: number | undefined, reason: string): Promise<void> {
+  /**
+   * Records the failure in the streak and waits before the next attempt ({@link decide} only
+   * retries while the streak allows one more).
+   */
+  async #wait(error: unknown): Promise<void> {
     const { retry, signal } = this.#settings;
-    this.#failures++;
-    const delayMs = retryDelay(this.#failures, retryAfterMs, retry);
-    this.#settings.onRetry(this.#failures + 1, delayMs, reason);
+    const delayMs = this.#failures.next(error) ?? 0;
+    this.#settings.onRetry(this.#failures.failures + 1, delayMs, messageOf(error));
     await (retry.sleep ?? sleep)(delayMs, signal);
   }
 

@@ -8,13 +8,13 @@
 import type { ArchiveLayer } from "../image/types.ts";
 import type { BlobInfo, BlobState, EventSink } from "../logging/events.ts";
 import type { PushOptions } from "../options.ts";
-import { type RetrySettings, withRetry } from "../pipeline/retry.ts";
 import type { ChunkLimit } from "../state/chunk_limit.ts";
 import type { LayerCache } from "../state/layer_cache.ts";
 import type { UploadState } from "../state/upload_state.ts";
+import type { RetrySettings } from "../transfer/retry.ts";
+import { retryingRequest } from "../transfer/retrying_request.ts";
 import type { RepositoryClient } from "./clients.ts";
 import type { CompressionChoice } from "./layer_source.ts";
-import { guardRequest } from "./request_guard.ts";
 
 /** Shared state of one run. */
 export interface RunContext {
@@ -85,9 +85,8 @@ export function emitBlob(ctx: RunContext, blob: BlobInfo, state: BlobState, reas
 }
 
 /**
- * Runs one request with the run's retry policy, reporting retries as events. Each attempt gets a
- * signal that aborts on the run's signal or when no answer came for the stall timeout (the
- * request then counts as failed and is retried).
+ * Runs one request with the run's retry policy under the stall guard (see
+ * {@link retryingRequest}), reporting retries as events.
  */
 export async function retrying<T>(
   ctx: RunContext,
@@ -95,14 +94,11 @@ export async function retrying<T>(
   operation: (signal: AbortSignal) => Promise<T>,
   bodyBytes = 0,
 ): Promise<T> {
-  return await withRetry(() =>
-    guardRequest(
-      ctx.signal,
-      { timeoutMs: ctx.stallTimeoutMs, label: what, bodyBytes },
-      (signal) => operation(signal),
-    ), {
-    ...ctx.retry,
+  return await retryingRequest(what, operation, {
+    policy: ctx.retry,
     signal: ctx.signal,
+    stallTimeoutMs: ctx.stallTimeoutMs,
+    bodyBytes,
     onRetry: (info) => {
       const reason = info.error instanceof Error ? info.error.message : String(info.error);
       ctx.emit({ type: "retry", what, attempt: info.attempt, delayMs: info.delayMs, reason });

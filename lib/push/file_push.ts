@@ -7,7 +7,7 @@
 
 import type { RandomAccessArchive } from "../image/random_access.ts";
 import type { ImageSelection } from "../image/types.ts";
-import { schedule } from "../pipeline/scheduler.ts";
+import { schedule } from "../transfer/scheduler.ts";
 import type { RunContext } from "./context.ts";
 import { pushLayer } from "./layer_push.ts";
 import type { BlobRef } from "../oci/descriptor.ts";

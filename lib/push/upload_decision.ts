@@ -8,14 +8,14 @@
  * gets one fresh restart; a chunk refused as too large (413, as nginx answers over its
  * `client_max_body_size`) makes the chunks smaller until they reach their floor; a registry that
  * refuses chunks gets the blob in one request; a body too large or without a length moves the
- * blob to chunks; then lost sessions, range mismatches and retryable errors wait (counting
- * towards `attempts`), and everything else gives up. A new rule is one more check here and one
+ * blob to chunks; then lost sessions, range mismatches and retryable errors wait (while the
+ * failure streak allows), and everything else gives up. A new rule is one more check here and one
  * more row in the table.
  *
  * @module
  */
 
-import { isRetryable, retryAfterOf } from "../pipeline/retry.ts";
+import { isRetryable } from "../transfer/retry.ts";
 import { hasErrorCode, needsChunkedUpload, RegistryError } from "../registry/errors.ts";
 import { type ChunkMode, isChunked, startingMode } from "./chunk_mode.ts";
 import { type ChunkBounds, smallerChunkSize } from "./chunk_size.ts";
@@ -37,10 +37,11 @@ export interface RecoveryState {
   resumed: boolean;
   /** The one fresh restart (after the registry's copy did not match the blob) was used. */
   restartedFresh: boolean;
-  /** Consecutive failures without progress so far. */
-  failures: number;
-  /** Retries allowed after a failure without progress. */
-  attempts: number;
+  /**
+   * The failure streak allows one more retry after this error (a count for most failures, a time
+   * budget while the registry is out; see `FailureStreak`).
+   */
+  retriesLeft: boolean;
   /** Sessions are saved for a later run, so one is kept when the retries run out. */
   keepsSessions: boolean;
   /** The whole upload was aborted (Ctrl-C, `--timeout`). */
@@ -53,7 +54,7 @@ export type GiveUpReason =
   | "aborted"
   /** Trying again cannot cure the error (403, unknown repository, 400, …). */
   | "not-retryable"
-  /** `attempts` failures in a row without progress. */
+  /** The failure streak is spent (too many failures in a row, or an outage past its budget). */
   | "retries-exhausted"
   /** The registry's copy did not match the blob even in a fresh session. */
   | "copy-mismatch";
@@ -61,10 +62,10 @@ export type GiveUpReason =
 /** What the upload does next. */
 export type UploadAction =
   /**
-   * Count a failure, wait (the registry's `retryAfterMs` when it gave one, else backoff), then
+   * Count a failure, wait (the registry's `Retry-After` when it gave one, else backoff), then
    * check the session and go on; a session the registry lost is dropped first.
    */
-  | { kind: "retry"; dropSession: boolean; retryAfterMs: number | undefined }
+  | { kind: "retry"; dropSession: boolean }
   /** Keep the session and send the rest in `mode`, at once (nothing to wait for). */
   | { kind: "switch-mode"; mode: ChunkMode }
   /** Go on in chunks of `chunkSize` bytes, smaller than the one refused, at once. */
@@ -140,8 +141,6 @@ export function decide(error: unknown, state: RecoveryState): UploadAction {
   const rangeMismatch = error instanceof RegistryError && error.status === 416;
   const lost = !rangeMismatch && state.hasSession && sessionLost(error);
   if (!lost && !rangeMismatch && !isRetryable(error)) return giveUp("not-retryable", true);
-  if (state.failures + 1 > state.attempts) {
-    return giveUp("retries-exhausted", lost || !state.keepsSessions);
-  }
-  return { kind: "retry", dropSession: lost, retryAfterMs: retryAfterOf(error) };
+  if (!state.retriesLeft) return giveUp("retries-exhausted", lost || !state.keepsSessions);
+  return { kind: "retry", dropSession: lost };
 }

@@ -18,6 +18,8 @@ export interface RegistryErrorOptions {
   retryable?: boolean;
   /** How long the registry asked us to wait (`Retry-After`), in milliseconds. */
   retryAfterMs?: number;
+  /** True when the registry is down, restarting or overloaded (see {@link isOutageStatus}). */
+  outage?: boolean;
   /** True for 411/413: the request was too large or needs a length; switch to chunked uploads. */
   needsChunking?: boolean;
   /** What the user could try next. */
@@ -36,6 +38,8 @@ export class RegistryError extends PusherError {
   readonly retryable: boolean;
   /** Delay the registry asked for via `Retry-After`, in milliseconds. */
   readonly retryAfterMs: number | undefined;
+  /** True when the registry is out rather than the request wrong: retried for a time budget. */
+  readonly outage: boolean;
   /** True when the request should be repeated as a chunked upload (411, 413). */
   readonly needsChunking: boolean;
 
@@ -50,8 +54,18 @@ export class RegistryError extends PusherError {
     this.codes = options.codes ?? [];
     this.retryable = options.retryable ?? false;
     this.retryAfterMs = options.retryAfterMs;
+    this.outage = options.outage ?? false;
     this.needsChunking = options.needsChunking ?? false;
   }
+}
+
+/**
+ * True for the statuses with which a registry, or a gateway in front of it, says it is down,
+ * restarting or overloaded: 429, 502, 503 and 504. Such a failure is the registry's, not the
+ * request's, and is retried for as long as an outage may last.
+ */
+export function isOutageStatus(status: number): boolean {
+  return status === 429 || status === 502 || status === 503 || status === 504;
 }
 
 /** True when `error` says the upload should be repeated in chunks (HTTP 411 or 413). */
@@ -89,7 +103,7 @@ export function parseRetryAfter(
  * The error for a failed registry answer. `what` names the request ("pushing manifest …").
  * 401/403 → `auth`; 404 and other 4xx → `registry`; 400 `DIGEST_INVALID` → `verify`;
  * 411/413 → `registry` with {@link RegistryError.needsChunking}; 408, 429 and 5xx (but 501) →
- * `network`, retryable, with `Retry-After` parsed.
+ * `network`, retryable, with `Retry-After` parsed (and 429, 502, 503, 504 marked as an outage).
  */
 export function errorForStatus(
   status: number,
@@ -107,6 +121,7 @@ export function errorForStatus(
     codes.includes("TOOMANYREQUESTS");
   if (retryable) {
     options.retryable = true;
+    if (isOutageStatus(status) || codes.includes("TOOMANYREQUESTS")) options.outage = true;
     const delay = parseRetryAfter(retryAfter, now);
     if (delay !== undefined) options.retryAfterMs = delay;
     return new RegistryError("network", message, options);

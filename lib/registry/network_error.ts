@@ -25,7 +25,8 @@ export function isAbortError(error: unknown): boolean {
  * Maps an error thrown while sending `method url` to a {@link RegistryError} of kind `network`.
  * Abort errors are returned unchanged so they keep meaning "interrupted". Certificate failures say
  * so and suggest `--ca-cert` / `--skip-tls`; they and DNS failures are not retryable, other
- * connection failures are.
+ * connection failures are, and a refused connection (nothing listens: the registry is down or
+ * restarting) counts as an outage.
  */
 export function networkError(error: unknown, method: string, url: URL): Error {
   if (isAbortError(error)) return error as Error;
@@ -55,6 +56,7 @@ export function networkError(error: unknown, method: string, url: URL): Error {
   if (REFUSED.test(reason)) {
     return new RegistryError("network", `connection to ${host} was refused`, {
       retryable: true,
+      outage: true,
       hint: "check the registry host and port, and that the registry is running",
       cause: error,
     });
@@ -62,6 +64,23 @@ export function networkError(error: unknown, method: string, url: URL): Error {
   return new RegistryError("network", `${method} ${redactUrl(url)} failed: ${reason}`, {
     retryable: true,
     cause: error,
+  });
+}
+
+/**
+ * The error of a request to an origin that has never answered: a refused connection there more
+ * likely means a wrong address than a registry that went down, so it loses its outage mark (and
+ * is retried like other failures, not for the outage budget). Other errors are returned as they
+ * are.
+ */
+export function firstContactError(error: unknown): unknown {
+  if (!(error instanceof RegistryError) || !error.outage || error.status !== undefined) {
+    return error;
+  }
+  return new RegistryError(error.kind, error.message, {
+    retryable: error.retryable,
+    ...(error.hint !== undefined ? { hint: error.hint } : {}),
+    ...(error.cause !== undefined ? { cause: error.cause } : {}),
   });
 }
 

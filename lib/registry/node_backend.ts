@@ -13,7 +13,7 @@ import { isIP } from "node:net";
 import { Readable } from "node:stream";
 import tls from "node:tls";
 import type { Duplex } from "node:stream";
-import { RegistryError } from "./errors.ts";
+import { isOutageStatus, RegistryError } from "./errors.ts";
 import {
   type BackendRequest,
   type HttpBackend,
@@ -186,7 +186,11 @@ function tunnel(proxy: URL, request: BackendRequest): Promise<tls.TLSSocket> {
             "network",
             `proxy ${redactUrl(proxyDisplay(proxy))} refused to tunnel to ${authority} ` +
               `(HTTP ${answer.statusCode})`,
-            { status: answer.statusCode ?? 0, retryable: (answer.statusCode ?? 0) >= 500 },
+            {
+              status: answer.statusCode ?? 0,
+              retryable: (answer.statusCode ?? 0) >= 500,
+              outage: isOutageStatus(answer.statusCode ?? 0),
+            },
           ),
         );
         return;

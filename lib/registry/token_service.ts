@@ -13,7 +13,7 @@ import {
   type PasswordCredentials,
   usernameOf,
 } from "../credentials/credentials.ts";
-import { parseErrorBody, parseRetryAfter, RegistryError } from "./errors.ts";
+import { isOutageStatus, parseErrorBody, parseRetryAfter, RegistryError } from "./errors.ts";
 import type { Transport, TransportResponse } from "./http.ts";
 
 /** A bearer token and when to stop using it. */
@@ -191,7 +191,11 @@ export class TokenService {
       );
     }
     const retryable = status === 408 || status === 429 || (status >= 500 && status !== 501);
-    const options: ConstructorParameters<typeof RegistryError>[2] = { status, retryable };
+    const options: ConstructorParameters<typeof RegistryError>[2] = {
+      status,
+      retryable,
+      outage: isOutageStatus(status),
+    };
     const retryAfterMs = parseRetryAfter(response.headers.get("retry-after"), this.#now());
     if (retryAfterMs !== undefined) options.retryAfterMs = retryAfterMs;
     return new RegistryError(

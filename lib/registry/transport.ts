@@ -3,13 +3,16 @@
  * {@link HttpBackend} — `fetch` normally, `node:https` when certificate checks are off — follows
  * redirects itself (hop cap, no https→http, no `Authorization` across origins, body replay on
  * 307/308) and reports every hop to an optional {@link RequestLog} hook. No cookie jar: cookies
- * a registry sets are never sent back (Harbor enforces CSRF checks when they are).
+ * a registry sets are never sent back (Harbor enforces CSRF checks when they are). A refused
+ * connection counts as an outage only where an answer came before (see
+ * {@link firstContactError}).
  *
  * @module
  */
 
 import { RegistryError } from "./errors.ts";
 import { fetchBackend } from "./fetch_backend.ts";
+import { firstContactError } from "./network_error.ts";
 import type {
   BackendRequest,
   HttpBackend,
@@ -64,6 +67,8 @@ class RedirectingTransport implements Transport {
   #userAgent: string;
   #maxRedirects: number;
   #close: () => void;
+  /** Origins that answered at least once. */
+  readonly #answered = new Set<string>();
 
   constructor(pick: (url: URL) => HttpBackend, options: TransportOptions, close: () => void) {
     this.#pick = pick;
@@ -150,12 +155,13 @@ class RedirectingTransport implements Transport {
     };
     try {
       const response = await this.#pick(request.url).send({ ...request, body });
+      this.#answered.add(request.url.origin);
       log(response.status, undefined, response.headers);
       return response;
     } catch (error) {
       const cause = watch.sourceError ?? error;
       log(0, cause instanceof Error ? cause.message : String(cause));
-      throw cause;
+      throw this.#answered.has(request.url.origin) ? cause : firstContactError(cause);
     }
   }
 }

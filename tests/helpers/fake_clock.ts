@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Clock } from "../../lib/pipeline/stall.ts";
+import type { Clock } from "../../lib/transfer/stall.ts";
 
 /** A {@link Clock} whose timers fire only when {@link FakeClock.advance} is called. */
 export class FakeClock implements Clock {

@@ -61,6 +61,15 @@ export interface TestRegistry {
   tokenRequests: TokenRequestLog[];
   /** Refresh tokens the token server issued, by user. */
   refreshTokens: Map<string, string>;
+  /** Distribution's storage directory (its filesystem `rootdirectory`). */
+  storage: string;
+  /**
+   * Kills the registry process with SIGKILL, as a crash would, and waits for it to exit; the port,
+   * the storage and the token server stay. Clients now get refused connections.
+   */
+  kill(): Promise<void>;
+  /** Starts a killed registry again on the same port and storage; resolves once it answers. */
+  restart(): Promise<void>;
   /** Stops the registry and the token server and removes the storage. */
   stop(): Promise<void>;
 }
@@ -79,16 +88,19 @@ export async function startRegistry(options: TestRegistryOptions = {}): Promise<
   let child: Deno.ChildProcess | undefined;
   let stderr: Promise<string> | undefined;
   let client: Deno.HttpClient | undefined;
-  const stop = async (): Promise<void> => {
-    if (child !== undefined) {
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // already exited
-      }
-      await child.status;
-      await stderr;
+  const end = async (signal: Deno.Signal): Promise<void> => {
+    if (child === undefined) return;
+    try {
+      child.kill(signal);
+    } catch {
+      // already exited
     }
+    await child.status;
+    await stderr;
+    child = undefined;
+  };
+  const stop = async (): Promise<void> => {
+    await end("SIGTERM");
     await tokenServer?.shutdown();
     client?.close();
     await Deno.remove(dir, { recursive: true });
@@ -143,29 +155,47 @@ export async function startRegistry(options: TestRegistryOptions = {}): Promise<
         sections,
       }),
     );
-    try {
-      child = new Deno.Command("docker-registry", {
-        args: ["serve", configPath],
-        stdin: "null",
-        stdout: "null",
-        stderr: "piped",
-      }).spawn();
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) {
-        throw new Error(
-          "docker-registry is not installed; install it with: apt-get install -y docker-registry",
-        );
-      }
-      throw error;
-    }
-    stderr = new Response(child.stderr).text();
     const url = `${options.tls === true ? "https" : "http"}://${host}`;
-    await waitUntilUp(url, child, stderr, client);
-    const registry: TestRegistry = { url, host, tokenRequests, refreshTokens, stop };
+    const launch = async (): Promise<void> => {
+      if (child !== undefined) throw new Error("the test registry is already running");
+      child = spawnRegistry(configPath);
+      stderr = new Response(child.stderr).text();
+      await waitUntilUp(url, child, stderr, client);
+    };
+    await launch();
+    const registry: TestRegistry = {
+      url,
+      host,
+      tokenRequests,
+      refreshTokens,
+      storage: `${dir}/data`,
+      kill: () => end("SIGKILL"),
+      restart: launch,
+      stop,
+    };
     if (caCert !== undefined) registry.caCert = caCert;
     return registry;
   } catch (error) {
     await stop();
+    throw error;
+  }
+}
+
+/** Starts `docker-registry serve` with a config file, stderr piped. */
+function spawnRegistry(configPath: string): Deno.ChildProcess {
+  try {
+    return new Deno.Command("docker-registry", {
+      args: ["serve", configPath],
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new Error(
+        "docker-registry is not installed; install it with: apt-get install -y docker-registry",
+      );
+    }
     throw error;
   }
 }

@@ -354,7 +354,7 @@ Deno.test("upload: 429 waits for Retry-After, in seconds and as an HTTP date", (
 Deno.test("upload: backoff has full jitter, doubles and is capped; retries run out", async () => {
   await using registry = startMemoryRegistry({
     faults: (context) =>
-      context.kind === "upload-patch" ? { type: "status", status: 503 } : undefined,
+      context.kind === "upload-patch" ? { type: "status", status: 500 } : undefined,
   });
   const bytes = pseudoRandom(50_000, 6);
   const h = harness(registry.url, registry.host);
@@ -362,7 +362,7 @@ Deno.test("upload: backoff has full jitter, doubles and is capped; retries run o
   try {
     await assert.rejects(uploadBlob(sourceOf(bytes), h.settings), (error: unknown) => {
       assert.ok(error instanceof RegistryError);
-      assert.equal(error.status, 503);
+      assert.equal(error.status, 500);
       return true;
     });
     assert.deepEqual(h.sleeps, [99, 199, 299, 299]);
@@ -377,7 +377,7 @@ Deno.test("upload: retries run out with a memory: the session is kept for a re-r
   await using registry = startMemoryRegistry({
     faults: (context) =>
       context.kind === "upload-patch" && context.attempt > 1
-        ? { type: "status", status: 502 }
+        ? { type: "status", status: 500 }
         : undefined,
   });
   const bytes = pseudoRandom(600_000, 7);
@@ -392,6 +392,22 @@ Deno.test("upload: retries run out with a memory: the session is kept for a re-r
     h.client.close();
   }
 });
+
+Deno.test("upload: an outage (503, 429, 502) is waited out, not counted against attempts", () =>
+  landsWith({
+    registry: {
+      faults: (context) => {
+        if (context.kind !== "upload-patch" || context.attempt > 4) return undefined;
+        const status = [503, 429, 502, 503][context.attempt - 1] ?? 503;
+        return { type: "status", status };
+      },
+    },
+    bytes: pseudoRandom(100_000, 21),
+    retry: { attempts: 1 },
+  }, ({ h, registry }) => {
+    assert.equal(h.sleeps.length, 4);
+    assert.equal(count(registry.stats.requests, "PATCH upload-patch"), 5);
+  }));
 
 Deno.test("upload: each acknowledged chunk starts the retry count again", () =>
   landsWith({

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { PusherError } from "../../lib/errors.ts";
 import { fetchBlob, type FetchBlobOptions, type FetchedBlob } from "../../lib/pull/blob_fetch.ts";
 import { stagingPaths } from "../../lib/pull/partial_file.ts";
-import type { RetryInfo } from "../../lib/pipeline/retry.ts";
+import type { RetryInfo } from "../../lib/transfer/retry.ts";
 import { RegistryClient } from "../../lib/registry/client.ts";
 import {
   type FaultHook,

@@ -9,7 +9,7 @@ import {
   parseRetryAfter,
   RegistryError,
 } from "../../lib/registry/errors.ts";
-import { isRetryable, retryAfterOf } from "../../lib/pipeline/retry.ts";
+import { isOutage, isRetryable, retryAfterOf } from "../../lib/transfer/retry.ts";
 import { networkError } from "../../lib/registry/network_error.ts";
 
 const NOW = Date.parse("2026-03-01T12:00:00Z");
@@ -92,6 +92,15 @@ Deno.test("status mapping: kinds, retryability, chunking, Retry-After", () => {
   assert.equal(statusError(501).retryable, false);
   const limited = statusError(400, '{"errors":[{"code":"TOOMANYREQUESTS","message":"slow"}]}');
   assert.equal(limited.retryable, true);
+  // Down, restarting or overloaded: waited for by time; the rest are failures of the request.
+  for (const status of [429, 502, 503, 504]) {
+    assert.equal(statusError(status).outage, true, String(status));
+    assert.equal(isOutage(statusError(status)), true, String(status));
+  }
+  assert.equal(limited.outage, true);
+  for (const status of [408, 500, 501, 404]) {
+    assert.equal(statusError(status).outage, false, String(status));
+  }
 
   const unknown = statusError(404, '{"errors":[{"code":"NAME_UNKNOWN","message":"nope"}]}');
   assert.equal(unknown.kind, "registry");
@@ -166,6 +175,7 @@ Deno.test("connection failures become one-line network errors", () => {
   );
   assert.match(refused.message, /connection to r\.example:5443 was refused/);
   assert.equal((refused as RegistryError).retryable, true);
+  assert.equal((refused as RegistryError).outage, true, "nothing listens: the registry is out");
 
   const dns = networkError(wrap("dns error: failed to lookup address information"), "GET", url);
   assert.match(dns.message, /cannot resolve registry host r\.example/);
@@ -173,6 +183,7 @@ Deno.test("connection failures become one-line network errors", () => {
 
   const reset = networkError(wrap("connection reset by peer"), "PATCH", url);
   assert.equal((reset as RegistryError).retryable, true);
+  assert.equal((reset as RegistryError).outage, false, "a cut request counts as a failure");
   assert.doesNotMatch(reset.message, /SECRET/);
   assert.match(reset.message, /_state=…/);
 

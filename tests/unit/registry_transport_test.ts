@@ -322,6 +322,32 @@ Deno.test("connection failures reach the hook and become network errors", async 
   }
 });
 
+Deno.test("a refused connection is an outage only where the registry answered before", async () => {
+  const transport = createTransport();
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const url = new URL(`http://127.0.0.1:${port}/v2/`);
+  const refused = async (): Promise<RegistryError> => {
+    let caught: unknown;
+    await transport.request({ method: "GET", url }).catch((error) => caught = error);
+    assert.ok(caught instanceof RegistryError, String(caught));
+    assert.match(caught.message, /refused/);
+    assert.equal(caught.retryable, true);
+    return caught;
+  };
+  try {
+    assert.equal((await refused()).outage, false, "never answered: maybe a wrong address");
+    const server = Deno.serve({ hostname: "127.0.0.1", port, onListen(): void {} }, () => text(""));
+    const answer = await transport.request({ method: "GET", url });
+    await answer.discard();
+    await server.shutdown();
+    assert.equal((await refused()).outage, true, "answered before: the registry is down");
+  } finally {
+    transport.close();
+  }
+});
+
 for (const path of ["fetch", "node:https"] as const) {
   Deno.test(`${path}: a failing body source surfaces as its own error`, async () => {
     const tls = await tlsFixture();

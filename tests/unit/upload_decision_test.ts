@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { stallError } from "../../lib/pipeline/stall.ts";
+import { stallError } from "../../lib/transfer/stall.ts";
 import { type ChunkMode, startingMode } from "../../lib/push/chunk_mode.ts";
 import { SMALLEST_CHUNK } from "../../lib/push/chunk_size.ts";
 import { StaleSession } from "../../lib/push/upload_cursor.ts";
@@ -45,17 +45,15 @@ const BASE: RecoveryState = {
   hasSession: true,
   resumed: false,
   restartedFresh: false,
-  failures: 0,
-  attempts: 3,
+  retriesLeft: true,
   keepsSessions: false,
   aborted: false,
 };
 
-const RETRY: UploadAction = { kind: "retry", dropSession: false, retryAfterMs: undefined };
+const RETRY: UploadAction = { kind: "retry", dropSession: false };
 const RETRY_NEW_SESSION: UploadAction = {
   kind: "retry",
   dropSession: true,
-  retryAfterMs: undefined,
 };
 const REFUSED: UploadAction = { kind: "give-up", why: "not-retryable", dropSession: true };
 const SEND_WHOLE: UploadAction = { kind: "send-whole" };
@@ -123,13 +121,13 @@ const CASES: readonly Case[] = [
     fault: "429 with Retry-After: 7",
     when: "streaming",
     error: answer(429, "TOOMANYREQUESTS", "7"),
-    action: { kind: "retry", dropSession: false, retryAfterMs: 7000 },
+    action: RETRY,
   },
   {
     fault: "429 with Retry-After as an HTTP date 5 s ahead",
     when: "streaming",
     error: answer(429, undefined, new Date(NOW + 5000).toUTCString()),
-    action: { kind: "retry", dropSession: false, retryAfterMs: 5000 },
+    action: RETRY,
   },
   {
     fault: "429 TOOMANYREQUESTS without Retry-After",
@@ -413,29 +411,29 @@ const CASES: readonly Case[] = [
   },
   {
     fault: "503",
-    when: "with one retry left",
-    state: { failures: 2 },
+    when: "while the streak allows a retry",
+    state: { retriesLeft: true },
     error: answer(503),
     action: RETRY,
   },
   {
     fault: "503",
-    when: "with no retry left and no session memory",
-    state: { failures: 3 },
+    when: "with the streak spent and no session memory",
+    state: { retriesLeft: false },
     error: answer(503),
     action: { kind: "give-up", why: "retries-exhausted", dropSession: true },
   },
   {
     fault: "503",
-    when: "with no retry left and a session memory",
-    state: { failures: 3, keepsSessions: true },
+    when: "with the streak spent and a session memory",
+    state: { retriesLeft: false, keepsSessions: true },
     error: answer(503),
     action: { kind: "give-up", why: "retries-exhausted", dropSession: false },
   },
   {
     fault: "404 BLOB_UPLOAD_UNKNOWN (a lost session)",
-    when: "with no retry left and a session memory",
-    state: { failures: 3, keepsSessions: true },
+    when: "with the streak spent and a session memory",
+    state: { retriesLeft: false, keepsSessions: true },
     error: answer(404, "BLOB_UPLOAD_UNKNOWN"),
     action: { kind: "give-up", why: "retries-exhausted", dropSession: true },
   },
@@ -444,9 +442,7 @@ const CASES: readonly Case[] = [
 function describe(action: UploadAction): string {
   switch (action.kind) {
     case "retry":
-      return `retry${action.dropSession ? " in a new session" : ""}${
-        action.retryAfterMs === undefined ? "" : ` after ${action.retryAfterMs} ms`
-      }`;
+      return `retry${action.dropSession ? " in a new session" : ""}`;
     case "switch-mode":
       return `switch to ${action.mode}`;
     case "shrink-chunks":

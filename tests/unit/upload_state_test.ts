@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { FakeClock } from "../helpers/fake_clock.ts";
 import { join } from "node:path";
 import { PusherError } from "../../lib/errors.ts";
-import { guardRequest } from "../../lib/push/request_guard.ts";
+import { guardRequest } from "../../lib/transfer/request_guard.ts";
 import { UploadState } from "../../lib/state/upload_state.ts";
 
 const REGISTRY = "registry.example:5000";

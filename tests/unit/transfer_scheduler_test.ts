@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { schedule, type Task } from "../../lib/pipeline/scheduler.ts";
+import { schedule, type Task } from "../../lib/transfer/scheduler.ts";
 
 /** A task the test finishes by hand, recording when it starts. */
 interface Manual {

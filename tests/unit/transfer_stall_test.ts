@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { FakeClock } from "../helpers/fake_clock.ts";
 import { PusherError } from "../../lib/errors.ts";
-import { StallGuardStream, StallWatchdog } from "../../lib/pipeline/stall.ts";
+import { StallGuardStream, StallWatchdog } from "../../lib/transfer/stall.ts";
 
 Deno.test("stall: aborts after the timeout without activity, with a retryable network error", () => {
   const clock = new FakeClock();

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { type Clock, StallWatchdog } from "../pipeline/stall.ts";
+import { type Clock, StallWatchdog } from "./stall.ts";
 
 /** Bytes of an in-memory body that one stall window covers. */
 export const BYTES_PER_WINDOW = 1024 * 1024;

@@ -1,12 +1,15 @@
 import assert from "node:assert/strict";
 import {
   backoffDelay,
+  FailureStreak,
   isRetryable,
   MAX_RETRY_AFTER_MS,
+  OUTAGE_BUDGET_MS,
+  OUTAGE_MAX_DELAY_MS,
   type RetryInfo,
   sleep,
   withRetry,
-} from "../../lib/pipeline/retry.ts";
+} from "../../lib/transfer/retry.ts";
 
 /** Fake time: `sleep` waits until `advance` moves the clock past its deadline. */
 class FakeTime {
@@ -51,6 +54,11 @@ function retryable(message: string, retryAfterMs?: number): Error {
     retryable: true,
     ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
   });
+}
+
+/** A retryable error that says the server is out (refused connection, 429, 502–504). */
+function outage(message: string, retryAfterMs?: number): Error {
+  return Object.assign(retryable(message, retryAfterMs), { outage: true });
 }
 
 Deno.test("retry: waits with exponential backoff in fake time until the operation succeeds", async () => {
@@ -249,4 +257,103 @@ Deno.test("retry: the real sleep waits and rejects promptly on abort", async () 
   await assert.rejects(long, { name: "AbortError" });
   assert.ok(performance.now() - before < 1000);
   await assert.rejects(sleep(10, AbortSignal.abort()), { name: "AbortError" });
+});
+
+Deno.test("retry: an outage is retried past `attempts` for the budget, with the short cap", async () => {
+  const time = new FakeTime();
+  const delays: number[] = [];
+  let calls = 0;
+  const done = withRetry(() => {
+    calls++;
+    return Promise.reject(outage(`refused ${calls}`));
+  }, {
+    attempts: 1,
+    baseDelayMs: 500,
+    maxDelayMs: 30_000,
+    sleep: time.sleep,
+    now: () => time.now,
+    random: () => 0.999,
+    onRetry: (info) => delays.push(info.delayMs),
+  });
+  let rejected = false;
+  done.catch(() => rejected = true);
+  await settle();
+  while (!rejected) await time.advance(OUTAGE_MAX_DELAY_MS);
+  await assert.rejects(done, /refused/);
+  assert.ok(calls > 40, `${calls} attempts in the budget`);
+  assert.ok(delays.every((delay) => delay < OUTAGE_MAX_DELAY_MS), `delays ${delays}`);
+  assert.deepEqual(delays.slice(0, 3), [499, 999, 1998]);
+  assert.ok(time.now >= OUTAGE_BUDGET_MS && time.now < OUTAGE_BUDGET_MS + 2 * OUTAGE_MAX_DELAY_MS);
+});
+
+Deno.test("retry: after an outage a counted failure waits its own first backoff, then lands", async () => {
+  const slept: number[] = [];
+  const failures = [
+    ...Array.from({ length: 30 }, (_, index) => outage(`503 #${index}`)),
+    retryable("connection reset"),
+    outage("429", 1000),
+  ];
+  let calls = 0;
+  const result = await withRetry(() => {
+    const failure = failures[calls++];
+    return failure === undefined ? Promise.resolve(calls) : Promise.reject(failure);
+  }, {
+    attempts: 1,
+    baseDelayMs: 500,
+    maxDelayMs: 30_000,
+    sleep: (ms) => {
+      slept.push(ms);
+      return Promise.resolve();
+    },
+    random: () => 0.5,
+  });
+  assert.equal(result, failures.length + 1);
+  // The reset is the first counted failure: half of the 500 ms base, not of the 30 s cap.
+  assert.equal(slept[30], 250);
+  assert.equal(slept[31], 1000, "Retry-After of an outage is honoured");
+});
+
+Deno.test("retry: the waits alone use up the outage budget when the clock does not move", () => {
+  const streak = new FailureStreak({
+    attempts: 3,
+    baseDelayMs: 100,
+    maxDelayMs: 30_000,
+    outageBudgetMs: 1000,
+    outageMaxDelayMs: 300,
+    now: () => 0,
+    random: () => 0.999,
+  });
+  const waits: (number | undefined)[] = [];
+  for (let index = 0; index < 7; index++) waits.push(streak.next(outage("503")));
+  assert.deepEqual(waits, [99, 199, 299, 299, 299, undefined, undefined]);
+  streak.reset();
+  assert.equal(streak.next(outage("503")), 99, "progress starts a new streak");
+  assert.equal(streak.failures, 1);
+});
+
+Deno.test("retry: counted failures run out at `attempts` whatever the outages between them", () => {
+  const streak = new FailureStreak({
+    attempts: 2,
+    baseDelayMs: 100,
+    maxDelayMs: 1000,
+    random: () => 0.5,
+  });
+  assert.equal(streak.next(retryable("stall")), 50);
+  assert.equal(streak.next(outage("refused")), 50);
+  assert.equal(streak.next(retryable("reset")), 100);
+  assert.equal(streak.next(outage("refused")), 100);
+  assert.equal(streak.next(retryable("reset")), undefined);
+  assert.equal(streak.failures, 5);
+});
+
+Deno.test("retry: attempts 0 turns retrying off, outages included", async () => {
+  let calls = 0;
+  await assert.rejects(
+    withRetry(() => {
+      calls++;
+      return Promise.reject(outage("refused"));
+    }, { attempts: 0, baseDelayMs: 1, maxDelayMs: 1 }),
+    /refused/,
+  );
+  assert.equal(calls, 1);
 });
