@@ -9,7 +9,6 @@
  */
 
 import { SNIFF_LENGTH, sniffCompression } from "../bytes/compression_sniff.ts";
-import { releasingSink } from "../bytes/owned_chunk.ts";
 import { peekStream } from "../bytes/peek.ts";
 import { PusherError } from "../errors.ts";
 import type { BlobRef } from "../oci/descriptor.ts";
@@ -145,18 +144,4 @@ export function transformLayer(
   // Marked handled here; the rejection still reaches whoever awaits `result`.
   result.catch(() => {});
   return { stream: output.readable, result };
-}
-
-/**
- * Computes what {@link transformLayer} would upload without uploading: runs the chain and discards
- * the bytes. Compression is deterministic, so a later {@link transformLayer} with the same options
- * yields the same digest.
- */
-export async function measureLayer(
-  input: ReadableStream<Uint8Array>,
-  options: LayerTransformOptions,
-): Promise<LayerResult> {
-  const { stream, result } = transformLayer(input, options);
-  await stream.pipeTo(releasingSink());
-  return await result;
 }

@@ -66,7 +66,7 @@ export interface UploadSettings {
   /** Names the blob in messages. */
   label: string;
   /** Bytes of the blob the registry holds so far. */
-  onProgress: (bytes: number) => void;
+  onProgress?: (bytes: number) => void;
   /** Called before each wait for a retry. */
   onRetry: (attempt: number, delayMs: number, reason: string) => void;
   /** Called when the upload continues a session at a non-zero offset. */
@@ -280,7 +280,7 @@ class BlobUpload {
         this.#cursor.acknowledge();
         this.#progressed(next.offset);
         this.#accept(next);
-        this.#settings.onProgress(next.offset);
+        this.#settings.onProgress?.(next.offset);
         this.#chunkWent(pending.bytes.byteLength, limit);
       }
     } else {
@@ -328,7 +328,7 @@ class BlobUpload {
         touch();
         this.#bytesSent += sent - counted;
         counted = sent;
-        this.#settings.onProgress(session.offset + sent);
+        this.#settings.onProgress?.(session.offset + sent);
       };
       return this.#client.patchStream(session, body, onSent, signal);
     });

@@ -237,7 +237,6 @@ export function uploadSettings(
     stallTimeoutMs: ctx.stallTimeoutMs,
     label: what,
     signal: ctx.signal,
-    onProgress: () => {},
     onRetry: (attempt, delayMs, reason) => {
       emitBlob(ctx, blob, "retrying", reason);
       ctx.emit({ type: "retry", what, attempt, delayMs, reason });

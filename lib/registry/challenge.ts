@@ -52,11 +52,6 @@ export function resolveRealm(realm: string, requestUrl: URL): URL {
   return new URL(realm, requestUrl);
 }
 
-/** Splits a challenge's `scope` parameter (space-separated) into scopes. */
-export function challengeScopes(challenge: Challenge): string[] {
-  return (challenge.params.scope ?? "").split(" ").filter((scope) => scope !== "");
-}
-
 class Parser {
   #text: string;
   #at = 0;

@@ -103,26 +103,3 @@ export class StallWatchdog {
     this.#options.controller.abort(stallError(this.#options.timeoutMs, this.#options.label));
   }
 }
-
-/**
- * A pass-through stream with a {@link StallWatchdog}: every chunk counts as activity, and the
- * watchdog stops when the stream ends, errors or is cancelled.
- */
-export class StallGuardStream extends TransformStream<Uint8Array, Uint8Array> {
-  /** Creates the stream and starts its watchdog. */
-  constructor(options: StallWatchdogOptions) {
-    const watchdog = new StallWatchdog(options);
-    super({
-      transform(chunk, controller): void {
-        watchdog.touch();
-        controller.enqueue(chunk);
-      },
-      flush(): void {
-        watchdog.stop();
-      },
-      cancel(): void {
-        watchdog.stop();
-      },
-    });
-  }
-}

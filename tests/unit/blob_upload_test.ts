@@ -130,7 +130,6 @@ function harness(url: string, host: string, overrides: Partial<UploadSettings> =
     stallTimeoutMs: 10_000,
     label: "test blob",
     signal: new AbortController().signal,
-    onProgress: () => {},
     onRetry: (_attempt, _delay, reason) => retryReasons.push(reason),
     onResume: (offset) => resumes.push(offset),
     ...overrides,

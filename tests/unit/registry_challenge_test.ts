@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { challengeScopes, parseChallenges, resolveRealm } from "../../lib/registry/challenge.ts";
+import { parseChallenges, resolveRealm } from "../../lib/registry/challenge.ts";
 
 Deno.test("a Docker bearer challenge", () => {
   const challenges = parseChallenges(
@@ -37,7 +37,7 @@ Deno.test("quoted values keep commas, spaces, equals signs and escaped character
   assert.equal(challenge.params.realm, "https://a.example/t?x=1,y=2");
   assert.equal(challenge.params.error, "insufficient_scope");
   assert.equal(challenge.params.note, 'say "hi" \\ bye');
-  assert.deepEqual(challengeScopes(challenge), ["repository:a/b:pull", "repository:c/d:pull,push"]);
+  assert.equal(challenge.params.scope, "repository:a/b:pull repository:c/d:pull,push");
 });
 
 Deno.test("spaces around '=' and empty list elements are tolerated", () => {
