@@ -47,7 +47,8 @@ export function clientCredentials(credentials: RegistryCredentials): Credentials
   }
 }
 
-function logRequest(entry: RequestLog): void {
+/** Writes one registry request to the `http` log (`--verbose`): push and copy share it. */
+export function logRequest(entry: RequestLog): void {
   const outcome = entry.status > 0 ? String(entry.status) : `failed: ${entry.error ?? "no answer"}`;
   httpLog.debug(
     `${entry.method} ${entry.url} → ${outcome} (${entry.bytes} bytes sent, ${
