@@ -16,7 +16,6 @@ import type { CopyOptions } from "../../lib/copy/options.ts";
 import { PusherError } from "../../lib/errors.ts";
 import type { PushEvent } from "../../lib/logging/events.ts";
 import { RegistryClient } from "../../lib/registry/client.ts";
-import type { Credentials } from "../../lib/registry/credentials.ts";
 import { startFaultProxy } from "../helpers/fault_proxy.ts";
 import { type FixtureInfo, type LayoutName, sharedFixtures } from "../helpers/fixtures.ts";
 import { startMemoryRegistry } from "../helpers/memory_registry.ts";
