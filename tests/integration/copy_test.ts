@@ -5,7 +5,8 @@
  * registry blobs are mounted (no upload request reaches the registry); a second copy sends no
  * blob byte; a multi-platform index is copied whole or filtered by platform; a Basic-auth source
  * takes its own credentials; faults on either side (fault proxy in front of Distribution, and a
- * download cut mid-body by the in-process registry) still land the image intact; a failed copy
+ * download or an upload cut mid-blob by the in-process registry) still land the image intact —
+ * the download goes on with `Range`, the upload in its session; a failed copy
  * writes no tag; a dry run writes nothing.
  */
 
@@ -18,7 +19,7 @@ import type { PushEvent } from "../../lib/logging/events.ts";
 import { RegistryClient } from "../../lib/registry/client.ts";
 import { startFaultProxy } from "../helpers/fault_proxy.ts";
 import { type FixtureInfo, type LayoutName, sharedFixtures } from "../helpers/fixtures.ts";
-import { startMemoryRegistry } from "../helpers/memory_registry.ts";
+import { type MemoryRegistry, startMemoryRegistry } from "../helpers/memory_registry.ts";
 import { pullAndVerify, skopeoInspect } from "../helpers/pull_verify.ts";
 import { startRegistry, type TestRegistry } from "../helpers/registry.ts";
 
@@ -346,8 +347,20 @@ Deno.test("faults on the target side (cut uploads, 503, lost final answers) stil
   });
 });
 
-Deno.test("a download cut mid-body goes on from the byte it reached (Range): the blob is uploaded once", async () => {
-  const blobBytes = new Uint8Array(3 * 1024 * 1024).map((_, i) => (i * 7919) % 251);
+/** A one-layer image of `layerSize` pseudo-random bytes, put into an in-process registry. */
+interface MemoryImage {
+  layerDigest: string;
+  layerSize: number;
+  configSize: number;
+  manifestDigest: string;
+}
+
+async function seedMemoryImage(
+  registry: MemoryRegistry,
+  repository: string,
+  layerSize: number,
+): Promise<MemoryImage> {
+  const layer = new Uint8Array(layerSize).map((_, i) => (i * 7919) % 251);
   const config = new TextEncoder().encode(
     JSON.stringify({
       architecture: "amd64",
@@ -355,29 +368,58 @@ Deno.test("a download cut mid-body goes on from the byte it reached (Range): the
       rootfs: { type: "layers", diff_ids: [] },
     }),
   );
+  const layerDigest = registry.seedBlob(repository, layer);
+  const configDigest = registry.seedBlob(repository, config);
+  const manifest = new TextEncoder().encode(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: {
+      mediaType: "application/vnd.oci.image.config.v1+json",
+      digest: configDigest,
+      size: config.byteLength,
+    },
+    layers: [{
+      mediaType: "application/vnd.oci.image.layer.v1.tar",
+      digest: layerDigest,
+      size: layerSize,
+    }],
+  }));
+  const writer = new RegistryClient({
+    reference: { registry: registry.host, apiBase: new URL(registry.url), repository },
+  });
+  try {
+    await writer.putManifest("v1", manifest, OCI_MANIFEST);
+  } finally {
+    writer.close();
+  }
+  return {
+    layerDigest,
+    layerSize,
+    configSize: config.byteLength,
+    manifestDigest: sha256(manifest),
+  };
+}
+
+/** Reads a blob back from a registry and checks it hashes to its digest. */
+async function assertBlobIntact(
+  registry: { host: string; url: string },
+  repository: string,
+  digest: string,
+): Promise<void> {
+  const check = reader(registry, repository);
+  try {
+    const download = await check.getBlob(digest);
+    const copied = new Uint8Array(await new Response(download.body).arrayBuffer());
+    assert.equal(sha256(copied), digest);
+  } finally {
+    check.close();
+  }
+}
+
+Deno.test("a download cut mid-body goes on from the byte it reached (Range): the blob is uploaded once", async () => {
   const source = startMemoryRegistry();
   try {
-    const layerDigest = source.seedBlob("mem/app", blobBytes);
-    const configDigest = source.seedBlob("mem/app", config);
-    const manifest = new TextEncoder().encode(JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      config: {
-        mediaType: "application/vnd.oci.image.config.v1+json",
-        digest: configDigest,
-        size: config.byteLength,
-      },
-      layers: [{
-        mediaType: "application/vnd.oci.image.layer.v1.tar",
-        digest: layerDigest,
-        size: blobBytes.byteLength,
-      }],
-    }));
-    const writer = new RegistryClient({
-      reference: { registry: source.host, apiBase: new URL(source.url), repository: "mem/app" },
-    });
-    await writer.putManifest("v1", manifest, OCI_MANIFEST);
-    writer.close();
+    const image = await seedMemoryImage(source, "mem/app", 3 * 1024 * 1024);
     source.faults = (context) =>
       context.kind === "blob-get" && context.attempt === 1
         ? { type: "cut-response", afterBytes: 1024 * 1024 }
@@ -387,30 +429,51 @@ Deno.test("a download cut mid-body goes on from the byte it reached (Range): the
       const { result } = await recordedCopy(
         options(`${source.host}/mem/app:v1`, `${target.host}/dst/app:v1`),
       );
-      assert.equal(result.digest, sha256(manifest));
-      assert.equal(
-        result.bytesSent,
-        blobBytes.byteLength + config.byteLength,
-        "nothing sent twice",
-      );
+      assert.equal(result.digest, image.manifestDigest);
+      assert.equal(result.bytesSent, image.layerSize + image.configSize, "nothing sent twice");
       const gets = source.log.filter((entry) =>
-        entry.kind === "blob-get" && entry.path.endsWith(layerDigest)
+        entry.kind === "blob-get" && entry.path.endsWith(image.layerDigest)
       );
       assert.equal(gets.length, 2);
       assert.equal(gets[0]?.range, undefined);
       const resumedAt = Number(/^bytes=(\d+)-$/.exec(gets[1]?.range ?? "")?.[1]);
       assert.ok(resumedAt > 0 && resumedAt <= 1024 * 1024, `resumed with ${gets[1]?.range}`);
-      const check = reader(target, "dst/app");
-      try {
-        const download = await check.getBlob(layerDigest);
-        const copied = new Uint8Array(await new Response(download.body).arrayBuffer());
-        assert.equal(sha256(copied), layerDigest);
-      } finally {
-        check.close();
-      }
+      await assertBlobIntact(target, "dst/app", image.layerDigest);
     });
   } finally {
     await source.close();
+  }
+});
+
+Deno.test("an upload cut mid-blob on a registry that keeps sessions continues where the target stopped", async () => {
+  const source = startMemoryRegistry();
+  const target = startMemoryRegistry();
+  try {
+    const image = await seedMemoryImage(source, "mem/app", 3 * 1024 * 1024);
+    const cutAt = 1024 * 1024;
+    target.faults = (context) =>
+      context.kind === "upload-patch" && context.attempt === 1
+        ? { type: "cut", afterBytes: cutAt }
+        : undefined;
+    const { result, events } = await recordedCopy(
+      options(`${source.host}/mem/app:v1`, `${target.host}/dst/app:v1`),
+    );
+    assert.equal(result.digest, image.manifestDigest);
+    assert.ok(
+      events.some((event) => event.type === "blob" && /resuming at byte/.test(event.reason ?? "")),
+      "the upload resumed in its session",
+    );
+    const patched = target.log.filter((entry) => entry.kind === "upload-patch")
+      .reduce((sum, entry) => sum + entry.bytes, 0);
+    assert.ok(
+      patched < image.layerSize + cutAt + image.configSize + 256 * 1024,
+      `${patched} bytes reached the target: the part it held was not sent again`,
+    );
+    assert.equal(target.sessions().filter((session) => session.state === "completed").length, 2);
+    await assertBlobIntact(target, "dst/app", image.layerDigest);
+  } finally {
+    await source.close();
+    await target.close();
   }
 });
 
