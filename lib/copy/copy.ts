@@ -33,8 +33,8 @@ export interface CopyResult {
   repository: string;
   /** The reference written (`registry/repository:tag`, or `…@digest` without a tag). */
   references: string[];
-  /** `registry/repository@digest` of what the target now holds. */
-  digestReferences: string[];
+  /** `registry/repository@sha256:…` of the manifest or index the target now holds. */
+  digestReference: string;
   /** Digest of the manifest (or index) written; the source's unless platforms were dropped. */
   digest: string;
   /** Its media type. */
@@ -142,7 +142,7 @@ export async function copy(options: CopyOptions, runtime: CopyRuntime = {}): Pro
       sourceDigest: tree.sourceDigest,
       repository: name,
       references,
-      digestReferences: [`${name}@${tree.top.digest}`],
+      digestReference: `${name}@${tree.top.digest}`,
       digest: tree.top.digest,
       mediaType: tree.top.mediaType,
       size: tree.top.bytes.byteLength,

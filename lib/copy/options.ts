@@ -1,23 +1,22 @@
 /**
- * The settings of one copy from a registry to a registry, as the library API and the command line
- * share them.
+ * The settings of one registry-to-registry copy, shared by the command line and the library API.
  *
  * @module
  */
 
 import type { ExplicitCredentials } from "../options.ts";
 
-/** Everything a copy needs to know. */
+/** Everything a copy needs to know. Tunables default like a push's (`DEFAULT_PUSH_SETTINGS` in lib/options.ts). */
 export interface CopyOptions {
-  /** The image to read, as docker reads references (`nginx`, `host:port/name:tag`, `name@sha256:…`). */
+  /** Source reference as docker reads it (`nginx`, `host:port/path/name:tag`, `name@sha256:…`). */
   source: string;
-  /** Where to write it (`host:port/name:tag`, or `…@sha256:…` to pin the result's digest). */
+  /** Target reference or URL. */
   target: string;
-  /** `OS/ARCH[/VARIANT]` values to keep of a multi-platform image; empty keeps it whole. */
+  /** `OS/ARCH[/VARIANT]` to keep from a multi-platform source; empty keeps every platform. */
   platforms: string[];
-  /** Credentials for the source registry; otherwise docker/podman config files are consulted. */
+  /** Explicit credentials for the source registry; otherwise docker/podman config files. */
   sourceCredentials?: ExplicitCredentials;
-  /** Credentials for the target registry; otherwise docker/podman config files are consulted. */
+  /** Explicit credentials for the target registry; otherwise docker/podman config files. */
   credentials?: ExplicitCredentials;
   /** The whole copy's time limit, in seconds. */
   timeoutSeconds: number;
@@ -31,6 +30,6 @@ export interface CopyOptions {
   skipTls: boolean;
   /** Extra PEM CA certificate files to trust (both registries). */
   caCertFiles: string[];
-  /** Read manifests and look at the target, but write nothing. */
+  /** Read the source and plan, but write nothing to the target. */
   dryRun: boolean;
 }

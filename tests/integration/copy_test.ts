@@ -132,6 +132,7 @@ Deno.test("between two registries, every fixture layout: the target has the sour
         assert.equal(result.sourceDigest, original.digest);
         assert.equal(result.mediaType, original.mediaType);
         assert.deepEqual(result.references, [to]);
+        assert.equal(result.digestReference, `${target.host}/dst/${layout}@${original.digest}`);
         const copied = await skopeoInspect(to);
         assert.deepEqual(copied.raw, original.raw, "the manifest bytes are the source's");
         const pulled = await pullAndVerify(to, {
