@@ -421,10 +421,14 @@ Deno.test("a download cut mid-body goes on from the byte it reached (Range): the
   const source = startMemoryRegistry();
   try {
     const image = await seedMemoryImage(source, "mem/app", 3 * 1024 * 1024);
-    source.faults = (context) =>
-      context.kind === "blob-get" && context.attempt === 1
-        ? { type: "cut-response", afterBytes: 1024 * 1024 }
-        : undefined;
+    let cut = false;
+    source.faults = (context) => {
+      if (cut || context.kind !== "blob-get" || !context.path.endsWith(image.layerDigest)) {
+        return undefined;
+      }
+      cut = true;
+      return { type: "cut-response", afterBytes: 1024 * 1024 };
+    };
     await withRegistries(1, async ([target]) => {
       assert.ok(target !== undefined);
       const { result } = await recordedCopy(
@@ -456,8 +460,9 @@ Deno.test("an upload cut mid-blob on a registry that keeps sessions continues wh
       context.kind === "upload-patch" && context.attempt === 1
         ? { type: "cut", afterBytes: cutAt }
         : undefined;
+    // One blob at a time, largest first: the first PATCH is the layer's.
     const { result, events } = await recordedCopy(
-      options(`${source.host}/mem/app:v1`, `${target.host}/dst/app:v1`),
+      options(`${source.host}/mem/app:v1`, `${target.host}/dst/app:v1`, { maxConcurrent: 1 }),
     );
     assert.equal(result.digest, image.manifestDigest);
     assert.ok(
