@@ -1,7 +1,8 @@
 /**
  * docker-image-pusher as a library: push an image archive (docker save, skopeo/podman
  * docker-archive, OCI layout; plain, gzip or zstd) to a container registry without a Docker
- * daemon, or use its archive readers and registry client on their own.
+ * daemon, copy an image from one registry to another, or use its archive readers and registry
+ * client on their own.
  *
  * Each {@link push} call owns its resources — compression workers, connections, the secrets it
  * must keep out of logs (a {@link Redactor}) — so several may run at once in one process.
@@ -54,6 +55,25 @@
  * console.log(first.digest, second.digest);
  * ```
  *
+ * @example Copy an image between registries, keeping its digest
+ * ```ts
+ * import { copy } from "./mod.ts";
+ *
+ * const result = await copy({
+ *   source: "registry.example.com/team/app:1.0",
+ *   target: "localhost:5000/mirror/app:1.0",
+ *   platforms: [],
+ *   timeoutSeconds: 600,
+ *   stallTimeoutSeconds: 60,
+ *   maxConcurrent: 4,
+ *   retryAttempts: 3,
+ *   skipTls: false,
+ *   caCertFiles: [],
+ *   dryRun: false,
+ * });
+ * console.log(`${result.digest}: ${result.bytesSent} bytes sent`);
+ * ```
+ *
  * @example Read an archive without pushing it
  * ```ts
  * import { openRandomAccessArchive, resolveLayout } from "./mod.ts";
@@ -69,6 +89,9 @@
 export { push, type PushResult, type PushRuntime } from "./push.ts";
 export { DEFAULT_PUSH_SETTINGS, type OutputMode, type PushOptions } from "./options.ts";
 export { Redactor, redactUrl, SHOWN_QUERY_PARAMETERS } from "./logging/redact.ts";
+export { copy, type CopyResult } from "./copy/copy.ts";
+export type { RunHooks } from "./transfer/run.ts";
+export type { CopyOptions } from "./copy/options.ts";
 export {
   type ErrorKind,
   EXIT_CODES,

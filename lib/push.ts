@@ -6,12 +6,12 @@
  * @module
  */
 
-import { PusherError } from "./errors.ts";
 import { openArchive } from "./image/open_archive.ts";
 import { resolveLayout } from "./image/layout.ts";
 import type { ImageSelection } from "./image/types.ts";
 import type { EventSink } from "./logging/events.ts";
 import { Redactor } from "./logging/redact.ts";
+import { deadlineSignal, type RunHooks } from "./transfer/run.ts";
 import type { PushOptions } from "./options.ts";
 import { CompressionPool, DEFAULT_BLOCK_SIZE, resolveLevel } from "./pipeline/compress.ts";
 import { createClients, type RepositoryClient } from "./push/clients.ts";
@@ -52,48 +52,11 @@ export interface PushResult {
 }
 
 /** Hooks of a push run. */
-export interface PushRuntime {
-  /** Receives progress events. */
-  events?: EventSink;
-  /** Aborts the push (Ctrl-C). */
-  signal?: AbortSignal;
-  /**
-   * The run's redaction: the secrets of the credentials it resolves are registered here, and its
-   * `--verbose` request log is redacted with it. Pass the one your log sink redacts with; by
-   * default each run gets its own.
-   */
-  redactor?: Redactor;
-}
+export type PushRuntime = RunHooks;
 
 /** Base and cap of the retry backoff. */
 const RETRY_BASE_MS = 500;
 const RETRY_CAP_MS = 30_000;
-
-/** An abort signal that fires on the caller's signal or when the push runs out of time. */
-function deadlineSignal(outer: AbortSignal | undefined, timeoutSeconds: number): {
-  signal: AbortSignal;
-  dispose: () => void;
-} {
-  const controller = new AbortController();
-  const timer = setTimeout(() => {
-    controller.abort(
-      new PusherError("interrupted", `the push took longer than --timeout ${timeoutSeconds}s`, {
-        hint: "raise --timeout; a re-run skips what already went up",
-      }),
-    );
-  }, timeoutSeconds * 1000);
-  Deno.unrefTimer(Number(timer));
-  const onAbort = (): void => controller.abort(outer?.reason);
-  if (outer?.aborted) onAbort();
-  outer?.addEventListener("abort", onAbort, { once: true });
-  return {
-    signal: controller.signal,
-    dispose: () => {
-      clearTimeout(timer);
-      outer?.removeEventListener("abort", onAbort);
-    },
-  };
-}
 
 /**
  * The compression settings and their name in the layer cache. A compressing run gets its own
@@ -142,7 +105,7 @@ export async function push(options: PushOptions, runtime: PushRuntime = {}): Pro
   const emit: EventSink = runtime.events ?? (() => {});
   const targets = groupTargets(options.targets);
   const { choice, encoder } = compressionSettings(options);
-  const { signal, dispose } = deadlineSignal(runtime.signal, options.timeoutSeconds);
+  const { signal, dispose } = deadlineSignal(runtime.signal, options.timeoutSeconds, "push");
   const source = await openArchive(options.file);
   const redactor = runtime.redactor ?? new Redactor();
   const { clients, transport } = await createClients(targets, options, redactor);

@@ -64,6 +64,12 @@ export interface BlobTally {
   plannedBytes: number;
 }
 
+/** What emitting blob events needs of a run (a push's or a copy's). */
+export type BlobEventContext = Pick<RunContext, "emit" | "tally">;
+
+/** What running a request with retries needs of a run (a push's or a copy's). */
+export type RequestContext = Pick<RunContext, "emit" | "signal" | "retry" | "stallTimeoutMs">;
+
 /** An empty tally. */
 export function emptyTally(): BlobTally {
   return { uploaded: 0, exists: 0, mounted: 0, planned: 0, plannedBytes: 0 };
@@ -75,7 +81,12 @@ export function blobInfo(layer: ArchiveLayer): BlobInfo {
 }
 
 /** Emits a blob state change. */
-export function emitBlob(ctx: RunContext, blob: BlobInfo, state: BlobState, reason?: string): void {
+export function emitBlob(
+  ctx: BlobEventContext,
+  blob: BlobInfo,
+  state: BlobState,
+  reason?: string,
+): void {
   if (state === "uploaded" || state === "exists" || state === "mounted") ctx.tally[state]++;
   if (state === "planned") {
     ctx.tally.planned++;
@@ -89,7 +100,7 @@ export function emitBlob(ctx: RunContext, blob: BlobInfo, state: BlobState, reas
  * {@link retryingRequest}), reporting retries as events.
  */
 export async function retrying<T>(
-  ctx: RunContext,
+  ctx: RequestContext,
   what: string,
   operation: (signal: AbortSignal) => Promise<T>,
   bodyBytes = 0,

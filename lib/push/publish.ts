@@ -7,8 +7,9 @@
 
 import { PusherError } from "../errors.ts";
 import type { ImageSelection } from "../image/types.ts";
+import type { RegistryClient } from "../registry/client.ts";
 import type { RepositoryClient } from "./clients.ts";
-import { retrying, type RunContext } from "./context.ts";
+import { type RequestContext, retrying, type RunContext } from "./context.ts";
 import type { BlobRef } from "../oci/descriptor.ts";
 import { buildImageManifest, buildIndex, type BuiltManifest } from "./manifest_builder.ts";
 
@@ -71,21 +72,22 @@ async function copyBlobs(
 }
 
 /**
- * Writes the top manifest under a tag. A registry with immutable tags (ECR) refuses to write a
- * tag again; when the tag already points at this very manifest, that is success.
+ * Writes the top manifest under a tag (push and copy). A registry with immutable tags (ECR)
+ * refuses to write a tag again; when the tag already points at this very manifest, that is
+ * success.
  */
-async function putTopManifest(
-  ctx: RunContext,
-  target: RepositoryClient,
+export async function putTopManifest(
+  ctx: RequestContext,
+  client: RegistryClient,
   tag: string,
-  top: BuiltManifest,
+  top: Pick<BuiltManifest, "bytes" | "digest" | "mediaType">,
   reference: string,
 ): Promise<void> {
   try {
     await retrying(
       ctx,
       `manifest ${reference}`,
-      (signal) => target.client.putManifest(tag, top.bytes, top.mediaType, signal),
+      (signal) => client.putManifest(tag, top.bytes, top.mediaType, signal),
       top.bytes.length,
     );
   } catch (error) {
@@ -93,7 +95,7 @@ async function putTopManifest(
     const current = await retrying(
       ctx,
       `manifest lookup ${reference}`,
-      (signal) => target.client.getManifestDigest(tag, signal),
+      (signal) => client.getManifestDigest(tag, signal),
     ).catch(() => undefined);
     if (current !== top.digest) throw error;
   }
@@ -141,7 +143,7 @@ export async function publish(
       const reference = isDigest ? `${target.name}@${tag}` : `${target.name}:${tag}`;
       references.push(reference);
       if (ctx.options.dryRun) continue;
-      await putTopManifest(ctx, target, tag, top, reference);
+      await putTopManifest(ctx, target.client, tag, top, reference);
       ctx.emit({
         type: "manifest",
         digest: top.digest,

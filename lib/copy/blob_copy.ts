@@ -1,0 +1,107 @@
+/**
+ * Gets one blob of a copy into the target repository: already there (`HEAD`), mounted from the
+ * source repository when both are on one registry, or streamed from the source's `GET` into the
+ * target's upload (the push's uploader, with its retries and session handling). A dry run stops
+ * after the `HEAD` and reports what it would transfer.
+ *
+ * @module
+ */
+
+import type { BlobInfo } from "../logging/events.ts";
+import { uploadBlob } from "../push/blob_upload.ts";
+import { type BlobEventContext, emitBlob, type RequestContext, retrying } from "../push/context.ts";
+import { chunkSizeFor } from "../push/layer_push.ts";
+import { DEFAULT_PUSH_SETTINGS } from "../options.ts";
+import type { RegistryClient } from "../registry/client.ts";
+import { registryBlobSource } from "./blob_source.ts";
+import type { BlobToCopy } from "./manifest_tree.ts";
+
+/** What copying a blob needs of the run. */
+export interface BlobCopyContext extends RequestContext, BlobEventContext {
+  /** Reads from the source repository. */
+  source: RegistryClient;
+  /** Writes to the target repository. */
+  target: RegistryClient;
+  /** The source repository, when it is on the target's registry (blobs are mounted from it). */
+  mountFrom: string | undefined;
+  /** Write nothing. */
+  dryRun: boolean;
+}
+
+/** Progress events at most this often per blob. */
+const PROGRESS_INTERVAL_MS = 200;
+
+/** Gets one blob into the target; returns the request-body bytes the upload sent. */
+export async function copyBlob(ctx: BlobCopyContext, blob: BlobToCopy): Promise<number> {
+  const { digest, size } = blob;
+  const info: BlobInfo = { id: digest, digest, size, uploadSize: size, role: blob.role };
+  emitBlob(ctx, info, "checking");
+  const existing = await retrying(
+    ctx,
+    `HEAD ${digest}`,
+    (signal) => ctx.target.blobExists(digest, signal),
+  );
+  if (existing.exists) {
+    emitBlob(ctx, info, "exists");
+    return 0;
+  }
+  if (ctx.dryRun) {
+    const how = ctx.mountFrom !== undefined ? `mount from ${ctx.mountFrom} or copy` : "copy";
+    emitBlob(ctx, info, "planned", `would ${how} ${size} bytes`);
+    return 0;
+  }
+  const from = ctx.mountFrom;
+  if (from !== undefined) {
+    const mounted = await retrying(
+      ctx,
+      `mount ${digest}`,
+      (signal) => ctx.target.mountBlob(digest, from, signal),
+    );
+    if (mounted) {
+      emitBlob(ctx, info, "mounted", `from ${from}`);
+      return 0;
+    }
+  }
+  emitBlob(ctx, info, "uploading");
+  const onRetry = (attempt: number, delayMs: number, reason: string): void => {
+    emitBlob(ctx, info, "retrying", reason);
+    ctx.emit({ type: "retry", what: `blob ${digest}`, attempt, delayMs, reason });
+  };
+  const source = registryBlobSource({
+    source: ctx.source,
+    digest,
+    size,
+    retry: ctx.retry,
+    signal: ctx.signal,
+    onRetry,
+  });
+  const result = await uploadBlob(source, {
+    client: ctx.target,
+    chunked: false,
+    chunkSize: chunkSizeFor(DEFAULT_PUSH_SETTINGS.largeLayerThreshold),
+    retry: ctx.retry,
+    stallTimeoutMs: ctx.stallTimeoutMs,
+    label: `blob ${digest}`,
+    signal: ctx.signal,
+    onProgress: throttledProgress(ctx, digest, size),
+    onRetry,
+    onResume: (offset) => emitBlob(ctx, info, "uploading", `resuming at byte ${offset}`),
+  });
+  emitBlob(ctx, info, result.foundOnRetry ? "exists" : "uploaded");
+  return result.bytesSent;
+}
+
+/** Reports the bytes the target holds, at most every {@link PROGRESS_INTERVAL_MS} and at the end. */
+function throttledProgress(
+  ctx: RequestContext,
+  id: string,
+  total: number,
+): (bytes: number) => void {
+  let last = 0;
+  return (bytes) => {
+    const now = Date.now();
+    if (bytes < total && now - last < PROGRESS_INTERVAL_MS) return;
+    last = now;
+    ctx.emit({ type: "progress", id, bytes, total });
+  };
+}

@@ -1,0 +1,282 @@
+/**
+ * The orchestrator of one copy from a registry to a registry: read the source's manifests (and
+ * filter an index by `--platform`), get every blob into the target (already there, mounted, or
+ * streamed from the source's `GET` into the target's upload without touching the disk), then the
+ * child manifests by digest, then the top manifest under the tag — the tag last, so a failed copy
+ * never moves it. Manifests are copied byte for byte: without a platform filter the target's
+ * digests are the source's.
+ *
+ * @module
+ */
+
+import { PusherError } from "../errors.ts";
+import type { BlobInfo, EventSink } from "../logging/events.ts";
+import { sha256Digest } from "../bytes/sha256.ts";
+import { Redactor } from "../logging/redact.ts";
+import { schedule } from "../transfer/scheduler.ts";
+import { deadlineSignal, type RunHooks } from "../transfer/run.ts";
+import { emptyTally, retrying } from "../push/context.ts";
+import { putTopManifest } from "../push/publish.ts";
+import { MAX_MANIFEST_BYTES } from "../registry/manifest_read.ts";
+import { formatReference, parseReference, type Reference } from "../registry/reference.ts";
+import { type BlobCopyContext, copyBlob } from "./blob_copy.ts";
+import { openEndpoints } from "./endpoints.ts";
+import { type ImageTree, readImageTree, type TreeReader } from "./manifest_tree.ts";
+import type { CopyOptions } from "./options.ts";
+import { parsePlatform } from "./platforms.ts";
+
+/** What a copy did. */
+export interface CopyResult {
+  /** The source as read (`registry/repository:tag` or `…@digest`). */
+  source: string;
+  /** Digest of the source's top manifest. */
+  sourceDigest: string;
+  /** `registry/repository` of the target. */
+  repository: string;
+  /** The reference written (`registry/repository:tag`, or `…@digest` without a tag). */
+  references: string[];
+  /** `registry/repository@sha256:…` of the manifest or index the target now holds. */
+  digestReference: string;
+  /** Digest of the manifest (or index) written; the source's unless platforms were dropped. */
+  digest: string;
+  /** Its media type. */
+  mediaType: string;
+  /** Its size in bytes. */
+  size: number;
+  /** Bytes uploaded to the target, retries included (mounted and present blobs send none). */
+  bytesSent: number;
+  /** Wall time in milliseconds. */
+  durationMs: number;
+  /** Nothing was written. */
+  dryRun: boolean;
+}
+
+/** Base and cap of the retry backoff. */
+const RETRY_BASE_MS = 500;
+const RETRY_CAP_MS = 30_000;
+
+/**
+ * Copies an image from one registry repository to another (or to another tag), keeping its
+ * digest unless `platforms` drops children of an index.
+ *
+ * @example
+ * ```ts
+ * import { copy } from "./mod.ts";
+ * const result = await copy({
+ *   source: "docker.io/library/alpine:3.20",
+ *   target: "localhost:5000/mirror/alpine:3.20",
+ *   platforms: ["linux/amd64"],
+ *   timeoutSeconds: 600,
+ *   stallTimeoutSeconds: 60,
+ *   maxConcurrent: 4,
+ *   retryAttempts: 3,
+ *   skipTls: false,
+ *   caCertFiles: [],
+ *   dryRun: false,
+ * });
+ * console.log(result.digest, result.bytesSent);
+ * ```
+ *
+ * @throws {PusherError} kind `usage` for a bad reference or `--platform`; `input` when no platform
+ * matches; `verify` when a blob's bytes don't match its digest or the target pins another
+ * digest; `auth`, `network`, `registry` as the registries answer.
+ */
+export async function copy(options: CopyOptions, runtime: RunHooks = {}): Promise<CopyResult> {
+  const started = Date.now();
+  const emit: EventSink = runtime.events ?? (() => {});
+  const platforms = options.platforms.map(parsePlatform);
+  const sourceReference = parseReference(options.source);
+  const targetReference = parseReference(options.target);
+  const { signal, dispose } = deadlineSignal(runtime.signal, options.timeoutSeconds, "copy");
+  const { source, target, transport } = await openEndpoints(
+    sourceReference,
+    targetReference,
+    options,
+    runtime.redactor ?? new Redactor(),
+  );
+  const sameRegistry = sourceReference.apiBase.href === targetReference.apiBase.href;
+  const ctx: BlobCopyContext = {
+    emit,
+    signal,
+    retry: {
+      attempts: options.retryAttempts,
+      baseDelayMs: RETRY_BASE_MS,
+      maxDelayMs: RETRY_CAP_MS,
+    },
+    stallTimeoutMs: options.stallTimeoutSeconds * 1000,
+    tally: emptyTally(),
+    source,
+    target,
+    mountFrom: sameRegistry && sourceReference.repository !== targetReference.repository
+      ? sourceReference.repository
+      : undefined,
+    dryRun: options.dryRun,
+  };
+  try {
+    await retrying(ctx, "ping of the source", (request) => source.ping(request));
+    await retrying(ctx, "ping of the target", (request) => target.ping(request));
+    const tree = await readImageTree(
+      treeReader(ctx),
+      sourceReference.digest ?? sourceReference.tag ?? "latest",
+      platforms,
+    );
+    checkPinnedDigest(targetReference, tree);
+    announce(ctx, options, sourceReference, targetReference, tree);
+    const sent = await schedule(
+      tree.blobs.map((blob) => ({
+        weight: blob.size,
+        run: (taskSignal: AbortSignal) => copyBlob({ ...ctx, signal: taskSignal }, blob),
+      })),
+      options.maxConcurrent,
+      signal,
+    );
+    const references = await writeManifests(ctx, targetReference, tree);
+    const name = `${targetReference.registry}/${targetReference.repository}`;
+    const result: CopyResult = {
+      source: formatReference(sourceReference),
+      sourceDigest: tree.sourceDigest,
+      repository: name,
+      references,
+      digestReference: `${name}@${tree.top.digest}`,
+      digest: tree.top.digest,
+      mediaType: tree.top.mediaType,
+      size: tree.top.bytes.byteLength,
+      bytesSent: sent.reduce((sum, bytes) => sum + bytes, 0),
+      durationMs: Date.now() - started,
+      dryRun: options.dryRun,
+    };
+    emit({
+      type: "result",
+      repository: name,
+      references,
+      digest: result.digest,
+      size: result.size,
+      durationMs: result.durationMs,
+      bytesSent: result.bytesSent,
+      dryRun: options.dryRun,
+      blobs: { ...ctx.tally },
+    });
+    return result;
+  } catch (error) {
+    if (signal.aborted) throw signal.reason;
+    throw error;
+  } finally {
+    dispose();
+    transport.close();
+  }
+}
+
+/** Reads manifests and small blobs from the source, each request with the run's retries. */
+function treeReader(ctx: BlobCopyContext): TreeReader {
+  return {
+    manifest: (reference) =>
+      retrying(
+        ctx,
+        `manifest ${reference} of the source`,
+        (signal) => ctx.source.getManifest(reference, signal),
+      ),
+    blob: (digest, size) =>
+      retrying(ctx, `blob ${digest} of the source`, async (signal) => {
+        if (size > MAX_MANIFEST_BYTES) {
+          throw new PusherError(
+            "registry",
+            `the config ${digest} has ${size} bytes, more than ${MAX_MANIFEST_BYTES}`,
+          );
+        }
+        const download = await ctx.source.getBlob(digest, { signal });
+        const bytes = new Uint8Array(await new Response(download.body).arrayBuffer());
+        if (bytes.byteLength !== size || sha256Digest(bytes) !== digest) {
+          throw new PusherError("verify", `the config ${digest} from the source does not match`);
+        }
+        return bytes;
+      }),
+  };
+}
+
+/** Refuses a target pinned to a digest the copy would not have (before anything is written). */
+function checkPinnedDigest(target: Reference, tree: ImageTree): void {
+  if (target.digest === undefined || target.digest === tree.top.digest) return;
+  throw new PusherError(
+    "verify",
+    `the copy would be ${tree.top.digest}, not ${target.digest} as the target reference asks`,
+    tree.filtered ? { hint: "--platform built a new index, which has a new digest" } : {},
+  );
+}
+
+/** Emits the start event and warnings about what the copy changes or leaves out. */
+function announce(
+  ctx: BlobCopyContext,
+  options: CopyOptions,
+  source: Reference,
+  target: Reference,
+  tree: ImageTree,
+): void {
+  const blobs: BlobInfo[] = tree.blobs.map((blob) => ({
+    id: blob.digest,
+    digest: blob.digest,
+    size: blob.size,
+    role: blob.role,
+  }));
+  ctx.emit({
+    type: "start",
+    file: formatReference(source),
+    targets: [formatReference(target)],
+    blobs,
+    totalBytes: blobs.reduce((sum, blob) => sum + blob.size, 0),
+    dryRun: options.dryRun,
+  });
+  if (tree.filtered) {
+    ctx.emit({
+      type: "warning",
+      message: `--platform ${options.platforms.join(" ")} kept ${tree.children.length} of the ` +
+        `index's manifests: the index digest changed from ${tree.sourceDigest} to ` +
+        `${tree.top.digest} (the platform manifests keep theirs)`,
+    });
+  }
+  for (const digest of tree.foreignLayers) {
+    ctx.emit({
+      type: "warning",
+      message: `layer ${digest} is a foreign layer (it has URLs): not copied`,
+    });
+  }
+}
+
+/**
+ * Writes the child manifests by digest, then the top one under the tag (or its digest when the
+ * target names none); in a dry run, only the references. Returns the references.
+ */
+async function writeManifests(
+  ctx: BlobCopyContext,
+  target: Reference,
+  tree: ImageTree,
+): Promise<string[]> {
+  const name = `${target.registry}/${target.repository}`;
+  const tag = target.tag ?? tree.top.digest;
+  const reference = target.tag !== undefined ? `${name}:${tag}` : `${name}@${tag}`;
+  if (ctx.dryRun) return [reference];
+  for (const child of tree.children) {
+    await retrying(
+      ctx,
+      `manifest ${child.digest}`,
+      (signal) => ctx.target.putManifest(child.digest, child.bytes, child.mediaType, signal),
+      child.bytes.byteLength,
+    );
+    ctx.emit({
+      type: "manifest",
+      digest: child.digest,
+      mediaType: child.mediaType,
+      size: child.bytes.byteLength,
+      reference: `${name}@${child.digest}`,
+    });
+  }
+  await putTopManifest(ctx, ctx.target, tag, tree.top, reference);
+  ctx.emit({
+    type: "manifest",
+    digest: tree.top.digest,
+    mediaType: tree.top.mediaType,
+    size: tree.top.bytes.byteLength,
+    reference,
+  });
+  if (target.tag !== undefined) ctx.emit({ type: "tag", reference, digest: tree.top.digest });
+  return [reference];
+}
