@@ -1,7 +1,8 @@
 /**
  * docker-image-pusher as a library: push an image archive (docker save, skopeo/podman
  * docker-archive, OCI layout; plain, gzip or zstd) to a container registry without a Docker
- * daemon, or use its archive readers and registry client on their own.
+ * daemon, pull images from registries into such an archive, or use its archive readers and
+ * registry client on their own.
  *
  * @example Push an archive and print the manifest digest
  * ```ts
@@ -20,6 +21,22 @@
  * console.log(`${result.repository}@${result.digest}`);
  * ```
  *
+ * @example Pull two images into one archive
+ * ```ts
+ * import { DEFAULT_PUSH_SETTINGS, pull } from "./mod.ts";
+ *
+ * const result = await pull({
+ *   ...DEFAULT_PUSH_SETTINGS,
+ *   sources: ["localhost:5000/team/app:1.0", "localhost:5000/team/db:2"],
+ *   output: "images.tar",
+ *   platforms: ["linux/amd64"],
+ *   skipTls: false,
+ *   caCertFiles: [],
+ *   dryRun: false,
+ * });
+ * for (const image of result.images) console.log(image.source, image.digest);
+ * ```
+ *
  * @example Read an archive without pushing it
  * ```ts
  * import { openRandomAccessArchive, resolveLayout } from "./mod.ts";
@@ -33,6 +50,8 @@
  */
 
 export { push, type PushResult, type PushRuntime } from "./push.ts";
+export { pull, type PullResult, type PullRuntime } from "./pull/pull.ts";
+export type { PullOptions } from "./pull/options.ts";
 export {
   DEFAULT_PUSH_SETTINGS,
   type ExplicitCredentials,
@@ -46,7 +65,7 @@ export {
   type PusherErrorOptions,
   toPusherError,
 } from "./errors.ts";
-export type { BlobInfo, BlobState, EventSink, PushEvent } from "./logging/events.ts";
+export type { BlobInfo, BlobState, EventSink, PulledImage, PushEvent } from "./logging/events.ts";
 export {
   type ArchiveSource,
   type LargeEntryHandler,

@@ -12,7 +12,7 @@ import { PusherError } from "../errors.ts";
 import { moduleLogger } from "../logging/logger.ts";
 import type { PushOptions } from "../options.ts";
 import { loadCaCertificates } from "../registry/ca_certs.ts";
-import { RegistryClient } from "../registry/client.ts";
+import { RegistryClient, type RepositoryAccess } from "../registry/client.ts";
 import { ANONYMOUS, type Credentials } from "../registry/credentials.ts";
 import type { RequestLog } from "../registry/http.ts";
 import { describeRateLimit } from "../registry/rate_limit.ts";
@@ -58,17 +58,23 @@ function logRequest(entry: RequestLog): void {
   );
 }
 
-/** Creates the transport and one client per target repository. */
+/** The settings {@link createClients} reads (a push's, a pull's or a copy's). */
+export type ClientSettings = Pick<PushOptions, "caCertFiles" | "skipTls" | "credentials">;
+
+/**
+ * Creates the transport and one client per repository: `push` access (the default) for targets,
+ * `pull` for sources.
+ */
 export async function createClients(
   targets: readonly TargetRepository[],
-  options: PushOptions,
+  options: ClientSettings,
+  access: RepositoryAccess = "push",
 ): Promise<{ clients: RepositoryClient[]; transport: Transport }> {
-  const first = targets[0];
-  if (!first) throw new PusherError("usage", "no target repository given");
-  const { pems: caCerts, sources } = await loadCaCertificates(options.caCertFiles, [
-    first.reference.registry,
-    first.reference.apiBase.host,
-  ]);
+  if (targets.length === 0) throw new PusherError("usage", "no repository given");
+  const { pems: caCerts, sources } = await loadCaCertificates(
+    options.caCertFiles,
+    [...new Set(targets.flatMap(({ reference }) => [reference.registry, reference.apiBase.host]))],
+  );
   for (const source of sources) authLog.debug(`trusting the CA certificate ${source}`);
   if (options.skipTls) {
     authLog.warn(
@@ -96,6 +102,7 @@ export async function createClients(
         reference,
         credentials: clientCredentials(resolved),
         transport,
+        access,
       }),
     });
   }
