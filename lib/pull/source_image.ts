@@ -121,13 +121,7 @@ export async function resolveSource(
     mediaType: kept.index.mediaType,
     size: kept.index.bytes.length,
     platforms: kept.children.flatMap((child) =>
-      child.describes === undefined && child.platform
-        ? [
-          `${child.platform.os}/${child.platform.architecture}${
-            child.platform.variant ? `/${child.platform.variant}` : ""
-          }`,
-        ]
-        : []
+      child.describes === undefined && child.platform ? [platformName(child.platform)] : []
     ),
     blobs,
   };
