@@ -130,6 +130,16 @@ Deno.test("pull: the archive is read by push (same digest), skopeo both ways and
   try {
     const digest = await seed(source, small, "pull/small:v1");
     const output = join(dir.path, "small.tar");
+    const dryRun = await runPusher([
+      "pull",
+      `${source.host}/pull/small:v1`,
+      "-o",
+      output,
+      "--dry-run",
+    ]);
+    assert.equal(dryRun.code, 0, dryRun.stderr);
+    assert.match(dryRun.stderr, /dry run .* would download 3 blobs/);
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(dir.path)), []);
     const pulled = await runPusher(["pull", `${source.host}/pull/small:v1`, "-o", output]);
     assert.equal(pulled.code, 0, pulled.stderr);
     assert.equal(pulled.stdout, `${source.host}/pull/small@${digest}\n`);
@@ -235,7 +245,8 @@ Deno.test("pull -o - piped into push -f -: the image arrives with its digest", a
   const target = await startRegistry();
   try {
     const digest = await seed(source, other, "pipe/app:v1");
-    const command = (args: string[]) =>
+    await using cache = await tempDir("pull-cache-");
+    const command = (args: string[], stdin: "piped" | "null") =>
       new Deno.Command(Deno.execPath(), {
         args: [
           "run",
@@ -244,18 +255,23 @@ Deno.test("pull -o - piped into push -f -: the image arrives with its digest", a
           new URL("../../main.ts", import.meta.url).pathname,
           ...args,
         ],
-        stdin: "piped",
+        stdin,
         stdout: "piped",
         stderr: "piped",
-        env: { DOCKER_PUSHER_CACHE_DIR: Deno.makeTempDirSync({ prefix: "pull-cache-" }) },
+        env: { DOCKER_PUSHER_CACHE_DIR: cache.path },
       }).spawn();
-    const puller = command(["pull", `${source.host}/pipe/app:v1`, "-o", "-", "--quiet"]);
-    const pusher = command(["-f", "-", "-r", `${target.host}/pipe/copy:v1`]);
-    await puller.stdin.close();
+    const puller = command(["pull", `${source.host}/pipe/app:v1`, "-o", "-", "--quiet"], "null");
+    const pusher = command(["-f", "-", "-r", `${target.host}/pipe/copy:v1`], "piped");
     const piping = puller.stdout.pipeTo(pusher.stdin);
-    const [pulled, pushed] = await Promise.all([puller.output(), pusher.output(), piping]);
-    assert.equal(pulled.code, 0, decoder.decode(pulled.stderr));
+    const [pulled, pullErrors, pushed] = await Promise.all([
+      puller.status,
+      new Response(puller.stderr).text(),
+      pusher.output(),
+      piping,
+    ]);
+    assert.equal(pulled.code, 0, pullErrors);
     assert.equal(pushed.code, 0, decoder.decode(pushed.stderr));
+    assert.match(decoder.decode(pushed.stdout), new RegExp(`@${digest}`));
     await pullAndVerify(`${target.host}/pipe/copy:v1`, {
       expectedManifestDigest: digest,
       expectedDiffIds: other.diffIds,
@@ -407,7 +423,7 @@ Deno.test("a pull killed with SIGKILL continues when run again: finished blobs a
     assert.ok(done.length >= 2, `only ${done.length} blobs were done before the kill`);
     assert.equal(await exists(output), false);
 
-    const rerun = await runPusher(args.slice(0, -1).concat("--json"));
+    const rerun = await runPusher(args);
     assert.equal(rerun.code, 0, rerun.stderr);
     const events = rerun.stdout.trim().split("\n").map((line) => JSON.parse(line));
     const start = events.find((event) => event.type === "start");
