@@ -59,8 +59,8 @@ const PULL_EXAMPLES = `
 
 const COPY_EXAMPLES = `
   # copy between registries with separate credentials
-  docker-image-pusher copy src.example.com/app:1 dst.example.com/app:1 \\
-      --src-username reader --src-password "$SRC_TOKEN" -u writer --password-stdin < token.txt
+  docker-image-pusher copy --src-username reader --src-password "$SRC_TOKEN" \\
+      src.example.com/app:1 dst.example.com/app:1 -u writer --password-stdin < token.txt
 `;
 
 const EXAMPLES: Readonly<Record<CommandName | "main", string>> = {
