@@ -214,6 +214,11 @@ export async function pull(options: PullOptions, runtime: PullRuntime = {}): Pro
         reference,
         platforms,
         (name) => request(`GET manifest ${name}`, (attempt) => client.getManifest(name, attempt)),
+        (digest) =>
+          request(`GET config ${digest}`, async (attempt) => {
+            const download = await client.getBlob(digest, { signal: attempt });
+            return new Uint8Array(await new Response(download.body).arrayBuffer());
+          }),
       );
       resolved.push(source);
       for (const digest of source.blobs.keys()) {

@@ -8,15 +8,24 @@
 
 import { PusherError } from "../errors.ts";
 import type { ImageToWrite } from "../image/archive_plan.ts";
-import { arrayField, asObject, parseJsonObject, platformName } from "../image/json_document.ts";
+import {
+  arrayField,
+  asObject,
+  optionalString,
+  parseJsonObject,
+  platformName,
+} from "../image/json_document.ts";
 import { DOCKER_MANIFEST_LIST, OCI_INDEX } from "../image/media_types.ts";
 import type { Platform, RawDocument } from "../image/types.ts";
 import type { FetchedManifest } from "../registry/client.ts";
 import { formatReference, type Reference } from "../registry/reference.ts";
-import { keepPlatforms, loadPlatformFor } from "./platforms.ts";
+import { keepPlatforms, loadPlatformFor, platformMatches } from "./platforms.ts";
 
 /** Reads a manifest of the source's repository by tag or digest. */
 export type ManifestReader = (reference: string) => Promise<FetchedManifest>;
+
+/** Reads a small blob (an image config) of the source's repository whole. */
+export type ConfigReader = (digest: string) => Promise<Uint8Array>;
 
 /** One source, resolved. */
 export interface SourceImage {
@@ -58,6 +67,36 @@ function collectBlobs(manifest: RawDocument, blobs: Map<string, number>): void {
   }
 }
 
+/**
+ * Refuses a single-platform image whose config names none of the wanted platforms: `--platform`
+ * asks for those, and this image cannot be one of them.
+ */
+async function checkSinglePlatform(
+  reference: Reference,
+  manifest: RawDocument,
+  platforms: readonly Platform[],
+  readConfig: ConfigReader,
+): Promise<void> {
+  const where = `manifest ${manifest.digest}`;
+  const config = asObject(parseJsonObject(manifest.bytes, where).config, `${where} config`);
+  if (typeof config.digest !== "string") throw new PusherError("input", `${where} has no config`);
+  const json = parseJsonObject(await readConfig(config.digest), `config ${config.digest}`);
+  const platform: Platform = {
+    os: optionalString(json, "os", `config ${config.digest}`) ?? "",
+    architecture: optionalString(json, "architecture", `config ${config.digest}`) ?? "",
+  };
+  const variant = optionalString(json, "variant", `config ${config.digest}`);
+  if (variant !== undefined && variant !== "") platform.variant = variant;
+  if (!platforms.some((wanted) => platformMatches(wanted, platform))) {
+    throw new PusherError(
+      "usage",
+      `${formatReference(reference)} is a single-platform image for ${
+        platformName(platform)
+      }, not ${platforms.map(platformName).join(" or ")}`,
+    );
+  }
+}
+
 /** The name the archive records for the source. */
 function archiveName(reference: Reference, digest: string): string {
   const { registry, repository, tag } = reference;
@@ -77,6 +116,7 @@ export async function resolveSource(
   reference: Reference,
   platforms: readonly Platform[],
   read: ManifestReader,
+  readConfig: ConfigReader,
 ): Promise<SourceImage> {
   const top = document(await read(reference.digest ?? reference.tag ?? "latest"));
   if (reference.digest !== undefined && top.digest !== reference.digest) {
@@ -85,6 +125,7 @@ export async function resolveSource(
   const blobs = new Map<string, number>();
   if (!INDEX_TYPES.has(top.mediaType)) {
     collectBlobs(top, blobs);
+    if (platforms.length > 0) await checkSinglePlatform(reference, top, platforms, readConfig);
     return {
       source: formatReference(reference),
       image: { names: [archiveName(reference, top.digest)], manifest: top },

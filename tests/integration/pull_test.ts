@@ -140,6 +140,16 @@ Deno.test("pull: the archive is read by push (same digest), skopeo both ways and
     assert.equal(dryRun.code, 0, dryRun.stderr);
     assert.match(dryRun.stderr, /dry run .* would download 3 blobs/);
     assert.deepEqual(await Array.fromAsync(Deno.readDir(dir.path)), []);
+    const otherPlatform = await runPusher([
+      "pull",
+      `${source.host}/pull/small:v1`,
+      "-o",
+      output,
+      "--platform",
+      "linux/s390x",
+    ]);
+    assert.equal(otherPlatform.code, 2, otherPlatform.stderr);
+    assert.match(otherPlatform.stderr, /single-platform image for linux\/amd64, not linux\/s390x/);
     const pulled = await runPusher(["pull", `${source.host}/pull/small:v1`, "-o", output]);
     assert.equal(pulled.code, 0, pulled.stderr);
     assert.equal(pulled.stdout, `${source.host}/pull/small@${digest}\n`);
@@ -503,10 +513,14 @@ Deno.test("pull: a body cut mid-blob resumes; a corrupted blob exits 7 and leave
     for (const layer of image.layers) registry.seedBlob("mem/app", layer.bytes);
     registry.seedManifest("mem/app", "v1", image.manifest);
     const largest = image.layers[0]!;
-    registry.faults = (context) =>
-      context.kind === "blob-get" && context.path.endsWith(largest.digest) && context.attempt === 1
-        ? { type: "cut-response", afterBytes: 100_000 }
-        : undefined;
+    let cut = false;
+    registry.faults = (context) => {
+      if (cut || context.kind !== "blob-get" || !context.path.endsWith(largest.digest)) {
+        return undefined;
+      }
+      cut = true;
+      return { type: "cut-response", afterBytes: 100_000 };
+    };
     const output = join(dir.path, "mem.tar");
     const pulled = await runPusher(["pull", `${registry.host}/mem/app:v1`, "-o", output]);
     assert.equal(pulled.code, 0, pulled.stderr);
@@ -514,6 +528,12 @@ Deno.test("pull: a body cut mid-blob resumes; a corrupted blob exits 7 and leave
       record.kind === "blob-get" && record.path.endsWith(largest.digest)
     );
     assert.equal(ranged.length, 2, "the cut blob was asked for twice");
+    assert.equal(ranged[0]?.range, undefined);
+    assert.match(
+      ranged[1]?.range ?? "",
+      /^bytes=[1-9]\d*-$/,
+      "the second GET continues with Range",
+    );
     assert.equal(
       (await tarEntries(output)).filter((name) => name.startsWith("blobs/sha256/")).length,
       2 + 3,
