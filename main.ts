@@ -1,5 +1,6 @@
 /**
- * docker-image-pusher: push a docker/OCI image archive to a container registry.
+ * docker-image-pusher: push a docker/OCI image archive to a container registry, pull images
+ * into an archive, copy images between registries.
  *
  * @module
  */

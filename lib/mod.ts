@@ -1,14 +1,14 @@
 /**
  * docker-image-pusher as a library: push an image archive (docker save, skopeo/podman
  * docker-archive, OCI layout; plain, gzip or zstd) to a container registry without a Docker
- * daemon, copy an image from one registry to another, or use its archive readers and registry
- * client on their own.
+ * daemon, pull images from registries into such an archive, copy an image from one registry to
+ * another, or use its archive readers and registry client on their own.
  *
- * Each {@link push} call owns its resources — compression workers, connections, the secrets it
- * must keep out of logs (a {@link Redactor}) — so several may run at once in one process.
- * {@link Credentials} is the one credentials type: pass it in {@link PushOptions.credentials} or
- * to a {@link RegistryClient}; without it, docker/podman config files and credential helpers are
- * consulted.
+ * Each {@link push}, {@link pull} and {@link copy} call owns its resources — compression workers,
+ * connections, the secrets it must keep out of logs (a {@link Redactor}) — so several may run at
+ * once in one process. {@link Credentials} is the one credentials type: pass it in
+ * {@link PushOptions.credentials} or to a {@link RegistryClient}; without it, docker/podman config
+ * files and credential helpers are consulted.
  *
  * @example Push an archive and print the manifest digest
  * ```ts
@@ -74,6 +74,22 @@
  * console.log(`${result.digest}: ${result.bytesSent} bytes sent`);
  * ```
  *
+ * @example Pull two images into one archive
+ * ```ts
+ * import { DEFAULT_PUSH_SETTINGS, pull } from "./mod.ts";
+ *
+ * const result = await pull({
+ *   ...DEFAULT_PUSH_SETTINGS,
+ *   sources: ["localhost:5000/team/app:1.0", "localhost:5000/team/db:2"],
+ *   output: "images.tar",
+ *   platforms: ["linux/amd64"],
+ *   skipTls: false,
+ *   caCertFiles: [],
+ *   dryRun: false,
+ * });
+ * for (const image of result.images) console.log(image.source, image.digest);
+ * ```
+ *
  * @example Read an archive without pushing it
  * ```ts
  * import { openRandomAccessArchive, resolveLayout } from "./mod.ts";
@@ -92,6 +108,8 @@ export { Redactor, redactUrl, SHOWN_QUERY_PARAMETERS } from "./logging/redact.ts
 export { copy, type CopyResult } from "./copy/copy.ts";
 export type { RunHooks } from "./transfer/run.ts";
 export type { CopyOptions } from "./copy/options.ts";
+export { pull, type PullResult } from "./pull/pull.ts";
+export type { PullOptions } from "./pull/options.ts";
 export {
   type ErrorKind,
   EXIT_CODES,
@@ -99,7 +117,7 @@ export {
   type PusherErrorOptions,
   toPusherError,
 } from "./errors.ts";
-export type { BlobInfo, BlobState, EventSink, PushEvent } from "./logging/events.ts";
+export type { BlobInfo, BlobState, EventSink, PulledImage, PushEvent } from "./logging/events.ts";
 export {
   type ArchiveSource,
   type LargeEntryHandler,

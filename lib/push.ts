@@ -11,11 +11,13 @@ import { resolveLayout } from "./image/layout.ts";
 import type { ImageSelection } from "./image/types.ts";
 import type { EventSink } from "./logging/events.ts";
 import { Redactor } from "./logging/redact.ts";
+import { retrySettings } from "./transfer/retry.ts";
 import { deadlineSignal, type RunHooks } from "./transfer/run.ts";
 import type { PushOptions } from "./options.ts";
 import { CompressionPool, DEFAULT_BLOCK_SIZE, resolveLevel } from "./pipeline/compress.ts";
 import { createClients, type RepositoryClient } from "./push/clients.ts";
-import { emptyTally, retrying, type RunContext } from "./push/context.ts";
+import { emptyTally, type RunContext } from "./push/context.ts";
+import { retrying } from "./transfer/retrying_request.ts";
 import { pushFromFile } from "./push/file_push.ts";
 import { pushBytes } from "./push/layer_push.ts";
 import type { CompressionChoice } from "./push/layer_source.ts";
@@ -53,10 +55,6 @@ export interface PushResult {
 
 /** Hooks of a push run. */
 export type PushRuntime = RunHooks;
-
-/** Base and cap of the retry backoff. */
-const RETRY_BASE_MS = 500;
-const RETRY_CAP_MS = 30_000;
 
 /**
  * The compression settings and their name in the layer cache. A compressing run gets its own
@@ -134,11 +132,7 @@ export async function push(options: PushOptions, runtime: PushRuntime = {}): Pro
     emit,
     signal,
     primary,
-    retry: {
-      attempts: options.retryAttempts,
-      baseDelayMs: RETRY_BASE_MS,
-      maxDelayMs: RETRY_CAP_MS,
-    },
+    retry: retrySettings(options.retryAttempts),
     stallTimeoutMs: options.stallTimeoutSeconds * 1000,
     bytesSent: 0,
     tally: emptyTally(),

@@ -1,19 +1,24 @@
 /**
- * The command line: flags, their environment-variable defaults, validation, help and version.
- * Parsing never exits the process; it returns what to do or throws a usage error.
+ * The command line: the subcommands `push` (also the flat form `docker-image-pusher -r … -f …`),
+ * `pull` and `copy`, their flags from the one table in {@link ./flags.ts} with their
+ * environment-variable defaults, validation, help and version. Parsing never exits the process;
+ * it returns what to do or throws a usage error.
  *
  * @module
  */
 
 import { Command, CommanderError, Option } from "commander";
+import type { CopyOptions } from "../copy/options.ts";
 import { PusherError } from "../errors.ts";
-import type { Compression } from "../oci/media_types.ts";
-import { DEFAULT_PUSH_SETTINGS, type PushOptions } from "../options.ts";
-import { OUTAGE_BUDGET_MS } from "../transfer/retry.ts";
-import { envNameFor, parseEnvBoolean, parseWholeNumber } from "./env.ts";
+import type { PushOptions } from "../options.ts";
+import type { PullOptions } from "../pull/options.ts";
+import { copyOptions, pullOptions, pushOptions } from "./command_options.ts";
+import { envNameFor } from "./env.ts";
+import { FlagReader } from "./flag_reader.ts";
+import { type CommandName, flagsOf, longName } from "./flags.ts";
 import { helpFooter } from "./help.ts";
 
-/** How the user wants to see the push. */
+/** How the user wants to see the run. */
 export interface OutputSettings {
   /** Errors only. */
   quiet: boolean;
@@ -23,213 +28,126 @@ export interface OutputSettings {
   verbose: boolean;
 }
 
+/** What every command line that runs something carries besides its options. */
+interface RunCommon {
+  output: OutputSettings;
+  /** Read the password from standard input. */
+  passwordStdin: boolean;
+  /** The user name from `-u` or `DOCKER_PUSHER_USERNAME`, for `--password-stdin`. */
+  username: string | undefined;
+  /** A password was given on the command line (worth a warning). */
+  passwordOnCommandLine: boolean;
+}
+
 /** What the command line asks for. */
 export type CommandLine =
   | { action: "help"; text: string }
   | { action: "version"; text: string }
-  | {
-    action: "push";
-    options: PushOptions;
-    output: OutputSettings;
-    /** Read the password from standard input. */
-    passwordStdin: boolean;
-    /** The user name from `-u` or `DOCKER_PUSHER_USERNAME`, for `--password-stdin`. */
-    username: string | undefined;
-    /** A password was given with `-p` on the command line (worth a warning). */
-    passwordOnCommandLine: boolean;
-  };
+  | ({ action: "push"; options: PushOptions } & RunCommon)
+  | ({ action: "pull"; options: PullOptions } & RunCommon)
+  | ({ action: "copy"; options: CopyOptions } & RunCommon);
 
-const COMPRESSIONS: readonly Compression[] = ["none", "gzip", "zstd"];
+const DESCRIPTIONS: Readonly<Record<CommandName, string>> = {
+  push: "push a docker/OCI image archive to a registry (the default command)",
+  pull: "pull images from registries into one archive (docker load, podman load, skopeo, push)",
+  copy: "copy an image from one registry to another",
+};
 
-interface FlagSpec {
-  flags: string;
-  description: string;
-  kind: "string" | "list" | "number" | "boolean";
-  min?: number;
-  defaultText?: string;
+/** The commands as parsed: which one ran, and the help text captured when help was asked. */
+interface Parsed {
+  invoked?: { name: CommandName; command: Command };
+  help?: { name: CommandName | "main"; text: string };
 }
 
-const FLAGS: readonly FlagSpec[] = [
-  {
-    flags: "-f, --file <path>",
-    description: "image archive to push (- reads stdin)",
-    kind: "string",
-  },
-  {
-    flags: "-r, --repository-url <url>",
-    description: "target: https://host[:port]/path/name:tag, http://… for plain HTTP, or a " +
-      "docker reference host/path/name:tag (repeat to push several tags)",
-    kind: "list",
-  },
-  { flags: "-u, --username <user>", description: "registry user name", kind: "string" },
-  {
-    flags: "-p, --password <password>",
-    description: "registry password or token (prefer --password-stdin)",
-    kind: "string",
-  },
-  { flags: "--password-stdin", description: "read the password from stdin", kind: "boolean" },
-  {
-    flags: "-t, --timeout <seconds>",
-    description: "time limit for the whole push",
-    kind: "number",
-    min: 1,
-    defaultText: String(DEFAULT_PUSH_SETTINGS.timeoutSeconds),
-  },
-  {
-    flags: "--stall-timeout <seconds>",
-    description: "abort and retry a request when no bytes move for this long",
-    kind: "number",
-    min: 1,
-    defaultText: String(DEFAULT_PUSH_SETTINGS.stallTimeoutSeconds),
-  },
-  {
-    flags: "--large-layer-threshold <bytes>",
-    description: "layers larger than this go up in chunks",
-    kind: "number",
-    min: 1,
-    defaultText: String(DEFAULT_PUSH_SETTINGS.largeLayerThreshold),
-  },
-  {
-    flags: "--max-concurrent <n>",
-    description: "parallel blob uploads",
-    kind: "number",
-    min: 1,
-    defaultText: String(DEFAULT_PUSH_SETTINGS.maxConcurrent),
-  },
-  {
-    flags: "--retry-attempts <n>",
-    description: "retries of failures in a row (cut connections, stalls, HTTP 500; 0: none); " +
-      `a registry that refuses connections or answers 429/502-504 is waited for up to ${
-        OUTAGE_BUDGET_MS / 1000
-      } s`,
-    kind: "number",
-    min: 0,
-    defaultText: String(DEFAULT_PUSH_SETTINGS.retryAttempts),
-  },
-  {
-    flags: "--compression <kind>",
-    description: "compression for uncompressed layers: none, gzip or zstd " +
-      "(compressed layers go up as they are)",
-    kind: "string",
-    defaultText: DEFAULT_PUSH_SETTINGS.compression,
-  },
-  {
-    flags: "--image <name:tag>",
-    description: "image to push from a multi-image archive",
-    kind: "string",
-  },
-  {
-    flags: "--mount-from <repository>",
-    description: "repository on the same registry to mount existing blobs from",
-    kind: "string",
-  },
-  { flags: "--skip-tls", description: "do not verify TLS certificates", kind: "boolean" },
-  { flags: "--ca-cert <file>", description: "trust an extra PEM CA certificate", kind: "list" },
-  { flags: "--dry-run", description: "read, verify and plan; write nothing", kind: "boolean" },
-  {
-    flags: "--skip-existing",
-    description: "skip blobs the registry has (the default; kept for compatibility)",
-    kind: "boolean",
-  },
-  {
-    flags: "--force-upload",
-    description: "upload blobs even when the registry has them",
-    kind: "boolean",
-  },
-  {
-    flags: "--no-cache",
-    description: "ignore the local layer cache, resume state and learnt chunk size",
-    kind: "boolean",
-  },
-  { flags: "--json", description: "newline-delimited JSON events on stdout", kind: "boolean" },
-  {
-    flags: "--verbose",
-    description: "show HTTP requests, retries and registry error bodies",
-    kind: "boolean",
-  },
-  { flags: "--quiet", description: "print errors only", kind: "boolean" },
-];
-
-function longName(spec: FlagSpec): string {
-  const match = spec.flags.match(/--([a-z-]+)/);
-  if (!match?.[1]) throw new Error(`flag without a long name: ${spec.flags}`);
-  return match[1];
-}
-
-function attributeName(long: string): string {
-  return long.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
-}
-
-function buildProgram(version: string): Command {
-  const program = new Command("docker-image-pusher")
-    .description(
-      "Push a docker/OCI image archive to a container registry, no Docker daemon needed.",
-    )
-    .version(version, "--version", "print the version")
+function configure(
+  command: Command,
+  name: CommandName | "main",
+  flagsFor: CommandName,
+  parsed: Parsed,
+): Command {
+  command
     .helpOption("-h, --help", "show this help")
     .allowExcessArguments(false)
     .exitOverride()
-    .configureOutput({ writeOut: () => {}, writeErr: () => {} });
-  for (const spec of FLAGS) {
+    .configureOutput({
+      writeOut: (text) => {
+        parsed.help = { name, text: (parsed.help?.text ?? "") + text };
+      },
+      writeErr: () => {},
+    })
+    .action(() => {
+      parsed.invoked = { name: flagsFor, command };
+    });
+  for (const spec of flagsOf(flagsFor)) {
     const option = new Option(spec.flags, spec.description);
-    const envName = envNameFor(`--${longName(spec)}`);
     option.description = `${spec.description}${
       spec.defaultText ? ` (default ${spec.defaultText})` : ""
-    } [env ${envName}]`;
+    } [env ${envNameFor(`--${longName(spec)}`)}]`;
     if (spec.kind === "list") {
       option.argParser((value: string, previous: string[] | undefined) => [
         ...(previous ?? []),
         value,
       ]);
     }
-    program.addOption(option);
+    command.addOption(option);
   }
+  return command;
+}
+
+function buildProgram(version: string, parsed: Parsed): Command {
+  const program = configure(
+    new Command("docker-image-pusher")
+      .description(
+        "Push a docker/OCI image archive to a container registry, no Docker daemon needed; " +
+          "pull images into an archive; copy images between registries.",
+      )
+      .usage("[options] | push [options] | pull SOURCE... -o FILE | copy SOURCE TARGET")
+      .version(version, "--version", "print the version")
+      .enablePositionalOptions()
+      .helpCommand(false),
+    "main",
+    "push",
+    parsed,
+  );
+  program.addCommand(
+    configure(new Command("push"), "push", "push", parsed).description(
+      DESCRIPTIONS.push,
+    ),
+  );
+  program.addCommand(
+    configure(new Command("pull"), "pull", "pull", parsed)
+      .description(DESCRIPTIONS.pull)
+      .argument(
+        "<source...>",
+        "images as docker names them: nginx, host:port/path/name:tag, " +
+          "name@sha256:…",
+      ),
+  );
+  program.addCommand(
+    configure(new Command("copy"), "copy", "copy", parsed)
+      .description(DESCRIPTIONS.copy)
+      .argument("<source>", "the image to copy, as docker names it")
+      .argument("<target>", "where it goes: host[:port]/path/name:tag"),
+  );
   return program;
-}
-
-type RawValue = string | string[] | boolean | undefined;
-type RawValues = Record<string, RawValue>;
-
-/** One flag's effective value and where it came from. */
-interface Setting {
-  /** The value, from the command line or the environment; undefined when neither gives one. */
-  value: RawValue;
-  /** How messages name it: `--max-concurrent`, or `DOCKER_PUSHER_MAX_CONCURRENT` from the env. */
-  label: string;
-}
-
-/** Reads one flag's value: the command line first, then its environment variable. */
-function effectiveSetting(
-  spec: FlagSpec,
-  values: RawValues,
-  program: Command,
-  env: Readonly<Record<string, string>>,
-): Setting {
-  const long = longName(spec);
-  const attribute = attributeName(long);
-  const flagLabel = `--${long}`;
-  if (program.getOptionValueSource(attribute) === "cli") {
-    return { value: values[attribute], label: flagLabel };
-  }
-  if (long === "no-cache" && values["cache"] === false) return { value: true, label: flagLabel };
-  const envName = envNameFor(flagLabel);
-  const fromEnv = env[envName];
-  if (fromEnv === undefined) return { value: undefined, label: flagLabel };
-  if (spec.kind === "boolean") return { value: parseEnvBoolean(envName, fromEnv), label: envName };
-  if (spec.kind === "list") {
-    return { value: fromEnv.split(",").map((item) => item.trim()).filter(Boolean), label: envName };
-  }
-  return { value: fromEnv, label: envName };
-}
-
-function numberSetting(spec: FlagSpec, setting: Setting, fallback: number): number {
-  if (typeof setting.value !== "string") return fallback;
-  return parseWholeNumber(setting.label, setting.value, spec.min ?? 0);
 }
 
 function commanderToUsage(error: CommanderError): PusherError {
   const message = error.message.replace(/^error:\s*/i, "");
   return new PusherError("usage", message, { hint: "run with --help to see the flags" });
+}
+
+function runCommon(flags: FlagReader, passwordFlags: readonly string[]): RunCommon {
+  return {
+    output: {
+      quiet: flags.flag("quiet"),
+      json: flags.flag("json"),
+      verbose: flags.flag("verbose"),
+    },
+    passwordStdin: flags.flag("password-stdin"),
+    username: flags.text("username"),
+    passwordOnCommandLine: passwordFlags.some((name) => flags.fromCommandLine(name)),
+  };
 }
 
 /**
@@ -241,111 +159,38 @@ export function parseCommandLine(
   env: Readonly<Record<string, string>>,
   version: string,
 ): CommandLine {
-  const program = buildProgram(version);
+  const parsed: Parsed = {};
+  const program = buildProgram(version, parsed);
   try {
     program.parse([...argv], { from: "user" });
   } catch (error) {
     if (!(error instanceof CommanderError)) throw error;
     if (error.code === "commander.helpDisplayed" || error.code === "commander.help") {
-      return { action: "help", text: program.helpInformation() + helpFooter() };
+      const name = parsed.help?.name ?? "main";
+      const text = parsed.help?.text ?? program.helpInformation();
+      return { action: "help", text: text + helpFooter(name) };
     }
     if (error.code === "commander.version") return { action: "version", text: version };
     throw commanderToUsage(error);
   }
-  const values = program.opts<RawValues>();
-  const settings = new Map<string, Setting>();
-  for (const spec of FLAGS) {
-    settings.set(longName(spec), effectiveSetting(spec, values, program, env));
+  const invoked = parsed.invoked;
+  if (invoked === undefined) throw new PusherError("internal", "no command was run");
+  const flags = new FlagReader(flagsOf(invoked.name), invoked.command, env);
+  const args = invoked.command.processedArgs as unknown[];
+  switch (invoked.name) {
+    case "push":
+      return { action: "push", options: pushOptions(flags), ...runCommon(flags, ["password"]) };
+    case "pull":
+      return {
+        action: "pull",
+        options: pullOptions(flags, args[0] as string[]),
+        ...runCommon(flags, ["password"]),
+      };
+    case "copy":
+      return {
+        action: "copy",
+        options: copyOptions(flags, args[0] as string, args[1] as string),
+        ...runCommon(flags, ["password", "src-password"]),
+      };
   }
-  const setting = (name: string): Setting => {
-    const found = settings.get(name);
-    if (!found) throw new PusherError("internal", `unknown flag --${name}`);
-    return found;
-  };
-  const text = (name: string): string | undefined => {
-    const value = setting(name).value;
-    return typeof value === "string" && value !== "" ? value : undefined;
-  };
-  const flag = (name: string): boolean => setting(name).value === true;
-  const list = (name: string): string[] => {
-    const value = setting(name).value;
-    return Array.isArray(value) ? value : [];
-  };
-  const label = (name: string): string => setting(name).label;
-  const number = (name: string, fallback: number): number => {
-    const found = FLAGS.find((candidate) => longName(candidate) === name);
-    if (!found) throw new PusherError("internal", `unknown flag --${name}`);
-    return numberSetting(found, setting(name), fallback);
-  };
-
-  const file = text("file");
-  if (file === undefined) {
-    throw new PusherError("usage", "missing --file: which archive should be pushed?", {
-      hint: "pass -f image.tar (or -f - to read stdin)",
-    });
-  }
-  const targets = list("repository-url");
-  if (targets.length === 0) {
-    throw new PusherError("usage", "missing --repository-url: where should the image go?", {
-      hint: "pass -r https://registry.example.com/project/app:tag",
-    });
-  }
-  const compression = text("compression") ?? DEFAULT_PUSH_SETTINGS.compression;
-  if (!COMPRESSIONS.includes(compression as Compression)) {
-    throw new PusherError(
-      "usage",
-      `${label("compression")} must be none, gzip or zstd, got ${JSON.stringify(compression)}`,
-    );
-  }
-  const together = (first: string, second: string): PusherError =>
-    new PusherError("usage", `${label(first)} and ${label(second)} cannot be used together`);
-  if (flag("quiet") && flag("verbose")) throw together("quiet", "verbose");
-  if (flag("force-upload") && flag("dry-run")) throw together("force-upload", "dry-run");
-  const username = text("username");
-  const password = text("password");
-  const passwordStdin = flag("password-stdin");
-  if (passwordStdin && password !== undefined) throw together("password", "password-stdin");
-  if (passwordStdin && file === "-") {
-    throw new PusherError(
-      "usage",
-      `${label("password-stdin")} cannot be used with ${label("file")} - (both read stdin)`,
-    );
-  }
-  if (password !== undefined && username === undefined) {
-    throw new PusherError("usage", `${label("password")} needs --username`);
-  }
-
-  const options: PushOptions = {
-    file,
-    targets,
-    timeoutSeconds: number("timeout", DEFAULT_PUSH_SETTINGS.timeoutSeconds),
-    stallTimeoutSeconds: number("stall-timeout", DEFAULT_PUSH_SETTINGS.stallTimeoutSeconds),
-    largeLayerThreshold: number(
-      "large-layer-threshold",
-      DEFAULT_PUSH_SETTINGS.largeLayerThreshold,
-    ),
-    maxConcurrent: number("max-concurrent", DEFAULT_PUSH_SETTINGS.maxConcurrent),
-    retryAttempts: number("retry-attempts", DEFAULT_PUSH_SETTINGS.retryAttempts),
-    skipTls: flag("skip-tls"),
-    caCertFiles: list("ca-cert"),
-    dryRun: flag("dry-run"),
-    forceUpload: flag("force-upload"),
-    compression: compression as Compression,
-    noCache: flag("no-cache"),
-  };
-  const image = text("image");
-  if (image !== undefined) options.image = image;
-  const mountFrom = text("mount-from");
-  if (mountFrom !== undefined) options.mountFrom = mountFrom;
-  if (username !== undefined && password !== undefined) {
-    options.credentials = { username, password };
-  }
-  return {
-    action: "push",
-    options,
-    output: { quiet: flag("quiet"), json: flag("json"), verbose: flag("verbose") },
-    passwordStdin,
-    username,
-    passwordOnCommandLine: program.getOptionValueSource("password") === "cli",
-  };
 }

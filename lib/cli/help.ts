@@ -1,10 +1,11 @@
 /**
- * Help text pieces: examples and the exit-code table shown by `--help`.
+ * Help text pieces: examples and the exit-code table shown by `--help`, per command.
  *
  * @module
  */
 
 import { type ErrorKind, EXIT_CODES } from "../errors.ts";
+import type { CommandName } from "./flags.ts";
 
 const EXIT_CODE_MEANINGS: Readonly<Record<ErrorKind, string>> = {
   internal: "unexpected internal error (a bug: please report it)",
@@ -27,10 +28,7 @@ export function exitCodeTable(): string {
     .join("\n");
 }
 
-/** Text printed after the option list by `--help`. */
-export function helpFooter(): string {
-  return `
-Examples:
+const PUSH_EXAMPLES = `
   # push a docker save archive to a private registry
   docker-image-pusher -r https://registry.example.com/project/app:v1.0 -f app.tar -u USER -p PASS
 
@@ -46,13 +44,49 @@ Examples:
 
   # check everything without writing to the registry
   docker-image-pusher -r registry.example.com/app:1 -f app.tar --dry-run
+`;
 
+const PULL_EXAMPLES = `
+  # two images into one archive (each blob stored once); docker load / podman load read it
+  docker-image-pusher pull registry.example.com/app:1 registry.example.com/db:2 -o images.tar
+
+  # only one platform of a multi-platform image (a new index: its digest changes)
+  docker-image-pusher pull nginx:1.27 --platform linux/arm64 -o nginx-arm64.tar
+
+  # straight into a push (stdout cannot resume; a file can: run the same command again)
+  docker-image-pusher pull localhost:5000/app:1 -o - | docker-image-pusher -f - -r other:5000/app:1
+`;
+
+const COPY_EXAMPLES = `
+  # copy between registries with separate credentials
+  docker-image-pusher copy --src-username reader --src-password "$SRC_TOKEN" \\
+      src.example.com/app:1 dst.example.com/app:1 -u writer --password-stdin < token.txt
+`;
+
+const EXAMPLES: Readonly<Record<CommandName | "main", string>> = {
+  main: PUSH_EXAMPLES + PULL_EXAMPLES + COPY_EXAMPLES,
+  push: PUSH_EXAMPLES,
+  pull: PULL_EXAMPLES,
+  copy: COPY_EXAMPLES,
+};
+
+const SUCCESS: Readonly<Record<CommandName | "main", string>> = {
+  main: "done (or, with --dry-run, checked)",
+  push: "pushed (or, with --dry-run, checked)",
+  pull: "pulled: the archive is complete (or, with --dry-run, checked)",
+  copy: "copied (or, with --dry-run, checked)",
+};
+
+/** Text printed after the option list by `--help` for a command (`main`: the program's). */
+export function helpFooter(command: CommandName | "main"): string {
+  return `
+Examples:${EXAMPLES[command]}
 Every flag has an environment variable default: --max-concurrent reads
 DOCKER_PUSHER_MAX_CONCURRENT, --skip-tls reads DOCKER_PUSHER_SKIP_TLS (true/false/1/0/yes/no).
 The flag wins over the variable.
 
 Exit codes:
-  0    pushed (or, with --dry-run, checked)
+  0    ${SUCCESS[command]}
 ${exitCodeTable()}
 `;
 }

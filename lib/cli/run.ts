@@ -1,6 +1,6 @@
 /**
- * The command-line program: parse, set up output, push, print the result or one error line, and
- * return the exit code. `main.ts` only calls {@link runCli}.
+ * The command-line program: parse, set up output, run the command (push, pull or copy), print
+ * the result or one error line, and return the exit code. `main.ts` only calls {@link runCli}.
  *
  * @module
  */
@@ -9,9 +9,14 @@ import { EXIT_CODES, PusherError, toPusherError } from "../errors.ts";
 import type { Display } from "../logging/display.ts";
 import { moduleLogger, setupLogging, teardownLogging } from "../logging/logger.ts";
 import { Redactor } from "../logging/redact.ts";
+import { copy } from "../copy/copy.ts";
+import type { PushEvent } from "../logging/events.ts";
+import type { RunHooks } from "../transfer/run.ts";
+import { pull } from "../pull/pull.ts";
 import { push } from "../push.ts";
+import { parseReference } from "../registry/reference.ts";
 import { VERSION } from "../version.ts";
-import { parseCommandLine } from "./args.ts";
+import { type CommandLine, parseCommandLine } from "./args.ts";
 import { createDisplay, writeStderr, writeStdout } from "./display_factory.ts";
 
 async function readPasswordFromStdin(): Promise<string> {
@@ -36,6 +41,33 @@ function causeChain(error: unknown, redactor: Redactor): string {
     current = current.cause;
   }
   return redactor.redact(lines.join("\ncaused by: "));
+}
+
+/** A command that runs something, as parsed. */
+type RunCommand = Extract<CommandLine, { action: "push" | "pull" | "copy" }>;
+
+/**
+ * Runs the command; returns the lines for stdout (`registry/repository@sha256:…` per image
+ * written), none when a pull writes its archive to stdout.
+ */
+async function runCommand(
+  command: RunCommand,
+  runtime: RunHooks,
+): Promise<string[]> {
+  switch (command.action) {
+    case "push":
+      return (await push(command.options, runtime)).digestReferences;
+    case "pull": {
+      const result = await pull(command.options, runtime);
+      if (command.options.output === "-") return [];
+      return result.images.map((image) => {
+        const { registry, repository } = parseReference(image.source);
+        return `${registry}/${repository}@${image.digest}`;
+      });
+    }
+    case "copy":
+      return [(await copy(command.options, runtime)).digestReference];
+  }
 }
 
 /** Runs the tool with the given arguments and environment; returns the process exit code. */
@@ -79,6 +111,9 @@ export async function runCli(
       options.credentials = { username, password: await readPasswordFromStdin() };
     }
     if (options.credentials) redactor.addCredentials(options.credentials);
+    if (command.action === "copy" && command.options.sourceCredentials) {
+      redactor.addCredentials(command.options.sourceCredentials);
+    }
     if (command.passwordOnCommandLine) {
       moduleLogger("cli").warn(
         "a password on the command line can be seen by other users of this machine; " +
@@ -86,14 +121,15 @@ export async function runCli(
       );
     }
     Deno.addSignalListener("SIGINT", onInterrupt);
-    const result = await push(options, {
-      events: (event) => activeDisplay.onEvent(event),
+    const runtime = {
+      events: (event: PushEvent) => activeDisplay.onEvent(event),
       signal: controller.signal,
       redactor,
-    });
+    };
+    const lines = await runCommand(command, runtime);
     activeDisplay.close();
     if (!json) {
-      for (const reference of result.digestReferences) writeStdout(`${reference}\n`);
+      for (const line of lines) writeStdout(`${line}\n`);
     }
     return 0;
   } catch (thrown) {

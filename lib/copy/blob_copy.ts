@@ -9,7 +9,8 @@
 
 import type { BlobInfo } from "../logging/events.ts";
 import { uploadBlob } from "../push/blob_upload.ts";
-import { type BlobEventContext, emitBlob, type RequestContext, retrying } from "../push/context.ts";
+import { type BlobEventContext, emitBlob } from "../push/context.ts";
+import { type RequestContext, retrying } from "../transfer/retrying_request.ts";
 import { chunkSizeFor } from "../push/layer_push.ts";
 import { DEFAULT_PUSH_SETTINGS } from "../options.ts";
 import type { RegistryClient } from "../registry/client.ts";

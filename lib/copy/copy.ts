@@ -14,8 +14,10 @@ import type { BlobInfo, EventSink } from "../logging/events.ts";
 import { sha256Digest } from "../bytes/sha256.ts";
 import { Redactor } from "../logging/redact.ts";
 import { schedule } from "../transfer/scheduler.ts";
+import { retrySettings } from "../transfer/retry.ts";
 import { deadlineSignal, type RunHooks } from "../transfer/run.ts";
-import { emptyTally, retrying } from "../push/context.ts";
+import { emptyTally } from "../push/context.ts";
+import { retrying } from "../transfer/retrying_request.ts";
 import { putTopManifest } from "../push/publish.ts";
 import { MAX_MANIFEST_BYTES } from "../registry/manifest_read.ts";
 import { formatReference, parseReference, type Reference } from "../registry/reference.ts";
@@ -50,10 +52,6 @@ export interface CopyResult {
   /** Nothing was written. */
   dryRun: boolean;
 }
-
-/** Base and cap of the retry backoff. */
-const RETRY_BASE_MS = 500;
-const RETRY_CAP_MS = 30_000;
 
 /**
  * Copies an image from one registry repository to another (or to another tag), keeping its
@@ -98,11 +96,7 @@ export async function copy(options: CopyOptions, runtime: RunHooks = {}): Promis
   const ctx: BlobCopyContext = {
     emit,
     signal,
-    retry: {
-      attempts: options.retryAttempts,
-      baseDelayMs: RETRY_BASE_MS,
-      maxDelayMs: RETRY_CAP_MS,
-    },
+    retry: retrySettings(options.retryAttempts),
     stallTimeoutMs: options.stallTimeoutSeconds * 1000,
     tally: emptyTally(),
     source,

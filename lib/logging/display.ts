@@ -31,11 +31,24 @@ export interface BlobProgress {
   reason?: string;
 }
 
-const FINISHED: ReadonlySet<BlobState> = new Set(["exists", "mounted", "uploaded", "planned"]);
+const FINISHED: ReadonlySet<BlobState> = new Set([
+  "exists",
+  "mounted",
+  "uploaded",
+  "planned",
+  "downloaded",
+  "present",
+]);
+const MOVING: ReadonlySet<BlobState> = new Set(["uploading", "downloading"]);
 
 /** Whether a blob state is final. */
 export function isFinished(state: BlobState): boolean {
   return FINISHED.has(state);
+}
+
+/** Whether bytes of a blob are moving (up or down). */
+export function isMoving(state: BlobState): boolean {
+  return MOVING.has(state);
 }
 
 /** Per-blob and overall progress, updated from events. */

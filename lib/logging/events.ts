@@ -1,5 +1,5 @@
 /**
- * Events a push emits. Progress displays, JSON output and logs observe them; they never steer.
+ * Events a push or a pull emits. Progress displays, JSON output and logs observe them; they never steer.
  *
  * @module
  */
@@ -13,7 +13,10 @@ export type BlobState =
   | "exists"
   | "mounted"
   | "uploaded"
-  | "planned";
+  | "planned"
+  | "downloading"
+  | "downloaded"
+  | "present";
 
 /** A blob as the display knows it. */
 export interface BlobInfo {
@@ -29,10 +32,28 @@ export interface BlobInfo {
   role: "layer" | "config";
 }
 
-/** Everything a push tells its observers. */
+/** An image a pull wrote into its archive. */
+export interface PulledImage {
+  /** The source as given, normalised (`registry/repository:tag`). */
+  source: string;
+  /** Digest of the manifest or index the source named. */
+  sourceDigest: string;
+  /** Digest of the manifest or index in the archive (another when `--platform` rebuilt an index). */
+  digest: string;
+  /** Its media type. */
+  mediaType: string;
+  /** Its size in bytes. */
+  size: number;
+  /** The platforms kept from an index (empty for a single-platform image). */
+  platforms: string[];
+}
+
+/** Everything a push (or pull) tells its observers. */
 export type PushEvent =
   | {
     type: "start";
+    /** What runs; a push when absent. For a pull, `file` is the output and `targets` the sources. */
+    action?: "pull";
     file: string;
     targets: string[];
     blobs: BlobInfo[];
@@ -45,6 +66,20 @@ export type PushEvent =
   | { type: "manifest"; digest: string; mediaType: string; size: number; reference: string }
   | { type: "tag"; reference: string; digest: string }
   | { type: "warning"; message: string }
+  | {
+    type: "pulled";
+    /** The archive written (`-` for standard output). */
+    output: string;
+    images: PulledImage[];
+    /** Size of the archive in bytes. */
+    size: number;
+    /** Bytes received from registries by this run. */
+    bytesDownloaded: number;
+    /** Blobs downloaded by this run, and blobs an earlier run had already put in place. */
+    blobs: { downloaded: number; present: number; planned: number; plannedBytes: number };
+    durationMs: number;
+    dryRun: boolean;
+  }
   | {
     type: "result";
     repository: string;

@@ -5,10 +5,10 @@
  * @module
  */
 
-import { type Display, isFinished, ProgressBook } from "./display.ts";
+import { type Display, isFinished, isMoving, ProgressBook } from "./display.ts";
 import type { PushEvent } from "./events.ts";
 import { formatBytes, formatDuration, shortDigest } from "./format.ts";
-import { resultLine } from "./summary.ts";
+import { pulledLine, resultLine } from "./summary.ts";
 
 /** Line-per-change display for non-terminal stderr. */
 export class PlainDisplay implements Display {
@@ -34,7 +34,13 @@ export class PlainDisplay implements Display {
     switch (event.type) {
       case "start":
         this.write(
-          `${event.dryRun ? "checking" : "pushing"} ${event.file} → ${event.targets.join(", ")}: ` +
+          (event.action === "pull"
+            ? `${event.dryRun ? "checking" : "pulling"} ${
+              event.targets.join(", ")
+            } → ${event.file}: `
+            : `${event.dryRun ? "checking" : "pushing"} ${event.file} → ${
+              event.targets.join(", ")
+            }: `) +
             `${event.blobs.length} blobs, ${formatBytes(event.totalBytes)}`,
         );
         break;
@@ -70,6 +76,9 @@ export class PlainDisplay implements Display {
       case "result":
         this.write(resultLine(event));
         break;
+      case "pulled":
+        this.write(pulledLine(event));
+        break;
       case "progress":
         break;
     }
@@ -77,7 +86,7 @@ export class PlainDisplay implements Display {
 
   private summary(): void {
     const active = [...this.book.blobs.values()].filter((blob) =>
-      blob.state === "uploading" && !isFinished(blob.state)
+      isMoving(blob.state) && !isFinished(blob.state)
     );
     if (active.length === 0) return;
     this.write(

@@ -1,5 +1,5 @@
 /**
- * The closing line of a push or dry run, shared by the terminal and plain displays.
+ * The closing line of a push, pull or dry run, shared by the terminal and plain displays.
  *
  * @module
  */
@@ -21,4 +21,18 @@ export function resultLine(event: Extract<PushEvent, { type: "result" }>): strin
     `(${
       formatBytes(event.bytesSent)
     } sent), ${blobs.exists} already there, ${blobs.mounted} mounted`;
+}
+
+/** `pulled a:1, b:2 into out.tar (80 MiB) in 3.2s: 5 downloaded (79 MiB), 1 already there`. */
+export function pulledLine(event: Extract<PushEvent, { type: "pulled" }>): string {
+  const sources = event.images.map((image) => image.source).join(", ");
+  const { blobs } = event;
+  if (event.dryRun) {
+    return `dry run for ${sources} (nothing written): would download ${blobs.planned} blobs ` +
+      `(${formatBytes(blobs.plannedBytes)}) into ${event.output} (${formatBytes(event.size)})`;
+  }
+  return `pulled ${sources} into ${event.output} (${formatBytes(event.size)}) in ${
+    formatDuration(event.durationMs)
+  }: ${blobs.downloaded} downloaded (${formatBytes(event.bytesDownloaded)}), ${blobs.present} ` +
+    `already in the partial archive`;
 }

@@ -5,10 +5,10 @@
  * @module
  */
 
-import { type BlobProgress, type Display, isFinished, ProgressBook } from "./display.ts";
+import { type BlobProgress, type Display, isFinished, isMoving, ProgressBook } from "./display.ts";
 import type { PushEvent } from "./events.ts";
 import { formatBytes, formatDuration, shortDigest } from "./format.ts";
-import { resultLine } from "./summary.ts";
+import { pulledLine, resultLine } from "./summary.ts";
 
 const ESC = "\x1b[";
 const BAR_WIDTH = 20;
@@ -80,9 +80,9 @@ export class TtyDisplay implements Display {
     this.book.apply(event);
     switch (event.type) {
       case "start":
-        this.heading = `${event.dryRun ? "Checking" : "Pushing"} ${event.file} → ${
-          event.targets.join(", ")
-        }`;
+        this.heading = event.action === "pull"
+          ? `${event.dryRun ? "Checking" : "Pulling"} ${event.targets.join(", ")} → ${event.file}`
+          : `${event.dryRun ? "Checking" : "Pushing"} ${event.file} → ${event.targets.join(", ")}`;
         this.dirty = true;
         break;
       case "manifest":
@@ -101,6 +101,11 @@ export class TtyDisplay implements Display {
         this.redraw();
         this.drawnLines = 0;
         this.write(`${resultLine(event)}\n`);
+        break;
+      case "pulled":
+        this.redraw();
+        this.drawnLines = 0;
+        this.write(`${pulledLine(event)}\n`);
         break;
       default:
         this.dirty = true;
@@ -128,9 +133,7 @@ export class TtyDisplay implements Display {
   private blobLine(blob: BlobProgress, columns: number): string {
     const now = this.clock();
     const fraction = blob.total > 0 ? blob.bytes / blob.total : 1;
-    const speed = blob.state === "uploading"
-      ? this.speeds.measure(blob.info.id, blob.bytes, now)
-      : 0;
+    const speed = isMoving(blob.state) ? this.speeds.measure(blob.info.id, blob.bytes, now) : 0;
     const state = blob.state === "retrying" && blob.reason
       ? `retrying: ${blob.reason}`
       : blob.state;

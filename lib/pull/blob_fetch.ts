@@ -5,7 +5,8 @@
  * `Range: bytes=<size on disk>-`; a registry that ignores the range (200, whole blob) gets the
  * blob written again from byte 0. A later run with the same directory continues from the
  * `.partial` file's size. A digest mismatch removes the partial file and fails with kind
- * `verify` (exit 7).
+ * `verify` (exit 7). The transfer itself ({@link receiveBlob}) writes into any {@link BlobSink}, so
+ * a pull can also download straight into the blob's place inside the archive file.
  *
  * @module
  */
@@ -83,18 +84,11 @@ export async function fetchBlob(options: FetchBlobOptions): Promise<FetchedBlob>
     await Deno.remove(paths.complete);
   }
   const file = await PartialBlobFile.open(paths.partial);
-  const transfer: Transfer = { options, file, downloaded: 0, requests: 0 };
   const resumedFrom = file.size;
-  const signal = options.signal ?? new AbortController().signal;
-  let attempt: Promise<void> | undefined;
+  let received: ReceivedBlob;
   try {
-    await withRetry(() => (attempt = transferOnce(transfer, signal)), {
-      ...options.retry,
-      signal,
-    });
-    checkContent(file, options);
+    received = await receiveBlob(file, options);
   } catch (error) {
-    await attempt?.catch(() => {});
     file.abandon();
     if (error instanceof PusherError && error.kind === "verify") {
       await Deno.remove(paths.partial).catch(() => {});
@@ -103,19 +97,67 @@ export async function fetchBlob(options: FetchBlobOptions): Promise<FetchedBlob>
   }
   await file.close();
   await Deno.rename(paths.partial, paths.complete);
-  return {
-    path: paths.complete,
-    size: file.size,
-    resumedFrom,
-    downloaded: transfer.downloaded,
-    requests: transfer.requests,
-  };
+  return { path: paths.complete, size: file.size, resumedFrom, ...received };
+}
+
+/**
+ * Where a download puts the blob's bytes: a growing file with a running sha256 over everything
+ * in it ({@link PartialBlobFile}, or a region of a bigger file).
+ */
+export interface BlobSink {
+  /** Bytes of the blob held so far (the offset the next request asks from). */
+  readonly size: number;
+  /** Adds `chunk` after the bytes held, and to the hash. */
+  append(chunk: Uint8Array): Promise<void>;
+  /** Forgets every byte held, for a download that has to start again from byte 0. */
+  restart(): Promise<void>;
+  /** `sha256:<hex>` of the bytes held. */
+  digest(): string;
+}
+
+/** The transfer options {@link receiveBlob} uses (a {@link FetchBlobOptions} fits). */
+export type ReceiveBlobOptions = Omit<FetchBlobOptions, "stagingDir">;
+
+/** What {@link receiveBlob} moved. */
+export interface ReceivedBlob {
+  /** Bytes received over the network. */
+  downloaded: number;
+  /** Requests made for the blob. */
+  requests: number;
+}
+
+/**
+ * Downloads the rest of the blob into `sink` (from `sink.size` on), with retries, ranged
+ * resumes and the stall guard, then checks size and digest. Settles only once no attempt is
+ * writing to the sink any more.
+ *
+ * @throws {PusherError} kind `verify` when the bytes don't match the digest or size; the last
+ * request's error when retries run out; the signal's reason on abort.
+ */
+export async function receiveBlob(
+  sink: BlobSink,
+  options: ReceiveBlobOptions,
+): Promise<ReceivedBlob> {
+  const transfer: Transfer = { options, file: sink, downloaded: 0, requests: 0 };
+  const signal = options.signal ?? new AbortController().signal;
+  let attempt: Promise<void> | undefined;
+  try {
+    await withRetry(() => (attempt = transferOnce(transfer, signal)), {
+      ...options.retry,
+      signal,
+    });
+  } catch (error) {
+    await attempt?.catch(() => {});
+    throw error;
+  }
+  checkContent(sink, options);
+  return { downloaded: transfer.downloaded, requests: transfer.requests };
 }
 
 /** The state one download shares across its attempts. */
 interface Transfer {
-  options: FetchBlobOptions;
-  file: PartialBlobFile;
+  options: ReceiveBlobOptions;
+  file: BlobSink;
   downloaded: number;
   requests: number;
 }
@@ -205,7 +247,7 @@ async function restart(transfer: Transfer): Promise<void> {
 }
 
 /** Checks the finished file's size and digest. */
-function checkContent(file: PartialBlobFile, options: FetchBlobOptions): void {
+function checkContent(file: BlobSink, options: ReceiveBlobOptions): void {
   if (options.size !== undefined && file.size !== options.size) {
     throw mismatch(options.digest, `got ${file.size} bytes, expected ${options.size}`);
   }

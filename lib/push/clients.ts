@@ -8,7 +8,7 @@
 import { PusherError } from "../errors.ts";
 import type { Redactor } from "../logging/redact.ts";
 import type { PushOptions } from "../options.ts";
-import type { RegistryClient } from "../registry/client.ts";
+import type { RegistryClient, RepositoryAccess } from "../registry/client.ts";
 import { connectClient, openTransport } from "../registry/connect.ts";
 import type { Transport } from "../registry/http.ts";
 import type { TargetRepository } from "./targets.ts";
@@ -23,18 +23,26 @@ export interface RepositoryClient extends TargetRepository {
   name: string;
 }
 
+/** The settings {@link createClients} reads (a push's, a pull's or a copy's). */
+export type ClientSettings = Pick<PushOptions, "caCertFiles" | "skipTls" | "credentials">;
+
 /**
- * Creates the transport and one client per target repository; the secrets of every credentials
- * resolved are registered with `redactor` before any request is made.
+ * Creates the transport and one client per repository: `push` access (the default) for targets,
+ * `pull` for sources. The secrets of every credentials resolved are registered with `redactor`
+ * before any request is made.
  */
 export async function createClients(
   targets: readonly TargetRepository[],
-  options: PushOptions,
+  options: ClientSettings,
   redactor: Redactor,
+  access: RepositoryAccess = "push",
 ): Promise<{ clients: RepositoryClient[]; transport: Transport }> {
-  const first = targets[0];
-  if (!first) throw new PusherError("usage", "no target repository given");
-  const transport = await openTransport([first.reference], options, redactor);
+  if (targets.length === 0) throw new PusherError("usage", "no repository given");
+  const transport = await openTransport(
+    targets.map((target) => target.reference),
+    options,
+    redactor,
+  );
   const clients: RepositoryClient[] = [];
   for (const target of targets) {
     const { reference } = target;
@@ -42,7 +50,7 @@ export async function createClients(
       ...target,
       repository: reference.repository,
       name: `${reference.registry}/${reference.repository}`,
-      client: await connectClient(reference, options.credentials, transport, "push", redactor),
+      client: await connectClient(reference, options.credentials, transport, access, redactor),
     });
   }
   return { clients, transport };

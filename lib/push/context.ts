@@ -1,6 +1,5 @@
 /**
- * The shared state of one push run and the small helpers every step uses: event emission and
- * per-request retries, each attempt under the stall watchdog.
+ * The shared state of one push run and the blob events every step emits.
  *
  * @module
  */
@@ -12,7 +11,6 @@ import type { ChunkLimit } from "../state/chunk_limit.ts";
 import type { LayerCache } from "../state/layer_cache.ts";
 import type { UploadState } from "../state/upload_state.ts";
 import type { RetrySettings } from "../transfer/retry.ts";
-import { retryingRequest } from "../transfer/retrying_request.ts";
 import type { RepositoryClient } from "./clients.ts";
 import type { CompressionChoice } from "./layer_source.ts";
 
@@ -67,9 +65,6 @@ export interface BlobTally {
 /** What emitting blob events needs of a run (a push's or a copy's). */
 export type BlobEventContext = Pick<RunContext, "emit" | "tally">;
 
-/** What running a request with retries needs of a run (a push's or a copy's). */
-export type RequestContext = Pick<RunContext, "emit" | "signal" | "retry" | "stallTimeoutMs">;
-
 /** An empty tally. */
 export function emptyTally(): BlobTally {
   return { uploaded: 0, exists: 0, mounted: 0, planned: 0, plannedBytes: 0 };
@@ -93,26 +88,4 @@ export function emitBlob(
     ctx.tally.plannedBytes += blob.uploadSize ?? blob.size;
   }
   ctx.emit({ type: "blob", blob, state, ...(reason !== undefined ? { reason } : {}) });
-}
-
-/**
- * Runs one request with the run's retry policy under the stall guard (see
- * {@link retryingRequest}), reporting retries as events.
- */
-export async function retrying<T>(
-  ctx: RequestContext,
-  what: string,
-  operation: (signal: AbortSignal) => Promise<T>,
-  bodyBytes = 0,
-): Promise<T> {
-  return await retryingRequest(what, operation, {
-    policy: ctx.retry,
-    signal: ctx.signal,
-    stallTimeoutMs: ctx.stallTimeoutMs,
-    bodyBytes,
-    onRetry: (info) => {
-      const reason = info.error instanceof Error ? info.error.message : String(info.error);
-      ctx.emit({ type: "retry", what, attempt: info.attempt, delayMs: info.delayMs, reason });
-    },
-  });
 }

@@ -15,7 +15,8 @@ import { takesChunkedUploads } from "../registry/quirks.ts";
 import type { CachedLayer } from "../state/layer_cache.ts";
 import { type SessionMemory, UploadState } from "../state/upload_state.ts";
 import { uploadBlob, type UploadSettings } from "./blob_upload.ts";
-import { blobInfo, emitBlob, retrying, type RunContext } from "./context.ts";
+import { blobInfo, emitBlob, type RunContext } from "./context.ts";
+import { retrying } from "../transfer/retrying_request.ts";
 import { isCompressible, layerUpload } from "./layer_source.ts";
 import { streamOf } from "./progress_stream.ts";
 

@@ -9,7 +9,8 @@ import { PusherError } from "../errors.ts";
 import type { ImageSelection } from "../image/types.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import type { RepositoryClient } from "./clients.ts";
-import { type RequestContext, retrying, type RunContext } from "./context.ts";
+import { type RunContext } from "./context.ts";
+import { type RequestContext, retrying } from "../transfer/retrying_request.ts";
 import type { BlobRef } from "../oci/descriptor.ts";
 import { buildImageManifest, buildIndex, type BuiltManifest } from "./manifest_builder.ts";
 

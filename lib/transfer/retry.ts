@@ -77,6 +77,17 @@ export interface RetryPolicy {
  */
 export type RetrySettings = Omit<RetryPolicy, "signal" | "onRetry">;
 
+/** Upper bound of the first retry's delay of every command. */
+export const RETRY_BASE_MS = 500;
+
+/** Cap of the computed delay of every command. */
+export const RETRY_CAP_MS = 30_000;
+
+/** The retry settings every command runs with, `attempts` from `--retry-attempts`. */
+export function retrySettings(attempts: number): RetrySettings {
+  return { attempts, baseDelayMs: RETRY_BASE_MS, maxDelayMs: RETRY_CAP_MS };
+}
+
 /** Default cap of a server's `Retry-After`: 10 minutes. */
 export const MAX_RETRY_AFTER_MS = 10 * 60 * 1000;
 

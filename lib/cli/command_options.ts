@@ -1,0 +1,164 @@
+/**
+ * Turns a command's effective flag values into the options of `push()`, `pull()` or `copy()`,
+ * checking what the flags alone cannot (missing values, flags that exclude each other).
+ *
+ * @module
+ */
+
+import type { CopyOptions } from "../copy/options.ts";
+import { PusherError } from "../errors.ts";
+import type { Credentials } from "../credentials/credentials.ts";
+import type { Compression } from "../oci/media_types.ts";
+import { DEFAULT_PUSH_SETTINGS, type PushOptions } from "../options.ts";
+import type { PullOptions } from "../pull/options.ts";
+import type { FlagReader } from "./flag_reader.ts";
+
+const COMPRESSIONS: readonly Compression[] = ["none", "gzip", "zstd"];
+
+/** The settings push, pull and copy share. */
+type SharedSettings = Pick<
+  PushOptions,
+  | "timeoutSeconds"
+  | "stallTimeoutSeconds"
+  | "maxConcurrent"
+  | "retryAttempts"
+  | "skipTls"
+  | "caCertFiles"
+  | "dryRun"
+>;
+
+function sharedSettings(flags: FlagReader): SharedSettings {
+  if (flags.flag("quiet") && flags.flag("verbose")) throw flags.together("quiet", "verbose");
+  return {
+    timeoutSeconds: flags.number("timeout", DEFAULT_PUSH_SETTINGS.timeoutSeconds),
+    stallTimeoutSeconds: flags.number("stall-timeout", DEFAULT_PUSH_SETTINGS.stallTimeoutSeconds),
+    maxConcurrent: flags.number("max-concurrent", DEFAULT_PUSH_SETTINGS.maxConcurrent),
+    retryAttempts: flags.number("retry-attempts", DEFAULT_PUSH_SETTINGS.retryAttempts),
+    skipTls: flags.flag("skip-tls"),
+    caCertFiles: flags.list("ca-cert"),
+    dryRun: flags.flag("dry-run"),
+  };
+}
+
+/**
+ * `-u/-p` (or `--password-stdin`, read later): explicit credentials when both are given.
+ * `stdinTaken` names the flag that already reads stdin, if any.
+ */
+function explicitCredentials(
+  flags: FlagReader,
+  stdinTaken: string | undefined,
+): Credentials | undefined {
+  const username = flags.text("username");
+  const password = flags.text("password");
+  if (flags.flag("password-stdin")) {
+    if (password !== undefined) throw flags.together("password", "password-stdin");
+    if (stdinTaken !== undefined) {
+      throw new PusherError(
+        "usage",
+        `${flags.label("password-stdin")} cannot be used with ${stdinTaken} (both read stdin)`,
+      );
+    }
+  }
+  if (password !== undefined && username === undefined) {
+    throw new PusherError("usage", `${flags.label("password")} needs --username`);
+  }
+  return username !== undefined && password !== undefined ? { username, password } : undefined;
+}
+
+/** The options of a push (the flat form and `push`). */
+export function pushOptions(flags: FlagReader): PushOptions {
+  const file = flags.text("file");
+  if (file === undefined) {
+    throw new PusherError("usage", "missing --file: which archive should be pushed?", {
+      hint: "pass -f image.tar (or -f - to read stdin)",
+    });
+  }
+  const targets = flags.list("repository-url");
+  if (targets.length === 0) {
+    throw new PusherError("usage", "missing --repository-url: where should the image go?", {
+      hint: "pass -r https://registry.example.com/project/app:tag",
+    });
+  }
+  const compression = flags.text("compression") ?? DEFAULT_PUSH_SETTINGS.compression;
+  if (!COMPRESSIONS.includes(compression as Compression)) {
+    throw new PusherError(
+      "usage",
+      `${flags.label("compression")} must be none, gzip or zstd, got ${
+        JSON.stringify(compression)
+      }`,
+    );
+  }
+  const shared = sharedSettings(flags);
+  if (flags.flag("force-upload") && flags.flag("dry-run")) {
+    throw flags.together("force-upload", "dry-run");
+  }
+  const credentials = explicitCredentials(
+    flags,
+    file === "-" ? `${flags.label("file")} -` : undefined,
+  );
+  const options: PushOptions = {
+    file,
+    targets,
+    ...shared,
+    largeLayerThreshold: flags.number(
+      "large-layer-threshold",
+      DEFAULT_PUSH_SETTINGS.largeLayerThreshold,
+    ),
+    forceUpload: flags.flag("force-upload"),
+    compression: compression as Compression,
+    noCache: flags.flag("no-cache"),
+  };
+  const image = flags.text("image");
+  if (image !== undefined) options.image = image;
+  const mountFrom = flags.text("mount-from");
+  if (mountFrom !== undefined) options.mountFrom = mountFrom;
+  if (credentials !== undefined) options.credentials = credentials;
+  return options;
+}
+
+/** The options of `pull SOURCE... -o FILE`. */
+export function pullOptions(flags: FlagReader, sources: string[]): PullOptions {
+  const output = flags.text("output");
+  if (output === undefined) {
+    throw new PusherError("usage", "missing --output: which archive should be written?", {
+      hint: "pass -o images.tar (or -o - for stdout)",
+    });
+  }
+  if (output === "-" && flags.flag("json")) {
+    throw new PusherError(
+      "usage",
+      `${flags.label("output")} - and ${flags.label("json")} cannot be used together (both ` +
+        "write to stdout)",
+    );
+  }
+  const options: PullOptions = {
+    sources,
+    output,
+    platforms: flags.list("platform"),
+    ...sharedSettings(flags),
+  };
+  const credentials = explicitCredentials(flags, undefined);
+  if (credentials !== undefined) options.credentials = credentials;
+  return options;
+}
+
+/** The options of `copy SOURCE TARGET`. */
+export function copyOptions(flags: FlagReader, source: string, target: string): CopyOptions {
+  const options: CopyOptions = {
+    source,
+    target,
+    platforms: flags.list("platform"),
+    ...sharedSettings(flags),
+  };
+  const credentials = explicitCredentials(flags, undefined);
+  if (credentials !== undefined) options.credentials = credentials;
+  const username = flags.text("src-username");
+  const password = flags.text("src-password");
+  if (password !== undefined && username === undefined) {
+    throw new PusherError("usage", `${flags.label("src-password")} needs --src-username`);
+  }
+  if (username !== undefined && password !== undefined) {
+    options.sourceCredentials = { username, password };
+  }
+  return options;
+}

@@ -1,0 +1,221 @@
+/**
+ * Every command-line flag in one table, with the commands that take it: credentials, TLS,
+ * timeouts, retries, concurrency and output are shared by push, pull and copy; each command adds
+ * its own. Each flag has a `DOCKER_PUSHER_*` environment variable (see {@link ./env.ts}).
+ *
+ * @module
+ */
+
+import { DEFAULT_PUSH_SETTINGS } from "../options.ts";
+import { OUTAGE_BUDGET_MS } from "../transfer/retry.ts";
+
+/** The subcommands. The flat form `docker-image-pusher -r … -f …` is a push. */
+export type CommandName = "push" | "pull" | "copy";
+
+/** One flag. */
+export interface FlagSpec {
+  /** Commander's flag text, e.g. `-t, --timeout <seconds>`. */
+  flags: string;
+  /** What the flag does, as `--help` shows it. */
+  description: string;
+  /** How its value (and its environment variable) is read. */
+  kind: "string" | "list" | "number" | "boolean";
+  /** The commands that take it. */
+  commands: readonly CommandName[];
+  /** Smallest value of a number. */
+  min?: number;
+  /** The default, as `--help` shows it. */
+  defaultText?: string;
+}
+
+const ALL: readonly CommandName[] = ["push", "pull", "copy"];
+const PUSH: readonly CommandName[] = ["push"];
+
+/** The flags of every command. */
+export const FLAGS: readonly FlagSpec[] = [
+  {
+    flags: "-f, --file <path>",
+    description: "image archive to push (- reads stdin)",
+    kind: "string",
+    commands: PUSH,
+  },
+  {
+    flags: "-r, --repository-url <url>",
+    description: "target: https://host[:port]/path/name:tag, http://… for plain HTTP, or a " +
+      "docker reference host/path/name:tag (repeat to push several tags)",
+    kind: "list",
+    commands: PUSH,
+  },
+  {
+    flags: "-o, --output <path>",
+    description: "archive to write; - writes to stdout (a pull to stdout cannot resume)",
+    kind: "string",
+    commands: ["pull"],
+  },
+  {
+    flags: "--platform <os/arch[/variant]>",
+    description: "keep only this platform of a multi-platform image (repeatable; the index is " +
+      "rebuilt, so its digest changes)",
+    kind: "list",
+    commands: ["pull", "copy"],
+  },
+  {
+    flags: "-u, --username <user>",
+    description: "registry user name (for copy: the target registry)",
+    kind: "string",
+    commands: ALL,
+  },
+  {
+    flags: "-p, --password <password>",
+    description: "registry password or token (prefer --password-stdin)",
+    kind: "string",
+    commands: ALL,
+  },
+  {
+    flags: "--password-stdin",
+    description: "read the password from stdin",
+    kind: "boolean",
+    commands: ALL,
+  },
+  {
+    flags: "--src-username <user>",
+    description: "user name for the source registry",
+    kind: "string",
+    commands: ["copy"],
+  },
+  {
+    flags: "--src-password <password>",
+    description: "password or token for the source registry",
+    kind: "string",
+    commands: ["copy"],
+  },
+  {
+    flags: "-t, --timeout <seconds>",
+    description: "time limit for the whole run",
+    kind: "number",
+    commands: ALL,
+    min: 1,
+    defaultText: String(DEFAULT_PUSH_SETTINGS.timeoutSeconds),
+  },
+  {
+    flags: "--stall-timeout <seconds>",
+    description: "abort and retry a request when no bytes move for this long",
+    kind: "number",
+    commands: ALL,
+    min: 1,
+    defaultText: String(DEFAULT_PUSH_SETTINGS.stallTimeoutSeconds),
+  },
+  {
+    flags: "--large-layer-threshold <bytes>",
+    description: "layers larger than this go up in chunks",
+    kind: "number",
+    commands: PUSH,
+    min: 1,
+    defaultText: String(DEFAULT_PUSH_SETTINGS.largeLayerThreshold),
+  },
+  {
+    flags: "--max-concurrent <n>",
+    description: "parallel blob transfers",
+    kind: "number",
+    commands: ALL,
+    min: 1,
+    defaultText: String(DEFAULT_PUSH_SETTINGS.maxConcurrent),
+  },
+  {
+    flags: "--retry-attempts <n>",
+    description: "retries of failures in a row (cut connections, stalls, HTTP 500; 0: none); " +
+      `a registry that refuses connections or answers 429/502-504 is waited for up to ${
+        OUTAGE_BUDGET_MS / 1000
+      } s`,
+    kind: "number",
+    commands: ALL,
+    min: 0,
+    defaultText: String(DEFAULT_PUSH_SETTINGS.retryAttempts),
+  },
+  {
+    flags: "--compression <kind>",
+    description: "compression for uncompressed layers: none, gzip or zstd " +
+      "(compressed layers go up as they are)",
+    kind: "string",
+    commands: PUSH,
+    defaultText: DEFAULT_PUSH_SETTINGS.compression,
+  },
+  {
+    flags: "--image <name:tag>",
+    description: "image to push from a multi-image archive",
+    kind: "string",
+    commands: PUSH,
+  },
+  {
+    flags: "--mount-from <repository>",
+    description: "repository on the same registry to mount existing blobs from",
+    kind: "string",
+    commands: PUSH,
+  },
+  {
+    flags: "--skip-tls",
+    description: "do not verify TLS certificates",
+    kind: "boolean",
+    commands: ALL,
+  },
+  {
+    flags: "--ca-cert <file>",
+    description: "trust an extra PEM CA certificate",
+    kind: "list",
+    commands: ALL,
+  },
+  {
+    flags: "--dry-run",
+    description: "read, verify and plan; write nothing",
+    kind: "boolean",
+    commands: ALL,
+  },
+  {
+    flags: "--skip-existing",
+    description: "skip blobs the registry has (the default; kept for compatibility)",
+    kind: "boolean",
+    commands: PUSH,
+  },
+  {
+    flags: "--force-upload",
+    description: "upload blobs even when the registry has them",
+    kind: "boolean",
+    commands: PUSH,
+  },
+  {
+    flags: "--no-cache",
+    description: "ignore the local layer cache, resume state and learnt chunk size",
+    kind: "boolean",
+    commands: PUSH,
+  },
+  {
+    flags: "--json",
+    description: "newline-delimited JSON events on stdout",
+    kind: "boolean",
+    commands: ALL,
+  },
+  {
+    flags: "--verbose",
+    description: "show HTTP requests, retries and registry error bodies",
+    kind: "boolean",
+    commands: ALL,
+  },
+  { flags: "--quiet", description: "print errors only", kind: "boolean", commands: ALL },
+];
+
+/** The flags `command` takes, in table order. */
+export function flagsOf(command: CommandName): FlagSpec[] {
+  return FLAGS.filter((spec) => spec.commands.includes(command));
+}
+
+/** The long name of a flag, without dashes (`max-concurrent`). */
+export function longName(spec: FlagSpec): string {
+  const match = spec.flags.match(/--([a-z-]+)/);
+  if (!match?.[1]) throw new Error(`flag without a long name: ${spec.flags}`);
+  return match[1];
+}
+
+/** The property commander stores a flag's value under (`maxConcurrent`). */
+export function attributeName(long: string): string {
+  return long.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
+}

@@ -1,0 +1,111 @@
+/**
+ * A blob's place inside the partial archive file, as a {@link BlobSink}: bytes are written at
+ * the blob's offset plus what the region holds, and a running sha256 covers them. Each region
+ * has its own file handle, so parallel downloads never share a file position. Opening a region
+ * that an earlier run filled partly hashes the bytes already there first.
+ *
+ * @module
+ */
+
+import { createHash, type Hash } from "node:crypto";
+import { PusherError } from "../errors.ts";
+import type { BlobSink } from "./blob_fetch.ts";
+
+const REHASH_CHUNK = 1024 * 1024;
+
+/** One blob's bytes inside the archive file. */
+export class ArchiveRegion implements BlobSink {
+  #file: Deno.FsFile;
+  #offset: number;
+  #capacity: number;
+  #hash: Hash;
+  #size: number;
+
+  private constructor(
+    file: Deno.FsFile,
+    offset: number,
+    capacity: number,
+    hash: Hash,
+    size: number,
+  ) {
+    this.#file = file;
+    this.#offset = offset;
+    this.#capacity = capacity;
+    this.#hash = hash;
+    this.#size = size;
+  }
+
+  /**
+   * Opens the region of `capacity` bytes at `offset` in `path`, of which the first `held` bytes
+   * are already the blob's (hashed now; the download continues after them).
+   */
+  static async open(
+    path: string,
+    offset: number,
+    capacity: number,
+    held: number,
+  ): Promise<ArchiveRegion> {
+    if (held < 0 || held > capacity) {
+      throw new PusherError("internal", `a region of ${capacity} bytes cannot hold ${held}`);
+    }
+    const file = await Deno.open(path, { read: true, write: true });
+    try {
+      const hash = createHash("sha256");
+      await file.seek(offset, Deno.SeekMode.Start);
+      const buffer = new Uint8Array(Math.min(REHASH_CHUNK, Math.max(held, 1)));
+      let hashed = 0;
+      while (hashed < held) {
+        const read = await file.read(buffer.subarray(0, Math.min(buffer.length, held - hashed)));
+        if (read === null) {
+          throw new PusherError("internal", `the archive file ends inside a blob at ${offset}`);
+        }
+        hash.update(buffer.subarray(0, read));
+        hashed += read;
+      }
+      return new ArchiveRegion(file, offset, capacity, hash, held);
+    } catch (error) {
+      file.close();
+      throw error;
+    }
+  }
+
+  /** Bytes of the blob held. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Writes `chunk` after the bytes held; more than the region's capacity is an internal error. */
+  async append(chunk: Uint8Array): Promise<void> {
+    if (this.#size + chunk.byteLength > this.#capacity) {
+      throw new PusherError("internal", "a download overran its place in the archive");
+    }
+    await this.#file.seek(this.#offset + this.#size, Deno.SeekMode.Start);
+    let written = 0;
+    while (written < chunk.byteLength) {
+      written += await this.#file.write(chunk.subarray(written));
+    }
+    this.#hash.update(chunk);
+    this.#size += chunk.byteLength;
+  }
+
+  /** Starts the region over; later bytes overwrite the old ones (the same blob's, or unused). */
+  restart(): Promise<void> {
+    this.#hash = createHash("sha256");
+    this.#size = 0;
+    return Promise.resolve();
+  }
+
+  /** `sha256:<hex>` of the bytes held. */
+  digest(): string {
+    return `sha256:${this.#hash.copy().digest("hex")}`;
+  }
+
+  /** Closes the region's file handle (the archive is flushed once, when it is complete). */
+  close(): void {
+    try {
+      this.#file.close();
+    } catch {
+      // already closed
+    }
+  }
+}
