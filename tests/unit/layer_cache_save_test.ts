@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { LayerCache } from "../../lib/state/layer_cache.ts";
+import { tempDir } from "../helpers/temp_dir.ts";
 
 const REGISTRY = "registry.example.com";
 
@@ -8,24 +9,21 @@ function digest(char: string): string {
 }
 
 Deno.test("layer cache: a layer recorded while the file is being written is saved next time", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const cache = await LayerCache.load(dir, REGISTRY);
-    const layer = (char: string) => ({
-      digest: digest(char),
-      size: 10,
-      compression: "gzip" as const,
-    });
-    cache.record(digest("1"), "gzip-2", layer("a"), "team/app");
-    const first = cache.save();
-    // Another layer finishes while the first save is still writing.
-    cache.record(digest("2"), "gzip-2", layer("b"), "team/app");
-    await first;
-    await cache.save();
-    const reloaded = await LayerCache.load(dir, REGISTRY);
-    assert.equal(reloaded.lookup(digest("1"), "gzip-2")?.digest, digest("a"));
-    assert.equal(reloaded.lookup(digest("2"), "gzip-2")?.digest, digest("b"));
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using temp = await tempDir();
+  const dir = temp.path;
+  const cache = await LayerCache.load(dir, REGISTRY);
+  const layer = (char: string) => ({
+    digest: digest(char),
+    size: 10,
+    compression: "gzip" as const,
+  });
+  cache.record(digest("1"), "gzip-2", layer("a"), "team/app");
+  const first = cache.save();
+  // Another layer finishes while the first save is still writing.
+  cache.record(digest("2"), "gzip-2", layer("b"), "team/app");
+  await first;
+  await cache.save();
+  const reloaded = await LayerCache.load(dir, REGISTRY);
+  assert.equal(reloaded.lookup(digest("1"), "gzip-2")?.digest, digest("a"));
+  assert.equal(reloaded.lookup(digest("2"), "gzip-2")?.digest, digest("b"));
 });

@@ -8,12 +8,12 @@ import {
   measureLayer,
   transformLayer,
 } from "../../lib/pipeline/layer_transform.ts";
+import { tempDir } from "../helpers/temp_dir.ts";
 
 const BLOCK = 65536;
 
-/** A temp dir holding a real layer tar (made by `tar`) of a few files, ~300 KiB. */
-async function makeLayer(): Promise<{ dir: string; tar: Uint8Array }> {
-  const dir = await Deno.makeTempDir();
+/** A real layer tar (made by `tar` in `dir`) of a few files, ~300 KiB. */
+async function makeLayer(dir: string): Promise<Uint8Array> {
   await Deno.mkdir(`${dir}/root/etc`, { recursive: true });
   await Deno.writeTextFile(`${dir}/root/etc/hostname`, "pusher\n");
   const text = Array.from({ length: 6000 }, (_, index) => `line ${index} of a config file\n`);
@@ -26,7 +26,7 @@ async function makeLayer(): Promise<{ dir: string; tar: Uint8Array }> {
     args: ["-C", `${dir}/root`, "--sort=name", "--mtime=@0", "-cf", `${dir}/layer.tar`, "."],
   }).output();
   assert.equal(made.code, 0);
-  return { dir, tar: await Deno.readFile(`${dir}/layer.tar`) };
+  return await Deno.readFile(`${dir}/layer.tar`);
 }
 
 /** Streams `bytes` in chunks of `size`. */
@@ -72,7 +72,9 @@ Deno.test("layer: detectCompression reads magic bytes", () => {
 });
 
 Deno.test("layer: an uncompressed tar is hashed as diff_id, compressed, and hashed again", async () => {
-  const { dir, tar } = await makeLayer();
+  await using temp = await tempDir();
+  const dir = temp.path;
+  const tar = await makeLayer(dir);
   const pool = new CompressionPool({ size: 2 });
   try {
     const diffId = sha256Digest(tar);
@@ -99,12 +101,13 @@ Deno.test("layer: an uncompressed tar is hashed as diff_id, compressed, and hash
     }
   } finally {
     pool.close();
-    await Deno.remove(dir, { recursive: true });
   }
 });
 
 Deno.test("layer: target none and compressed layers pass through byte for byte", async () => {
-  const { dir, tar } = await makeLayer();
+  await using temp = await tempDir();
+  const dir = temp.path;
+  const tar = await makeLayer(dir);
   const pool = new CompressionPool({ size: 2 });
   try {
     const diffId = sha256Digest(tar);
@@ -140,43 +143,42 @@ Deno.test("layer: target none and compressed layers pass through byte for byte",
     }
   } finally {
     pool.close();
-    await Deno.remove(dir, { recursive: true });
   }
 });
 
 Deno.test("layer: a stored digest mismatch errors the stream before it ends", async () => {
-  const { dir, tar } = await makeLayer();
-  try {
-    const gzipped = await tool("gzip", ["-c"], tar);
-    const wrong = `sha256:${"a".repeat(64)}`;
-    for (const [bytes, target] of [[gzipped, "gzip"], [tar, "none"], [tar, "zstd"]] as const) {
-      const layer = transformLayer(chunks(bytes, 8192), {
-        target,
-        expectedStoredDigest: wrong,
-        label: "layer blobs/sha256/aaaa",
-        blockSize: BLOCK,
-      });
-      const reader = layer.stream.getReader();
-      let received = 0;
-      const failed = (async (): Promise<void> => {
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) return;
-          received += value.length;
-        }
-      })();
-      const matches = isVerifyError("layer blobs/sha256/aaaa", wrong, sha256Digest(bytes));
-      await assert.rejects(failed, matches);
-      await assert.rejects(layer.result, matches);
-      assert.ok(received > 0, "bytes flowed before the check");
-    }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
+  await using temp = await tempDir();
+  const dir = temp.path;
+  const tar = await makeLayer(dir);
+  const gzipped = await tool("gzip", ["-c"], tar);
+  const wrong = `sha256:${"a".repeat(64)}`;
+  for (const [bytes, target] of [[gzipped, "gzip"], [tar, "none"], [tar, "zstd"]] as const) {
+    const layer = transformLayer(chunks(bytes, 8192), {
+      target,
+      expectedStoredDigest: wrong,
+      label: "layer blobs/sha256/aaaa",
+      blockSize: BLOCK,
+    });
+    const reader = layer.stream.getReader();
+    let received = 0;
+    const failed = (async (): Promise<void> => {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        received += value.length;
+      }
+    })();
+    const matches = isVerifyError("layer blobs/sha256/aaaa", wrong, sha256Digest(bytes));
+    await assert.rejects(failed, matches);
+    await assert.rejects(layer.result, matches);
+    assert.ok(received > 0, "bytes flowed before the check");
   }
 });
 
 Deno.test("layer: a diff_id mismatch of an uncompressed layer fails compressed output too", async () => {
-  const { dir, tar } = await makeLayer();
+  await using temp = await tempDir();
+  const dir = temp.path;
+  const tar = await makeLayer(dir);
   const pool = new CompressionPool({ size: 2 });
   try {
     const wrong = `sha256:${"b".repeat(64)}`;
@@ -197,7 +199,6 @@ Deno.test("layer: a diff_id mismatch of an uncompressed layer fails compressed o
     }
   } finally {
     pool.close();
-    await Deno.remove(dir, { recursive: true });
   }
 });
 
@@ -260,7 +261,9 @@ Deno.test("layer: cancelling the output cancels the source", async () => {
 });
 
 Deno.test("layer: skopeo (Go's gzip and zstd readers) reads compressed layers back to the tar", async () => {
-  const { dir, tar } = await makeLayer();
+  await using temp = await tempDir();
+  const dir = temp.path;
+  const tar = await makeLayer(dir);
   const pool = new CompressionPool({ size: 2 });
   try {
     const diffId = sha256Digest(tar);
@@ -325,6 +328,5 @@ Deno.test("layer: skopeo (Go's gzip and zstd readers) reads compressed layers ba
     }
   } finally {
     pool.close();
-    await Deno.remove(dir, { recursive: true });
   }
 });
