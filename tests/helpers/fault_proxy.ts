@@ -95,6 +95,10 @@ export interface ProxyRecord {
   kind: RequestKind;
   /** URL path and query. */
   path: string;
+  /** The request's `Content-Range` header, if it had one. */
+  contentRange?: string;
+  /** Request-body bytes received from the client. */
+  bodyBytes: number;
   /** The injected fault, if any. */
   fault?: ProxyFaultType;
   /** Status sent to the client, or `cut` / `dropped` when the connection was dropped. */
@@ -236,8 +240,11 @@ export class FaultProxy {
       method: request.method,
       kind,
       path: url.pathname + url.search,
+      bodyBytes: 0,
       outcome: 0,
     };
+    const contentRange = request.headers.get("content-range");
+    if (contentRange !== null) record.contentRange = contentRange;
     if (decision) {
       record.fault = decision.type;
       add(this.stats.faults, decision.type, 1);
@@ -245,7 +252,7 @@ export class FaultProxy {
     this.log.push(record);
 
     if (decision?.type === "unavailable" || decision?.type === "throttle") {
-      await this.#drain(request, kind);
+      await this.#drain(request, record);
       const throttled = decision.type === "throttle";
       const status = throttled ? 429 : 503;
       record.outcome = status;
@@ -257,7 +264,7 @@ export class FaultProxy {
     }
     if (decision?.type === "stall") await delay(decision.amount, connection.signal);
     const cutAfter = decision?.type === "cut" ? decision.amount : undefined;
-    const response = await this.#forward(request, url, kind, cutAfter, connection);
+    const response = await this.#forward(request, url, record, cutAfter, connection);
     if (!response) {
       record.outcome = "cut";
       return new Response(null, { status: 499 });
@@ -272,10 +279,10 @@ export class FaultProxy {
     return response;
   }
 
-  async #drain(request: Request, kind: RequestKind): Promise<void> {
+  async #drain(request: Request, record: ProxyRecord): Promise<void> {
     if (!request.body) return;
     try {
-      for await (const chunk of request.body) add(this.stats.bytesReceived, kind, chunk.length);
+      for await (const chunk of request.body) this.#received(record, chunk.length);
     } catch {
       // the client gave up
     }
@@ -288,7 +295,7 @@ export class FaultProxy {
   async #forward(
     request: Request,
     url: URL,
-    kind: RequestKind,
+    record: ProxyRecord,
     cutAfter: number | undefined,
     connection: ConnectionControl,
   ): Promise<Response | undefined> {
@@ -312,7 +319,7 @@ export class FaultProxy {
       signal: abort.signal,
       client: this.#client,
     };
-    if (request.body) init.body = this.#meter(request.body, kind, cutAfter, cut);
+    if (request.body) init.body = this.#meter(request.body, record, cutAfter, cut);
     let upstream: Response;
     try {
       upstream = await fetch(new URL(url.pathname + url.search, this.#upstream), init);
@@ -336,10 +343,11 @@ export class FaultProxy {
    */
   #meter(
     body: ReadableStream<Uint8Array>,
-    kind: RequestKind,
+    record: ProxyRecord,
     cutAfter: number | undefined,
     cut: () => void,
   ): ReadableStream<Uint8Array> {
+    const { kind } = record;
     const reader = body.getReader();
     let forwarded = 0;
     let cutting = false;
@@ -356,7 +364,7 @@ export class FaultProxy {
         // as an empty chunk, then the end): read until there is something to do.
         for (;;) {
           const { done, value } = await reader.read();
-          if (value) add(this.stats.bytesReceived, kind, value.length);
+          if (value) this.#received(record, value.length);
           if (cutAfter === undefined) {
             if (done) return controller.close();
             add(this.stats.bytesForwarded, kind, value.length);
@@ -372,6 +380,12 @@ export class FaultProxy {
       },
       cancel: (reason) => reader.cancel(reason),
     }, { highWaterMark: 0 });
+  }
+
+  /** Counts body bytes received for a request, in its record and its kind's counter. */
+  #received(record: ProxyRecord, bytes: number): void {
+    record.bodyBytes += bytes;
+    add(this.stats.bytesReceived, record.kind, bytes);
   }
 
   #responseHeaders(upstream: Headers): Headers {

@@ -15,6 +15,7 @@
 import { createHash } from "node:crypto";
 import { gzipSync, zstdCompressSync } from "node:zlib";
 import type { Compression, ManifestFamily } from "../../lib/oci/media_types.ts";
+import { tempDirUntilExit } from "./temp_dir.ts";
 
 // ---------------------------------------------------------------------------------------------
 // A small tar writer
@@ -920,15 +921,7 @@ let shared: Promise<Record<LayoutName, FixtureInfo>> | undefined;
  */
 export function sharedFixtures(): Promise<Record<LayoutName, FixtureInfo>> {
   shared ??= (async () => {
-    const dir = await Deno.makeTempDir({ prefix: "pusher-fixtures-" });
-    globalThis.addEventListener("unload", () => {
-      try {
-        Deno.removeSync(dir, { recursive: true });
-      } catch {
-        // Already gone.
-      }
-    });
-    return await buildFixtures(dir);
+    return await buildFixtures(await tempDirUntilExit("pusher-fixtures-"));
   })();
   return shared;
 }

@@ -16,6 +16,7 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { createGunzip, createZstdDecompress } from "node:zlib";
 import { PusherError } from "../../lib/errors.ts";
+import { tempDir, withTempFile } from "./temp_dir.ts";
 
 /** Options for {@link pullAndVerify}. */
 export interface PullOptions {
@@ -372,45 +373,42 @@ export async function pullAndVerify(
   reference: string,
   options: PullOptions = {},
 ): Promise<PullResult> {
-  const dir = await Deno.makeTempDir({ prefix: "pull_verify_" });
-  try {
-    await skopeo([
-      "copy",
-      `--src-tls-verify=${options.tlsVerify ?? false}`,
-      ...optionArgs("--src-cert-dir", options.certDir),
-      ...optionArgs("--src-creds", options.creds),
-      ...(options.all ? ["--all"] : []),
-      dockerReference(reference),
-      `dir:${dir}`,
-    ]);
-    const topBytes = await Deno.readFile(`${dir}/manifest.json`);
-    const top = parseJson(topBytes, `manifest of ${reference}`);
-    const manifestDigest = sha256(topBytes);
-    const mediaType = mediaTypeOf(top);
-    const images: VerifiedImage[] = [];
-    if (INDEX_TYPES.has(mediaType)) {
-      if (!Array.isArray(top.manifests)) fail(`index of ${reference} has no manifests`);
-      for (const [i, entry] of top.manifests.entries()) {
-        const child = descriptorAt(entry, `manifests[${i}] of ${reference}`);
-        let bytes: Uint8Array;
-        try {
-          bytes = await Deno.readFile(`${blobPath(dir, child.digest)}.manifest.json`);
-        } catch {
-          if (options.all) fail(`child manifest ${child.digest} was not pulled`);
-          continue;
-        }
-        if (sha256(bytes) !== child.digest) fail(`child manifest ${child.digest} does not match`);
-        images.push(await verifyImage(dir, bytes, child.digest));
+  await using temp = await tempDir("pull_verify_");
+  const dir = temp.path;
+  await skopeo([
+    "copy",
+    `--src-tls-verify=${options.tlsVerify ?? false}`,
+    ...optionArgs("--src-cert-dir", options.certDir),
+    ...optionArgs("--src-creds", options.creds),
+    ...(options.all ? ["--all"] : []),
+    dockerReference(reference),
+    `dir:${dir}`,
+  ]);
+  const topBytes = await Deno.readFile(`${dir}/manifest.json`);
+  const top = parseJson(topBytes, `manifest of ${reference}`);
+  const manifestDigest = sha256(topBytes);
+  const mediaType = mediaTypeOf(top);
+  const images: VerifiedImage[] = [];
+  if (INDEX_TYPES.has(mediaType)) {
+    if (!Array.isArray(top.manifests)) fail(`index of ${reference} has no manifests`);
+    for (const [i, entry] of top.manifests.entries()) {
+      const child = descriptorAt(entry, `manifests[${i}] of ${reference}`);
+      let bytes: Uint8Array;
+      try {
+        bytes = await Deno.readFile(`${blobPath(dir, child.digest)}.manifest.json`);
+      } catch {
+        if (options.all) fail(`child manifest ${child.digest} was not pulled`);
+        continue;
       }
-    } else {
-      images.push(await verifyImage(dir, topBytes, manifestDigest));
+      if (sha256(bytes) !== child.digest) fail(`child manifest ${child.digest} does not match`);
+      images.push(await verifyImage(dir, bytes, child.digest));
     }
-    const result = { manifestDigest, mediaType, images };
-    checkExpectations(result, options);
-    return result;
-  } finally {
-    await Deno.remove(dir, { recursive: true });
+  } else {
+    images.push(await verifyImage(dir, topBytes, manifestDigest));
   }
+  const result = { manifestDigest, mediaType, images };
+  checkExpectations(result, options);
+  return result;
 }
 
 /**
@@ -429,13 +427,11 @@ export async function skopeoInspect(
     ...optionArgs("--creds", options.creds),
     dockerReference(reference),
   ]);
-  const file = await Deno.makeTempFile({ prefix: "manifest_", suffix: ".json" });
-  try {
-    await Deno.writeFile(file, raw);
-    const digest = new TextDecoder().decode(await skopeo(["manifest-digest", file])).trim();
-    const manifest = parseJson(raw, `manifest of ${reference}`);
-    return { raw, manifest, mediaType: mediaTypeOf(manifest), digest };
-  } finally {
-    await Deno.remove(file);
-  }
+  const digest = await withTempFile(
+    "manifest.json",
+    raw,
+    async (file) => new TextDecoder().decode(await skopeo(["manifest-digest", file])).trim(),
+  );
+  const manifest = parseJson(raw, `manifest of ${reference}`);
+  return { raw, manifest, mediaType: mediaTypeOf(manifest), digest };
 }

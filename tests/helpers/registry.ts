@@ -9,6 +9,7 @@
 
 import { createSign } from "node:crypto";
 import { distributionConfig, freePort } from "../../scripts/distribution_config.ts";
+import { tempDir, tempDirUntilExit } from "./temp_dir.ts";
 
 /** A user name → password table. */
 export type Users = Record<string, string>;
@@ -81,7 +82,8 @@ const REGISTRY_LEEWAY_SECONDS = 60;
 
 /** Starts a registry; call `stop()` when done (in a `finally`). */
 export async function startRegistry(options: TestRegistryOptions = {}): Promise<TestRegistry> {
-  const dir = await Deno.makeTempDir({ prefix: "test-registry-" });
+  const storage = await tempDir("test-registry-");
+  const dir = storage.path;
   const tokenRequests: TokenRequestLog[] = [];
   const refreshTokens = new Map<string, string>();
   let tokenServer: Deno.HttpServer | undefined;
@@ -103,7 +105,7 @@ export async function startRegistry(options: TestRegistryOptions = {}): Promise<
     await end("SIGTERM");
     await tokenServer?.shutdown();
     client?.close();
-    await Deno.remove(dir, { recursive: true });
+    await storage.remove();
   };
   try {
     const port = freePort();
@@ -272,14 +274,7 @@ export async function tlsFixture(): Promise<TlsFixture> {
 }
 
 async function makeCertificates(): Promise<Certificates> {
-  const dir = await Deno.makeTempDir({ prefix: "test-registry-certs-" });
-  globalThis.addEventListener("unload", () => {
-    try {
-      Deno.removeSync(dir, { recursive: true });
-    } catch {
-      // best effort
-    }
-  });
+  const dir = await tempDirUntilExit("test-registry-certs-");
   const path = (name: string): string => `${dir}/${name}`;
   await run("openssl", [
     ...["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"],

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { type CliRun, runPusher } from "../helpers/cli.ts";
 import { pullAndVerify, skopeoInspect } from "../helpers/pull_verify.ts";
 import { type SampleArchive, writeSampleDockerArchive } from "../helpers/sample_archive.ts";
+import { tempDir, tempDirUntilExit } from "../helpers/temp_dir.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -71,7 +72,8 @@ export interface IsolatedEnv {
 
 /** A fresh isolated environment (empty docker config, no auth files, no proxies). */
 export async function isolatedEnv(): Promise<IsolatedEnv> {
-  const dir = await Deno.makeTempDir({ prefix: "auth-cli-" });
+  const temp = await tempDir("auth-cli-");
+  const dir = temp.path;
   const dockerConfig = join(dir, "docker");
   const configHome = join(dir, "config");
   const runtimeDir = join(dir, "run");
@@ -92,7 +94,7 @@ export async function isolatedEnv(): Promise<IsolatedEnv> {
     configHome,
     runtimeDir,
     env,
-    remove: () => Deno.remove(dir, { recursive: true }),
+    remove: temp.remove,
   };
 }
 
@@ -182,14 +184,7 @@ export function sampleArchive(randomBytes = 64 * 1024): Promise<SampleArchive> {
   let sample = samples.get(key);
   if (sample === undefined) {
     sample = (async () => {
-      const dir = await Deno.makeTempDir({ prefix: "auth-sample-" });
-      globalThis.addEventListener("unload", () => {
-        try {
-          Deno.removeSync(dir, { recursive: true });
-        } catch {
-          // best effort
-        }
-      });
+      const dir = await tempDirUntilExit("auth-sample-");
       return await writeSampleDockerArchive(join(dir, "sample.tar"), {
         layers: 2,
         randomBytes,

@@ -17,6 +17,7 @@ import { type FaultProxy, startFaultProxy } from "../helpers/fault_proxy.ts";
 import { digestOf, sharedFixtures, type TarEntrySpec, writeTar } from "../helpers/fixtures.ts";
 import type { RequestKind } from "../helpers/memory_registry.ts";
 import { startRegistry } from "../helpers/registry.ts";
+import { tempDir } from "../helpers/temp_dir.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -109,7 +110,8 @@ function writes(proxy: FaultProxy): number {
 
 Deno.test("bad input: one clear line, the right exit code, no registry writes", async () => {
   const fixtures = await sharedFixtures();
-  const dir = await Deno.makeTempDir({ prefix: "bad-input-" });
+  await using temp = await tempDir("bad-input-");
+  const dir = temp.path;
   const registry = await startRegistry();
   try {
     const oci = await entriesOf(fixtures["oci-archive"].path);
@@ -324,6 +326,5 @@ Deno.test("bad input: one clear line, the right exit code, no registry writes", 
     console.log(`bad input: ${cases.length + 1} cases, each one error line, no registry writes`);
   } finally {
     await registry.stop();
-    await Deno.remove(dir, { recursive: true });
   }
 });

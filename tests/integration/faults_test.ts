@@ -20,6 +20,7 @@ import { startMemoryRegistry } from "../helpers/memory_registry.ts";
 import { pullAndVerify } from "../helpers/pull_verify.ts";
 import { startRegistry } from "../helpers/registry.ts";
 import { type SampleArchive, writeSampleDockerArchive } from "../helpers/sample_archive.ts";
+import { tempDir, tempDirUntilExit } from "../helpers/temp_dir.ts";
 
 /** The fault mix: every kind the issue names, at rates that leave room to finish. */
 const RULES: readonly ProxyFaultRule[] = [
@@ -40,8 +41,7 @@ let sampleOnce: Promise<SampleArchive> | undefined;
 /** Three layers, the last with 12 MiB of incompressible bytes (three 5 MiB chunks). */
 function sample(): Promise<SampleArchive> {
   sampleOnce ??= (async () => {
-    const dir = await Deno.makeTempDir({ prefix: "faults-sample-" });
-    globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
+    const dir = await tempDirUntilExit("faults-sample-");
     return await writeSampleDockerArchive(`${dir}/sample.tar`, {
       layers: 3,
       randomBytes: 12 * 1024 * 1024,
@@ -91,7 +91,8 @@ interface SeedOutcome {
 
 /** One in-process push with a fresh cache dir, bounded by {@link PUSH_LIMIT_MS}. */
 async function pushWithLimit(pushOptions: PushOptions): Promise<SeedOutcome> {
-  const cacheDir = await Deno.makeTempDir({ prefix: "faults-cache-" });
+  await using cache = await tempDir("faults-cache-");
+  const cacheDir = cache.path;
   Deno.env.set("DOCKER_PUSHER_CACHE_DIR", cacheDir);
   const controller = new AbortController();
   const timer = setTimeout(
@@ -116,7 +117,6 @@ async function pushWithLimit(pushOptions: PushOptions): Promise<SeedOutcome> {
   } finally {
     clearTimeout(timer);
     Deno.env.delete("DOCKER_PUSHER_CACHE_DIR");
-    await Deno.remove(cacheDir, { recursive: true });
   }
 }
 

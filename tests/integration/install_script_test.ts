@@ -9,6 +9,7 @@ import {
   PROJECT_ROOT,
   TARGETS,
 } from "../../scripts/compile.ts";
+import { tempDir } from "../helpers/temp_dir.ts";
 
 const INSTALL_SH = join(PROJECT_ROOT, "scripts/install.sh");
 const decoder = new TextDecoder();
@@ -167,7 +168,8 @@ Deno.test({
   async fn(t) {
     const target = hostTarget as CompileTarget;
     const server = new ReleaseServer({ latest: release("0.3.0"), "v0.2.0": release("0.2.0") });
-    const home = await Deno.makeTempDir();
+    await using homeDir = await tempDir();
+    const home = homeDir.path;
     try {
       for (const shell of SHELLS) {
         await t.step(`latest, with ${shell}`, async () => {
@@ -229,7 +231,6 @@ Deno.test({
       });
     } finally {
       await server.close();
-      await Deno.remove(home, { recursive: true });
     }
   },
 });
@@ -243,7 +244,8 @@ Deno.test({
       latest: release("0.3.0", { tamper: target }),
       "v0.2.0": release("0.2.0", { omit: target }),
     });
-    const home = await Deno.makeTempDir();
+    await using homeDir = await tempDir();
+    const home = homeDir.path;
     try {
       for (const shell of SHELLS) {
         await t.step(`tampered asset, with ${shell}`, async () => {
@@ -315,7 +317,6 @@ Deno.test({
       });
     } finally {
       await server.close();
-      await Deno.remove(home, { recursive: true });
     }
   },
 });
@@ -329,7 +330,8 @@ Deno.test({
       latest: release("0.3.0"),
       "v0.1.0": release("0.1.0", { tamper: target }),
     });
-    const home = await Deno.makeTempDir();
+    await using homeDir = await tempDir();
+    const home = homeDir.path;
     try {
       const noCurl = await pathWithout(home, ["curl", "sha256sum"]);
       const haveTools = await exists(join(noCurl, "wget")) && await exists(join(noCurl, "shasum"));
@@ -375,7 +377,6 @@ Deno.test({
       });
     } finally {
       await server.close();
-      await Deno.remove(home, { recursive: true });
     }
   },
 });
@@ -385,7 +386,8 @@ Deno.test({
   ignore: Deno.build.os === "windows",
   async fn(t) {
     const server = new ReleaseServer({ latest: release("0.3.0") });
-    const home = await Deno.makeTempDir();
+    await using homeDir = await tempDir();
+    const home = homeDir.path;
     try {
       const cases: [string, string, CompileTarget][] = [
         ["Linux", "x86_64", "x86_64-unknown-linux-gnu"],
@@ -446,7 +448,6 @@ Deno.test({
       });
     } finally {
       await server.close();
-      await Deno.remove(home, { recursive: true });
     }
   },
 });
@@ -473,46 +474,43 @@ Deno.test({
       ?.run;
     assert.ok(script, "no installer step in the build job");
 
-    const work = await Deno.makeTempDir();
-    try {
-      // The step's server port, swapped for one that is free now.
-      const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-      const port = (probe.addr as Deno.NetAddr).port;
-      probe.close();
-      await Deno.mkdir(join(work, "dist"));
-      await Deno.mkdir(join(work, "scripts"));
-      await Deno.copyFile(INSTALL_SH, join(work, "scripts/install.sh"));
-      const binary = fakeBinary("docker-image-pusher 4.5.6");
-      await Deno.writeFile(join(work, "dist", assetName(target)), binary, { mode: 0o755 });
-      await Deno.writeTextFile(
-        join(work, "dist/SHA256SUMS"),
-        checksumFileText([{ name: assetName(target), sha256: sha256(binary) }]),
-      );
-      await Deno.writeTextFile(join(work, "step.sh"), script.replaceAll("8765", String(port)));
-      const denoDir = Deno.execPath().replace(/\/[^/]+$/, "");
-      const result = await new Deno.Command("bash", {
-        args: ["--noprofile", "--norc", "-eo", "pipefail", "step.sh"],
-        cwd: work,
-        clearEnv: true,
-        env: {
-          PATH: `${denoDir}:/usr/local/bin:/usr/bin:/bin`,
-          HOME: work,
-          RUNNER_OS: "Linux",
-          RUNNER_TEMP: join(work, "runner-temp"),
-          ASSET: assetName(target),
-          VERSION: "4.5.6",
-        },
-        stdout: "piped",
-        stderr: "piped",
-        signal: AbortSignal.timeout(60_000),
-      }).output();
-      const output = decoder.decode(result.stdout) + decoder.decode(result.stderr);
-      assert.equal(result.code, 0, output);
-      assert.match(output, /installed docker-image-pusher docker-image-pusher 4\.5\.6/);
-      const installed = join(work, "runner-temp/installed/docker-image-pusher");
-      assert.equal(await runInstalled(installed), "docker-image-pusher 4.5.6");
-    } finally {
-      await Deno.remove(work, { recursive: true });
-    }
+    await using workDir = await tempDir();
+    const work = workDir.path;
+    // The step's server port, swapped for one that is free now.
+    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (probe.addr as Deno.NetAddr).port;
+    probe.close();
+    await Deno.mkdir(join(work, "dist"));
+    await Deno.mkdir(join(work, "scripts"));
+    await Deno.copyFile(INSTALL_SH, join(work, "scripts/install.sh"));
+    const binary = fakeBinary("docker-image-pusher 4.5.6");
+    await Deno.writeFile(join(work, "dist", assetName(target)), binary, { mode: 0o755 });
+    await Deno.writeTextFile(
+      join(work, "dist/SHA256SUMS"),
+      checksumFileText([{ name: assetName(target), sha256: sha256(binary) }]),
+    );
+    await Deno.writeTextFile(join(work, "step.sh"), script.replaceAll("8765", String(port)));
+    const denoDir = Deno.execPath().replace(/\/[^/]+$/, "");
+    const result = await new Deno.Command("bash", {
+      args: ["--noprofile", "--norc", "-eo", "pipefail", "step.sh"],
+      cwd: work,
+      clearEnv: true,
+      env: {
+        PATH: `${denoDir}:/usr/local/bin:/usr/bin:/bin`,
+        HOME: work,
+        RUNNER_OS: "Linux",
+        RUNNER_TEMP: join(work, "runner-temp"),
+        ASSET: assetName(target),
+        VERSION: "4.5.6",
+      },
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(60_000),
+    }).output();
+    const output = decoder.decode(result.stdout) + decoder.decode(result.stderr);
+    assert.equal(result.code, 0, output);
+    assert.match(output, /installed docker-image-pusher docker-image-pusher 4\.5\.6/);
+    const installed = join(work, "runner-temp/installed/docker-image-pusher");
+    assert.equal(await runInstalled(installed), "docker-image-pusher 4.5.6");
   },
 });

@@ -18,6 +18,7 @@ import { sharedFixtures } from "../helpers/fixtures.ts";
 import { type MemoryRegistry, startMemoryRegistry } from "../helpers/memory_registry.ts";
 import { pullAndVerify } from "../helpers/pull_verify.ts";
 import { startRegistry } from "../helpers/registry.ts";
+import { tempDir, tempDirUntilExit } from "../helpers/temp_dir.ts";
 
 const MiB = 1024 * 1024;
 const LAYERS = 4;
@@ -90,8 +91,7 @@ let archiveOnce: Promise<BigArchive> | undefined;
 /** Writes the archive once per test process (removed at exit). */
 function bigArchive(): Promise<BigArchive> {
   archiveOnce ??= (async () => {
-    const dir = await Deno.makeTempDir({ prefix: "kill-resume-" });
-    globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
+    const dir = await tempDirUntilExit("kill-resume-");
     const path = `${dir}/big.tar`;
     const file = await Deno.open(path, { write: true, create: true, truncate: true });
     let size = 0;
@@ -251,130 +251,125 @@ function pushedBlobBytes(registry: MemoryRegistry, repository: string): number[]
 
 Deno.test("kill -9 mid-layer, then the same command: finishes and re-sends less than a layer", async () => {
   const archive = await bigArchive();
-  const cacheDir = await Deno.makeTempDir({ prefix: "kill-cache-" });
+  await using cache = await tempDir("kill-cache-");
+  const cacheDir = cache.path;
   // One layer at a time, each chunk held up for 400 ms (a layer then takes longer than the
   // state file's one-second write interval), so that the kill reliably lands after a layer
   // finished and while the next one is between chunks, with its session saved.
   await using registry = startMemoryRegistry({
     faults: (context) => context.kind === "upload-patch" ? { type: "stall", ms: 400 } : undefined,
   });
-  try {
-    const target = `http://${registry.host}/kill/app:1`;
-    const started = performance.now();
-    const child = spawnPusher(pushArgs(archive, target, ["--max-concurrent", "1"]), cacheDir);
-    // The state file is written at most once a second: wait until it holds the open session.
-    const midLayer = await waitFor(() => {
-      const sessions = registry.sessions();
-      const saved = savedUploads(cacheDir);
-      return sessions.filter((session) => session.state === "completed").length >= 1 &&
-        sessions.some((session) =>
-          session.state === "open" && session.size >= CHUNK &&
-          saved.some((upload) => upload.location.includes(session.id) && upload.offset >= CHUNK)
-        );
-    }, 120_000);
-    assert.ok(midLayer, "the push got a layer done and another one going, and saved it");
-    child.kill("SIGKILL");
-    const killed = await finish(child);
-    assert.notEqual(killed.code, 0);
-    const firstMs = performance.now() - started;
-    const sentBefore = registry.stats.bytesReceived["upload-patch"] ?? 0;
-    const committedBefore = registry.sessions().filter((s) => s.state === "completed").length;
-    const savedState = [...Deno.readDirSync(cacheDir)].map((entry) => entry.name);
-    assert.ok(savedState.some((name) => name.startsWith("uploads-")), "resume state was saved");
+  const target = `http://${registry.host}/kill/app:1`;
+  const started = performance.now();
+  const child = spawnPusher(pushArgs(archive, target, ["--max-concurrent", "1"]), cacheDir);
+  // The state file is written at most once a second: wait until it holds the open session.
+  const midLayer = await waitFor(() => {
+    const sessions = registry.sessions();
+    const saved = savedUploads(cacheDir);
+    return sessions.filter((session) => session.state === "completed").length >= 1 &&
+      sessions.some((session) =>
+        session.state === "open" && session.size >= CHUNK &&
+        saved.some((upload) => upload.location.includes(session.id) && upload.offset >= CHUNK)
+      );
+  }, 120_000);
+  assert.ok(midLayer, "the push got a layer done and another one going, and saved it");
+  child.kill("SIGKILL");
+  const killed = await finish(child);
+  assert.notEqual(killed.code, 0);
+  const firstMs = performance.now() - started;
+  const sentBefore = registry.stats.bytesReceived["upload-patch"] ?? 0;
+  const committedBefore = registry.sessions().filter((s) => s.state === "completed").length;
+  const savedState = [...Deno.readDirSync(cacheDir)].map((entry) => entry.name);
+  assert.ok(savedState.some((name) => name.startsWith("uploads-")), "resume state was saved");
 
-    registry.faults = undefined;
-    registry.resetStats();
-    const again = await finish(spawnPusher(pushArgs(archive, target), cacheDir));
-    assert.equal(again.code, 0, again.stderr);
-    const sentAfter = registry.stats.bytesReceived["upload-patch"] ?? 0;
-    const blobs = pushedBlobBytes(registry, "kill/app");
-    const needed = blobs.reduce((sum, size) => sum + size, 0);
-    const resent = sentBefore + sentAfter - needed;
-    const smallestLayer = Math.min(...blobs.slice(0, -1));
-    console.log(
-      `kill -9 (spec registry): archive ${archive.size} bytes, ${needed} bytes of blobs; killed ` +
-        `after ${Math.round(firstMs)} ms with ${sentBefore} bytes sent and ${committedBefore} ` +
-        `layer(s) committed; the re-run skipped ${states(again.events, "exists")} layer(s), ` +
-        `resumed at ${JSON.stringify(resumes(again.events))}, sent ${sentAfter} bytes; ` +
-        `re-sent ${resent} bytes (one layer: ${smallestLayer})`,
-    );
-    assert.ok(states(again.events, "exists") >= 1, "finished layers were skipped");
-    assert.ok(resumes(again.events).length >= 1, "an open session was continued");
-    assert.ok(resent < smallestLayer, `re-sent ${resent} bytes, more than a layer`);
-    await pullAndVerify(`${registry.host}/kill/app:1`, {
-      expectedConfigDigest: archive.configDigest,
-      expectedDiffIds: archive.diffIds,
-    });
-  } finally {
-    await Deno.remove(cacheDir, { recursive: true });
-  }
+  registry.faults = undefined;
+  registry.resetStats();
+  const again = await finish(spawnPusher(pushArgs(archive, target), cacheDir));
+  assert.equal(again.code, 0, again.stderr);
+  const sentAfter = registry.stats.bytesReceived["upload-patch"] ?? 0;
+  const blobs = pushedBlobBytes(registry, "kill/app");
+  const needed = blobs.reduce((sum, size) => sum + size, 0);
+  const resent = sentBefore + sentAfter - needed;
+  const smallestLayer = Math.min(...blobs.slice(0, -1));
+  console.log(
+    `kill -9 (spec registry): archive ${archive.size} bytes, ${needed} bytes of blobs; killed ` +
+      `after ${Math.round(firstMs)} ms with ${sentBefore} bytes sent and ${committedBefore} ` +
+      `layer(s) committed; the re-run skipped ${states(again.events, "exists")} layer(s), ` +
+      `resumed at ${JSON.stringify(resumes(again.events))}, sent ${sentAfter} bytes; ` +
+      `re-sent ${resent} bytes (one layer: ${smallestLayer})`,
+  );
+  assert.ok(states(again.events, "exists") >= 1, "finished layers were skipped");
+  assert.ok(resumes(again.events).length >= 1, "an open session was continued");
+  assert.ok(resent < smallestLayer, `re-sent ${resent} bytes, more than a layer`);
+  await pullAndVerify(`${registry.host}/kill/app:1`, {
+    expectedConfigDigest: archive.configDigest,
+    expectedDiffIds: archive.diffIds,
+  });
 });
 
 Deno.test("Ctrl-C stops cleanly with exit 130 and saved state; a lost link resumes too", async () => {
   const archive = await bigArchive();
-  const cacheDir = await Deno.makeTempDir({ prefix: "sigint-cache-" });
+  await using cache = await tempDir("sigint-cache-");
+  const cacheDir = cache.path;
   await using registry = startMemoryRegistry();
-  try {
-    const target = `http://${registry.host}/sigint/app:1`;
-    const child = spawnPusher(pushArgs(archive, target), cacheDir);
-    // A second chunk arriving means the first one's acknowledgement went out.
-    const going = await waitFor(
-      () => registry.sessions().some((session) => session.size > CHUNK),
-      120_000,
-    );
-    assert.ok(going);
-    const interrupted = performance.now();
-    child.kill("SIGINT");
-    const first = await finish(child);
-    const stopMs = performance.now() - interrupted;
-    assert.equal(first.code, 130, first.stderr);
-    assert.match(first.stderr, /interrupted by Ctrl-C; progress was saved/);
-    assert.ok(stopMs < 10_000, `stopping took ${Math.round(stopMs)} ms`);
-    const stateFile = [...Deno.readDirSync(cacheDir)].find((entry) =>
-      entry.name.startsWith("uploads-")
-    );
-    assert.ok(stateFile, "a resume state file exists");
-    const state = JSON.parse(await Deno.readTextFile(`${cacheDir}/${stateFile.name}`)) as {
-      uploads: Record<string, { offset: number }>;
-    };
-    const saved = Object.values(state.uploads);
-    assert.ok(saved.some((upload) => upload.offset >= CHUNK), "acknowledged chunks were saved");
-    assert.deepEqual(registry.tags("sigint/app"), [], "no tag after an interrupted push");
+  const target = `http://${registry.host}/sigint/app:1`;
+  const child = spawnPusher(pushArgs(archive, target), cacheDir);
+  // A second chunk arriving means the first one's acknowledgement went out.
+  const going = await waitFor(
+    () => registry.sessions().some((session) => session.size > CHUNK),
+    120_000,
+  );
+  assert.ok(going);
+  const interrupted = performance.now();
+  child.kill("SIGINT");
+  const first = await finish(child);
+  const stopMs = performance.now() - interrupted;
+  assert.equal(first.code, 130, first.stderr);
+  assert.match(first.stderr, /interrupted by Ctrl-C; progress was saved/);
+  assert.ok(stopMs < 10_000, `stopping took ${Math.round(stopMs)} ms`);
+  const stateFile = [...Deno.readDirSync(cacheDir)].find((entry) =>
+    entry.name.startsWith("uploads-")
+  );
+  assert.ok(stateFile, "a resume state file exists");
+  const state = JSON.parse(await Deno.readTextFile(`${cacheDir}/${stateFile.name}`)) as {
+    uploads: Record<string, { offset: number }>;
+  };
+  const saved = Object.values(state.uploads);
+  assert.ok(saved.some((upload) => upload.offset >= CHUNK), "acknowledged chunks were saved");
+  assert.deepEqual(registry.tags("sigint/app"), [], "no tag after an interrupted push");
 
-    // The link goes down mid-upload: every upload request is cut until it comes back.
-    const sentBeforeLoss = registry.stats.bytesReceived["upload-patch"] ?? 0;
-    registry.faults = (context) =>
-      context.kind === "upload-patch" &&
-        (registry.stats.bytesReceived["upload-patch"] ?? 0) > sentBeforeLoss + 2 * CHUNK
-        ? { type: "cut", afterBytes: 1000 }
-        : undefined;
-    const lost = await finish(
-      spawnPusher(pushArgs(archive, target, ["--retry-attempts", "1"]), cacheDir),
-    );
-    assert.equal(lost.code, 5, lost.stderr);
-    assert.deepEqual(registry.tags("sigint/app"), []);
-    assert.ok(resumes(lost.events).length >= 1, "the run after Ctrl-C resumed");
+  // The link goes down mid-upload: every upload request is cut until it comes back.
+  const sentBeforeLoss = registry.stats.bytesReceived["upload-patch"] ?? 0;
+  registry.faults = (context) =>
+    context.kind === "upload-patch" &&
+      (registry.stats.bytesReceived["upload-patch"] ?? 0) > sentBeforeLoss + 2 * CHUNK
+      ? { type: "cut", afterBytes: 1000 }
+      : undefined;
+  const lost = await finish(
+    spawnPusher(pushArgs(archive, target, ["--retry-attempts", "1"]), cacheDir),
+  );
+  assert.equal(lost.code, 5, lost.stderr);
+  assert.deepEqual(registry.tags("sigint/app"), []);
+  assert.ok(resumes(lost.events).length >= 1, "the run after Ctrl-C resumed");
 
-    registry.faults = undefined;
-    const last = await finish(spawnPusher(pushArgs(archive, target), cacheDir));
-    assert.equal(last.code, 0, last.stderr);
-    console.log(
-      `Ctrl-C: stopped in ${Math.round(stopMs)} ms with exit 130 and ${saved.length} open ` +
-        `session(s) saved; after a lost link (exit 5) the re-run resumed at ` +
-        `${JSON.stringify(resumes(last.events))} and skipped ${
-          states(last.events, "exists")
-        } layer(s)`,
-    );
-    assert.ok(resumes(last.events).length >= 1, "the run after the lost link resumed");
-    await pullAndVerify(`${registry.host}/sigint/app:1`, { expectedDiffIds: archive.diffIds });
-  } finally {
-    await Deno.remove(cacheDir, { recursive: true });
-  }
+  registry.faults = undefined;
+  const last = await finish(spawnPusher(pushArgs(archive, target), cacheDir));
+  assert.equal(last.code, 0, last.stderr);
+  console.log(
+    `Ctrl-C: stopped in ${Math.round(stopMs)} ms with exit 130 and ${saved.length} open ` +
+      `session(s) saved; after a lost link (exit 5) the re-run resumed at ` +
+      `${JSON.stringify(resumes(last.events))} and skipped ${
+        states(last.events, "exists")
+      } layer(s)`,
+  );
+  assert.ok(resumes(last.events).length >= 1, "the run after the lost link resumed");
+  await pullAndVerify(`${registry.host}/sigint/app:1`, { expectedDiffIds: archive.diffIds });
 });
 
 Deno.test("kill -9 against Distribution 2.8: only the cut layer starts over", async () => {
   const archive = await bigArchive();
-  const cacheDir = await Deno.makeTempDir({ prefix: "kill28-cache-" });
+  await using cache = await tempDir("kill28-cache-");
+  const cacheDir = cache.path;
   const registry = await startRegistry();
   try {
     await using proxy = startFaultProxy({ upstream: registry.url, seed: 1, rules: [] });
@@ -411,36 +406,32 @@ Deno.test("kill -9 against Distribution 2.8: only the cut layer starts over", as
     assert.ok(resent < Math.min(...layers), `re-sent ${resent} bytes, more than a layer`);
   } finally {
     await registry.stop();
-    await Deno.remove(cacheDir, { recursive: true });
   }
 });
 
 Deno.test("a corrupt or foreign resume state file is ignored with a warning", async () => {
   const fixtures = await sharedFixtures();
   await using registry = startMemoryRegistry();
-  const cacheDir = await Deno.makeTempDir({ prefix: "state-cache-" });
-  try {
-    const path = UploadState.pathFor(cacheDir, registry.host);
-    const foreign = JSON.stringify({
-      format: "docker-image-pusher/uploads",
-      version: 1,
-      registry: "elsewhere.example",
-      uploads: {},
-    });
-    for (const [i, text] of ["{corrupt", foreign].entries()) {
-      await Deno.writeTextFile(path, text);
-      const run = await runPusher(
-        ["-f", fixtures["docker-archive"].path, "-r", `http://${registry.host}/state/app:${i}`],
-        { cacheDir },
-      );
-      assert.equal(run.code, 0, run.stderr);
-      assert.match(run.stderr, /^warning: ignoring the resume state .*uploads-[0-9a-f]+\.json: /m);
-      if (i > 0) continue;
-      // The first push uploaded, so the state was written again, valid.
-      const rewritten = JSON.parse(await Deno.readTextFile(path)) as { registry: string };
-      assert.equal(rewritten.registry, registry.host, "replaced by a valid file");
-    }
-  } finally {
-    await Deno.remove(cacheDir, { recursive: true });
+  await using cache = await tempDir("state-cache-");
+  const cacheDir = cache.path;
+  const path = UploadState.pathFor(cacheDir, registry.host);
+  const foreign = JSON.stringify({
+    format: "docker-image-pusher/uploads",
+    version: 1,
+    registry: "elsewhere.example",
+    uploads: {},
+  });
+  for (const [i, text] of ["{corrupt", foreign].entries()) {
+    await Deno.writeTextFile(path, text);
+    const run = await runPusher(
+      ["-f", fixtures["docker-archive"].path, "-r", `http://${registry.host}/state/app:${i}`],
+      { cacheDir },
+    );
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /^warning: ignoring the resume state .*uploads-[0-9a-f]+\.json: /m);
+    if (i > 0) continue;
+    // The first push uploaded, so the state was written again, valid.
+    const rewritten = JSON.parse(await Deno.readTextFile(path)) as { registry: string };
+    assert.equal(rewritten.registry, registry.host, "replaced by a valid file");
   }
 });

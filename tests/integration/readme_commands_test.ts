@@ -99,7 +99,8 @@ Deno.test("both ways to run from source in the README push an image", async () =
 Deno.test("the batch loop from the README works as written", async () => {
   const fixtures = await sharedFixtures();
   const registry = await startRegistry();
-  const dir = await Deno.makeTempDir();
+  await using temp = await tempDir();
+  const dir = temp.path;
   try {
     const bin = await installWrapper(dir);
     const models = join(dir, "models");
@@ -129,7 +130,6 @@ Deno.test("the batch loop from the README works as written", async () => {
     });
   } finally {
     await registry.stop();
-    await Deno.remove(dir, { recursive: true });
   }
 });
 
@@ -164,7 +164,8 @@ Deno.test("the README exit-code table matches the code", () => {
 Deno.test("the air-gapped workflow from the README works as written", async () => {
   const fixture = (await sharedFixtures())["docker-archive"];
   const registry = await startRegistry({ tls: true, htpasswd: { deployer: "gap-Secret-1" } });
-  const dir = await Deno.makeTempDir();
+  await using temp = await tempDir();
+  const dir = temp.path;
   try {
     const bin = await installWrapper(dir);
     await Deno.writeTextFile(join(dir, "ca.pem"), registry.caCert ?? "");
@@ -190,7 +191,6 @@ Deno.test("the air-gapped workflow from the README works as written", async () =
     });
   } finally {
     await registry.stop();
-    await Deno.remove(dir, { recursive: true });
   }
 });
 

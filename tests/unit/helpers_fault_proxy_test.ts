@@ -96,6 +96,34 @@ Deno.test("fault proxy: forwards a whole push and counts the bytes", async () =>
   assert.deepEqual(proxy.log.map((r) => r.outcome), [404, 202, 202, 201, 200]);
 });
 
+Deno.test("fault proxy: records each request's Content-Range and body size", async () => {
+  await using env = setup([]);
+  const { proxy } = env;
+  const data = bytesOf(10_000);
+  const start = await answer(proxy.url, "/v2/app/blobs/uploads/", { method: "POST" });
+  let location = start.headers.get("Location") ?? "";
+  for (const [from, to] of [[0, 6000], [6000, 10_000]] as const) {
+    const patch = await answer(proxy.url, location, {
+      method: "PATCH",
+      headers: { "Content-Range": `${from}-${to - 1}` },
+      body: data.slice(from, to),
+    });
+    assert.equal(patch.status, 202);
+    location = patch.headers.get("Location") ?? "";
+  }
+  const put = await answer(proxy.url, `${location}&digest=${digestOf(data)}`, { method: "PUT" });
+  assert.equal(put.status, 201);
+  assert.deepEqual(
+    proxy.log.map(({ method, contentRange, bodyBytes }) => ({ method, contentRange, bodyBytes })),
+    [
+      { method: "POST", contentRange: undefined, bodyBytes: 0 },
+      { method: "PATCH", contentRange: "0-5999", bodyBytes: 6000 },
+      { method: "PATCH", contentRange: "6000-9999", bodyBytes: 4000 },
+      { method: "PUT", contentRange: undefined, bodyBytes: 0 },
+    ],
+  );
+});
+
 Deno.test("fault proxy: rewrites Location and realm that point at the upstream", async () => {
   const upstream = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
     const origin = new URL(req.url).origin;

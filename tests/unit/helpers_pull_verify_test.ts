@@ -7,6 +7,7 @@ import { type MemoryRegistry, startMemoryRegistry } from "../helpers/memory_regi
 import { pullAndVerify, skopeoInspect } from "../helpers/pull_verify.ts";
 import { startRegistry } from "../helpers/registry.ts";
 import { writeSampleDockerArchive } from "../helpers/sample_archive.ts";
+import { tempDir } from "../helpers/temp_dir.ts";
 
 const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
@@ -101,43 +102,40 @@ async function pushOciImage(
 Deno.test({
   name: "pullAndVerify: a skopeo push into the memory registry and into Distribution (via proxy)",
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "pull_verify_test_" });
-    try {
-      const sample = await writeSampleDockerArchive(`${dir}/sample.tar`, { randomBytes: 300_000 });
-      await using memory = startMemoryRegistry();
-      const distribution = await startRegistry();
-      await using _stopDistribution = { [Symbol.asyncDispose]: () => distribution.stop() };
-      await using proxy = startFaultProxy({ upstream: distribution.url, seed: 1 });
+    await using temp = await tempDir("pull_verify_test_");
+    const dir = temp.path;
+    const sample = await writeSampleDockerArchive(`${dir}/sample.tar`, { randomBytes: 300_000 });
+    await using memory = startMemoryRegistry();
+    const distribution = await startRegistry();
+    await using _stopDistribution = { [Symbol.asyncDispose]: () => distribution.stop() };
+    await using proxy = startFaultProxy({ upstream: distribution.url, seed: 1 });
 
-      await skopeoCopy(`docker-archive:${sample.path}`, `docker://${memory.host}/x:1`);
-      await skopeoCopy(`docker-archive:${sample.path}`, `docker://${proxy.host}/x:1`);
-      assert.ok((proxy.stats.bytesForwarded["upload-patch"] ?? 0) > 300_000);
-      assert.equal(proxy.stats.requests["manifest-put"], 1);
+    await skopeoCopy(`docker-archive:${sample.path}`, `docker://${memory.host}/x:1`);
+    await skopeoCopy(`docker-archive:${sample.path}`, `docker://${proxy.host}/x:1`);
+    assert.ok((proxy.stats.bytesForwarded["upload-patch"] ?? 0) > 300_000);
+    assert.equal(proxy.stats.requests["manifest-put"], 1);
 
-      const expected = {
-        expectedConfigDigest: sample.configDigest,
-        expectedDiffIds: sample.diffIds,
-      };
-      for (const host of [memory.host, distribution.host]) {
-        const found = await pullAndVerify(`${host}/x:1`, expected);
-        assert.equal(found.mediaType, "application/vnd.docker.distribution.manifest.v2+json");
-        assert.equal(found.images.length, 1);
-        const image = found.images[0];
-        assert.equal(image?.configDigest, sample.configDigest);
-        assert.equal(image?.platform, "linux/amd64");
-        assert.deepEqual(image?.layers.map((layer) => layer.compression), ["gzip", "gzip", "gzip"]);
-        assert.deepEqual(image?.layers.map((layer) => layer.diffId), sample.diffIds);
-        const raw = await skopeoInspect(`${host}/x:1`);
-        assert.equal(raw.digest, found.manifestDigest);
-        assert.equal(raw.digest, digestOf(raw.raw));
-        assert.equal(raw.mediaType, found.mediaType);
-        assert.deepEqual(
-          (raw.manifest.layers as { digest: string }[]).map((layer) => layer.digest),
-          image?.layers.map((layer) => layer.digest),
-        );
-      }
-    } finally {
-      await Deno.remove(dir, { recursive: true });
+    const expected = {
+      expectedConfigDigest: sample.configDigest,
+      expectedDiffIds: sample.diffIds,
+    };
+    for (const host of [memory.host, distribution.host]) {
+      const found = await pullAndVerify(`${host}/x:1`, expected);
+      assert.equal(found.mediaType, "application/vnd.docker.distribution.manifest.v2+json");
+      assert.equal(found.images.length, 1);
+      const image = found.images[0];
+      assert.equal(image?.configDigest, sample.configDigest);
+      assert.equal(image?.platform, "linux/amd64");
+      assert.deepEqual(image?.layers.map((layer) => layer.compression), ["gzip", "gzip", "gzip"]);
+      assert.deepEqual(image?.layers.map((layer) => layer.diffId), sample.diffIds);
+      const raw = await skopeoInspect(`${host}/x:1`);
+      assert.equal(raw.digest, found.manifestDigest);
+      assert.equal(raw.digest, digestOf(raw.raw));
+      assert.equal(raw.mediaType, found.mediaType);
+      assert.deepEqual(
+        (raw.manifest.layers as { digest: string }[]).map((layer) => layer.digest),
+        image?.layers.map((layer) => layer.digest),
+      );
     }
   },
 });
@@ -267,43 +265,40 @@ Deno.test("pullAndVerify: mismatches throw verify errors naming the value", asyn
 });
 
 Deno.test("skopeo authenticates against the memory registry (Basic and Bearer)", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "pull_verify_test_" });
-  try {
-    const sample = await writeSampleDockerArchive(`${dir}/s.tar`, { layers: 1, randomBytes: 0 });
-    for (const scheme of ["basic", "bearer"] as const) {
-      await using registry = startMemoryRegistry({
-        auth: { username: "user", password: "secret", scheme },
-      });
-      const output = await new Deno.Command("skopeo", {
-        args: [
-          "--insecure-policy",
-          "copy",
-          "--dest-tls-verify=false",
-          "--dest-creds",
-          "user:secret",
-          `docker-archive:${sample.path}`,
-          `docker://${registry.host}/auth/app:1`,
-        ],
-      }).output();
-      assert.ok(output.success, new TextDecoder().decode(output.stderr));
-      const found = await pullAndVerify(`${registry.host}/auth/app:1`, {
-        creds: "user:secret",
-        expectedConfigDigest: sample.configDigest,
-      });
-      const raw = await skopeoInspect(`${registry.host}/auth/app:1`, { creds: "user:secret" });
-      assert.equal(raw.digest, found.manifestDigest);
-      await assert.rejects(
-        pullAndVerify(`${registry.host}/auth/app:1`, { creds: "user:wrong" }),
-        (error: unknown) => error instanceof PusherError && !error.message.includes("wrong"),
+  await using temp = await tempDir("pull_verify_test_");
+  const dir = temp.path;
+  const sample = await writeSampleDockerArchive(`${dir}/s.tar`, { layers: 1, randomBytes: 0 });
+  for (const scheme of ["basic", "bearer"] as const) {
+    await using registry = startMemoryRegistry({
+      auth: { username: "user", password: "secret", scheme },
+    });
+    const output = await new Deno.Command("skopeo", {
+      args: [
+        "--insecure-policy",
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        "user:secret",
+        `docker-archive:${sample.path}`,
+        `docker://${registry.host}/auth/app:1`,
+      ],
+    }).output();
+    assert.ok(output.success, new TextDecoder().decode(output.stderr));
+    const found = await pullAndVerify(`${registry.host}/auth/app:1`, {
+      creds: "user:secret",
+      expectedConfigDigest: sample.configDigest,
+    });
+    const raw = await skopeoInspect(`${registry.host}/auth/app:1`, { creds: "user:secret" });
+    assert.equal(raw.digest, found.manifestDigest);
+    await assert.rejects(
+      pullAndVerify(`${registry.host}/auth/app:1`, { creds: "user:wrong" }),
+      (error: unknown) => error instanceof PusherError && !error.message.includes("wrong"),
+    );
+    if (scheme === "bearer") {
+      assert.ok(
+        (registry.stats.requests["GET token"] ?? 0) > 0,
+        "skopeo fetched tokens from the token endpoint",
       );
-      if (scheme === "bearer") {
-        assert.ok(
-          (registry.stats.requests["GET token"] ?? 0) > 0,
-          "skopeo fetched tokens from the token endpoint",
-        );
-      }
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
   }
 });

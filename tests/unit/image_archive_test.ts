@@ -6,6 +6,7 @@ import { openArchive } from "../../lib/image/open_archive.ts";
 import { openRandomAccessArchive } from "../../lib/image/random_access.ts";
 import { scanArchiveStream } from "../../lib/image/stream_scan.ts";
 import { digestOf, sharedFixtures, writeTar } from "../helpers/fixtures.ts";
+import { tempDir, withTempFile } from "../helpers/temp_dir.ts";
 
 async function assertInputError(promise: Promise<unknown>, pattern: RegExp): Promise<void> {
   await assert.rejects(promise, (error: unknown) => {
@@ -28,22 +29,8 @@ const TAR = writeTar([
   { name: "medium.bin", data: big.subarray(0, 200_000) },
 ]);
 
-async function withFile<T>(
-  bytes: Uint8Array,
-  suffix: string,
-  body: (path: string) => Promise<T>,
-): Promise<T> {
-  const path = await Deno.makeTempFile({ suffix });
-  try {
-    await Deno.writeFile(path, bytes);
-    return await body(path);
-  } finally {
-    await Deno.remove(path);
-  }
-}
-
 Deno.test("random access: read, openEntry with offsets, several streams at once", async () => {
-  await withFile(TAR, ".tar", async (path) => {
+  await withTempFile("archive.tar", TAR, async (path) => {
     const archive = await openRandomAccessArchive(path);
     assert.deepEqual(archive.paths(), ["small.json", "big.bin", "medium.bin"]);
     assert.equal(archive.resolve("links/big"), "big.bin");
@@ -69,7 +56,7 @@ Deno.test("random access: read, openEntry with offsets, several streams at once"
 });
 
 Deno.test("random access: a file shortened after indexing fails the entry stream", async () => {
-  await withFile(TAR, ".tar", async (path) => {
+  await withTempFile("archive.tar", TAR, async (path) => {
     const archive = await openRandomAccessArchive(path);
     await Deno.truncate(path, 2 * 1024 * 1024);
     await assertInputError(
@@ -187,7 +174,7 @@ Deno.test("openArchive: plain tar â†’ random access; gzip/zstd by magic bytes â†
   const plain = await openArchive(fixtures["docker-legacy"].path);
   assert.equal(plain.mode, "random");
   // Compression is told by content, whatever the file is called.
-  await withFile(new Uint8Array(gzipSync(TAR)), ".tar", async (path) => {
+  await withTempFile("archive.tar", new Uint8Array(gzipSync(TAR)), async (path) => {
     const source = await openArchive(path);
     assert.ok(source.mode === "stream" && source.compression === "gzip");
     await source.stream.cancel();
@@ -200,21 +187,21 @@ Deno.test("openArchive: plain tar â†’ random access; gzip/zstd by magic bytes â†
 
 Deno.test("openArchive: missing, directory, empty and non-archive files are one-line input errors", async () => {
   await assertInputError(openArchive("/nonexistent/image.tar"), /does not exist/);
-  const dir = await Deno.makeTempDir();
-  try {
-    await assertInputError(openArchive(dir), /is a directory/);
-  } finally {
-    await Deno.remove(dir);
-  }
-  await withFile(new Uint8Array(0), ".tar", (p) => assertInputError(openArchive(p), /is empty/));
-  await withFile(
+  await using dir = await tempDir();
+  await assertInputError(openArchive(dir.path), /is a directory/);
+  await withTempFile(
+    "archive.tar",
+    new Uint8Array(0),
+    (p) => assertInputError(openArchive(p), /is empty/),
+  );
+  await withTempFile(
+    "archive.tar",
     new TextEncoder().encode("<html>not an archive</html>\n".repeat(40)),
-    ".tar",
     (p) => assertInputError(openArchive(p), /is not a tar archive/),
   );
-  await withFile(
+  await withTempFile(
+    "archive.tar.xz",
     new Uint8Array([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 0, 0]),
-    ".tar.xz",
     (p) => assertInputError(openArchive(p), /is xz-compressed/),
   );
 });

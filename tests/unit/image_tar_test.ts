@@ -6,24 +6,15 @@ import { indexTarFile, type TarIndexEntry } from "../../lib/image/tar_index.ts";
 import { normalizeEntryPath, resolveSymlinkTarget } from "../../lib/image/tar_path.ts";
 import { parseTarStream } from "../../lib/image/tar_stream.ts";
 import { concat, type TarEntrySpec, writeTar } from "../helpers/fixtures.ts";
+import { tempDir, withTempFile } from "../helpers/temp_dir.ts";
 
 const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
-
-async function withTar<T>(bytes: Uint8Array, body: (path: string) => Promise<T>): Promise<T> {
-  const path = await Deno.makeTempFile({ suffix: ".tar" });
-  try {
-    await Deno.writeFile(path, bytes);
-    return await body(path);
-  } finally {
-    await Deno.remove(path);
-  }
-}
 
 /** Index a tar file and read each regular entry's bytes straight from the file by offset. */
 async function indexAndRead(
   bytes: Uint8Array,
 ): Promise<{ entries: TarIndexEntry[]; data: Map<string, string> }> {
-  return await withTar(bytes, async (path) => {
+  return await withTempFile("archive.tar", bytes, async (path) => {
     const index = await indexTarFile(path);
     const data = new Map<string, string>();
     for (const entry of index.entries) {
@@ -122,7 +113,8 @@ Deno.test("tar index: names leaving the archive are input errors", async () => {
       { name: "hard", type: "hardlink", linkname: "../outside" },
     ] satisfies TarEntrySpec[]
   ) {
-    await withTar(
+    await withTempFile(
+      "archive.tar",
       writeTar([spec]),
       (path) => assertInputError(indexTarFile(path), /points outside the archive/),
     );
@@ -131,28 +123,42 @@ Deno.test("tar index: names leaving the archive are input errors", async () => {
 
 Deno.test("tar index: truncated, non-tar, empty and missing files are one-line input errors", async () => {
   const tar = writeTar([{ name: "a.txt", data: "x".repeat(3000) }, { name: "b.txt", data: "b" }]);
-  await withTar(tar.subarray(0, 2000), (p) => assertInputError(indexTarFile(p), /truncated/));
-  await withTar(tar.subarray(0, 300), (p) => assertInputError(indexTarFile(p), /truncated/));
+  await withTempFile(
+    "archive.tar",
+    tar.subarray(0, 2000),
+    (p) => assertInputError(indexTarFile(p), /truncated/),
+  );
+  await withTempFile(
+    "archive.tar",
+    tar.subarray(0, 300),
+    (p) => assertInputError(indexTarFile(p), /truncated/),
+  );
   // Cut exactly after the last entry: no end-of-archive marker.
-  await withTar(
+  await withTempFile(
+    "archive.tar",
     tar.subarray(0, tar.length - 1024),
     (p) => assertInputError(indexTarFile(p), /without the end-of-archive marker/),
   );
-  await withTar(
+  await withTempFile(
+    "archive.tar",
     new TextEncoder().encode("just some text, definitely not a tar archive\n".repeat(20)),
     (p) => assertInputError(indexTarFile(p), /is not a tar archive/),
   );
   const corrupt = tar.slice();
   corrupt[1024 + 3584] = 0x41; // scribble over b.txt's header
-  await withTar(corrupt, (p) => assertInputError(indexTarFile(p), /bad tar header checksum/));
-  await withTar(new Uint8Array(0), (p) => assertInputError(indexTarFile(p), /is empty/));
+  await withTempFile(
+    "archive.tar",
+    corrupt,
+    (p) => assertInputError(indexTarFile(p), /bad tar header checksum/),
+  );
+  await withTempFile(
+    "archive.tar",
+    new Uint8Array(0),
+    (p) => assertInputError(indexTarFile(p), /is empty/),
+  );
   await assertInputError(indexTarFile("/nonexistent/archive.tar"), /does not exist/);
-  const dir = await Deno.makeTempDir();
-  try {
-    await assertInputError(indexTarFile(dir), /is a directory/);
-  } finally {
-    await Deno.remove(dir);
-  }
+  await using dir = await tempDir();
+  await assertInputError(indexTarFile(dir.path), /is a directory/);
 });
 
 Deno.test("tar stream: same entries and bytes as the index, across chunk boundaries", async () => {
@@ -247,40 +253,37 @@ Deno.test("entry table: follows symlink and hardlink chains, reports broken ones
 });
 
 Deno.test("tar index and stream: archives written by GNU tar (gnu and posix formats)", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const tree = `${dir}/tree`;
-    const deep = `${"nested-directory-name/".repeat(7)}${"long-file-name-".repeat(8)}.txt`;
-    await Deno.mkdir(`${tree}/${deep.slice(0, deep.lastIndexOf("/"))}`, { recursive: true });
-    await Deno.writeTextFile(`${tree}/${deep}`, "deep file");
-    await Deno.writeTextFile(`${tree}/plain.txt`, "plain");
-    await Deno.link(`${tree}/plain.txt`, `${tree}/hardlinked.txt`);
-    await Deno.symlink(deep, `${tree}/long-symlink`);
-    for (const format of ["gnu", "posix"]) {
-      const archive = `${dir}/${format}.tar`;
-      const tar = await new Deno.Command("tar", {
-        args: [`--format=${format}`, "--sort=name", "-cf", archive, "-C", tree, "."],
-      }).output();
-      assert.ok(tar.success, new TextDecoder().decode(tar.stderr));
-      const bytes = await Deno.readFile(archive);
-      const { entries, data } = await indexAndRead(bytes);
-      const byPath = new Map(entries.map((e) => [e.path, e]));
-      assert.equal(data.get(deep), "deep file", format);
-      assert.equal(byPath.get("long-symlink")?.linkTarget, deep, format);
-      const links = ["hardlinked.txt", "plain.txt"].map((p) => byPath.get(p)?.type).sort();
-      assert.deepEqual(links, ["file", "hardlink"], format);
-      const table = new EntryTable("t");
-      for (const entry of entries) table.add(entry);
-      assert.equal(table.resolve("long-symlink"), deep);
-      assert.equal(table.size("hardlinked.txt"), 5);
-      const streamed: string[] = [];
-      for await (const { header, body } of parseTarStream(chunkedStream(bytes, 4096), archive)) {
-        await collectBytes(body);
-        streamed.push(header.path);
-      }
-      assert.deepEqual(streamed, entries.map((e) => e.path), format);
+  await using temp = await tempDir();
+  const dir = temp.path;
+  const tree = `${dir}/tree`;
+  const deep = `${"nested-directory-name/".repeat(7)}${"long-file-name-".repeat(8)}.txt`;
+  await Deno.mkdir(`${tree}/${deep.slice(0, deep.lastIndexOf("/"))}`, { recursive: true });
+  await Deno.writeTextFile(`${tree}/${deep}`, "deep file");
+  await Deno.writeTextFile(`${tree}/plain.txt`, "plain");
+  await Deno.link(`${tree}/plain.txt`, `${tree}/hardlinked.txt`);
+  await Deno.symlink(deep, `${tree}/long-symlink`);
+  for (const format of ["gnu", "posix"]) {
+    const archive = `${dir}/${format}.tar`;
+    const tar = await new Deno.Command("tar", {
+      args: [`--format=${format}`, "--sort=name", "-cf", archive, "-C", tree, "."],
+    }).output();
+    assert.ok(tar.success, new TextDecoder().decode(tar.stderr));
+    const bytes = await Deno.readFile(archive);
+    const { entries, data } = await indexAndRead(bytes);
+    const byPath = new Map(entries.map((e) => [e.path, e]));
+    assert.equal(data.get(deep), "deep file", format);
+    assert.equal(byPath.get("long-symlink")?.linkTarget, deep, format);
+    const links = ["hardlinked.txt", "plain.txt"].map((p) => byPath.get(p)?.type).sort();
+    assert.deepEqual(links, ["file", "hardlink"], format);
+    const table = new EntryTable("t");
+    for (const entry of entries) table.add(entry);
+    assert.equal(table.resolve("long-symlink"), deep);
+    assert.equal(table.size("hardlinked.txt"), 5);
+    const streamed: string[] = [];
+    for await (const { header, body } of parseTarStream(chunkedStream(bytes, 4096), archive)) {
+      await collectBytes(body);
+      streamed.push(header.path);
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
+    assert.deepEqual(streamed, entries.map((e) => e.path), format);
   }
 });

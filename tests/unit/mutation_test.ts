@@ -15,12 +15,13 @@ import { PusherError } from "../../lib/errors.ts";
 import { indexTarFile } from "../../lib/image/tar_index.ts";
 import { openRandomAccessArchive } from "../../lib/image/random_access.ts";
 import { DEFAULT_PUSH_SETTINGS, type PushOptions } from "../../lib/options.ts";
-import { push } from "../../lib/push.ts";
-import { runPusher } from "../helpers/cli.ts";
+import { push, type PushResult } from "../../lib/push.ts";
+import { type CliRun, runPusher } from "../helpers/cli.ts";
 import { type LayoutName, sharedFixtures, writeTar } from "../helpers/fixtures.ts";
 import { type MemoryRegistry, startMemoryRegistry } from "../helpers/memory_registry.ts";
-import { pullAndVerify } from "../helpers/pull_verify.ts";
+import { pullAndVerify, type PullOptions } from "../helpers/pull_verify.ts";
 import { startRegistry } from "../helpers/registry.ts";
+import { tempDir } from "../helpers/temp_dir.ts";
 
 const CASE_LIMIT_MS = 20_000;
 const CASES_PER_LAYOUT = 12;
@@ -237,113 +238,157 @@ interface CaseResult {
   outcome: "pushed" | string;
 }
 
-Deno.test("mutations: every mutated archive is a verified push or a typed error", async () => {
+/** Pushes `file` in-process to `target` with a time limit. */
+async function pushWithin(
+  file: string,
+  target: string,
+  image: string | undefined,
+): Promise<PushResult> {
+  const run = options(file, target);
+  if (image !== undefined) run.image = image;
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new Error("hang")), CASE_LIMIT_MS);
+  try {
+    return await push(run, { signal: controller.signal });
+  } catch (error) {
+    assert.equal(controller.signal.aborted, false, `${file} hung`);
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Pushes `file` through the CLI into Distribution as `target` (host/repository:tag). */
+async function pushThroughCli(
+  file: string,
+  target: string,
+  image: string | undefined,
+): Promise<CliRun> {
+  const args = ["-f", file, "-r", `http://${target}`, "--quiet"];
+  if (image !== undefined) args.push("--image", image);
+  return await runPusher(args);
+}
+
+Deno.test("mutations: a mutated archive is refused with a typed error, or pushes the undamaged image and pulls back intact", async () => {
   const fixtures = await sharedFixtures();
-  const dir = await Deno.makeTempDir({ prefix: "mutation-" });
+  await using dir = await tempDir("mutation-");
   await using registry = startMemoryRegistry();
   const results: CaseResult[] = [];
-  try {
-    let number = 0;
-    for (const layout of LAYOUTS) {
-      const fixture = fixtures[layout];
-      for (let i = 0; i < CASES_PER_LAYOUT; i++) {
-        number++;
-        const random = generator(1000 * number + 17);
-        const mutated = await mutate(layout, fixture.path, random);
-        const path = `${dir}/case${number}.tar`;
-        await Deno.writeFile(path, mutated.bytes);
-        const repository = `mutation/case${number}`;
-        const what = `case ${number} (${layout}: ${mutated.description})`;
-        const controller = new AbortController();
-        const timer = setTimeout(() => controller.abort(new Error("hang")), CASE_LIMIT_MS);
-        let outcome: string;
-        try {
-          const run = options(path, `http://${registry.host}/${repository}:1`);
-          if (fixture.choose !== undefined) run.image = fixture.choose;
-          const result = await push(run, { signal: controller.signal });
-          verifyImage(registry, repository, result.digest);
-          assert.equal(registry.manifest(repository, "1")?.bytes.length, result.size);
-          outcome = "pushed";
-        } catch (error) {
-          assert.equal(controller.signal.aborted, false, `${what} hung`);
-          assert.ok(error instanceof PusherError, `${what} crashed: ${String(error)}`);
-          assert.notEqual(error.kind, "internal", `${what}: ${error.message}`);
-          assert.doesNotMatch(error.message, /\n/, `${what}: one line`);
-          assert.deepEqual(registry.tags(repository), [], `${what} left a tag`);
-          outcome = error.kind;
-        } finally {
-          clearTimeout(timer);
-        }
-        results.push({ layout, description: mutated.description, path, outcome });
+  // What each undamaged fixture pushes: a mutation that is accepted must push the same image.
+  const intact = new Map<LayoutName, string>();
+  for (const layout of LAYOUTS) {
+    const fixture = fixtures[layout];
+    const target = `http://${registry.host}/mutation/original-${layout}:1`;
+    intact.set(layout, (await pushWithin(fixture.path, target, fixture.choose)).digest);
+  }
+  let number = 0;
+  for (const layout of LAYOUTS) {
+    const fixture = fixtures[layout];
+    for (let i = 0; i < CASES_PER_LAYOUT; i++) {
+      number++;
+      const random = generator(1000 * number + 17);
+      const mutated = await mutate(layout, fixture.path, random);
+      const path = `${dir.path}/case${number}.tar`;
+      await Deno.writeFile(path, mutated.bytes);
+      const repository = `mutation/case${number}`;
+      const what = `case ${number} (${layout}: ${mutated.description})`;
+      let outcome: string;
+      try {
+        const result = await pushWithin(
+          path,
+          `http://${registry.host}/${repository}:1`,
+          fixture.choose,
+        );
+        verifyImage(registry, repository, result.digest);
+        assert.equal(registry.manifest(repository, "1")?.bytes.length, result.size);
+        assert.equal(result.digest, intact.get(layout), `${what} pushed a different image`);
+        outcome = "pushed";
+      } catch (error) {
+        if (error instanceof assert.AssertionError) throw error;
+        assert.ok(error instanceof PusherError, `${what} crashed: ${String(error)}`);
+        assert.notEqual(error.kind, "internal", `${what}: ${error.message}`);
+        assert.doesNotMatch(error.message, /\n/, `${what}: one line`);
+        assert.deepEqual(registry.tags(repository), [], `${what} left a tag`);
+        outcome = error.kind;
       }
+      results.push({ layout, description: mutated.description, path, outcome });
     }
-    const tally: Record<string, number> = {};
-    for (const result of results) tally[result.outcome] = (tally[result.outcome] ?? 0) + 1;
-    console.log(`mutations: ${results.length} seeded cases → ${JSON.stringify(tally)}`);
-    assert.ok((tally.pushed ?? 0) > 0, "some mutations leave a valid image");
-    assert.ok(results.length - (tally.pushed ?? 0) > results.length / 2, "most are refused");
+  }
+  const tally: Record<string, number> = {};
+  for (const result of results) tally[result.outcome] = (tally[result.outcome] ?? 0) + 1;
+  console.log(`mutations: ${results.length} seeded cases → ${JSON.stringify(tally)}`);
+  assert.ok((tally.pushed ?? 0) > 0, "some mutations leave a valid image");
+  assert.ok(results.length - (tally.pushed ?? 0) > results.length / 2, "most are refused");
 
-    const real = await startRegistry();
-    try {
-      const picked = results.filter((_, i) => i % 13 === 5);
-      for (const [i, result] of picked.entries()) {
-        const target = `${real.host}/mutation/cli${i}:1`;
-        const args = ["-f", result.path, "-r", `http://${target}`, "--quiet"];
-        const image = fixtures[result.layout].choose;
-        if (image !== undefined) args.push("--image", image);
-        const run = await runPusher(args);
-        const what = `CLI ${result.layout}: ${result.description}: ${run.stderr}`;
-        if (result.outcome === "pushed") {
-          assert.equal(run.code, 0, what);
-          await pullAndVerify(target, { all: true });
-        } else {
-          assert.notEqual(run.code, 0, what);
-          assert.notEqual(run.code, 1, `no internal error: ${what}`);
-          assert.match(run.stderr, /^error: [^\n]+\n$/, what);
-          const response = await fetch(`${real.url}/v2/mutation/cli${i}/manifests/1`);
-          await response.body?.cancel();
-          assert.equal(response.status, 404, `no tag: ${what}`);
-        }
-      }
-      console.log(`mutations through the CLI into Distribution: ${picked.length} cases agree`);
-    } finally {
-      await real.stop();
+  // Through the CLI into Distribution: every accepted mutation, pulled back with skopeo and
+  // compared with the undamaged fixture pushed the same way; a sample of the refused ones.
+  const real = await startRegistry();
+  try {
+    const accepted = results.filter((result) => result.outcome === "pushed");
+    const refused = results.filter((result, i) => result.outcome !== "pushed" && i % 13 === 5);
+    const undamaged = new Map<LayoutName, string>();
+    for (const layout of new Set(accepted.map((result) => result.layout))) {
+      const fixture = fixtures[layout];
+      const target = `${real.host}/mutation/original-${layout}:1`;
+      const run = await pushThroughCli(fixture.path, target, fixture.choose);
+      assert.equal(run.code, 0, `undamaged ${layout}: ${run.stderr}`);
+      undamaged.set(layout, (await pullAndVerify(target, { all: true })).manifestDigest);
     }
+    for (const [i, result] of [...accepted, ...refused].entries()) {
+      const fixture = fixtures[result.layout];
+      const target = `${real.host}/mutation/cli${i}:1`;
+      const run = await pushThroughCli(result.path, target, fixture.choose);
+      const what = `CLI ${result.layout}: ${result.description}: ${run.stderr}`;
+      if (result.outcome === "pushed") {
+        assert.equal(run.code, 0, what);
+        const expected: PullOptions = {
+          all: true,
+          expectedConfigDigest: fixture.configDigest,
+          expectedDiffIds: fixture.diffIds,
+        };
+        const manifestDigest = undamaged.get(result.layout);
+        if (manifestDigest !== undefined) expected.expectedManifestDigest = manifestDigest;
+        await pullAndVerify(target, expected);
+      } else {
+        assert.notEqual(run.code, 0, what);
+        assert.notEqual(run.code, 1, `no internal error: ${what}`);
+        assert.match(run.stderr, /^error: [^\n]+\n$/, what);
+        const response = await fetch(`${real.url}/v2/mutation/cli${i}/manifests/1`);
+        await response.body?.cancel();
+        assert.equal(response.status, 404, `no tag: ${what}`);
+      }
+    }
+    console.log(
+      `mutations through the CLI into Distribution: ${accepted.length} accepted ones pulled back ` +
+        `intact, ${refused.length} refused ones refused again`,
+    );
   } finally {
-    await Deno.remove(dir, { recursive: true });
+    await real.stop();
   }
 });
 
 Deno.test("mutations: a compressed archive damaged anywhere fails with a typed error", async () => {
   const fixtures = await sharedFixtures();
-  const dir = await Deno.makeTempDir({ prefix: "mutation-compressed-" });
+  await using dir = await tempDir("mutation-compressed-");
   await using registry = startMemoryRegistry();
-  try {
-    const kinds: Record<string, number> = {};
-    for (const layout of ["docker-archive-zstd", "docker-legacy-gzip"] as const) {
-      const original = await Deno.readFile(fixtures[layout].path);
-      for (let step = 1; step < 16; step++) {
-        const bytes = original.slice();
-        const at = Math.floor((bytes.length * step) / 16);
-        bytes[at] = (bytes[at] ?? 0) ^ 0x55;
-        const path = `${dir}/${layout}-${step}`;
-        await Deno.writeFile(path, bytes);
-        const repository = `compressed/${layout}-${step}`;
-        const run = options(path, `http://${registry.host}/${repository}:1`);
-        const error = await push(run).then(() => undefined, (thrown: unknown) => thrown);
-        if (error === undefined) {
-          kinds.pushed = (kinds.pushed ?? 0) + 1;
-          continue;
-        }
-        assert.ok(error instanceof PusherError, `${layout} at ${at}: ${String(error)}`);
-        assert.ok(["input", "verify"].includes(error.kind), `${layout} at ${at}: ${error.message}`);
-        assert.deepEqual(registry.tags(repository), []);
-        kinds[error.kind] = (kinds[error.kind] ?? 0) + 1;
-      }
+  const kinds: Record<string, number> = {};
+  for (const layout of ["docker-archive-zstd", "docker-legacy-gzip"] as const) {
+    const original = await Deno.readFile(fixtures[layout].path);
+    for (let step = 1; step < 16; step++) {
+      const bytes = original.slice();
+      const at = Math.floor((bytes.length * step) / 16);
+      bytes[at] = (bytes[at] ?? 0) ^ 0x55;
+      const path = `${dir.path}/${layout}-${step}`;
+      await Deno.writeFile(path, bytes);
+      const repository = `compressed/${layout}-${step}`;
+      const run = options(path, `http://${registry.host}/${repository}:1`);
+      const error = await push(run).then(() => undefined, (thrown: unknown) => thrown);
+      assert.ok(error instanceof PusherError, `${layout} at ${at}: ${String(error ?? "pushed")}`);
+      assert.ok(["input", "verify"].includes(error.kind), `${layout} at ${at}: ${error.message}`);
+      assert.deepEqual(registry.tags(repository), []);
+      kinds[error.kind] = (kinds[error.kind] ?? 0) + 1;
     }
-    console.log(`damaged compressed archives: ${JSON.stringify(kinds)}`);
-    assert.ok((kinds.input ?? 0) > 0, "some damage is found by the decompressor itself");
-  } finally {
-    await Deno.remove(dir, { recursive: true });
   }
+  console.log(`damaged compressed archives: ${JSON.stringify(kinds)}`);
+  assert.ok((kinds.input ?? 0) > 0, "some damage is found by the decompressor itself");
 });

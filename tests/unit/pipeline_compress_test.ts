@@ -8,6 +8,7 @@ import {
   resolveLevel,
 } from "../../lib/pipeline/compress.ts";
 import { PusherError } from "../../lib/errors.ts";
+import { tempDir } from "../helpers/temp_dir.ts";
 
 const COMPRESS_MODULE = new URL("../../lib/pipeline/compress.ts", import.meta.url).href;
 
@@ -127,35 +128,32 @@ Deno.test("compress: output is the same for any input chunking and pool size", a
 
 Deno.test("compress: a separate process writes the same bytes", async () => {
   const input = corpus(200_000);
-  const dir = await Deno.makeTempDir();
+  await using temp = await tempDir();
+  const dir = temp.path;
+  await Deno.writeFile(`${dir}/input`, input);
+  const pool = new CompressionPool({ size: 2 });
   try {
-    await Deno.writeFile(`${dir}/input`, input);
-    const pool = new CompressionPool({ size: 2 });
-    try {
-      for (const format of FORMATS) {
-        const here = sha256(await compress(input, format, { blockSize: 65536, pool }));
-        const script = `
-          import { CompressStream, closeSharedCompressionPool } from "${COMPRESS_MODULE}";
-          import { createHash } from "node:crypto";
-          const file = await Deno.open("${dir}/input");
-          const out = file.readable.pipeThrough(new CompressStream("${format}", { blockSize: 65536 }));
-          const bytes = new Uint8Array(await new Response(out).arrayBuffer());
-          console.log(createHash("sha256").update(bytes).digest("hex"));
-          closeSharedCompressionPool();
-        `;
-        const output = await new Deno.Command(Deno.execPath(), {
-          args: ["eval", "--ext=ts", script],
-          stdout: "piped",
-          stderr: "piped",
-        }).output();
-        assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
-        assert.equal(new TextDecoder().decode(output.stdout).trim(), here, format);
-      }
-    } finally {
-      pool.close();
+    for (const format of FORMATS) {
+      const here = sha256(await compress(input, format, { blockSize: 65536, pool }));
+      const script = `
+        import { CompressStream, closeSharedCompressionPool } from "${COMPRESS_MODULE}";
+        import { createHash } from "node:crypto";
+        const file = await Deno.open("${dir}/input");
+        const out = file.readable.pipeThrough(new CompressStream("${format}", { blockSize: 65536 }));
+        const bytes = new Uint8Array(await new Response(out).arrayBuffer());
+        console.log(createHash("sha256").update(bytes).digest("hex"));
+        closeSharedCompressionPool();
+      `;
+      const output = await new Deno.Command(Deno.execPath(), {
+        args: ["eval", "--ext=ts", script],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+      assert.equal(new TextDecoder().decode(output.stdout).trim(), here, format);
     }
   } finally {
-    await Deno.remove(dir, { recursive: true });
+    pool.close();
   }
 });
 
@@ -206,19 +204,16 @@ Deno.test("compress: zstd output is checksummed frames, one or more per block", 
   const pool = new CompressionPool({ size: 2 });
   try {
     const packed = await compress(corpus(3 * 65536 + 5), "zstd", { blockSize: 65536, pool });
-    const dir = await Deno.makeTempDir();
-    try {
-      await Deno.writeFile(`${dir}/out.zst`, packed);
-      const listed = await new Deno.Command("zstd", { args: ["-lv", `${dir}/out.zst`] }).output();
-      const decoder = new TextDecoder();
-      const text = decoder.decode(listed.stdout) + decoder.decode(listed.stderr);
-      // One frame per block; Deno's zstdCompressSync sometimes appends an empty frame to one.
-      const frames = Number(/# Zstandard Frames: (\d+)/.exec(text)?.[1]);
-      assert.ok(frames >= 4, text);
-      assert.match(text, /Check: XXH64/);
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    await using dir = await tempDir();
+    await Deno.writeFile(`${dir.path}/out.zst`, packed);
+    const listed = await new Deno.Command("zstd", { args: ["-lv", `${dir.path}/out.zst`] })
+      .output();
+    const decoder = new TextDecoder();
+    const text = decoder.decode(listed.stdout) + decoder.decode(listed.stderr);
+    // One frame per block; Deno's zstdCompressSync sometimes appends an empty frame to one.
+    const frames = Number(/# Zstandard Frames: (\d+)/.exec(text)?.[1]);
+    assert.ok(frames >= 4, text);
+    assert.match(text, /Check: XXH64/);
   } finally {
     pool.close();
   }
@@ -295,32 +290,48 @@ Deno.test("compress: idle workers do not keep the process alive", async () => {
   assert.equal(new TextDecoder().decode(output.stdout).trim(), "done");
 });
 
-Deno.test("compress: two workers are not slower than one", async () => {
-  const input = corpus(12 << 20);
-  const timings: Record<number, number> = {};
-  let ratio = 0;
+/**
+ * In how many of `rounds` rounds a small block handed to `pool` right after a large one (eight
+ * times its size) came back first. One worker takes the blocks in turn, so the small one waits;
+ * two workers compress them side by side and the small one, with an eighth of the work, is done
+ * long before the large one, even when the two threads share one core.
+ */
+async function smallFirst(pool: CompressionPool, rounds: number): Promise<number> {
+  const small = corpus(512 << 10);
+  const large = corpus(4 << 20);
+  let count = 0;
+  for (let round = 0; round < rounds; round++) {
+    const order: string[] = [];
+    const send = async (name: string, block: Uint8Array, input: ArrayBuffer): Promise<void> => {
+      await pool.compress("gzip", 6, input, block.length, true);
+      order.push(name);
+    };
+    const inputs = [large.slice().buffer, small.slice().buffer] as const;
+    await Promise.all([send("large", large, inputs[0]), send("small", small, inputs[1])]);
+    if (order[0] === "small") count++;
+  }
+  return count;
+}
+
+// No wall-clock speedup is asserted: the two cores are shared with other sandboxes, and while
+// they are busy this process gets about one core whatever its thread count (two workers measured
+// 0.93–1.05× as fast as one in three of six runs, 1.6–1.9× in the others).
+Deno.test("compress: two workers compress blocks side by side, one worker in turn", async () => {
+  const rounds = 5;
+  const counts: number[] = [];
   for (const size of [1, 2]) {
     const pool = new CompressionPool({ size });
     try {
-      // Warm up: enough blocks to start every worker of the pool.
-      await compress(corpus(4 << 20), "gzip", { level: 6, blockSize: 1 << 20, pool });
-      const started = performance.now();
-      const packed = await compress(input, "gzip", {
-        level: 6,
-        blockSize: 1 << 20,
-        pool,
-        maxChunk: 1 << 20,
-      });
-      timings[size] = performance.now() - started;
-      ratio = packed.length / input.length;
+      // Warm up: starts every worker of the pool.
+      const warmUp = [0, 1].map(() => pool.compress("gzip", 6, new ArrayBuffer(1024), 1024, true));
+      await Promise.all(warmUp);
+      counts.push(await smallFirst(pool, rounds));
     } finally {
       pool.close();
     }
   }
-  const speedup = (timings[1] as number) / (timings[2] as number);
-  console.log(
-    `gzip-6 speedup with 2 workers: ${speedup.toFixed(2)}×, ratio ${(ratio * 100).toFixed(1)} %`,
-  );
-  // Only a sanity bound: other processes share the machine's cores.
-  assert.ok(speedup > 0.75, `2 workers took ${timings[2]} ms, 1 worker ${timings[1]} ms`);
+  const [one, two] = counts as [number, number];
+  console.log(`small block back first: 1 worker ${one}/${rounds}, 2 workers ${two}/${rounds}`);
+  assert.equal(one, 0, "one worker: the small block always waits for the large one");
+  assert.equal(two, rounds, "two workers: the small block never waits for the large one");
 });

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { PusherError } from "../../lib/errors.ts";
 import { sha256Digest } from "../../lib/bytes/sha256.ts";
 import { DigestStream, verifyDigest } from "../../lib/pipeline/digest.ts";
+import { tempDir } from "../helpers/temp_dir.ts";
 
 /** sha256 of a file as `sha256sum` prints it, as a `sha256:<hex>` digest. */
 async function sha256sum(path: string): Promise<string> {
@@ -20,37 +21,34 @@ function views(bytes: Uint8Array, size: number): ReadableStream<Uint8Array> {
 }
 
 Deno.test("digest: matches sha256sum for files of several sizes and any chunking", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    for (const size of [0, 1, 63, 64, 65, 100_000, 1_000_003]) {
-      const bytes = new Uint8Array(size);
-      for (let offset = 0; offset < size; offset += 65536) {
-        crypto.getRandomValues(bytes.subarray(offset, Math.min(size, offset + 65536)));
-      }
-      const path = `${dir}/blob-${size}`;
-      await Deno.writeFile(path, bytes);
-      const expected = await sha256sum(path);
-      assert.equal(sha256Digest(bytes), expected);
-      for (const chunk of [1, 7, 4096, 1 << 20]) {
-        if (size > 100_000 && chunk < 4096) continue;
-        const digest = new DigestStream();
-        const seen: Uint8Array[] = [];
-        await views(bytes, chunk).pipeThrough(digest).pipeTo(
-          new WritableStream({ write: (piece) => void seen.push(piece) }),
-        );
-        assert.deepEqual(await digest.result, { digest: expected, size });
-        // Chunks pass through as views of the source buffer: nothing was copied.
-        assert.equal(seen.length, Math.ceil(size / chunk));
-        assert.ok(seen.every((piece) => piece.buffer === bytes.buffer));
-      }
-      // The file read through Deno's own stream hashes the same.
-      const file = await Deno.open(path);
-      const digest = new DigestStream();
-      await file.readable.pipeThrough(digest).pipeTo(new WritableStream());
-      assert.equal((await digest.result).digest, expected);
+  await using temp = await tempDir();
+  const dir = temp.path;
+  for (const size of [0, 1, 63, 64, 65, 100_000, 1_000_003]) {
+    const bytes = new Uint8Array(size);
+    for (let offset = 0; offset < size; offset += 65536) {
+      crypto.getRandomValues(bytes.subarray(offset, Math.min(size, offset + 65536)));
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
+    const path = `${dir}/blob-${size}`;
+    await Deno.writeFile(path, bytes);
+    const expected = await sha256sum(path);
+    assert.equal(sha256Digest(bytes), expected);
+    for (const chunk of [1, 7, 4096, 1 << 20]) {
+      if (size > 100_000 && chunk < 4096) continue;
+      const digest = new DigestStream();
+      const seen: Uint8Array[] = [];
+      await views(bytes, chunk).pipeThrough(digest).pipeTo(
+        new WritableStream({ write: (piece) => void seen.push(piece) }),
+      );
+      assert.deepEqual(await digest.result, { digest: expected, size });
+      // Chunks pass through as views of the source buffer: nothing was copied.
+      assert.equal(seen.length, Math.ceil(size / chunk));
+      assert.ok(seen.every((piece) => piece.buffer === bytes.buffer));
+    }
+    // The file read through Deno's own stream hashes the same.
+    const file = await Deno.open(path);
+    const digest = new DigestStream();
+    await file.readable.pipeThrough(digest).pipeTo(new WritableStream());
+    assert.equal((await digest.result).digest, expected);
   }
 });
 

@@ -5,12 +5,12 @@ import { sniffCompression } from "../../lib/bytes/compression_sniff.ts";
 import { sha256Digest } from "../../lib/bytes/sha256.ts";
 import { type LayerResult, transformLayer } from "../../lib/pipeline/layer_transform.ts";
 import { zstdWithSkippableFrame } from "../helpers/byte_streams.ts";
+import { tempDir } from "../helpers/temp_dir.ts";
 
 const BLOCK = 65536;
 
-/** A temp dir holding a real layer tar (made by `tar`) of a few files, ~300 KiB. */
-async function makeLayer(): Promise<{ dir: string; tar: Uint8Array }> {
-  const dir = await Deno.makeTempDir();
+/** A real layer tar (made by `tar` in `dir`) of a few files, ~300 KiB. */
+async function makeLayer(dir: string): Promise<Uint8Array> {
   await Deno.mkdir(`${dir}/root/etc`, { recursive: true });
   await Deno.writeTextFile(`${dir}/root/etc/hostname`, "pusher\n");
   const text = Array.from({ length: 6000 }, (_, index) => `line ${index} of a config file\n`);
@@ -23,7 +23,7 @@ async function makeLayer(): Promise<{ dir: string; tar: Uint8Array }> {
     args: ["-C", `${dir}/root`, "--sort=name", "--mtime=@0", "-cf", `${dir}/layer.tar`, "."],
   }).output();
   assert.equal(made.code, 0);
-  return { dir, tar: await Deno.readFile(`${dir}/layer.tar`) };
+  return await Deno.readFile(`${dir}/layer.tar`);
 }
 
 /** Streams `bytes` in chunks of `size`. */
@@ -59,7 +59,9 @@ function isVerifyError(...parts: string[]): (error: unknown) => boolean {
 }
 
 Deno.test("layer: an uncompressed tar is hashed as diff_id, compressed, and hashed again", async () => {
-  const { dir, tar } = await makeLayer();
+  await using temp = await tempDir();
+  const dir = temp.path;
+  const tar = await makeLayer(dir);
   const pool = new CompressionPool({ size: 2 });
   try {
     const diffId = sha256Digest(tar);
@@ -88,12 +90,13 @@ Deno.test("layer: an uncompressed tar is hashed as diff_id, compressed, and hash
     }
   } finally {
     pool.close();
-    await Deno.remove(dir, { recursive: true });
   }
 });
 
 Deno.test("layer: target none and compressed layers pass through byte for byte", async () => {
-  const { dir, tar } = await makeLayer();
+  await using temp = await tempDir();
+  const dir = temp.path;
+  const tar = await makeLayer(dir);
   const pool = new CompressionPool({ size: 2 });
   try {
     const diffId = sha256Digest(tar);
@@ -129,70 +132,66 @@ Deno.test("layer: target none and compressed layers pass through byte for byte",
     }
   } finally {
     pool.close();
-    await Deno.remove(dir, { recursive: true });
   }
 });
 
 Deno.test("layer: a zstd layer opening with a skippable frame passes through as zstd", async () => {
-  const { dir, tar } = await makeLayer();
-  try {
-    const bytes = zstdWithSkippableFrame(tar);
-    assert.deepEqual(await tool("zstd", ["-dc"], bytes), tar, "a valid zstd stream");
-    for (const size of [1, 4096]) {
-      // The diff_id is checked only for bytes taken as uncompressed: were the layer taken for a
-      // tar, its digest would be compared with the diff_id and fail.
-      const layer = transformLayer(chunks(bytes, size), {
-        target: "gzip",
-        expectedStoredDigest: sha256Digest(bytes),
-        expectedDiffId: sha256Digest(tar),
-        label: "layer blobs/sha256/skippable",
-      });
-      assert.deepEqual(await collect(layer.stream), bytes);
-      const expected: LayerResult = {
-        digest: sha256Digest(bytes),
-        size: bytes.length,
-        compression: "zstd",
-      };
-      assert.deepEqual(await layer.result, expected);
-    }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
+  await using temp = await tempDir();
+  const tar = await makeLayer(temp.path);
+  const bytes = zstdWithSkippableFrame(tar);
+  assert.deepEqual(await tool("zstd", ["-dc"], bytes), tar, "a valid zstd stream");
+  for (const size of [1, 4096]) {
+    // The diff_id is checked only for bytes taken as uncompressed: were the layer taken for a
+    // tar, its digest would be compared with the diff_id and fail.
+    const layer = transformLayer(chunks(bytes, size), {
+      target: "gzip",
+      expectedStoredDigest: sha256Digest(bytes),
+      expectedDiffId: sha256Digest(tar),
+      label: "layer blobs/sha256/skippable",
+    });
+    assert.deepEqual(await collect(layer.stream), bytes);
+    const expected: LayerResult = {
+      digest: sha256Digest(bytes),
+      size: bytes.length,
+      compression: "zstd",
+    };
+    assert.deepEqual(await layer.result, expected);
   }
 });
 
 Deno.test("layer: a stored digest mismatch errors the stream before it ends", async () => {
-  const { dir, tar } = await makeLayer();
-  try {
-    const gzipped = await tool("gzip", ["-c"], tar);
-    const wrong = `sha256:${"a".repeat(64)}`;
-    for (const [bytes, target] of [[gzipped, "gzip"], [tar, "none"], [tar, "zstd"]] as const) {
-      const layer = transformLayer(chunks(bytes, 8192), {
-        target,
-        expectedStoredDigest: wrong,
-        label: "layer blobs/sha256/aaaa",
-        blockSize: BLOCK,
-      });
-      const reader = layer.stream.getReader();
-      let received = 0;
-      const failed = (async (): Promise<void> => {
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) return;
-          received += value.length;
-        }
-      })();
-      const matches = isVerifyError("layer blobs/sha256/aaaa", wrong, sha256Digest(bytes));
-      await assert.rejects(failed, matches);
-      await assert.rejects(layer.result, matches);
-      assert.ok(received > 0, "bytes flowed before the check");
-    }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
+  await using temp = await tempDir();
+  const dir = temp.path;
+  const tar = await makeLayer(dir);
+  const gzipped = await tool("gzip", ["-c"], tar);
+  const wrong = `sha256:${"a".repeat(64)}`;
+  for (const [bytes, target] of [[gzipped, "gzip"], [tar, "none"], [tar, "zstd"]] as const) {
+    const layer = transformLayer(chunks(bytes, 8192), {
+      target,
+      expectedStoredDigest: wrong,
+      label: "layer blobs/sha256/aaaa",
+      blockSize: BLOCK,
+    });
+    const reader = layer.stream.getReader();
+    let received = 0;
+    const failed = (async (): Promise<void> => {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        received += value.length;
+      }
+    })();
+    const matches = isVerifyError("layer blobs/sha256/aaaa", wrong, sha256Digest(bytes));
+    await assert.rejects(failed, matches);
+    await assert.rejects(layer.result, matches);
+    assert.ok(received > 0, "bytes flowed before the check");
   }
 });
 
 Deno.test("layer: a diff_id mismatch of an uncompressed layer fails compressed output too", async () => {
-  const { dir, tar } = await makeLayer();
+  await using temp = await tempDir();
+  const dir = temp.path;
+  const tar = await makeLayer(dir);
   const pool = new CompressionPool({ size: 2 });
   try {
     const wrong = `sha256:${"b".repeat(64)}`;
@@ -209,7 +208,6 @@ Deno.test("layer: a diff_id mismatch of an uncompressed layer fails compressed o
     }
   } finally {
     pool.close();
-    await Deno.remove(dir, { recursive: true });
   }
 });
 
@@ -282,7 +280,9 @@ Deno.test("layer: cancelling the output cancels the source", async () => {
 });
 
 Deno.test("layer: skopeo (Go's gzip and zstd readers) reads compressed layers back to the tar", async () => {
-  const { dir, tar } = await makeLayer();
+  await using temp = await tempDir();
+  const dir = temp.path;
+  const tar = await makeLayer(dir);
   const pool = new CompressionPool({ size: 2 });
   try {
     const diffId = sha256Digest(tar);
@@ -347,6 +347,5 @@ Deno.test("layer: skopeo (Go's gzip and zstd readers) reads compressed layers ba
     }
   } finally {
     pool.close();
-    await Deno.remove(dir, { recursive: true });
   }
 });

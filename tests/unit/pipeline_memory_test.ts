@@ -5,6 +5,7 @@ import { fileRangeStream } from "../../lib/image/file_io.ts";
 import { CompressionPool, CompressStream } from "../../lib/pipeline/compress.ts";
 import { compressBlock, incompressible, outputBound } from "../../lib/pipeline/compress_block.ts";
 import { isOwned, markOwned } from "../../lib/bytes/owned_chunk.ts";
+import { tempDir } from "../helpers/temp_dir.ts";
 
 const MIB = 1024 * 1024;
 
@@ -45,19 +46,16 @@ function concat(chunks: readonly Uint8Array[]): Uint8Array {
 }
 
 Deno.test("owned chunks: file ranges are marked only when asked", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const bytes = text(3 * MIB + 5);
-    await Deno.writeFile(`${dir}/file`, bytes);
-    const owned = await collect(fileRangeStream(`${dir}/file`, 7, 2 * MIB, "range", true));
-    assert.ok(owned.length >= 2);
-    assert.ok(owned.every(isOwned));
-    assert.deepEqual(concat(owned), bytes.subarray(7, 7 + 2 * MIB));
-    const plain = await collect(fileRangeStream(`${dir}/file`, 0, MIB, "range"));
-    assert.ok(plain.every((chunk) => !isOwned(chunk)));
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using temp = await tempDir();
+  const dir = temp.path;
+  const bytes = text(3 * MIB + 5);
+  await Deno.writeFile(`${dir}/file`, bytes);
+  const owned = await collect(fileRangeStream(`${dir}/file`, 7, 2 * MIB, "range", true));
+  assert.ok(owned.length >= 2);
+  assert.ok(owned.every(isOwned));
+  assert.deepEqual(concat(owned), bytes.subarray(7, 7 + 2 * MIB));
+  const plain = await collect(fileRangeStream(`${dir}/file`, 0, MIB, "range"));
+  assert.ok(plain.every((chunk) => !isOwned(chunk)));
 });
 
 Deno.test("compress block: random blocks are stored, compressible ones deflated", () => {

@@ -12,6 +12,7 @@ import { basicAuthorization, type Credentials } from "../../lib/credentials/cred
 import { RegistryError } from "../../lib/registry/errors.ts";
 import { proxyFor } from "../../lib/registry/proxy.ts";
 import { tlsFixture } from "../helpers/registry.ts";
+import { tempDir } from "../helpers/temp_dir.ts";
 
 interface Seen {
   method: string;
@@ -284,34 +285,31 @@ Deno.test("certs.d: $XDG_CONFIG_HOME (or ~/.config) first, then /etc/containers,
 
 Deno.test("CA certificates: --ca-cert files, then every *.crt of the registry's certs.d directory", async () => {
   const { caCert } = await tlsFixture();
-  const dir = await Deno.makeTempDir({ prefix: "certs-d-" });
+  await using temp = await tempDir("certs-d-");
+  const dir = temp.path;
   const env = (name: string): string | undefined => name === "XDG_CONFIG_HOME" ? dir : undefined;
-  try {
-    const host = join(dir, "containers", "certs.d", "reg.test:5000");
-    await Deno.mkdir(host, { recursive: true });
-    await Deno.writeTextFile(join(host, "b.crt"), caCert);
-    await Deno.writeTextFile(join(host, "a.crt"), caCert);
-    await Deno.writeTextFile(join(host, "client.cert"), "ignored");
-    await Deno.writeTextFile(join(host, "client.key"), "ignored");
-    const flagFile = join(dir, "flag.pem");
-    await Deno.writeTextFile(flagFile, caCert);
-    const found = await loadCaCertificates([flagFile], ["reg.test:5000", "reg.test:5000"], env);
-    assert.deepEqual(found.sources, [flagFile, join(host, "a.crt"), join(host, "b.crt")]);
-    assert.equal(found.pems.length, 3);
-    const other = await loadCaCertificates([], ["reg.test"], env);
-    assert.deepEqual(other.sources, [], "the port is part of the directory name");
+  const host = join(dir, "containers", "certs.d", "reg.test:5000");
+  await Deno.mkdir(host, { recursive: true });
+  await Deno.writeTextFile(join(host, "b.crt"), caCert);
+  await Deno.writeTextFile(join(host, "a.crt"), caCert);
+  await Deno.writeTextFile(join(host, "client.cert"), "ignored");
+  await Deno.writeTextFile(join(host, "client.key"), "ignored");
+  const flagFile = join(dir, "flag.pem");
+  await Deno.writeTextFile(flagFile, caCert);
+  const found = await loadCaCertificates([flagFile], ["reg.test:5000", "reg.test:5000"], env);
+  assert.deepEqual(found.sources, [flagFile, join(host, "a.crt"), join(host, "b.crt")]);
+  assert.equal(found.pems.length, 3);
+  const other = await loadCaCertificates([], ["reg.test"], env);
+  assert.deepEqual(other.sources, [], "the port is part of the directory name");
 
-    await Deno.writeTextFile(join(host, "c.crt"), "not a certificate");
-    await assert.rejects(loadCaCertificates([], ["reg.test:5000"], env), (error: unknown) => {
-      assert.ok(error instanceof Error);
-      assert.match(error.message, /c\.crt \(certs\.d\) holds no PEM certificate/);
-      return true;
-    });
-    await assert.rejects(
-      loadCaCertificates([join(dir, "missing.pem")], [], env),
-      /cannot read CA certificate .*missing\.pem \(--ca-cert\)/,
-    );
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  await Deno.writeTextFile(join(host, "c.crt"), "not a certificate");
+  await assert.rejects(loadCaCertificates([], ["reg.test:5000"], env), (error: unknown) => {
+    assert.ok(error instanceof Error);
+    assert.match(error.message, /c\.crt \(certs\.d\) holds no PEM certificate/);
+    return true;
+  });
+  await assert.rejects(
+    loadCaCertificates([join(dir, "missing.pem")], [], env),
+    /cannot read CA certificate .*missing\.pem \(--ca-cert\)/,
+  );
 });

@@ -9,17 +9,15 @@ import { join } from "node:path";
 import { PusherError } from "../../lib/errors.ts";
 import { guardRequest } from "../../lib/transfer/request_guard.ts";
 import { UploadState } from "../../lib/state/upload_state.ts";
+import { tempDir } from "../helpers/temp_dir.ts";
 
 const REGISTRY = "registry.example:5000";
 const KEY = UploadState.key("team/app", "sha256:" + "a".repeat(64), "gzip-4-4194304");
 
 async function withDir(run: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "upload-state-" });
-  try {
-    await run(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using temp = await tempDir("upload-state-");
+  const dir = temp.path;
+  await run(dir);
 }
 
 Deno.test("upload state: a saved session survives a reload; forget removes it", async () => {

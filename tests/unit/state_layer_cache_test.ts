@@ -1,10 +1,14 @@
 import assert from "node:assert/strict";
 import { LayerCache } from "../../lib/state/layer_cache.ts";
-import { cacheDirectory } from "../../lib/state/cache_dir.ts";
 import { tempDir } from "../helpers/temp_dir.ts";
 
 const DIGEST = `sha256:${"a".repeat(64)}`;
 const SOURCE = `sha256:${"b".repeat(64)}`;
+const REGISTRY = "registry.example.com";
+
+function digest(char: string): string {
+  return `sha256:${char.repeat(64)}`;
+}
 
 Deno.test("the layer cache round-trips and keeps repositories newest first", async () => {
   await using temp = await tempDir();
@@ -52,16 +56,22 @@ Deno.test("a corrupt or foreign cache file is ignored, not trusted", async () =>
   assert.equal(invalid.lookup(SOURCE, "gzip-1"), undefined);
 });
 
-Deno.test("the cache directory follows XDG, LOCALAPPDATA and the override", () => {
-  assert.equal(cacheDirectory((name) => ({ DOCKER_PUSHER_CACHE_DIR: "/x" })[name]), "/x");
-  if (Deno.build.os !== "windows") {
-    assert.equal(
-      cacheDirectory((name) => ({ XDG_CACHE_HOME: "/xdg" })[name]),
-      "/xdg/docker-image-pusher",
-    );
-    assert.equal(
-      cacheDirectory((name) => ({ HOME: "/home/u" })[name]),
-      "/home/u/.cache/docker-image-pusher",
-    );
-  }
+Deno.test("layer cache: a layer recorded while the file is being written is saved next time", async () => {
+  await using temp = await tempDir();
+  const dir = temp.path;
+  const cache = await LayerCache.load(dir, REGISTRY);
+  const layer = (char: string) => ({
+    digest: digest(char),
+    size: 10,
+    compression: "gzip" as const,
+  });
+  cache.record(digest("1"), "gzip-2", layer("a"), "team/app");
+  const first = cache.save();
+  // Another layer finishes while the first save is still writing.
+  cache.record(digest("2"), "gzip-2", layer("b"), "team/app");
+  await first;
+  await cache.save();
+  const reloaded = await LayerCache.load(dir, REGISTRY);
+  assert.equal(reloaded.lookup(digest("1"), "gzip-2")?.digest, digest("a"));
+  assert.equal(reloaded.lookup(digest("2"), "gzip-2")?.digest, digest("b"));
 });

@@ -18,6 +18,7 @@ import {
 } from "../../scripts/compile.ts";
 import { PusherError } from "../../lib/errors.ts";
 import { VERSION } from "../../lib/version.ts";
+import { tempDir } from "../helpers/temp_dir.ts";
 
 const decoder = new TextDecoder();
 
@@ -140,7 +141,8 @@ Deno.test("`deno task push` runs main.ts with the binaries' flags", async () => 
 Deno.test({
   name: "node:https with checks off (--skip-tls) works under the baked-in permissions",
   async fn() {
-    const dir = await Deno.makeTempDir();
+    await using temp = await tempDir();
+    const dir = temp.path;
     const key = join(dir, "key.pem");
     const cert = join(dir, "cert.pem");
     const made = await run("openssl", [
@@ -200,7 +202,6 @@ console.log(text);
       assert.equal(result.stdout, "got 5\n");
     } finally {
       await server.shutdown();
-      await Deno.remove(dir, { recursive: true });
     }
   },
 });
@@ -246,39 +247,36 @@ Deno.test("options: defaults, repeated targets, --out, and usage errors", () => 
 });
 
 Deno.test("SHA256SUMS text is sorted sha256sum format that sha256sum -c accepts", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const big = new Uint8Array(3 * 2 ** 20 + 17).map((_, i) => (i * 31 + (i >> 12)) & 0xff);
-    await Deno.writeFile(join(dir, "docker-image-pusher-x86_64-pc-windows-msvc.exe"), big);
-    await Deno.writeTextFile(join(dir, "docker-image-pusher-aarch64-apple-darwin"), "arm64\n");
-    const entries = [];
-    for (
-      const name of [
-        "docker-image-pusher-x86_64-pc-windows-msvc.exe",
-        "docker-image-pusher-aarch64-apple-darwin",
-      ]
-    ) {
-      entries.push({ name, sha256: await sha256File(join(dir, name)) });
-    }
-    const text = checksumFileText(entries);
-    const lines = text.split("\n");
-    assert.equal(lines.pop(), "");
-    assert.equal(lines.length, 2);
-    assert.match(lines[0] ?? "", /^[0-9a-f]{64} {2}docker-image-pusher-aarch64-apple-darwin$/);
-    assert.match(
-      lines[1] ?? "",
-      /^[0-9a-f]{64} {2}docker-image-pusher-x86_64-pc-windows-msvc\.exe$/,
-    );
-    await Deno.writeTextFile(join(dir, "SHA256SUMS"), text);
-    const check = await run("sha256sum", ["-c", "SHA256SUMS"], { cwd: dir });
-    assert.equal(check.code, 0, check.stdout + check.stderr);
-    const direct = await run("sha256sum", ["docker-image-pusher-x86_64-pc-windows-msvc.exe"], {
-      cwd: dir,
-    });
-    assert.equal(direct.stdout.split(" ")[0], entries[0]?.sha256);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
+  await using temp = await tempDir();
+  const dir = temp.path;
+  const big = new Uint8Array(3 * 2 ** 20 + 17).map((_, i) => (i * 31 + (i >> 12)) & 0xff);
+  await Deno.writeFile(join(dir, "docker-image-pusher-x86_64-pc-windows-msvc.exe"), big);
+  await Deno.writeTextFile(join(dir, "docker-image-pusher-aarch64-apple-darwin"), "arm64\n");
+  const entries = [];
+  for (
+    const name of [
+      "docker-image-pusher-x86_64-pc-windows-msvc.exe",
+      "docker-image-pusher-aarch64-apple-darwin",
+    ]
+  ) {
+    entries.push({ name, sha256: await sha256File(join(dir, name)) });
   }
+  const text = checksumFileText(entries);
+  const lines = text.split("\n");
+  assert.equal(lines.pop(), "");
+  assert.equal(lines.length, 2);
+  assert.match(lines[0] ?? "", /^[0-9a-f]{64} {2}docker-image-pusher-aarch64-apple-darwin$/);
+  assert.match(
+    lines[1] ?? "",
+    /^[0-9a-f]{64} {2}docker-image-pusher-x86_64-pc-windows-msvc\.exe$/,
+  );
+  await Deno.writeTextFile(join(dir, "SHA256SUMS"), text);
+  const check = await run("sha256sum", ["-c", "SHA256SUMS"], { cwd: dir });
+  assert.equal(check.code, 0, check.stdout + check.stderr);
+  const direct = await run("sha256sum", ["docker-image-pusher-x86_64-pc-windows-msvc.exe"], {
+    cwd: dir,
+  });
+  assert.equal(direct.stdout.split(" ")[0], entries[0]?.sha256);
 });
 
 Deno.test("SHA256SUMS text refuses a bad digest or a path", () => {
@@ -332,30 +330,27 @@ Deno.test("deno task compile --dry-run prints the five deno compile commands", a
     assert.ok(line.includes(" --include lib/pipeline/compress_worker.ts "), line);
     assert.ok(line.endsWith(` --output dist/${assetName(target)} main.ts`), line);
   });
-  const scratch = await Deno.makeTempDir();
-  try {
-    const out = join(scratch, "never-made");
-    const one = await run(Deno.execPath(), [
-      "task",
-      "compile",
-      "--dry-run",
-      "--target",
-      "x86_64-pc-windows-msvc",
-      "--out",
-      out,
-    ]);
-    assert.equal(one.code, 0, one.stderr);
-    assert.equal(
-      one.stdout,
-      `deno compile ${RUNTIME_FLAGS.join(" ")} --include ${WORKER_SCRIPT} ` +
-        `--target x86_64-pc-windows-msvc --output ${out}/${
-          assetName("x86_64-pc-windows-msvc")
-        } main.ts\n`,
-    );
-    await assert.rejects(Deno.stat(out), Deno.errors.NotFound);
-  } finally {
-    await Deno.remove(scratch, { recursive: true });
-  }
+  await using scratchDir = await tempDir();
+  const scratch = scratchDir.path;
+  const out = join(scratch, "never-made");
+  const one = await run(Deno.execPath(), [
+    "task",
+    "compile",
+    "--dry-run",
+    "--target",
+    "x86_64-pc-windows-msvc",
+    "--out",
+    out,
+  ]);
+  assert.equal(one.code, 0, one.stderr);
+  assert.equal(
+    one.stdout,
+    `deno compile ${RUNTIME_FLAGS.join(" ")} --include ${WORKER_SCRIPT} ` +
+      `--target x86_64-pc-windows-msvc --output ${out}/${
+        assetName("x86_64-pc-windows-msvc")
+      } main.ts\n`,
+  );
+  await assert.rejects(Deno.stat(out), Deno.errors.NotFound);
 });
 
 Deno.test("deno task compile rejects an unknown target with exit code 2", async () => {
@@ -367,39 +362,36 @@ Deno.test("deno task compile rejects an unknown target with exit code 2", async 
 Deno.test({
   name: "a real compile builds the binary, or says clearly that the runtime download failed",
   async fn() {
-    const out = await Deno.makeTempDir();
-    try {
-      const target = "x86_64-unknown-linux-gnu";
-      const result = await run(
-        Deno.execPath(),
-        ["task", "compile", "--target", target, "--out", out],
-        { timeoutMs: 240_000 },
+    await using outDir = await tempDir();
+    const out = outDir.path;
+    const target = "x86_64-unknown-linux-gnu";
+    const result = await run(
+      Deno.execPath(),
+      ["task", "compile", "--target", target, "--out", out],
+      { timeoutMs: 240_000 },
+    );
+    if (result.code === 0) {
+      // A machine that reaches Deno's download server builds for real.
+      const sums = await Deno.readTextFile(join(out, "SHA256SUMS"));
+      const binary = join(out, assetName(target));
+      assert.equal(
+        sums,
+        checksumFileText([{ name: assetName(target), sha256: await sha256File(binary) }]),
       );
-      if (result.code === 0) {
-        // A machine that reaches Deno's download server builds for real.
-        const sums = await Deno.readTextFile(join(out, "SHA256SUMS"));
-        const binary = join(out, assetName(target));
-        assert.equal(
-          sums,
-          checksumFileText([{ name: assetName(target), sha256: await sha256File(binary) }]),
-        );
-        return;
-      }
-      // Here the download server is unreachable: one clear line, exit code 5, nothing built.
-      const errors = result.stderr.split("\n").filter((line) => line.startsWith("error: "));
-      assert.equal(errors.length, 1, result.stderr);
-      assert.match(errors[0] ?? "", /runtime download failed/);
-      assert.match(errors[0] ?? "", /denort-x86_64-unknown-linux-gnu\.zip/);
-      assert.match(errors[0] ?? "", /release workflow/);
-      assert.match(errors[0] ?? "", /deno task compile --dry-run/);
-      assert.ok(!result.stderr.includes("Caused by"), result.stderr);
-      assert.equal(result.code, 5);
-      const left = [];
-      for await (const entry of Deno.readDir(out)) left.push(entry.name);
-      assert.deepEqual(left, []);
-    } finally {
-      await Deno.remove(out, { recursive: true });
+      return;
     }
+    // Here the download server is unreachable: one clear line, exit code 5, nothing built.
+    const errors = result.stderr.split("\n").filter((line) => line.startsWith("error: "));
+    assert.equal(errors.length, 1, result.stderr);
+    assert.match(errors[0] ?? "", /runtime download failed/);
+    assert.match(errors[0] ?? "", /denort-x86_64-unknown-linux-gnu\.zip/);
+    assert.match(errors[0] ?? "", /release workflow/);
+    assert.match(errors[0] ?? "", /deno task compile --dry-run/);
+    assert.ok(!result.stderr.includes("Caused by"), result.stderr);
+    assert.equal(result.code, 5);
+    const left = [];
+    for await (const entry of Deno.readDir(out)) left.push(entry.name);
+    assert.deepEqual(left, []);
   },
 });
 
@@ -513,35 +505,32 @@ Deno.test("release.yml: the last job publishes binaries and SHA256SUMS", async (
 Deno.test("release.yml: the sample archive step makes an image skopeo accepts", async () => {
   const workflow = await loadWorkflow();
   const sample = step(job(workflow, "build"), (s) => s.name === "Build a sample image archive");
-  const dir = await Deno.makeTempDir();
-  try {
-    await Deno.writeTextFile(join(dir, "step.sh"), sample.run ?? "");
-    const built = await new Deno.Command("bash", {
-      args: ["--noprofile", "--norc", "-eo", "pipefail", "step.sh"],
-      cwd: dir,
-      env: { VERSION: "9.8.7" },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert.equal(built.code, 0, decoder.decode(built.stderr));
-    const copied = await run("skopeo", [
-      "copy",
-      "--quiet",
-      "docker-archive:sample.tar",
-      "oci:layout:ci",
-    ], { cwd: dir });
-    assert.equal(copied.code, 0, copied.stderr);
-    const inspected = await run("skopeo", ["inspect", "docker-archive:sample.tar"], { cwd: dir });
-    assert.equal(inspected.code, 0, inspected.stderr);
-    const image = JSON.parse(inspected.stdout) as { Architecture: string; Layers: string[] };
-    assert.equal(image.Architecture, Deno.build.arch === "aarch64" ? "arm64" : "amd64");
-    assert.equal(image.Layers.length, 1);
-    const motd = await run("sh", [
-      "-c",
-      'tar -xOf sample.tar "$(tar -tf sample.tar | grep layer.tar)" | tar -xO etc/motd',
-    ], { cwd: dir });
-    assert.equal(motd.stdout, "docker-image-pusher 9.8.7 release check\n");
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using temp = await tempDir();
+  const dir = temp.path;
+  await Deno.writeTextFile(join(dir, "step.sh"), sample.run ?? "");
+  const built = await new Deno.Command("bash", {
+    args: ["--noprofile", "--norc", "-eo", "pipefail", "step.sh"],
+    cwd: dir,
+    env: { VERSION: "9.8.7" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(built.code, 0, decoder.decode(built.stderr));
+  const copied = await run("skopeo", [
+    "copy",
+    "--quiet",
+    "docker-archive:sample.tar",
+    "oci:layout:ci",
+  ], { cwd: dir });
+  assert.equal(copied.code, 0, copied.stderr);
+  const inspected = await run("skopeo", ["inspect", "docker-archive:sample.tar"], { cwd: dir });
+  assert.equal(inspected.code, 0, inspected.stderr);
+  const image = JSON.parse(inspected.stdout) as { Architecture: string; Layers: string[] };
+  assert.equal(image.Architecture, Deno.build.arch === "aarch64" ? "arm64" : "amd64");
+  assert.equal(image.Layers.length, 1);
+  const motd = await run("sh", [
+    "-c",
+    'tar -xOf sample.tar "$(tar -tf sample.tar | grep layer.tar)" | tar -xO etc/motd',
+  ], { cwd: dir });
+  assert.equal(motd.stdout, "docker-image-pusher 9.8.7 release check\n");
 });
