@@ -34,8 +34,10 @@
 
 export { push, type PushResult, type PushRuntime } from "./push.ts";
 export {
+  type AttestationPolicy,
   DEFAULT_PUSH_SETTINGS,
   type ExplicitCredentials,
+  type ManifestFormat,
   type OutputMode,
   type PushOptions,
 } from "./options.ts";

@@ -8,7 +8,12 @@
 import { Command, CommanderError, Option } from "commander";
 import { PusherError } from "../errors.ts";
 import type { Compression } from "../image/types.ts";
-import { DEFAULT_PUSH_SETTINGS, type PushOptions } from "../options.ts";
+import {
+  type AttestationPolicy,
+  DEFAULT_PUSH_SETTINGS,
+  type ManifestFormat,
+  type PushOptions,
+} from "../options.ts";
 import { envNameFor, parseEnvBoolean, parseWholeNumber } from "./env.ts";
 import { helpFooter } from "./help.ts";
 
@@ -39,6 +44,8 @@ export type CommandLine =
   };
 
 const COMPRESSIONS: readonly Compression[] = ["none", "gzip", "zstd"];
+const FORMATS: readonly ManifestFormat[] = ["auto", "oci", "docker"];
+const ATTESTATION_POLICIES: readonly AttestationPolicy[] = ["keep", "drop"];
 
 interface FlagSpec {
   flags: string;
@@ -108,6 +115,20 @@ const FLAGS: readonly FlagSpec[] = [
       "(compressed layers go up as they are)",
     kind: "string",
     defaultText: DEFAULT_PUSH_SETTINGS.compression,
+  },
+  {
+    flags: "--format <kind>",
+    description: "manifest media types: auto (the archive's own; Docker's when the registry " +
+      "refuses OCI), oci or docker",
+    kind: "string",
+    defaultText: "auto",
+  },
+  {
+    flags: "--attestations <policy>",
+    description: "BuildKit attestation manifests: keep (left out only when the registry refuses " +
+      "them) or drop",
+    kind: "string",
+    defaultText: "keep",
   },
   {
     flags: "--image <name:tag>",
@@ -293,6 +314,29 @@ export function parseCommandLine(
       `${label("compression")} must be none, gzip or zstd, got ${JSON.stringify(compression)}`,
     );
   }
+  const format = text("format") ?? "auto";
+  if (!FORMATS.includes(format as ManifestFormat)) {
+    throw new PusherError(
+      "usage",
+      `${label("format")} must be auto, oci or docker, got ${JSON.stringify(format)}`,
+    );
+  }
+  const attestations = text("attestations") ?? "keep";
+  if (!ATTESTATION_POLICIES.includes(attestations as AttestationPolicy)) {
+    throw new PusherError(
+      "usage",
+      `${label("attestations")} must be keep or drop, got ${JSON.stringify(attestations)}`,
+    );
+  }
+  if (format === "docker" && compression !== "gzip" && text("compression") !== undefined) {
+    throw new PusherError(
+      "usage",
+      `${label("format")} docker and ${
+        label("compression")
+      } ${compression} cannot be used together`,
+      { hint: "Docker media types have gzip layers only: leave --compression out" },
+    );
+  }
   const together = (first: string, second: string): PusherError =>
     new PusherError("usage", `${label(first)} and ${label(second)} cannot be used together`);
   if (flag("quiet") && flag("verbose")) throw together("quiet", "verbose");
@@ -328,6 +372,8 @@ export function parseCommandLine(
     forceUpload: flag("force-upload"),
     compression: compression as Compression,
     noCache: flag("no-cache"),
+    format: format as ManifestFormat,
+    attestations: attestations as AttestationPolicy,
   };
   const image = text("image");
   if (image !== undefined) options.image = image;

@@ -1,18 +1,22 @@
 /**
  * The per-layer byte chain between an archive and an upload: sniff the stored bytes, then either
  * pass compressed bytes through as they are (hashing them) or hash uncompressed tar bytes as the
- * diff_id, compress them as asked and hash the output as the blob digest. One pass, no copies of
- * the stored bytes beyond the compressor's block buffer; a digest mismatch errors the output
- * stream so an upload reading it fails.
+ * diff_id, compress them as asked and hash the output as the blob digest. With `reencode`, a
+ * layer compressed otherwise than the target is decompressed first (zstd to gzip, for Docker
+ * media types, which have no zstd layer type). One pass, no copies of the stored bytes beyond the
+ * compressor's block buffer; a digest mismatch errors the output stream so an upload reading it
+ * fails.
  *
  * @module
  */
 
 import { PusherError } from "../errors.ts";
+import { decompressStream } from "../image/compression.ts";
 import type { Compression } from "../image/types.ts";
 import { type CompressionPool, CompressStream, resolveLevel } from "./compress.ts";
 import { DigestStream, type DigestStreamOptions, verifyDigest } from "./digest.ts";
 import { releasingSink } from "./owned_chunk.ts";
+import { decompressZstdFrames } from "./zstd_frames.ts";
 
 /** Options of {@link transformLayer}. */
 export interface LayerTransformOptions {
@@ -20,6 +24,11 @@ export interface LayerTransformOptions {
   target: Compression;
   /** Compression level for `target`; defaults to the format's default. */
   level?: number;
+  /**
+   * Decompress a layer compressed otherwise than `target` and compress it to `target` (when
+   * `target` is not `none`); without it, compressed layers always pass through as they are.
+   */
+  reencode?: boolean;
   /** Digest the stored bytes must have (OCI blob name, skopeo `<digest>.tar`). */
   expectedStoredDigest?: string;
   /** Uncompressed digest from the config's `rootfs.diff_ids`; checked when the layer is stored uncompressed. */
@@ -38,7 +47,7 @@ export interface LayerResult {
   digest: string;
   /** Size of the bytes to upload. */
   size: number;
-  /** Digest of the uncompressed tar, known when the layer was stored uncompressed. */
+  /** Digest of the uncompressed tar, known when the layer was stored uncompressed or re-encoded. */
   diffId?: string;
   /** Compression of the bytes to upload. */
   compression: Compression;
@@ -122,6 +131,52 @@ async function sniff(input: ReadableStream<Uint8Array>): Promise<Sniffed> {
   return { head, stream };
 }
 
+/** The compressor for `options.target` (which is not `none`). */
+function compressor(options: LayerTransformOptions): CompressStream {
+  return new CompressStream(options.target as Exclude<Compression, "none">, {
+    ...(options.level === undefined ? {} : { level: options.level }),
+    ...(options.pool === undefined ? {} : { pool: options.pool }),
+    ...(options.blockSize === undefined ? {} : { blockSize: options.blockSize }),
+  });
+}
+
+/**
+ * The chain of a compressed layer that changes compression: stored bytes (hashed) → decompress →
+ * tar (hashed as the diff_id and checked) → compress → blob digest.
+ */
+function reencoded(
+  hashed: ReadableStream<Uint8Array>,
+  stored: Promise<{ digest: string; size: number }>,
+  compression: Exclude<Compression, "none">,
+  options: LayerTransformOptions,
+): { stream: ReadableStream<Uint8Array>; result: Promise<LayerResult> } {
+  const what = options.label ?? "layer";
+  const tar = compression === "zstd"
+    ? decompressZstdFrames(hashed, what)
+    : decompressStream(hashed, compression, what);
+  const tarDigest = new DigestStream({
+    check: ({ digest }) => {
+      if (options.expectedDiffId !== undefined) {
+        verifyDigest(`${what} (uncompressed)`, options.expectedDiffId, digest);
+      }
+    },
+  });
+  const blobDigest = new DigestStream();
+  const stream = tar.pipeThrough(tarDigest).pipeThrough(compressor(options)).pipeThrough(
+    blobDigest,
+  );
+  const result = Promise.all([stored, tarDigest.result, blobDigest.result]).then((
+    [, diff, blob],
+  ): LayerResult => ({
+    digest: blob.digest,
+    size: blob.size,
+    diffId: diff.digest,
+    compression: options.target,
+  }));
+  result.catch(() => {});
+  return { stream, result };
+}
+
 /** Builds the chain for one layer once its stored compression is known. */
 function chain(
   input: ReadableStream<Uint8Array>,
@@ -141,6 +196,9 @@ function chain(
   };
   const storedDigest = new DigestStream(checkStored);
   const hashed = input.pipeThrough(storedDigest);
+  const reencode = options.reencode === true && stored !== "none" && options.target !== "none" &&
+    stored !== options.target;
+  if (reencode) return reencoded(hashed, storedDigest.result, stored, options);
   if (stored !== "none" || options.target === "none") {
     const result = storedDigest.result.then(({ digest, size }): LayerResult =>
       stored === "none"
@@ -151,13 +209,8 @@ function chain(
     result.catch(() => {});
     return { stream: hashed, result };
   }
-  const compressor = new CompressStream(options.target, {
-    ...(options.level === undefined ? {} : { level: options.level }),
-    ...(options.pool === undefined ? {} : { pool: options.pool }),
-    ...(options.blockSize === undefined ? {} : { blockSize: options.blockSize }),
-  });
   const blobDigest = new DigestStream();
-  const stream = hashed.pipeThrough(compressor).pipeThrough(blobDigest);
+  const stream = hashed.pipeThrough(compressor(options)).pipeThrough(blobDigest);
   const result = Promise.all([storedDigest.result, blobDigest.result]).then((
     [tar, blob],
   ): LayerResult => ({

@@ -19,18 +19,31 @@ export { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX };
 
 /** Docker gzip layer. */
 export const DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+/** Docker gzip layer that may not be redistributed (Windows base layers, with `urls`). */
+export const DOCKER_FOREIGN_LAYER_GZIP =
+  "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+/** OCI non-distributable layer media type prefix. */
+export const OCI_NONDISTRIBUTABLE_LAYER = "application/vnd.oci.image.layer.nondistributable.v1.tar";
 /** OCI layer media type prefix. */
 export const OCI_LAYER = "application/vnd.oci.image.layer.v1.tar";
 
-/** The layer media type for a family and compression. Docker has only a gzip layer type. */
-export function layerMediaType(family: ManifestFamily, compression: Compression): string {
+/**
+ * The layer media type for a family and compression. Docker has gzip layer types only; a layer
+ * that may not be redistributed gets the `nondistributable` (OCI) or `foreign` (Docker) type.
+ */
+export function layerMediaType(
+  family: ManifestFamily,
+  compression: Compression,
+  nondistributable = false,
+): string {
   if (family === "docker") {
     if (compression !== "gzip") {
       throw new Error(`docker manifests have no ${compression} layer type`);
     }
-    return DOCKER_LAYER_GZIP;
+    return nondistributable ? DOCKER_FOREIGN_LAYER_GZIP : DOCKER_LAYER_GZIP;
   }
-  return compression === "none" ? OCI_LAYER : `${OCI_LAYER}+${compression}`;
+  const base = nondistributable ? OCI_NONDISTRIBUTABLE_LAYER : OCI_LAYER;
+  return compression === "none" ? base : `${base}+${compression}`;
 }
 
 /** The config media type for a family. */
