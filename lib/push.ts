@@ -244,8 +244,9 @@ async function publishShaped(
     ];
     try {
       const references = await publish(ctx, clients, plan, blobDigests);
-      const before = refusedDigest ?? selection.index?.digest ??
+      const archived = selection.index?.digest ??
         (selection.images.length === 1 ? selection.images[0]?.sourceManifest?.digest : undefined);
+      const before = archived ?? refusedDigest;
       const changes = shapeChanges(shape);
       if (before !== undefined && before !== plan.top.digest && changes.length > 0) {
         ctx.emit({
