@@ -3,7 +3,8 @@
  * Distribution that refuses what the vendor refuses and forwards the rest: Huawei SWR (no OCI
  * media types) and Aliyun ACR personal edition (no BuildKit attestation manifests). The archive is
  * what BuildKit writes: an OCI index with a zstd platform, an uncompressed one and attestation
- * manifests. Each push is pulled back with skopeo and every layer checked against its diff_id.
+ * manifests, read in place, from a compressed file or from stdin. Each push is pulled back with
+ * skopeo and every layer checked against its diff_id.
  */
 
 import assert from "node:assert/strict";
@@ -247,4 +248,40 @@ Deno.test("a registry that takes attestations keeps them, pointing at the rewrit
   } finally {
     await registry.stop();
   }
+});
+
+Deno.test("SWR refusing OCI, archive read in one pass: a compressed file is read again, stdin cannot be", async () => {
+  await withVendor("huawei-swr", "json", async (proxy, registry, layout) => {
+    const compressed = `${layout.path}.zst`;
+    const zstd = await new Deno.Command("zstd", {
+      args: ["-q", "-f", layout.path, "-o", compressed],
+    })
+      .output();
+    assert.equal(zstd.code, 0);
+    const run = await runPusher(["-f", compressed, "-r", `${proxy.host}/swr/zst:1`]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(proxy.refusals.length, 1);
+    const pulled = await pullAndVerify(`${registry.host}/swr/zst:1`, {
+      all: true,
+      expectedManifestDigest: printedDigest(run.stdout),
+    });
+    assertDockerTypes(pulled);
+    assertPlatforms(pulled, layout);
+
+    const piped = await runPusher(["-f", "-", "-r", `${proxy.host}/swr/stdin:1`], {
+      stdin: await Deno.readFile(layout.path),
+    });
+    assert.equal(piped.code, EXIT_CODES.input, piped.stderr);
+    assert.match(
+      piped.stderr,
+      /^error: .*re-encoded to gzip for Docker media types, and stdin cannot be read again \(.*--format docker\)$/m,
+    );
+    assert.equal(await hasTag(registry, "swr/stdin", "1"), false);
+    const upFront = await runPusher(
+      ["-f", "-", "-r", `${proxy.host}/swr/stdin:1`, "--format", "docker"],
+      { stdin: await Deno.readFile(layout.path) },
+    );
+    assert.equal(upFront.code, 0, upFront.stderr);
+    assertPlatforms(await pullAndVerify(`${registry.host}/swr/stdin:1`, { all: true }), layout);
+  });
 });

@@ -265,3 +265,29 @@ Deno.test("manifests: the plan leaves attestations out as the shape says and cou
     { os: "linux", architecture: "arm64" },
   ]);
 });
+
+Deno.test("manifests: a Docker archive image becomes OCI when --format oci forces it", () => {
+  const config = document(
+    { architecture: "amd64", os: "linux", rootfs: { diff_ids: ["a"] } },
+    DOCKER_CONFIG,
+  );
+  const image: ArchiveImage = {
+    names: ["app:1"],
+    config,
+    layers: [{ entry: "abc/layer.tar", size: 30, compression: "none", diffId: digest("tar") }],
+  };
+  const pushed: PushedLayer[] = [{ digest: digest("gz"), size: 12, compression: "gzip" }];
+  assert.equal(buildImageManifest(image, "docker", pushed).mediaType, DOCKER_MANIFEST);
+  const forced = buildImageManifest(image, "docker", pushed, "oci");
+  assert.equal(forced.mediaType, OCI_MANIFEST);
+  assert.deepEqual(parse(forced.bytes), {
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: { mediaType: OCI_CONFIG, digest: config.digest, size: config.bytes.length },
+    layers: [{
+      mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
+      digest: digest("gz"),
+      size: 12,
+    }],
+  });
+});
