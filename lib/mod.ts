@@ -103,7 +103,13 @@
  */
 
 export { push, type PushResult, type PushRuntime } from "./push.ts";
-export { DEFAULT_PUSH_SETTINGS, type OutputMode, type PushOptions } from "./options.ts";
+export {
+  type AttestationPolicy,
+  DEFAULT_PUSH_SETTINGS,
+  type ManifestFormat,
+  type OutputMode,
+  type PushOptions,
+} from "./options.ts";
 export { Redactor, redactUrl, SHOWN_QUERY_PARAMETERS } from "./logging/redact.ts";
 export { copy, type CopyResult } from "./copy/copy.ts";
 export type { RunHooks } from "./transfer/run.ts";

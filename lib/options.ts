@@ -7,6 +7,18 @@
 import type { Credentials } from "./credentials/credentials.ts";
 import type { Compression } from "./oci/media_types.ts";
 
+/**
+ * The media types of the pushed manifests: `auto` pushes the archive's own and converts to
+ * Docker's only when the registry refuses OCI media types; `oci` and `docker` convert up front.
+ */
+export type ManifestFormat = "auto" | "oci" | "docker";
+
+/**
+ * What happens to BuildKit attestation manifests in an index: `keep` pushes them and leaves them
+ * out only when the registry refuses them; `drop` leaves them out up front.
+ */
+export type AttestationPolicy = "keep" | "drop";
+
 /** How progress is shown. */
 export type OutputMode = "tty" | "plain" | "json" | "quiet";
 
@@ -50,6 +62,10 @@ export interface PushOptions {
   mountFrom?: string;
   /** Skip the local cache and resume state (always re-check with the registry). */
   noCache: boolean;
+  /** Media types of the pushed manifests; `auto` when absent. */
+  format?: ManifestFormat;
+  /** Attestation manifests of an index; `keep` when absent. */
+  attestations?: AttestationPolicy;
 }
 
 /** Default values of the tunable settings. */

@@ -1,35 +1,42 @@
 /**
  * The orchestrator of one push: open the archive, resolve the image, get every blob into the
  * registry (already there, mounted, or uploaded), then manifests, then tags — tags last, so a
- * failed push never moves a tag.
+ * failed push never moves a tag. When the registry refuses a manifest for its shape (OCI media
+ * types, attestation manifests), the manifests are built again in the shape it takes — layers
+ * re-encoded to gzip where Docker media types need it — and pushed again, with a warning.
  *
  * @module
  */
 
+import { PusherError } from "./errors.ts";
 import { openArchive } from "./image/open_archive.ts";
 import { resolveLayout } from "./image/layout.ts";
+import type { ArchiveSource } from "./image/open_archive.ts";
 import type { ImageSelection } from "./image/types.ts";
 import type { EventSink } from "./logging/events.ts";
 import { Redactor } from "./logging/redact.ts";
-import { retrySettings } from "./transfer/retry.ts";
-import { deadlineSignal, type RunHooks } from "./transfer/run.ts";
+import type { BlobRef } from "./oci/descriptor.ts";
 import type { PushOptions } from "./options.ts";
 import { CompressionPool, DEFAULT_BLOCK_SIZE, resolveLevel } from "./pipeline/compress.ts";
 import { createClients, type RepositoryClient } from "./push/clients.ts";
 import { emptyTally, type RunContext } from "./push/context.ts";
-import { retrying } from "./transfer/retrying_request.ts";
 import { pushFromFile } from "./push/file_push.ts";
-import { pushBytes } from "./push/layer_push.ts";
+import { pushBytes, pushLayer } from "./push/layer_push.ts";
 import type { CompressionChoice } from "./push/layer_source.ts";
-import type { BlobRef } from "./oci/descriptor.ts";
-import { planManifests, publish } from "./push/publish.ts";
-import { announce } from "./push/selection.ts";
+import { initialShape, type ManifestShape, shapedSelection } from "./push/manifest_shape.ts";
+import { type ManifestPlan, planManifests, publish } from "./push/publish.ts";
+import { decideOnRefusal, ManifestRefused } from "./push/refusal.ts";
+import { announce, uniqueLayers } from "./push/selection.ts";
 import { pushFromStream } from "./push/stream_push.ts";
 import { groupTargets } from "./push/targets.ts";
 import { cacheDirectory } from "./state/cache_dir.ts";
 import { ChunkLimit } from "./state/chunk_limit.ts";
 import { LayerCache } from "./state/layer_cache.ts";
 import { UploadState } from "./state/upload_state.ts";
+import { retrySettings } from "./transfer/retry.ts";
+import { retrying } from "./transfer/retrying_request.ts";
+import { deadlineSignal, type RunHooks } from "./transfer/run.ts";
+import { schedule } from "./transfer/scheduler.ts";
 
 /** What a push did. */
 export interface PushResult {
@@ -57,17 +64,180 @@ export interface PushResult {
 export type PushRuntime = RunHooks;
 
 /**
- * The compression settings and their name in the layer cache. A compressing run gets its own
- * worker pool, closed when the run ends, so concurrent runs in one process never stop each
- * other's workers.
+ * The compression settings and their name in the layer cache. Docker media types know gzip
+ * layers only: for them every tar layer ends up gzip, re-encoded when stored otherwise. `pool` is
+ * the run's own worker pool, so concurrent runs in one process never stop each other's workers.
  */
-function compressionSettings(options: PushOptions): { choice: CompressionChoice; encoder: string } {
-  if (options.compression === "none") return { choice: { target: "none" }, encoder: "none" };
-  const level = resolveLevel(options.compression);
+function compressionSettings(
+  options: PushOptions,
+  shape: ManifestShape,
+  pool: CompressionPool,
+): { choice: CompressionChoice; encoder: string } {
+  const target = shape.family === "docker" ? "gzip" : options.compression;
+  if (target === "none") return { choice: { target: "none" }, encoder: "none" };
+  const level = resolveLevel(target);
   return {
-    choice: { target: options.compression, level, pool: new CompressionPool() },
-    encoder: `${options.compression}-${level}-${DEFAULT_BLOCK_SIZE}`,
+    choice: { target, level, pool, ...(shape.family === "docker" ? { reencode: true } : {}) },
+    encoder: `${target}-${level}-${DEFAULT_BLOCK_SIZE}`,
   };
+}
+
+/** Blobs pushed by the transfer step: the selection and what each of its layers became. */
+interface Transferred {
+  selection: ImageSelection;
+  layers: Map<string, BlobRef>;
+}
+
+/** Gets every layer of the archive into the primary repository. */
+async function transferLayers(
+  ctx: RunContext,
+  source: ArchiveSource,
+  options: PushOptions,
+): Promise<Transferred> {
+  if (source.mode === "stream") {
+    return await pushFromStream(ctx, source.stream, source.name, imageOption(options));
+  }
+  const selection = await resolveLayout(source.archive, imageOption(options));
+  announce(ctx, selection);
+  const config = selection.images[0]?.config;
+  if (config && !options.forceUpload) {
+    const seen = await retrying(
+      ctx,
+      `HEAD ${config.digest}`,
+      (attempt) => ctx.primary.client.blobExists(config.digest, attempt),
+    );
+    ctx.imageSeenBefore = seen.exists;
+  }
+  return { selection, layers: await pushFromFile(ctx, source.archive, selection) };
+}
+
+/**
+ * Pushes again, re-encoded to gzip, the layers of the shaped selection that went up otherwise
+ * (Docker media types have no zstd or uncompressed layer type). A plain tar is read again in
+ * place; a compressed file is streamed again; standard input cannot be read twice.
+ */
+async function reencodeLayers(
+  ctx: RunContext,
+  source: ArchiveSource,
+  transferred: Transferred,
+  shape: ManifestShape,
+): Promise<Transferred> {
+  const { selection, layers } = transferred;
+  const stale = uniqueLayers(shapedSelection(selection, shape).selection)
+    .filter((layer) => layers.get(layer.entry)?.compression !== "gzip");
+  if (stale.length === 0) return transferred;
+  if (source.mode === "stream") {
+    if (ctx.options.file === "-") {
+      throw new PusherError(
+        "input",
+        `${stale.length} layer(s) must be re-encoded to gzip for Docker media types, and stdin cannot be read again`,
+        { hint: "push the archive from a file, or again with --format docker" },
+      );
+    }
+    const reopened = await openArchive(ctx.options.file);
+    if (reopened.mode !== "stream") return await transferLayers(ctx, reopened, ctx.options);
+    return await pushFromStream(ctx, reopened.stream, reopened.name, imageOption(ctx.options));
+  }
+  const archive = source.archive;
+  const redone = await schedule(
+    stale.map((layer) => ({
+      weight: layer.size,
+      run: () => pushLayer(ctx, layer, () => archive.openEntry(layer.entry)),
+    })),
+    ctx.options.maxConcurrent,
+    ctx.signal,
+  );
+  const updated = new Map(layers);
+  stale.forEach((layer, index) => updated.set(layer.entry, redone[index] as BlobRef));
+  return { selection, layers: updated };
+}
+
+/** What a shape changes about the pushed manifests, for warnings. */
+function shapeChanges(shape: ManifestShape): string[] {
+  const changes: string[] = [];
+  if (shape.family === "docker") changes.push("converted to Docker media types");
+  if (shape.family === "oci") changes.push("converted to OCI media types");
+  if (shape.dropAttestations) changes.push("attestation manifests left out");
+  return changes;
+}
+
+/** Warns about attestation manifests a plan leaves out, saying why. */
+function warnDropped(ctx: RunContext, shape: ManifestShape, plan: ManifestPlan, why: string): void {
+  if (plan.droppedAttestations === 0) return;
+  const reason = shape.family === "docker" ? "Docker manifest lists cannot carry them" : why;
+  ctx.emit({
+    type: "warning",
+    message: `left out ${plan.droppedAttestations} attestation manifest(s) of the index: ${reason}`,
+  });
+}
+
+/** The warning for a refused manifest and the shape the push tries next. */
+function refusalWarning(refused: ManifestRefused, next: ManifestShape, registry: string): string {
+  const answer = refused.answer.message.replace(/^.*? failed with /, "");
+  if (refused.refusal === "oci-media-types") {
+    return `${registry} refused OCI media types (${answer}); pushing again with Docker media types ` +
+      `(schema 2, manifest list, gzip layers), which changes the digest — --format docker skips the refused attempt`;
+  }
+  const family = next.family === "docker" ? " with Docker media types" : "";
+  return `${registry} refused the attestation manifest ${refused.digest} (${answer}); pushing the ` +
+    `index again without attestation manifests${family}, which changes the digest — --attestations drop skips the refused attempt`;
+}
+
+/**
+ * Writes the manifests and tags in the shape the options ask for; when the registry refuses a
+ * manifest for its shape, builds them again in the shape it takes (re-encoding layers when needed)
+ * and writes them again. Returns the references written and the plan that was written.
+ */
+async function publishShaped(
+  ctx: RunContext,
+  clients: readonly RepositoryClient[],
+  source: ArchiveSource,
+  first: Transferred,
+  initial: ManifestShape,
+): Promise<{ references: string[]; plan: ManifestPlan }> {
+  const options = ctx.options;
+  const registry = ctx.primary.reference.registry;
+  let shape = initial;
+  let transferred = first;
+  let refusedDigest: string | undefined;
+  let dropReason = "--attestations drop asks so";
+  for (;;) {
+    const { selection, layers } = transferred;
+    const plan = planManifests(selection, layers, shape);
+    warnDropped(ctx, shape, plan, dropReason);
+    const blobDigests = [
+      ...new Set([...layers.values()].map((layer) => layer.digest)),
+      ...selection.images.map((image) => image.config.digest),
+    ];
+    try {
+      const references = await publish(ctx, clients, plan, blobDigests);
+      const archived = selection.index?.digest ??
+        (selection.images.length === 1 ? selection.images[0]?.sourceManifest?.digest : undefined);
+      const before = archived ?? refusedDigest;
+      const changes = shapeChanges(shape);
+      if (before !== undefined && before !== plan.top.digest && changes.length > 0) {
+        ctx.emit({
+          type: "warning",
+          message: `pushed as ${plan.top.digest}, not ${before} (${changes.join(", ")})`,
+        });
+      }
+      return { references, plan };
+    } catch (error) {
+      if (!(error instanceof ManifestRefused)) throw error;
+      const decision = decideOnRefusal(error, shape, options.format ?? "auto", plan.attestations);
+      if (decision.action === "fail") throw decision.error;
+      ctx.emit({ type: "warning", message: refusalWarning(error, decision.shape, registry) });
+      refusedDigest ??= plan.top.digest;
+      dropReason = `${registry} refuses them`;
+      shape = decision.shape;
+      if (shape.family === "docker") {
+        const { choice, encoder } = compressionSettings(options, shape, ctx.compressionPool);
+        ctx.compression = choice;
+        ctx.encoder = encoder;
+        transferred = await reencodeLayers(ctx, source, transferred, shape);
+      }
+    }
+  }
 }
 
 function imageOption(options: PushOptions): { image?: string } {
@@ -102,7 +272,9 @@ export async function push(options: PushOptions, runtime: PushRuntime = {}): Pro
   const started = Date.now();
   const emit: EventSink = runtime.events ?? (() => {});
   const targets = groupTargets(options.targets);
-  const { choice, encoder } = compressionSettings(options);
+  const shape = initialShape(options);
+  const compressionPool = new CompressionPool();
+  const { choice, encoder } = compressionSettings(options, shape, compressionPool);
   const { signal, dispose } = deadlineSignal(runtime.signal, options.timeoutSeconds, "push");
   const source = await openArchive(options.file);
   const redactor = runtime.redactor ?? new Redactor();
@@ -120,6 +292,7 @@ export async function push(options: PushOptions, runtime: PushRuntime = {}): Pro
   const ctx: RunContext = {
     options,
     compression: choice,
+    compressionPool,
     encoder,
     cache,
     uploads,
@@ -139,38 +312,11 @@ export async function push(options: PushOptions, runtime: PushRuntime = {}): Pro
   };
   try {
     await retrying(ctx, "ping", (attempt) => primary.client.ping(attempt));
-    let selection: ImageSelection;
-    let layers: Map<string, BlobRef>;
-    if (source.mode === "random") {
-      selection = await resolveLayout(source.archive, imageOption(options));
-      announce(ctx, selection);
-      const config = selection.images[0]?.config;
-      if (config && !options.forceUpload) {
-        const seen = await retrying(
-          ctx,
-          `HEAD ${config.digest}`,
-          (attempt) => primary.client.blobExists(config.digest, attempt),
-        );
-        ctx.imageSeenBefore = seen.exists;
-      }
-      layers = await pushFromFile(ctx, source.archive, selection);
-    } else {
-      ({ selection, layers } = await pushFromStream(
-        ctx,
-        source.stream,
-        source.name,
-        imageOption(options),
-      ));
-    }
-    for (const image of selection.images) {
+    const transferred = await transferLayers(ctx, source, options);
+    for (const image of transferred.selection.images) {
       await pushBytes(ctx, image.config.bytes, image.config.digest);
     }
-    const plan = planManifests(selection, layers);
-    const blobDigests = [
-      ...new Set([...layers.values()].map((layer) => layer.digest)),
-      ...selection.images.map((image) => image.config.digest),
-    ];
-    const references = await publish(ctx, clients, plan, blobDigests);
+    const { references, plan } = await publishShaped(ctx, clients, source, transferred, shape);
     const result: PushResult = {
       repository: primary.name,
       references,
@@ -203,6 +349,6 @@ export async function push(options: PushOptions, runtime: PushRuntime = {}): Pro
     await uploads?.flush();
     await chunkLimit.flush();
     transport.close();
-    choice.pool?.close();
+    compressionPool.close();
   }
 }

@@ -9,11 +9,18 @@ import type { CopyOptions } from "../copy/options.ts";
 import { PusherError } from "../errors.ts";
 import type { Credentials } from "../credentials/credentials.ts";
 import type { Compression } from "../oci/media_types.ts";
-import { DEFAULT_PUSH_SETTINGS, type PushOptions } from "../options.ts";
+import {
+  type AttestationPolicy,
+  DEFAULT_PUSH_SETTINGS,
+  type ManifestFormat,
+  type PushOptions,
+} from "../options.ts";
 import type { PullOptions } from "../pull/options.ts";
 import type { FlagReader } from "./flag_reader.ts";
 
 const COMPRESSIONS: readonly Compression[] = ["none", "gzip", "zstd"];
+const FORMATS: readonly ManifestFormat[] = ["auto", "oci", "docker"];
+const ATTESTATION_POLICIES: readonly AttestationPolicy[] = ["keep", "drop"];
 
 /** The settings push, pull and copy share. */
 type SharedSettings = Pick<
@@ -88,6 +95,29 @@ export function pushOptions(flags: FlagReader): PushOptions {
       }`,
     );
   }
+  const format = flags.text("format") ?? "auto";
+  if (!FORMATS.includes(format as ManifestFormat)) {
+    throw new PusherError(
+      "usage",
+      `${flags.label("format")} must be auto, oci or docker, got ${JSON.stringify(format)}`,
+    );
+  }
+  const attestations = flags.text("attestations") ?? "keep";
+  if (!ATTESTATION_POLICIES.includes(attestations as AttestationPolicy)) {
+    throw new PusherError(
+      "usage",
+      `${flags.label("attestations")} must be keep or drop, got ${JSON.stringify(attestations)}`,
+    );
+  }
+  if (format === "docker" && compression !== "gzip" && flags.text("compression") !== undefined) {
+    throw new PusherError(
+      "usage",
+      `${flags.label("format")} docker and ${
+        flags.label("compression")
+      } ${compression} cannot be used together`,
+      { hint: "Docker media types have gzip layers only: leave --compression out" },
+    );
+  }
   const shared = sharedSettings(flags);
   if (flags.flag("force-upload") && flags.flag("dry-run")) {
     throw flags.together("force-upload", "dry-run");
@@ -107,6 +137,8 @@ export function pushOptions(flags: FlagReader): PushOptions {
     forceUpload: flags.flag("force-upload"),
     compression: compression as Compression,
     noCache: flags.flag("no-cache"),
+    format: format as ManifestFormat,
+    attestations: attestations as AttestationPolicy,
   };
   const image = flags.text("image");
   if (image !== undefined) options.image = image;

@@ -141,6 +141,22 @@ export const FLAGS: readonly FlagSpec[] = [
     defaultText: DEFAULT_PUSH_SETTINGS.compression,
   },
   {
+    flags: "--format <kind>",
+    description: "manifest media types: auto (the archive's own; Docker's when the registry " +
+      "refuses OCI), oci or docker",
+    kind: "string",
+    commands: PUSH,
+    defaultText: "auto",
+  },
+  {
+    flags: "--attestations <policy>",
+    description: "BuildKit attestation manifests: keep (left out only when the registry refuses " +
+      "them) or drop",
+    kind: "string",
+    commands: PUSH,
+    defaultText: "keep",
+  },
+  {
     flags: "--image <name:tag>",
     description: "image to push from a multi-image archive",
     kind: "string",

@@ -101,15 +101,23 @@ export function familyOf(mediaType: string): ManifestFamily {
   return mediaType === DOCKER_MANIFEST || mediaType === DOCKER_MANIFEST_LIST ? "docker" : "oci";
 }
 
-/** The layer media type for a family and compression. Docker has only a gzip layer type. */
-export function layerMediaType(family: ManifestFamily, compression: Compression): string {
+/**
+ * The layer media type for a family and compression. Docker has gzip layer types only; a layer
+ * that may not be redistributed gets the `nondistributable` (OCI) or `foreign` (Docker) type.
+ */
+export function layerMediaType(
+  family: ManifestFamily,
+  compression: Compression,
+  nondistributable = false,
+): string {
   if (family === "docker") {
     if (compression !== "gzip") {
       throw new PusherError("internal", `docker manifests have no ${compression} layer type`);
     }
-    return DOCKER_LAYER_GZIP;
+    return nondistributable ? DOCKER_FOREIGN_LAYER_GZIP : DOCKER_LAYER_GZIP;
   }
-  return compression === "none" ? OCI_LAYER : `${OCI_LAYER}+${compression}`;
+  const base = nondistributable ? OCI_FOREIGN_LAYER : OCI_LAYER;
+  return compression === "none" ? base : `${base}+${compression}`;
 }
 
 /** The config media type for a family. */

@@ -1,9 +1,11 @@
 /**
  * The per-layer byte chain between an archive and an upload: sniff the stored bytes, then either
  * pass compressed bytes through as they are (hashing them) or hash uncompressed tar bytes as the
- * diff_id, compress them as asked and hash the output as the blob digest. One pass, no copies of
- * the stored bytes beyond the compressor's block buffer; a digest mismatch errors the output
- * stream so an upload reading it fails.
+ * diff_id, compress them as asked and hash the output as the blob digest. With `reencode`, a
+ * layer compressed otherwise than the target is decompressed first (zstd to gzip, for Docker
+ * media types, which have no zstd layer type). One pass, no copies of the stored bytes beyond the
+ * compressor's block buffer; a digest mismatch errors the output stream so an upload reading it
+ * fails.
  *
  * @module
  */
@@ -11,9 +13,11 @@
 import { SNIFF_LENGTH, sniffCompression } from "../bytes/compression_sniff.ts";
 import { peekStream } from "../bytes/peek.ts";
 import { PusherError } from "../errors.ts";
+import { decompressStream } from "../image/compression.ts";
 import type { BlobRef } from "../oci/descriptor.ts";
 import type { Compression } from "../oci/media_types.ts";
 import { type CompressionPool, CompressStream, resolveLevel } from "./compress.ts";
+import { decompressZstdFrames } from "./zstd_frames.ts";
 import { DigestStream, type DigestStreamOptions, verifyDigest } from "./digest.ts";
 
 /** Options of {@link transformLayer}. */
@@ -22,6 +26,11 @@ export interface LayerTransformOptions {
   target: Compression;
   /** Compression level for `target`; defaults to the format's default. */
   level?: number;
+  /**
+   * Decompress a layer compressed otherwise than `target` and compress it to `target` (when
+   * `target` is not `none`); without it, compressed layers always pass through as they are.
+   */
+  reencode?: boolean;
   /** Digest the stored bytes must have (OCI blob name, skopeo `<digest>.tar`). */
   expectedStoredDigest?: string;
   /** Uncompressed digest from the config's `rootfs.diff_ids`; checked when the layer is stored uncompressed. */
@@ -51,6 +60,52 @@ export interface LayerTransform {
   result: Promise<LayerResult>;
 }
 
+/** The compressor for `options.target` (which is not `none`). */
+function compressor(options: LayerTransformOptions): CompressStream {
+  return new CompressStream(options.target as Exclude<Compression, "none">, {
+    ...(options.level === undefined ? {} : { level: options.level }),
+    ...(options.pool === undefined ? {} : { pool: options.pool }),
+    ...(options.blockSize === undefined ? {} : { blockSize: options.blockSize }),
+  });
+}
+
+/**
+ * The chain of a compressed layer that changes compression: stored bytes (hashed) → decompress →
+ * tar (hashed as the diff_id and checked) → compress → blob digest.
+ */
+function reencoded(
+  hashed: ReadableStream<Uint8Array>,
+  stored: Promise<{ digest: string; size: number }>,
+  compression: Exclude<Compression, "none">,
+  options: LayerTransformOptions,
+): { stream: ReadableStream<Uint8Array>; result: Promise<LayerResult> } {
+  const what = options.label ?? "layer";
+  const tar = compression === "zstd"
+    ? decompressZstdFrames(hashed, what)
+    : decompressStream(hashed, compression, what);
+  const tarDigest = new DigestStream({
+    check: ({ digest }) => {
+      if (options.expectedDiffId !== undefined) {
+        verifyDigest(`${what} (uncompressed)`, options.expectedDiffId, digest);
+      }
+    },
+  });
+  const blobDigest = new DigestStream();
+  const stream = tar.pipeThrough(tarDigest).pipeThrough(compressor(options)).pipeThrough(
+    blobDigest,
+  );
+  const result = Promise.all([stored, tarDigest.result, blobDigest.result]).then((
+    [, diff, blob],
+  ): LayerResult => ({
+    digest: blob.digest,
+    size: blob.size,
+    diffId: diff.digest,
+    compression: options.target,
+  }));
+  result.catch(() => {});
+  return { stream, result };
+}
+
 /** Builds the chain for one layer once its stored compression is known. */
 function chain(
   input: ReadableStream<Uint8Array>,
@@ -70,6 +125,9 @@ function chain(
   };
   const storedDigest = new DigestStream(checkStored);
   const hashed = input.pipeThrough(storedDigest);
+  const reencode = options.reencode === true && stored !== "none" && options.target !== "none" &&
+    stored !== options.target;
+  if (reencode) return reencoded(hashed, storedDigest.result, stored, options);
   if (stored !== "none" || options.target === "none") {
     const result = storedDigest.result.then(({ digest, size }): LayerResult =>
       stored === "none"
@@ -80,13 +138,8 @@ function chain(
     result.catch(() => {});
     return { stream: hashed, result };
   }
-  const compressor = new CompressStream(options.target, {
-    ...(options.level === undefined ? {} : { level: options.level }),
-    ...(options.pool === undefined ? {} : { pool: options.pool }),
-    ...(options.blockSize === undefined ? {} : { blockSize: options.blockSize }),
-  });
   const blobDigest = new DigestStream();
-  const stream = hashed.pipeThrough(compressor).pipeThrough(blobDigest);
+  const stream = hashed.pipeThrough(compressor(options)).pipeThrough(blobDigest);
   const result = Promise.all([storedDigest.result, blobDigest.result]).then((
     [tar, blob],
   ): LayerResult => ({

@@ -13,6 +13,7 @@ import type { UploadState } from "../state/upload_state.ts";
 import type { RetrySettings } from "../transfer/retry.ts";
 import type { RepositoryClient } from "./clients.ts";
 import type { CompressionChoice } from "./layer_source.ts";
+import type { CompressionPool } from "../pipeline/compress.ts";
 
 /** Shared state of one run. */
 export interface RunContext {
@@ -20,6 +21,8 @@ export interface RunContext {
   options: PushOptions;
   /** Compression settings for uncompressed layers. */
   compression: CompressionChoice;
+  /** The run's compression workers (closed when the run ends). */
+  compressionPool: CompressionPool;
   /** Names the compression settings in the layer cache. */
   encoder: string;
   /** The registry's layer cache, unless `--no-cache`. */

@@ -31,7 +31,7 @@ function cacheKey(
   ctx: RunContext,
   layer: ArchiveLayer,
 ): { source: string; encoder: string } | undefined {
-  if (!isCompressible(layer)) {
+  if (!isCompressible(layer, ctx.compression)) {
     return layer.storedDigest !== undefined
       ? { source: layer.storedDigest, encoder: AS_IS }
       : undefined;
@@ -48,10 +48,10 @@ function cached(ctx: RunContext, layer: ArchiveLayer): CachedLayer | undefined {
 
 /** The digest a layer will have in the registry when that is known without reading it. */
 function knownOutcome(ctx: RunContext, layer: ArchiveLayer): BlobRef | undefined {
-  if (!isCompressible(layer) && layer.storedDigest !== undefined) {
+  if (!isCompressible(layer, ctx.compression) && layer.storedDigest !== undefined) {
     return { digest: layer.storedDigest, size: layer.size, compression: layer.compression };
   }
-  if (ctx.options.compression === "none") {
+  if (ctx.compression.target === "none") {
     const digest = layer.storedDigest ?? layer.diffId;
     if (digest !== undefined) return { digest, size: layer.size, compression: "none" };
   }
@@ -202,7 +202,17 @@ export async function pushLayer(
   });
   ctx.bytesSent += result.bytesSent;
   const pushed = await upload.pushed();
-  remember(ctx, layer, pushed, isCompressible(layer) && pushed.diffId === undefined);
+  const outcome: BlobRef = {
+    digest: pushed.digest,
+    size: pushed.size,
+    compression: pushed.compression,
+  };
+  remember(
+    ctx,
+    layer,
+    outcome,
+    isCompressible(layer, ctx.compression) && pushed.diffId === undefined,
+  );
   await ctx.checkpoint();
   emitBlob(
     ctx,

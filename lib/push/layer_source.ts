@@ -1,6 +1,7 @@
 /**
  * Turns an archive layer into what goes up: the stored bytes run through the layer transform
- * (verify, compress when uncompressed, digest) as a re-openable upload source.
+ * (verify, compress when uncompressed or re-encode when the target media types ask for it,
+ * digest) as a re-openable upload source.
  *
  * @module
  */
@@ -20,15 +21,24 @@ export interface CompressionChoice {
   level?: number;
   /** The run's own compression workers (absent when nothing is compressed). */
   pool?: CompressionPool;
+  /**
+   * Re-encode layers compressed otherwise than {@link target} (Docker media types know gzip
+   * only); otherwise compressed layers go up as they are.
+   */
+  reencode?: boolean;
 }
 
 /**
- * Whether this tool may compress a layer: an uncompressed tar layer. Artifact blobs (attestations,
- * in-toto statements) and already compressed layers go up byte for byte.
+ * Whether this tool changes a layer's bytes: an uncompressed tar layer (compressed as chosen),
+ * or, with {@link CompressionChoice.reencode}, a tar layer compressed otherwise than the target.
+ * Artifact blobs (attestations, in-toto statements) and other compressed layers go up byte for
+ * byte.
  */
-export function isCompressible(layer: ArchiveLayer): boolean {
-  return layer.compression === "none" &&
-    (layer.mediaType === undefined || isTarLayerType(layer.mediaType));
+export function isCompressible(layer: ArchiveLayer, choice: CompressionChoice): boolean {
+  if (layer.mediaType !== undefined && !isTarLayerType(layer.mediaType)) return false;
+  if (layer.compression === "none") return true;
+  return choice.reencode === true && choice.target !== "none" &&
+    layer.compression !== choice.target;
 }
 
 /** An upload source for a layer plus the promise of what it became. */
@@ -54,11 +64,12 @@ export function layerUpload(
   const source: UploadSource = {
     reopenable,
     open() {
-      const compress = isCompressible(layer);
+      const compress = isCompressible(layer, choice);
       const transformed = transformLayer(open().pipeThrough(progressStream(onRead)), {
         target: compress ? choice.target : "none",
         ...(compress && choice.level !== undefined ? { level: choice.level } : {}),
         ...(compress && choice.pool !== undefined ? { pool: choice.pool } : {}),
+        ...(compress && choice.reencode === true ? { reencode: true } : {}),
         ...(layer.storedDigest !== undefined ? { expectedStoredDigest: layer.storedDigest } : {}),
         ...(layer.diffId !== undefined ? { expectedDiffId: layer.diffId } : {}),
         label: layer.entry,

@@ -1,6 +1,8 @@
 /**
  * The last steps of a push: make every blob present in the other target repositories, write
  * child manifests by digest, and only then the tags. A push that fails before here writes no tag.
+ * A manifest the registry refuses for its shape (media types, attestations) fails as
+ * {@link ManifestRefused}, so the caller can build the manifests again in another shape.
  *
  * @module
  */
@@ -8,11 +10,14 @@
 import { PusherError } from "../errors.ts";
 import type { ImageSelection } from "../image/types.ts";
 import type { RegistryClient } from "../registry/client.ts";
+import { RegistryError } from "../registry/errors.ts";
 import type { RepositoryClient } from "./clients.ts";
 import { type RunContext } from "./context.ts";
 import { type RequestContext, retrying } from "../transfer/retrying_request.ts";
 import type { BlobRef } from "../oci/descriptor.ts";
 import { buildImageManifest, buildIndex, type BuiltManifest } from "./manifest_builder.ts";
+import { attestationDigests, type ManifestShape, shapedSelection } from "./manifest_shape.ts";
+import { ManifestRefused, refusalOf } from "./refusal.ts";
 
 /** The manifests to write: children (by digest) and the top one (by tag). */
 export interface ManifestPlan {
@@ -20,26 +25,59 @@ export interface ManifestPlan {
   children: BuiltManifest[];
   /** The manifest (or index) the tags point at. */
   top: BuiltManifest;
+  /** Attestation manifests among {@link children}. */
+  attestations: number;
+  /** Attestation manifests of the archive the shape left out. */
+  droppedAttestations: number;
 }
 
-/** Builds the manifests from the selection and what its layers became. */
+/** Builds the manifests from the selection and what its layers became, in the given shape. */
 export function planManifests(
   selection: ImageSelection,
   layers: ReadonlyMap<string, BlobRef>,
+  shape: ManifestShape = { family: "as-is", dropAttestations: false },
 ): ManifestPlan {
-  const manifests = selection.images.map((image) =>
+  const shaped = shapedSelection(selection, shape);
+  const pushed = shaped.selection;
+  const manifests = pushed.images.map((image) =>
     buildImageManifest(
       image,
-      selection.family,
+      pushed.family,
       image.layers.map((layer) => {
-        const pushed = layers.get(layer.entry);
-        if (!pushed) throw new Error(`layer ${layer.entry} was not pushed`);
-        return pushed;
+        const outcome = layers.get(layer.entry);
+        if (!outcome) throw new PusherError("internal", `layer ${layer.entry} was not pushed`);
+        return outcome;
       }),
+      shape.family,
     )
   );
-  if (manifests.length === 1) return { children: [], top: manifests[0] as BuiltManifest };
-  return { children: manifests, top: buildIndex(selection, manifests) };
+  const droppedAttestations = shaped.dropped;
+  if (manifests.length === 1) {
+    return {
+      children: [],
+      top: manifests[0] as BuiltManifest,
+      attestations: 0,
+      droppedAttestations,
+    };
+  }
+  const marked = attestationDigests(pushed);
+  return {
+    children: manifests,
+    top: buildIndex(pushed, manifests),
+    attestations: manifests.filter((manifest) => marked.has(manifest.sourceDigest ?? "")).length,
+    droppedAttestations,
+  };
+}
+
+/** Runs a manifest `PUT`; a refusal of the manifest's shape becomes {@link ManifestRefused}. */
+async function putShaped<T>(manifest: BuiltManifest, put: () => Promise<T>): Promise<T> {
+  try {
+    return await put();
+  } catch (error) {
+    const refusal = refusalOf(error, manifest.mediaType);
+    if (refusal === undefined || !(error instanceof RegistryError)) throw error;
+    throw new ManifestRefused(refusal, manifest.digest, error);
+  }
 }
 
 /** Makes every blob of the first repository present in the other target repositories. */
@@ -122,12 +160,13 @@ export async function publish(
   const references: string[] = [];
   for (const target of targets) {
     for (const child of ctx.options.dryRun ? [] : children) {
-      await retrying(
-        ctx,
-        `manifest ${child.digest}`,
-        (signal) => target.client.putManifest(child.digest, child.bytes, child.mediaType, signal),
-        child.bytes.length,
-      );
+      await putShaped(child, () =>
+        retrying(
+          ctx,
+          `manifest ${child.digest}`,
+          (signal) => target.client.putManifest(child.digest, child.bytes, child.mediaType, signal),
+          child.bytes.length,
+        ));
       ctx.emit({
         type: "manifest",
         digest: child.digest,
@@ -144,7 +183,7 @@ export async function publish(
       const reference = isDigest ? `${target.name}@${tag}` : `${target.name}:${tag}`;
       references.push(reference);
       if (ctx.options.dryRun) continue;
-      await putTopManifest(ctx, target.client, tag, top, reference);
+      await putShaped(top, () => putTopManifest(ctx, target.client, tag, top, reference));
       ctx.emit({
         type: "manifest",
         digest: top.digest,

@@ -925,3 +925,120 @@ export function sharedFixtures(): Promise<Record<LayoutName, FixtureInfo>> {
   })();
   return shared;
 }
+
+// ---------------------------------------------------------------------------------------------
+// A BuildKit-style OCI layout (zstd and uncompressed layers, attestation manifests)
+// ---------------------------------------------------------------------------------------------
+
+/** One platform image of {@link writeBuildkitLayout}. */
+export interface BuildkitPlatform {
+  /** `os/architecture[/variant]`. */
+  platform: string;
+  /** Digest of the config bytes. */
+  configDigest: string;
+  /** The config's `rootfs.diff_ids` (digests of the uncompressed layers). */
+  diffIds: string[];
+  /** Compression of its stored layers. */
+  layerCompression: Compression;
+  /** Digest of its OCI manifest in the archive. */
+  manifestDigest: string;
+}
+
+/** What {@link writeBuildkitLayout} wrote. */
+export interface BuildkitLayout {
+  /** The archive file. */
+  path: string;
+  /** Digest of the OCI index `index.json` names. */
+  indexDigest: string;
+  /** The platform images, in index order. */
+  platforms: BuildkitPlatform[];
+  /** Digests of the attestation manifests, one per platform. */
+  attestationDigests: string[];
+}
+
+const OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd";
+
+function ociImageIn(img: Image, compression: "zstd" | "none"): OciImage {
+  const layers = img.layers.map((l) =>
+    blob(compression === "zstd" ? new Uint8Array(zstdCompressSync(l.tar)) : l.tar)
+  );
+  const manifest = blob(json({
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: descriptorOf(OCI_CONFIG, blob(img.config)),
+    layers: layers.map((l) => descriptorOf(compression === "zstd" ? OCI_LAYER_ZSTD : OCI_LAYER, l)),
+  }));
+  return {
+    manifest,
+    blobs: [blob(img.config), ...layers, manifest],
+    layerDigests: layers.map((l) => l.digest),
+  };
+}
+
+/**
+ * Writes what `docker buildx build --output type=oci,compression=zstd` gives for two platforms
+ * (BuildKit writes OCI media types for every image): an OCI image layout archive whose index
+ * lists linux/amd64 with zstd layers, linux/arm64/v8 with uncompressed layers, and a BuildKit
+ * attestation manifest (in-toto provenance, entries annotated `vnd.docker.reference.type:
+ * attestation-manifest`) for each.
+ */
+export async function writeBuildkitLayout(path: string): Promise<BuildkitLayout> {
+  const { app, appArm } = buildImages();
+  const amd = ociImageIn(app, "zstd");
+  const arm = ociImageIn(appArm, "none");
+  const amdAttestation = attestation(amd);
+  const armAttestation = attestation(arm);
+  const index = blob(json({
+    schemaVersion: 2,
+    mediaType: OCI_INDEX,
+    manifests: [
+      { ...descriptorOf(OCI_MANIFEST, amd.manifest), platform: platformField(app) },
+      { ...descriptorOf(OCI_MANIFEST, arm.manifest), platform: platformField(appArm) },
+      amdAttestation.descriptor,
+      armAttestation.descriptor,
+    ],
+  }));
+  await Deno.writeFile(
+    path,
+    writeTar([
+      { name: "oci-layout", data: OCI_LAYOUT },
+      {
+        name: "index.json",
+        data: topIndex([{
+          ...descriptorOf(OCI_INDEX, index),
+          annotations: NAME_ANNOTATIONS("docker.io/library/app:v1", "v1"),
+        }]),
+      },
+      ...blobEntries(
+        [
+          ...amd.blobs,
+          ...arm.blobs,
+          ...amdAttestation.image.blobs,
+          ...armAttestation.image.blobs,
+          index,
+        ],
+        true,
+      ),
+    ]),
+  );
+  const platform = (
+    img: Image,
+    oci: OciImage,
+    layerCompression: Compression,
+  ): BuildkitPlatform => ({
+    platform: platformOf(img),
+    configDigest: img.configDigest,
+    diffIds: img.layers.map((l) => l.diffId),
+    layerCompression,
+    manifestDigest: oci.manifest.digest,
+  });
+  return {
+    path,
+    indexDigest: index.digest,
+    platforms: [platform(app, amd, "zstd"), platform(appArm, arm, "none")],
+    attestationDigests: [
+      amdAttestation.image.manifest.digest,
+      armAttestation.image.manifest.digest,
+    ],
+  };
+}

@@ -1,18 +1,20 @@
 /**
  * Keeps the README true: the demo task runs, both ways to run from source push an image, the
- * batch-loop example works as written (with the tool on PATH as `docker-image-pusher`), every flag
- * in the flag table exists in `--help` and the other way round, and the exit-code table matches
- * the code.
+ * batch-loop example works as written (with the tool on PATH as `docker-image-pusher`), the
+ * registry recipes run against local stand-ins of those registries, every flag in the flag table
+ * exists in `--help` and the other way round, and the exit-code table matches the code.
  */
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { EXIT_CODES } from "../../lib/errors.ts";
 import { REPO_ROOT, runPusher } from "../helpers/cli.ts";
-import { sharedFixtures } from "../helpers/fixtures.ts";
-import { pullAndVerify } from "../helpers/pull_verify.ts";
+import { sharedFixtures, writeBuildkitLayout } from "../helpers/fixtures.ts";
+import { startNginx } from "../helpers/nginx.ts";
+import { pullAndVerify, skopeoInspect } from "../helpers/pull_verify.ts";
 import { startRegistry } from "../helpers/registry.ts";
 import { tempDir } from "../helpers/temp_dir.ts";
+import { startVendorProxy } from "../helpers/vendor_proxy.ts";
 
 const readme = await Deno.readTextFile(join(REPO_ROOT, "README.md"));
 
@@ -205,4 +207,114 @@ Deno.test("the Chinese README documents the same flags, variables and exit codes
   assert.deepEqual(codesOf(chinese), codesOf(readme));
   assert.match(chinese, /^npx -y deno@2\.9\.6 task demo/m);
   assert.match(chinese, /^npx -y deno@2\.9\.6 task test/m);
+});
+
+Deno.test("every registry recipe in the README pushes to a local stand-in of its registry", async () => {
+  const commandsOf = (block: string): string[] =>
+    block.replaceAll("\\\n", " ").split("\n")
+      .filter((line) => line.trim() !== "" && !line.startsWith("#"));
+  const commands = commandsOf(firstCodeBlock(section("Registry recipes"), "sh"));
+  const chinese = await Deno.readTextFile(join(REPO_ROOT, "README.zh-CN.md"));
+  const chineseSection = chinese.slice(chinese.indexOf("\n## 仓库适配指南\n"));
+  assert.deepEqual(
+    commandsOf(firstCodeBlock(chineseSection, "sh")),
+    commands,
+    "the Chinese README shows the same recipe commands",
+  );
+  const secrets = {
+    ACR_PASSWORD: "acr-Secret-1",
+    TCR_PASSWORD: "tcr-Secret-2",
+    SWR_PASSWORD: "swr-Secret-3",
+    SWR_ACCESS_KEY: "AKTEST0123",
+    ROBOT_SECRET: "robot-Secret-4",
+  };
+  const registry = await startRegistry({
+    htpasswd: {
+      "my-aliyun-account": secrets.ACR_PASSWORD,
+      "100012345678": secrets.TCR_PASSWORD,
+      [`cn-north-4@${secrets.SWR_ACCESS_KEY}`]: secrets.SWR_PASSWORD,
+      "robot$myproject+ci": secrets.ROBOT_SECRET,
+    },
+  });
+  await using dir = await tempDir("readme-recipes-");
+  try {
+    await using swr = startVendorProxy({ upstream: registry.url, vendor: "huawei-swr" });
+    await using acr = startVendorProxy({ upstream: registry.url, vendor: "aliyun-acr-personal" });
+    await using nginx = await startNginx({ upstream: registry.host, maxBodySize: "300k" });
+    const standIns: Record<string, string> = {
+      "registry.cn-hangzhou.aliyuncs.com": acr.host,
+      "myinstance-registry.cn-hangzhou.cr.aliyuncs.com": registry.host,
+      "ccr.ccs.tencentyun.com": registry.host,
+      "swr.cn-north-4.myhuaweicloud.com": swr.host,
+      "harbor.example.com": nginx.host,
+    };
+    const layout = await writeBuildkitLayout(join(dir.path, "app.tar"));
+    const bin = await installWrapper(dir.path);
+    const pushed: Record<string, string> = {};
+    for (const command of commands) {
+      const host = Object.keys(standIns).find((name) => command.includes(` ${name}/`));
+      assert.ok(host, `a known registry in: ${command}`);
+      const run = await new Deno.Command("sh", {
+        args: ["-e", "-c", command.replace(` ${host}/`, ` ${standIns[host]}/`)],
+        cwd: dir.path,
+        env: {
+          ...secrets,
+          PATH: `${bin}:${Deno.env.get("PATH")}`,
+          DOCKER_PUSHER_CACHE_DIR: join(dir.path, "cache"),
+          NO_COLOR: "1",
+        },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stderr = new TextDecoder().decode(run.stderr);
+      assert.equal(run.code, 0, `${command}\n${stderr}`);
+      pushed[host] = command.match(new RegExp(`${host.replaceAll(".", "\\.")}/(\\S+)`))?.[1] ?? "";
+    }
+    assert.deepEqual(Object.keys(pushed).sort(), Object.keys(standIns).sort());
+    assert.equal(new Set(Object.values(pushed)).size, commands.length, "one repository each");
+    const creds = (user: string, password: string): string => `${user}:${password}`;
+    const check = async (host: string, user: string, password: string) => {
+      const reference = `${registry.host}/${pushed[host]}`;
+      const pulled = await pullAndVerify(reference, { all: true, creds: creds(user, password) });
+      for (const expected of layout.platforms) {
+        const image = pulled.images.find((found) => found.configDigest === expected.configDigest);
+        assert.deepEqual(image?.layers.map((layer) => layer.diffId), expected.diffIds, host);
+      }
+      return pulled;
+    };
+    const acrPulled = await check(
+      "registry.cn-hangzhou.aliyuncs.com",
+      "my-aliyun-account",
+      secrets.ACR_PASSWORD,
+    );
+    assert.equal(acrPulled.images.length, 2, "ACR personal: attestations left out");
+    assert.equal(acr.refusals.length, 1, "ACR personal refused the attestation once");
+    const swrPulled = await check(
+      "swr.cn-north-4.myhuaweicloud.com",
+      `cn-north-4@${secrets.SWR_ACCESS_KEY}`,
+      secrets.SWR_PASSWORD,
+    );
+    assert.equal(swrPulled.mediaType, "application/vnd.docker.distribution.manifest.list.v2+json");
+    assert.equal(swr.refusals.length, 0, "--format docker: nothing refused");
+    for (
+      const host of ["myinstance-registry.cn-hangzhou.cr.aliyuncs.com", "ccr.ccs.tencentyun.com"]
+    ) {
+      const user = host.startsWith("ccr") ? "100012345678" : "my-aliyun-account";
+      const password = host.startsWith("ccr") ? secrets.TCR_PASSWORD : secrets.ACR_PASSWORD;
+      const index = await skopeoInspect(`${registry.host}/${pushed[host]}`, {
+        creds: creds(user, password),
+      });
+      assert.equal(
+        (index.manifest["manifests"] as unknown[]).length,
+        4,
+        `${host}: attestations kept`,
+      );
+      await check(host, user, password);
+    }
+    await check("harbor.example.com", "robot$myproject+ci", secrets.ROBOT_SECRET);
+    const refused = (await nginx.requests()).filter((request) => request.status === 413);
+    assert.ok(refused.length > 0, "nginx answered 413 before the chunks fitted");
+  } finally {
+    await registry.stop();
+  }
 });

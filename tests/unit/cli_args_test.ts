@@ -127,3 +127,20 @@ Deno.test("help lists every flag, env variables and exit codes; version is deno.
   const version = parseCommandLine(["--version"], {}, VERSION);
   assert.deepEqual(version, { action: "version", text: VERSION });
 });
+
+Deno.test("--format and --attestations default to auto and keep; docker takes gzip only", () => {
+  const base = ["-f", "a.tar", "-r", "h:5000/a:1"];
+  const defaults = parsePush(base);
+  assert.equal(defaults.options.format, "auto");
+  assert.equal(defaults.options.attestations, "keep");
+  const conflict = usageError([...base, "--format", "docker", "--compression", "zstd"]);
+  assert.match(conflict.message, /--format docker and --compression zstd cannot be used together/);
+  assert.match(conflict.hint ?? "", /gzip layers only/);
+  const envConflict = usageError(base, {
+    DOCKER_PUSHER_FORMAT: "docker",
+    DOCKER_PUSHER_COMPRESSION: "none",
+  });
+  assert.match(envConflict.message, /^DOCKER_PUSHER_FORMAT docker and DOCKER_PUSHER_COMPRESSION/);
+  const gzip = parsePush([...base, "--format", "docker", "--compression", "gzip"]);
+  assert.equal(gzip.options.format, "docker");
+});

@@ -349,3 +349,54 @@ Deno.test("layer: skopeo (Go's gzip and zstd readers) reads compressed layers ba
     pool.close();
   }
 });
+
+Deno.test("layer: reencode turns multi-frame zstd into gzip, checking the diff_id", async () => {
+  await using temp = await tempDir();
+  const tar = await makeLayer(temp.path);
+  const pool = new CompressionPool({ size: 2 });
+  try {
+    const diffId = sha256Digest(tar);
+    // This tool's own zstd output: one frame per block, which Deno's zstd decoder alone cuts short.
+    const zstd = await collect(
+      transformLayer(chunks(tar, 8192), {
+        target: "zstd",
+        pool,
+        blockSize: BLOCK,
+      }).stream,
+    );
+    const { stream, result } = transformLayer(chunks(zstd, 5000), {
+      target: "gzip",
+      reencode: true,
+      expectedStoredDigest: sha256Digest(zstd),
+      expectedDiffId: diffId,
+      pool,
+      blockSize: BLOCK,
+    });
+    const blob = await collect(stream);
+    assert.deepEqual(await result, {
+      digest: sha256Digest(blob),
+      size: blob.length,
+      diffId,
+      compression: "gzip",
+    });
+    assert.deepEqual(await tool("gzip", ["-dc"], blob), tar);
+    // The same tar compressed straight from the archive gives the same blob: one cache key.
+    const direct = transformLayer(chunks(tar, 3000), { target: "gzip", pool, blockSize: BLOCK });
+    assert.deepEqual(await collect(direct.stream), blob);
+    // gzip stays gzip (no re-encoding), and a wrong diff_id fails the output.
+    const gzip = await tool("gzip", ["-6c"], tar);
+    const kept = transformLayer(chunks(gzip, 4096), { target: "gzip", reencode: true, pool });
+    assert.deepEqual(await collect(kept.stream), gzip);
+    const wrong = transformLayer(chunks(zstd, 4096), {
+      target: "gzip",
+      reencode: true,
+      expectedDiffId: sha256Digest(new Uint8Array(1)),
+      label: "layer 3",
+      pool,
+    });
+    await assert.rejects(collect(wrong.stream), isVerifyError("layer 3 (uncompressed)"));
+    await assert.rejects(wrong.result, isVerifyError("layer 3 (uncompressed)"));
+  } finally {
+    pool.close();
+  }
+});
