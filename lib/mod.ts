@@ -1,7 +1,8 @@
 /**
  * docker-image-pusher as a library: push an image archive (docker save, skopeo/podman
  * docker-archive, OCI layout; plain, gzip or zstd) to a container registry without a Docker
- * daemon, or use its archive readers and registry client on their own.
+ * daemon, or an image straight from a containerd content store (`containerdRoot`), or use its
+ * readers and registry client on their own.
  *
  * Each {@link push} call owns its resources — compression workers, connections, the secrets it
  * must keep out of logs (a {@link Redactor}) — so several may run at once in one process.
@@ -63,6 +64,16 @@
  * for (const image of selection.images) console.log(image.names, image.layers.length);
  * ```
  *
+ * @example List the images of a containerd store (read-only, also while containerd runs)
+ * ```ts
+ * import { listContainerdImages, openContainerdStore } from "./mod.ts";
+ *
+ * const store = await openContainerdStore("/var/lib/containerd", { namespace: "k8s.io" });
+ * for (const image of await listContainerdImages(store)) {
+ *   console.log(image.name, image.digest, image.platforms.join(","));
+ * }
+ * ```
+ *
  * @module
  */
 
@@ -79,11 +90,18 @@ export {
 export type { BlobInfo, BlobState, EventSink, PushEvent } from "./logging/events.ts";
 export {
   type ArchiveSource,
+  type ContainerdImageRecord,
+  type ContainerdImageSummary,
+  type ContainerdStore,
+  type ContainerdStoreOptions,
   type LargeEntryHandler,
   type LayoutOptions,
+  listContainerdImages,
   openArchive,
+  openContainerdStore,
   openRandomAccessArchive,
   type RandomAccessArchive,
+  resolveContainerdImage,
   resolveLayout,
   scanArchiveStream,
   type StreamScanOptions,
@@ -98,6 +116,7 @@ export type {
 } from "./image/types.ts";
 export type { Compression, ManifestFamily } from "./oci/media_types.ts";
 export type { Platform } from "./oci/platform.ts";
+export type { Descriptor } from "./oci/descriptor.ts";
 export {
   type BlobDownload,
   type BlobStatus,

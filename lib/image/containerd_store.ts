@@ -183,8 +183,16 @@ class NamespaceView implements ContainerdStore {
     return normalizeEntryPath(path) as string;
   }
 
+  /** Reads a blob whole; reading `index.json` of a namespace with no images is an input error. */
   async read(path: string): Promise<Uint8Array> {
-    if (this.#isIndex(path)) return this.#index.slice();
+    if (this.#isIndex(path)) {
+      if (!this.images.some(isPushable)) {
+        throw new PusherError("input", `${this.#where()} holds no images`, {
+          hint: `its namespaces: ${this.namespaces.join(", ")}`,
+        });
+      }
+      return this.#index.slice();
+    }
     const blob = this.#lookup(path);
     if (blob.size > MAX_READ_SIZE) {
       throw new PusherError(
@@ -275,19 +283,13 @@ export async function openContainerdStore(
  * digest) to what push takes: one image, or the present platforms of an index with the absent
  * ones in `skippedPlatforms`. Layer bytes come from `store.openEntry(layer.entry)`. Without a
  * name, the namespace must hold exactly one image. Throws a usage error when the name matches
- * none or several images, and input errors when the image's documents are absent or malformed.
+ * none or several images, and input errors when the namespace holds no images or the image's
+ * documents are absent or malformed.
  */
 export async function resolveContainerdImage(
   store: ContainerdStore,
   name?: string,
 ): Promise<ImageSelection> {
-  if (!store.images.some(isPushable)) {
-    throw new PusherError(
-      "input",
-      `namespace "${store.namespace}" of containerd store ${store.path} holds no images`,
-      { hint: `its namespaces: ${store.namespaces.join(", ")}` },
-    );
-  }
   return await resolveLayout(store, { image: name });
 }
 
