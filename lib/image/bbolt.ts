@@ -123,10 +123,12 @@ function readMeta(bytes: Uint8Array, offset: number, page: 0 | 1): BoltMeta | st
 export function newestMeta(bytes: Uint8Array, source: string): BoltMeta {
   const first = readMeta(bytes, 0, 0);
   const offsets = typeof first === "string" ? FALLBACK_PAGE_SIZES : [first.pageSize];
-  let second: BoltMeta | string = "the file ends before it";
-  for (const offset of offsets) {
-    second = readMeta(bytes, offset, 1);
+  // When page 0 cannot tell the page size, the reason page 1 fails is given at the likeliest size.
+  let second: BoltMeta | string = readMeta(bytes, offsets[0] as number, 1);
+  for (const offset of offsets.slice(1)) {
     if (typeof second !== "string") break;
+    const candidate = readMeta(bytes, offset, 1);
+    if (typeof candidate !== "string") second = candidate;
   }
   const valid = [first, second].filter((meta): meta is BoltMeta => typeof meta !== "string");
   if (valid.length === 0) {
