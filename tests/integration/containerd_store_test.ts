@@ -262,7 +262,7 @@ Deno.test("containerd store: listing, skipped platforms, lock-free reads, unchan
           { namespace: "one", image: "app:v1", digest: amd64.manifestDigest, all: false },
         ];
         for (const { namespace, image, digest, all } of cases) {
-        assert.ok(digest, namespace);
+          assert.ok(digest, namespace);
           const target = `${registry.host}/from-containerd/${namespace}:v1`;
           const warnings: string[] = [];
           const result = await push(pushOptions(root, namespace, image, target), {
