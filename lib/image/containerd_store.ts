@@ -113,8 +113,11 @@ function indexDocument(records: readonly ContainerdImageRecord[]): Uint8Array {
   );
 }
 
+/** One namespace's blobs and a made-up `index.json` naming its images. */
 class NamespaceView implements ContainerdStore {
+  /** The containerd root. */
   readonly path: string;
+  /** Bytes of the namespace's blob files together. */
   readonly fileSize: number;
   readonly namespace: string;
   readonly namespaces: readonly string[];

@@ -185,7 +185,7 @@ Deno.test("containerd store: listing, skipped platforms, lock-free reads, unchan
   });
 
   await t.step(
-    "errors: unknown namespace, unknown image, several images without a name",
+    "errors: unknown namespace, unknown image, several images without a name, no images",
     async () => {
       await assert.rejects(
         openContainerdStore(root, { namespace: "k8s.io" }),
@@ -203,6 +203,15 @@ Deno.test("containerd store: listing, skipped platforms, lock-free reads, unchan
         resolveContainerdImage(store),
         (error: unknown) =>
           error instanceof PusherError && error.kind === "usage" && /2 images/.test(error.message),
+      );
+      await containerd.ctr(["namespaces", "create", "empty"]);
+      const empty = await openContainerdStore(root, { namespace: "empty" });
+      assert.deepEqual(await listContainerdImages(empty), []);
+      await assert.rejects(
+        resolveContainerdImage(empty),
+        (error: unknown) =>
+          error instanceof PusherError && error.kind === "input" &&
+          error.message === `namespace "empty" of containerd store ${root} holds no images`,
       );
       await assert.rejects(
         openContainerdStore(`${root}/missing`),
