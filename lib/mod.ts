@@ -1,8 +1,9 @@
 /**
  * docker-image-pusher as a library: push an image archive (docker save, skopeo/podman
  * docker-archive, OCI layout; plain, gzip or zstd) to a container registry without a Docker
- * daemon, pull images from registries into such an archive, copy an image from one registry to
- * another, or use its archive readers and registry client on their own.
+ * daemon, or an image straight from a containerd content store (`containerdRoot`); pull images
+ * from registries into such an archive; copy an image from one registry to another; or use its
+ * readers and registry client on their own.
  *
  * Each {@link push}, {@link pull} and {@link copy} call owns its resources — compression workers,
  * connections, the secrets it must keep out of logs (a {@link Redactor}) — so several may run at
@@ -99,6 +100,16 @@
  * for (const image of selection.images) console.log(image.names, image.layers.length);
  * ```
  *
+ * @example List the images of a containerd store (read-only, also while containerd runs)
+ * ```ts
+ * import { listContainerdImages, openContainerdStore } from "./mod.ts";
+ *
+ * const store = await openContainerdStore("/var/lib/containerd", { namespace: "k8s.io" });
+ * for (const image of await listContainerdImages(store)) {
+ *   console.log(image.name, image.digest, image.platforms.join(","));
+ * }
+ * ```
+ *
  * @module
  */
 
@@ -126,11 +137,18 @@ export {
 export type { BlobInfo, BlobState, EventSink, PulledImage, PushEvent } from "./logging/events.ts";
 export {
   type ArchiveSource,
+  type ContainerdImageRecord,
+  type ContainerdImageSummary,
+  type ContainerdStore,
+  type ContainerdStoreOptions,
   type LargeEntryHandler,
   type LayoutOptions,
+  listContainerdImages,
   openArchive,
+  openContainerdStore,
   openRandomAccessArchive,
   type RandomAccessArchive,
+  resolveContainerdImage,
   resolveLayout,
   scanArchiveStream,
   type StreamScanOptions,
@@ -145,6 +163,7 @@ export type {
 } from "./image/types.ts";
 export type { Compression, ManifestFamily } from "./oci/media_types.ts";
 export type { Platform } from "./oci/platform.ts";
+export type { Descriptor } from "./oci/descriptor.ts";
 export {
   type BlobDownload,
   type BlobStatus,

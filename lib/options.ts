@@ -24,8 +24,18 @@ export type OutputMode = "tty" | "plain" | "json" | "quiet";
 
 /** Everything a push needs to know. Defaults live in {@link DEFAULT_PUSH_SETTINGS}. */
 export interface PushOptions {
-  /** Archive path, or `-` for standard input. */
+  /**
+   * Archive path, or `-` for standard input. With {@link containerdRoot} set, it only names the
+   * source in progress events.
+   */
   file: string;
+  /**
+   * Push from this containerd root (e.g. `/var/lib/containerd`) instead of an archive, read-only;
+   * {@link image} names the image.
+   */
+  containerdRoot?: string;
+  /** The containerd namespace to read (`default` when absent; k3s and Kubernetes use `k8s.io`). */
+  namespace?: string;
   /** Target references or URLs; the first is where blobs go, the rest get the same manifest. */
   targets: string[];
   /**
@@ -56,7 +66,7 @@ export interface PushOptions {
   forceUpload: boolean;
   /** What uncompressed layers are compressed with. */
   compression: Compression;
-  /** Which image of a multi-image archive (`name:tag`). */
+  /** Which image of a multi-image archive or a containerd namespace (`name:tag`). */
   image?: string;
   /** Repository on the same registry to mount blobs from. */
   mountFrom?: string;

@@ -9,9 +9,9 @@
  */
 
 import { PusherError } from "./errors.ts";
-import { openArchive } from "./image/open_archive.ts";
+import { openContainerdStore } from "./image/containerd_store.ts";
+import { type ArchiveSource, openArchive } from "./image/open_archive.ts";
 import { resolveLayout } from "./image/layout.ts";
-import type { ArchiveSource } from "./image/open_archive.ts";
 import type { ImageSelection } from "./image/types.ts";
 import type { EventSink } from "./logging/events.ts";
 import { Redactor } from "./logging/redact.ts";
@@ -245,7 +245,8 @@ function imageOption(options: PushOptions): { image?: string } {
 }
 
 /**
- * Pushes an image archive to one or more repositories of one registry.
+ * Pushes an image archive, or an image of a containerd store, to one or more repositories of one
+ * registry.
  *
  * @example
  * ```ts
@@ -276,7 +277,12 @@ export async function push(options: PushOptions, runtime: PushRuntime = {}): Pro
   const compressionPool = new CompressionPool();
   const { choice, encoder } = compressionSettings(options, shape, compressionPool);
   const { signal, dispose } = deadlineSignal(runtime.signal, options.timeoutSeconds, "push");
-  const source = await openArchive(options.file);
+  const source: ArchiveSource = options.containerdRoot === undefined
+    ? await openArchive(options.file)
+    : {
+      mode: "random",
+      archive: await openContainerdStore(options.containerdRoot, { namespace: options.namespace }),
+    };
   const redactor = runtime.redactor ?? new Redactor();
   const { clients, transport } = await createClients(targets, options, redactor);
   const primary = clients[0] as RepositoryClient;

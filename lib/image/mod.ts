@@ -2,7 +2,8 @@
  * Image archive reading: open an archive (random access for plain tar files, one streaming pass
  * for compressed files and standard input), then resolve its layout to the image(s) to push.
  * Image archive writing: plan a Docker-25-style archive from pulled manifests, then stream it as
- * tar bytes, with blobs streamed in directly or from a staging directory.
+ * tar bytes, with blobs streamed in directly or from a staging directory. Containerd content
+ * stores: one namespace read-only, seen as an OCI layout whose blobs are the store's files.
  *
  * ```ts
  * const source = await openArchive("image.tar");
@@ -27,6 +28,15 @@ export {
   type StreamScanResult,
 } from "./stream_scan.ts";
 export { type LayoutOptions, resolveLayout } from "./layout.ts";
+export {
+  type ContainerdImageSummary,
+  type ContainerdStore,
+  type ContainerdStoreOptions,
+  listContainerdImages,
+  openContainerdStore,
+  resolveContainerdImage,
+} from "./containerd_store.ts";
+export type { ContainerdImageRecord } from "./containerd_metadata.ts";
 export { canonicalReference } from "./image_select.ts";
 export { platformName } from "../oci/platform.ts";
 export { archiveCompression, decompressStream } from "./compression.ts";
