@@ -14,6 +14,7 @@ import type { BlobInfo, EventSink } from "../logging/events.ts";
 import { sha256Digest } from "../bytes/sha256.ts";
 import { Redactor } from "../logging/redact.ts";
 import { schedule } from "../transfer/scheduler.ts";
+import type { BlobClaims } from "../transfer/blob_claims.ts";
 import { deadlineSignal, type RunHooks } from "../transfer/run.ts";
 import { emptyTally, retrying } from "../push/context.ts";
 import { putTopManifest } from "../push/publish.ts";
@@ -51,6 +52,15 @@ export interface CopyResult {
   dryRun: boolean;
 }
 
+/** Hooks of a copy run. */
+export interface CopyHooks extends RunHooks {
+  /**
+   * Blobs in flight across several copies of one operation (a sync's images): a blob another
+   * copy is putting into the same target registry is waited for, then found or mounted.
+   */
+  blobClaims?: BlobClaims;
+}
+
 /** Base and cap of the retry backoff. */
 const RETRY_BASE_MS = 500;
 const RETRY_CAP_MS = 30_000;
@@ -81,7 +91,7 @@ const RETRY_CAP_MS = 30_000;
  * matches; `verify` when a blob's bytes don't match its digest or the target pins another
  * digest; `auth`, `network`, `registry` as the registries answer.
  */
-export async function copy(options: CopyOptions, runtime: RunHooks = {}): Promise<CopyResult> {
+export async function copy(options: CopyOptions, runtime: CopyHooks = {}): Promise<CopyResult> {
   const started = Date.now();
   const emit: EventSink = runtime.events ?? (() => {});
   const platforms = options.platforms.map(parsePlatform);
@@ -111,6 +121,9 @@ export async function copy(options: CopyOptions, runtime: RunHooks = {}): Promis
       ? sourceReference.repository
       : undefined,
     dryRun: options.dryRun,
+    ...(runtime.blobClaims !== undefined
+      ? { claims: { table: runtime.blobClaims, registry: targetReference.apiBase.href } }
+      : {}),
   };
   try {
     await retrying(ctx, "ping of the source", (request) => source.ping(request));
