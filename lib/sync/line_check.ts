@@ -66,7 +66,8 @@ function manifestName(reference: Reference): string {
 }
 
 /**
- * `HEAD`s the line's source (registry sources) and its target tag.
+ * `HEAD`s the line's source (registry sources) and its target tag. A target the registry refuses
+ * to show (`auth`) counts as absent, with a warning: the transfer tells whether it may be written.
  *
  * @throws {PusherError} kind `registry` when the source does not exist; the registry's kinds
  * (`auth`, `network`, …) when a `HEAD` fails.
@@ -93,11 +94,23 @@ export async function checkLine(
   }
   const target = parseReference(line.target);
   const client = await clients.client(target);
-  const head = await retrying(
-    ctx,
-    `manifest ${formatReference(target)}`,
-    (signal) => client.headManifest(manifestName(target), signal),
-  );
+  let head: Awaited<ReturnType<RegistryClient["headManifest"]>>;
+  try {
+    head = await retrying(
+      ctx,
+      `manifest ${formatReference(target)}`,
+      (signal) => client.headManifest(manifestName(target), signal),
+    );
+  } catch (error) {
+    // Some registries (Aliyun ACR) deny a look at a repository that does not exist yet; the
+    // transfer finds out whether pushing is allowed.
+    if (!(error instanceof PusherError) || error.kind !== "auth") throw error;
+    ctx.emit({
+      type: "warning",
+      message: `could not look up ${formatReference(target)} (${error.message}): transferring`,
+    });
+    return check;
+  }
   if (head !== undefined) {
     const digest = target.digest ?? head.digest;
     if (digest !== undefined) check.targetDigest = digest;

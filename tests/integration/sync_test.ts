@@ -6,7 +6,8 @@
  * blob byte, writes nothing, reports every line unchanged, and looks at a registry-source line
  * with one manifest `HEAD` per side (counted by proxies in front of both registries). A line whose
  * source is missing fails with its cause while the others land, and the exit code is that of the
- * first failure; a dry run writes nothing.
+ * first failure; a dry run writes nothing. A registry that denies the look at a target that does
+ * not exist yet (Aliyun) gets the image anyway, with a warning.
  */
 
 import assert from "node:assert/strict";
@@ -16,6 +17,8 @@ import { DEFAULT_SYNC_SETTINGS, type SyncOptions } from "../../lib/sync/options.
 import { type LineOutcome, sync, syncExitCode, type SyncResult } from "../../lib/sync/sync.ts";
 import { type FaultProxy, startFaultProxy } from "../helpers/fault_proxy.ts";
 import { type FixtureInfo, sharedFixtures } from "../helpers/fixtures.ts";
+import { startMemoryRegistry } from "../helpers/memory_registry.ts";
+import { writeSampleDockerArchive } from "../helpers/sample_archive.ts";
 import { pullAndVerify, skopeoInspect } from "../helpers/pull_verify.ts";
 import { startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { tempDir } from "../helpers/temp_dir.ts";
@@ -293,4 +296,35 @@ Deno.test("a missing source fails its line with its cause while the others land;
     });
     await verifyArchiveTarget(`${target.host}/mirror/library/app:v1`, fixtures["docker-archive"]);
   });
+});
+
+Deno.test("a target the registry denies looking at (403 to its HEAD) is transferred, with a warning naming the line", async () => {
+  await using work = await tempDir();
+  await using registry = startMemoryRegistry({
+    faults: ({ kind }) =>
+      kind === "manifest-head"
+        ? {
+          type: "status",
+          status: 403,
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({
+            errors: [{ code: "DENIED", message: "requested access denied" }],
+          }),
+        }
+        : undefined,
+  });
+  await writeSampleDockerArchive(`${work.path}/app.tar`, { layers: 1, randomBytes: 1024 });
+  const list = `${work.path}/images.txt`;
+  await Deno.writeTextFile(list, "# one archive\n./app.tar\n");
+  const { result, events } = await recordedSync(
+    settings(list, `${registry.host}/team`, { retryAttempts: 0 }),
+    `${work.path}/cache`,
+  );
+  assert.deepEqual(statuses(result), ["2 transferred"]);
+  assert.equal(outcome(result, 2).target, `${registry.host}/team/sample/app:latest`);
+  const warning = events.find((event) => event.type === "warning");
+  assert.ok(warning?.type === "warning" && warning.line === 2, JSON.stringify(warning));
+  assert.match(warning.message, /could not look up .*team\/sample\/app:latest/);
+  assert.equal(registry.stats.requests["HEAD manifest-head"], 1);
+  assert.equal(registry.stats.requests["PUT manifest-put"], 1);
 });
