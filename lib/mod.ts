@@ -2,8 +2,8 @@
  * docker-image-pusher as a library: push an image archive (docker save, skopeo/podman
  * docker-archive, OCI layout; plain, gzip or zstd) to a container registry without a Docker
  * daemon, or an image straight from a containerd content store (`containerdRoot`); pull images
- * from registries into such an archive; copy an image from one registry to another; or use its
- * readers and registry client on their own.
+ * from registries into such an archive; copy an image from one registry to another; mirror a list
+ * of images under one prefix ({@link sync}); or use its readers and registry client on their own.
  *
  * Each {@link push}, {@link pull} and {@link copy} call owns its resources — compression workers,
  * connections, the secrets it must keep out of logs (a {@link Redactor}) — so several may run at
@@ -89,6 +89,23 @@
  *   dryRun: false,
  * });
  * for (const image of result.images) console.log(image.source, image.digest);
+ * @example Mirror a list of images (registry references and archives) under one prefix
+ * ```ts
+ * import { DEFAULT_SYNC_SETTINGS, sync, syncExitCode } from "./mod.ts";
+ *
+ * // images.txt:  docker.io/library/nginx:1.27
+ * //              --platform=linux/amd64 ghcr.io/org/tool:2
+ * //              ./app.tar => registry.example.com/team/app:1.0
+ * const result = await sync({
+ *   ...DEFAULT_SYNC_SETTINGS,
+ *   from: "images.txt",
+ *   to: "registry.example.com/mirror",
+ *   skipTls: false,
+ *   caCertFiles: [],
+ *   dryRun: false,
+ *   noCache: false,
+ * }, { events: (event) => event.type === "sync" && console.log(event.line, event.status) });
+ * Deno.exitCode = syncExitCode(result);
  * ```
  *
  * @example Read an archive without pushing it
@@ -122,7 +139,11 @@ export {
   type PushOptions,
 } from "./options.ts";
 export { Redactor, redactUrl, SHOWN_QUERY_PARAMETERS } from "./logging/redact.ts";
-export { copy, type CopyResult } from "./copy/copy.ts";
+export { copy, type CopyHooks, type CopyResult } from "./copy/copy.ts";
+export { type LineOutcome, sync, syncExitCode, type SyncResult } from "./sync/sync.ts";
+export { DEFAULT_SYNC_SETTINGS, type SyncOptions } from "./sync/options.ts";
+export { checkPrefix, mirrorTarget, type TargetNaming } from "./sync/target_name.ts";
+export { type BlobClaim, BlobClaims } from "./transfer/blob_claims.ts";
 export type { RunHooks } from "./transfer/run.ts";
 export type { CopyOptions } from "./copy/options.ts";
 export { pull, type PullResult } from "./pull/pull.ts";
@@ -134,7 +155,15 @@ export {
   type PusherErrorOptions,
   toPusherError,
 } from "./errors.ts";
-export type { BlobInfo, BlobState, EventSink, PulledImage, PushEvent } from "./logging/events.ts";
+export type {
+  BlobInfo,
+  BlobState,
+  EventBody,
+  EventSink,
+  PulledImage,
+  PushEvent,
+  SyncLineStatus,
+} from "./logging/events.ts";
 export {
   type ArchiveSource,
   type ContainerdImageRecord,

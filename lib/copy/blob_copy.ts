@@ -2,7 +2,8 @@
  * Gets one blob of a copy into the target repository: already there (`HEAD`), mounted from the
  * source repository when both are on one registry, or streamed from the source's `GET` into the
  * target's upload (the push's uploader, with its retries and session handling). A dry run stops
- * after the `HEAD` and reports what it would transfer.
+ * after the `HEAD` and reports what it would transfer. With blob claims (a sync's images), the
+ * blob is claimed first, so an image sharing it with another waits, then finds or mounts it.
  *
  * @module
  */
@@ -14,6 +15,7 @@ import { type RequestContext, retrying } from "../transfer/retrying_request.ts";
 import { chunkSizeFor } from "../push/layer_push.ts";
 import { DEFAULT_PUSH_SETTINGS } from "../options.ts";
 import type { RegistryClient } from "../registry/client.ts";
+import type { BlobClaims } from "../transfer/blob_claims.ts";
 import { registryBlobSource } from "./blob_source.ts";
 import type { BlobToCopy } from "./manifest_tree.ts";
 
@@ -27,6 +29,8 @@ export interface BlobCopyContext extends RequestContext, BlobEventContext {
   mountFrom: string | undefined;
   /** Write nothing. */
   dryRun: boolean;
+  /** Blobs in flight across the images of one operation, and the target registry's key in it. */
+  claims?: { table: BlobClaims; registry: string };
 }
 
 /** Progress events at most this often per blob. */
@@ -34,6 +38,24 @@ const PROGRESS_INTERVAL_MS = 200;
 
 /** Gets one blob into the target; returns the request-body bytes the upload sent. */
 export async function copyBlob(ctx: BlobCopyContext, blob: BlobToCopy): Promise<number> {
+  if (ctx.claims === undefined || ctx.dryRun) return await placeBlob(ctx, blob, []);
+  const claim = await ctx.claims.table.claim(ctx.claims.registry, blob.digest, ctx.signal);
+  try {
+    const landedIn = claim.landedIn !== undefined ? [claim.landedIn] : [];
+    const sent = await placeBlob(ctx, blob, landedIn);
+    claim.landed(ctx.target.repository);
+    return sent;
+  } finally {
+    claim.release();
+  }
+}
+
+/** {@link copyBlob} once claimed; `alsoMountFrom` are repositories that got it in this operation. */
+async function placeBlob(
+  ctx: BlobCopyContext,
+  blob: BlobToCopy,
+  alsoMountFrom: readonly string[],
+): Promise<number> {
   const { digest, size } = blob;
   const info: BlobInfo = { id: digest, digest, size, uploadSize: size, role: blob.role };
   emitBlob(ctx, info, "checking");
@@ -51,8 +73,12 @@ export async function copyBlob(ctx: BlobCopyContext, blob: BlobToCopy): Promise<
     emitBlob(ctx, info, "planned", `would ${how} ${size} bytes`);
     return 0;
   }
-  const from = ctx.mountFrom;
-  if (from !== undefined) {
+  const mountSources = new Set([
+    ...(ctx.mountFrom !== undefined ? [ctx.mountFrom] : []),
+    ...alsoMountFrom,
+  ]);
+  mountSources.delete(ctx.target.repository);
+  for (const from of mountSources) {
     const mounted = await retrying(
       ctx,
       `mount ${digest}`,

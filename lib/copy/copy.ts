@@ -15,6 +15,7 @@ import { sha256Digest } from "../bytes/sha256.ts";
 import { Redactor } from "../logging/redact.ts";
 import { schedule } from "../transfer/scheduler.ts";
 import { retrySettings } from "../transfer/retry.ts";
+import type { BlobClaims } from "../transfer/blob_claims.ts";
 import { deadlineSignal, type RunHooks } from "../transfer/run.ts";
 import { emptyTally } from "../push/context.ts";
 import { retrying } from "../transfer/retrying_request.ts";
@@ -53,6 +54,15 @@ export interface CopyResult {
   dryRun: boolean;
 }
 
+/** Hooks of a copy run. */
+export interface CopyHooks extends RunHooks {
+  /**
+   * Blobs in flight across several copies of one operation (a sync's images): a blob another
+   * copy is putting into the same target registry is waited for, then found or mounted.
+   */
+  blobClaims?: BlobClaims;
+}
+
 /**
  * Copies an image from one registry repository to another (or to another tag), keeping its
  * digest unless `platforms` drops children of an index.
@@ -79,7 +89,7 @@ export interface CopyResult {
  * matches; `verify` when a blob's bytes don't match its digest or the target pins another
  * digest; `auth`, `network`, `registry` as the registries answer.
  */
-export async function copy(options: CopyOptions, runtime: RunHooks = {}): Promise<CopyResult> {
+export async function copy(options: CopyOptions, runtime: CopyHooks = {}): Promise<CopyResult> {
   const started = Date.now();
   const emit: EventSink = runtime.events ?? (() => {});
   const platforms = options.platforms.map(parsePlatform);
@@ -105,6 +115,9 @@ export async function copy(options: CopyOptions, runtime: RunHooks = {}): Promis
       ? sourceReference.repository
       : undefined,
     dryRun: options.dryRun,
+    ...(runtime.blobClaims !== undefined
+      ? { claims: { table: runtime.blobClaims, registry: targetReference.apiBase.href } }
+      : {}),
   };
   try {
     await retrying(ctx, "ping of the source", (request) => source.ping(request));

@@ -48,8 +48,11 @@ export interface PulledImage {
   platforms: string[];
 }
 
-/** Everything a push (or pull) tells its observers. */
-export type PushEvent =
+/** How one line of a sync ended (see `lib/sync/sync.ts`). */
+export type SyncLineStatus = "transferred" | "unchanged" | "failed" | "planned";
+
+/** What a push, pull, copy or sync tells its observers, without the sync's line number. */
+export type EventBody =
   | {
     type: "start";
     /** What runs; a push when absent. For a pull, `file` is the output and `targets` the sources. */
@@ -97,7 +100,26 @@ export type PushEvent =
       planned: number;
       plannedBytes: number;
     };
+  }
+  | {
+    /** One line of a sync is done (or, in a dry run, planned). */
+    type: "sync";
+    source: string;
+    target: string;
+    status: SyncLineStatus;
+    /** The digest the target tag names now (or would name). */
+    digest?: string;
+    /** Bytes uploaded for the line. */
+    bytesSent: number;
+    /** Why: the failure's message, or what a dry run would do. */
+    message?: string;
   };
+
+/** Everything a push, copy or sync tells its observers; a sync's events name their LIST line. */
+export type PushEvent = EventBody & {
+  /** The LIST line the event belongs to (sync runs only). */
+  line?: number;
+};
 
 /** A receiver of push events. */
 export type EventSink = (event: PushEvent) => void;

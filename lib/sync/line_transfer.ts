@@ -1,0 +1,146 @@
+/**
+ * Moves one line's image once the look found it needs moving: a registry source through `copy()`,
+ * an archive through `push()`. When a `HEAD` can't tell what the line would write — an archive
+ * (its manifest is built by the push) or a `--platform` line (the filtered index is new) — and the
+ * target tag exists, a dry run of the copy or push learns the digest first, writing nothing; the
+ * real one runs only when it differs. A sync's dry run stops after that dry run.
+ *
+ * @module
+ */
+
+import { copy } from "../copy/copy.ts";
+import type { CopyOptions } from "../copy/options.ts";
+import type { Credentials } from "../credentials/credentials.ts";
+import type { SyncLineStatus } from "../logging/events.ts";
+import type { PushOptions } from "../options.ts";
+import { push } from "../push.ts";
+import type { BlobClaims } from "../transfer/blob_claims.ts";
+import type { RunHooks } from "../transfer/run.ts";
+import type { LineCheck } from "./line_check.ts";
+import type { SyncLine } from "./list_file.ts";
+import type { SyncOptions } from "./options.ts";
+
+/** What moving a line did. */
+export interface LineTransfer {
+  /** `transferred`, `unchanged`, or `planned` (dry run). */
+  status: Exclude<SyncLineStatus, "failed">;
+  /** The digest the target tag names now (or would name). */
+  digest?: string;
+  /** Bytes uploaded. */
+  bytesSent: number;
+  /** What a dry run would do, or why the line is unchanged. */
+  message?: string;
+}
+
+/** What moving a line needs of the sync. */
+export interface LineTransferContext {
+  /** The sync's settings. */
+  options: SyncOptions;
+  /** Explicit credentials of the line's target, if any. */
+  credentials: Credentials | undefined;
+  /** Hooks for the copy or push (the sink already adds the line number). */
+  hooks: RunHooks;
+  /** Blobs in flight across the sync's images. */
+  claims: BlobClaims;
+}
+
+/** A copy or push of the line, dry or real; resolves to the digest written and bytes sent. */
+type Mover = (dryRun: boolean) => Promise<{ digest: string; bytesSent: number }>;
+
+/**
+ * The hooks of a dry run: the caller's in a dry sync; without the event sink when the dry run
+ * only learns the digest before a real run (its "planned" events would mislead a display).
+ */
+function hooksOf(ctx: LineTransferContext): RunHooks {
+  if (ctx.options.dryRun) return ctx.hooks;
+  const { events: _events, ...quiet } = ctx.hooks;
+  return quiet;
+}
+
+/** The copy or push that moves the line. */
+function mover(ctx: LineTransferContext, line: SyncLine): Mover {
+  const { options } = ctx;
+  const common = {
+    timeoutSeconds: options.timeoutSeconds,
+    stallTimeoutSeconds: options.stallTimeoutSeconds,
+    maxConcurrent: options.maxConcurrent,
+    retryAttempts: options.retryAttempts,
+    skipTls: options.skipTls,
+    caCertFiles: options.caCertFiles,
+    ...(ctx.credentials !== undefined ? { credentials: ctx.credentials } : {}),
+  };
+  const source = line.source;
+  if (source.kind === "registry") {
+    return (dryRun) => {
+      const settings: CopyOptions = {
+        ...common,
+        source: source.reference,
+        target: line.target,
+        platforms: line.platforms,
+        dryRun,
+      };
+      return copy(settings, dryRun ? hooksOf(ctx) : { ...ctx.hooks, blobClaims: ctx.claims });
+    };
+  }
+  return (dryRun) => {
+    const settings: PushOptions = {
+      ...common,
+      file: source.path,
+      targets: [line.target],
+      largeLayerThreshold: options.largeLayerThreshold,
+      compression: options.compression,
+      noCache: options.noCache,
+      forceUpload: false,
+      dryRun,
+    };
+    return push(settings, dryRun ? hooksOf(ctx) : ctx.hooks);
+  };
+}
+
+/**
+ * Moves (or, in a dry run, plans) one line whose check did not show it unchanged.
+ *
+ * @throws whatever the copy or push throws.
+ */
+export async function transferLine(
+  ctx: LineTransferContext,
+  line: SyncLine,
+  check: LineCheck,
+): Promise<LineTransfer> {
+  const move = mover(ctx, line);
+  const headTells = line.source.kind === "registry" && line.platforms.length === 0;
+  const dryRun = ctx.options.dryRun;
+  if (headTells && dryRun) {
+    return {
+      status: "planned",
+      ...(check.sourceDigest !== undefined ? { digest: check.sourceDigest } : {}),
+      bytesSent: 0,
+      message: check.targetDigest === undefined
+        ? "would copy: the target tag does not exist"
+        : `would copy: the target tag names ${check.targetDigest}`,
+    };
+  }
+  if (!headTells && (dryRun || check.targetDigest !== undefined)) {
+    const planned = await move(true);
+    if (planned.digest === check.targetDigest) {
+      return {
+        status: "unchanged",
+        digest: planned.digest,
+        bytesSent: 0,
+        message: "the target tag already names the digest a dry run computed",
+      };
+    }
+    if (dryRun) {
+      return {
+        status: "planned",
+        digest: planned.digest,
+        bytesSent: 0,
+        message: check.targetDigest === undefined
+          ? "would write a new tag"
+          : `would replace ${check.targetDigest}`,
+      };
+    }
+  }
+  const moved = await move(false);
+  return { status: "transferred", digest: moved.digest, bytesSent: moved.bytesSent };
+}

@@ -1,0 +1,74 @@
+/**
+ * The settings of one sync, shared by the command line and the library API.
+ *
+ * @module
+ */
+
+import type { Credentials } from "../credentials/credentials.ts";
+import type { Compression } from "../oci/media_types.ts";
+import { DEFAULT_PUSH_SETTINGS } from "../options.ts";
+
+/** Everything a sync needs to know. Defaults live in {@link DEFAULT_SYNC_SETTINGS}. */
+export interface SyncOptions {
+  /** The LIST file: one image per line (see `lib/sync/list_file.ts`). */
+  from: string;
+  /** The target prefix, `registry[:port][/namespace]`, that lines without `=> TARGET` land under. */
+  to: string;
+  /** Keep only the last path segment of a repository under the prefix. */
+  flatten: boolean;
+  /** Images transferred at once. */
+  parallelImages: number;
+  /** Lines checked (`HEAD` of source and target) at once. */
+  parallelChecks: number;
+  /**
+   * Credentials for the prefix's registry; when absent, and for sources and for targets on other
+   * registries, docker/podman config files and credential helpers are consulted.
+   */
+  credentials?: Credentials;
+  /** Each image's time limit, in seconds. */
+  timeoutSeconds: number;
+  /** Seconds with no bytes moving before a request is aborted and retried. */
+  stallTimeoutSeconds: number;
+  /** Parallel blob transfers within one image. */
+  maxConcurrent: number;
+  /** Retries after failures in a row. */
+  retryAttempts: number;
+  /** Turn TLS certificate verification off (every registry). */
+  skipTls: boolean;
+  /** Extra PEM CA certificate files to trust (every registry). */
+  caCertFiles: string[];
+  /** Check and plan every line, but write nothing. */
+  dryRun: boolean;
+  /** What uncompressed layers of archive sources are compressed with. */
+  compression: Compression;
+  /** Layers of archive sources larger than this many bytes go up in chunks. */
+  largeLayerThreshold: number;
+  /** Archive sources: skip the local layer cache and resume state. */
+  noCache: boolean;
+}
+
+/** Default values of the tunable settings of a sync. */
+export const DEFAULT_SYNC_SETTINGS: Readonly<
+  Pick<
+    SyncOptions,
+    | "flatten"
+    | "parallelImages"
+    | "parallelChecks"
+    | "timeoutSeconds"
+    | "stallTimeoutSeconds"
+    | "maxConcurrent"
+    | "retryAttempts"
+    | "compression"
+    | "largeLayerThreshold"
+  >
+> = {
+  flatten: false,
+  parallelImages: 3,
+  parallelChecks: 8,
+  timeoutSeconds: DEFAULT_PUSH_SETTINGS.timeoutSeconds,
+  stallTimeoutSeconds: DEFAULT_PUSH_SETTINGS.stallTimeoutSeconds,
+  maxConcurrent: DEFAULT_PUSH_SETTINGS.maxConcurrent,
+  retryAttempts: DEFAULT_PUSH_SETTINGS.retryAttempts,
+  compression: DEFAULT_PUSH_SETTINGS.compression,
+  largeLayerThreshold: DEFAULT_PUSH_SETTINGS.largeLayerThreshold,
+};
