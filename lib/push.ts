@@ -3,6 +3,12 @@
  * registry (already there, mounted, or uploaded), then manifests, then tags — tags last, so a
  * failed push never moves a tag.
  *
+ * Round trips are what a far registry costs, so nothing waits for what it does not need: the
+ * registry check, the lookups of the tags and of the config go out together at the start; the
+ * config uploads beside the layers; a re-push whose tags already name the manifest it would
+ * write stops there; a bearer token comes from the realm an earlier run learnt, fetched beside
+ * the first requests.
+ *
  * @module
  */
 
@@ -18,17 +24,19 @@ import {
   resolveLevel,
 } from "./pipeline/compress.ts";
 import { createClients, type RepositoryClient } from "./push/clients.ts";
-import { emptyTally, retrying, type RunContext } from "./push/context.ts";
+import { emitBlob, emptyTally, retrying, type RunContext } from "./push/context.ts";
+import { CurrentTags } from "./push/current_tags.ts";
 import { pushFromFile } from "./push/file_push.ts";
-import { pushBytes } from "./push/layer_push.ts";
+import { knownOutcome, pushBytes } from "./push/layer_push.ts";
 import type { CompressionChoice } from "./push/layer_source.ts";
 import type { PushedLayer } from "./push/manifest_builder.ts";
-import { planManifests, publish } from "./push/publish.ts";
-import { announce } from "./push/selection.ts";
+import { type ManifestPlan, planManifests, publish } from "./push/publish.ts";
+import { announce, uniqueLayers } from "./push/selection.ts";
 import { pushFromStream } from "./push/stream_push.ts";
 import { groupTargets } from "./push/targets.ts";
 import { cacheDirectory } from "./state/cache_dir.ts";
 import { LayerCache } from "./state/layer_cache.ts";
+import { loadRealm, saveRealm } from "./state/realm_memory.ts";
 import { UploadState } from "./state/upload_state.ts";
 
 /** What a push did. */
@@ -106,6 +114,127 @@ function imageOption(options: PushOptions): { image?: string } {
 }
 
 /**
+ * The manifests the push would write, when every layer's registry digest is known without
+ * reading it (compressed layers, or layers the cache knows); otherwise `undefined`.
+ */
+function plannedFromKnown(ctx: RunContext, selection: ImageSelection): ManifestPlan | undefined {
+  const layers = new Map<string, PushedLayer>();
+  for (const layer of uniqueLayers(selection)) {
+    const known = knownOutcome(ctx, layer);
+    if (known === undefined) return undefined;
+    layers.set(layer.entry, known);
+  }
+  return planManifests(selection, layers);
+}
+
+/** Reports an image whose tags already name its manifest: every blob is there, nothing to do. */
+function reportPublished(
+  ctx: RunContext,
+  selection: ImageSelection,
+  plan: ManifestPlan,
+  targets: readonly RepositoryClient[],
+): string[] {
+  const reason = "the tag already names this manifest";
+  for (const image of selection.images) {
+    const { digest, bytes } = image.config;
+    emitBlob(ctx, { id: digest, digest, size: bytes.length, role: "config" }, "exists", reason);
+  }
+  for (const layer of uniqueLayers(selection)) {
+    const known = knownOutcome(ctx, layer);
+    const id = layer.storedDigest ?? layer.diffId ?? layer.entry;
+    const blob = { id, size: layer.size, role: "layer" as const };
+    emitBlob(
+      ctx,
+      known ? { ...blob, digest: known.digest, uploadSize: known.size } : blob,
+      "exists",
+      reason,
+    );
+  }
+  const references: string[] = [];
+  for (const target of targets) {
+    for (const tag of target.tags) {
+      const reference = `${target.name}:${tag}`;
+      references.push(reference);
+      ctx.emit({
+        type: "manifest",
+        digest: plan.top.digest,
+        mediaType: plan.top.mediaType,
+        size: plan.top.bytes.length,
+        reference,
+      });
+      ctx.emit({ type: "tag", reference, digest: plan.top.digest });
+    }
+  }
+  return references;
+}
+
+/** A lookup of each distinct config of the selection, sent now (none with `--force-upload`). */
+function configLookups(ctx: RunContext, selection: ImageSelection): Map<string, Promise<boolean>> {
+  const lookups = new Map<string, Promise<boolean>>();
+  if (ctx.options.forceUpload) return lookups;
+  for (const image of selection.images) {
+    const digest = image.config.digest;
+    if (lookups.has(digest)) continue;
+    const lookup = retrying(
+      ctx,
+      `HEAD ${digest}`,
+      (signal) => ctx.primary.client.blobExists(digest, signal),
+    ).then((status) => status.exists);
+    lookups.set(digest, lookup);
+  }
+  return lookups;
+}
+
+/** Starts the upload of each distinct config beside its lookup; failures surface when awaited. */
+function pushConfigs(
+  ctx: RunContext,
+  selection: ImageSelection,
+  lookups: ReadonlyMap<string, Promise<boolean>>,
+): Promise<void>[] {
+  const seen = new Map<string, Uint8Array>();
+  for (const image of selection.images) seen.set(image.config.digest, image.config.bytes);
+  return [...seen].map(([digest, bytes]) => {
+    const push = pushBytes(ctx, bytes, digest, lookups.get(digest));
+    push.catch(() => {});
+    return push;
+  });
+}
+
+/** The result of a push that got this far, also sent as the `result` event. */
+function finish(
+  ctx: RunContext,
+  started: number,
+  clients: readonly RepositoryClient[],
+  plan: ManifestPlan,
+  references: string[],
+): PushResult {
+  const { options, emit } = ctx;
+  const result: PushResult = {
+    repository: ctx.primary.name,
+    references,
+    digestReferences: clients.map((target) => `${target.name}@${plan.top.digest}`),
+    digest: plan.top.digest,
+    mediaType: plan.top.mediaType,
+    size: plan.top.bytes.length,
+    bytesSent: ctx.bytesSent,
+    durationMs: Date.now() - started,
+    dryRun: options.dryRun,
+  };
+  emit({
+    type: "result",
+    repository: result.repository,
+    references,
+    digest: result.digest,
+    size: result.size,
+    durationMs: result.durationMs,
+    bytesSent: result.bytesSent,
+    dryRun: options.dryRun,
+    blobs: { ...ctx.tally },
+  });
+  return result;
+}
+
+/**
  * Pushes an image archive to one or more repositories of one registry.
  *
  * @example
@@ -139,6 +268,10 @@ export async function push(options: PushOptions, runtime: PushRuntime = {}): Pro
   const { clients, transport } = await createClients(targets, options);
   const primary = clients[0] as RepositoryClient;
   const registry = primary.reference.registry;
+  const realm = options.noCache ? undefined : await loadRealm(cacheDirectory(), registry);
+  if (realm !== undefined) {
+    for (const target of clients) target.client.assumeBearer(realm, signal);
+  }
   const cache = options.noCache ? undefined : await LayerCache.load(cacheDirectory(), registry);
   const uploads = options.noCache || options.dryRun
     ? undefined
@@ -154,7 +287,8 @@ export async function push(options: PushOptions, runtime: PushRuntime = {}): Pro
       saving = saving.then(() => cache?.save());
       return saving;
     },
-    imageSeenBefore: false,
+    imageSeenBefore: Promise.resolve(false),
+    monolithicRefused: false,
     emit,
     signal,
     primary,
@@ -167,22 +301,34 @@ export async function push(options: PushOptions, runtime: PushRuntime = {}): Pro
     bytesSent: 0,
     tally: emptyTally(),
   };
+  // The registry check and the tag lookups go out at once; the check is awaited before anything
+  // is written, so an address that is not a registry fails as such.
+  const pinging = retrying(ctx, "ping", (attempt) => primary.client.ping(attempt));
+  pinging.catch(() => {});
+  const current = CurrentTags.start(ctx, clients);
   try {
-    await retrying(ctx, "ping", (attempt) => primary.client.ping(attempt));
     let selection: ImageSelection;
     let layers: Map<string, PushedLayer>;
+    let configs: Promise<void>[] = [];
     if (source.mode === "random") {
       selection = await resolveLayout(source.archive, imageOption(options));
       announce(ctx, selection);
-      const config = selection.images[0]?.config;
-      if (config && !options.forceUpload) {
-        const seen = await retrying(
+      const known = options.forceUpload ? undefined : plannedFromKnown(ctx, selection);
+      if (known !== undefined && await current.allPointAt(clients, known.top.digest)) {
+        await pinging;
+        return finish(
           ctx,
-          `HEAD ${config.digest}`,
-          (attempt) => primary.client.blobExists(config.digest, attempt),
+          started,
+          clients,
+          known,
+          reportPublished(ctx, selection, known, clients),
         );
-        ctx.imageSeenBefore = seen.exists;
       }
+      const lookups = configLookups(ctx, selection);
+      const firstConfig = lookups.get(selection.images[0]?.config.digest ?? "");
+      ctx.imageSeenBefore = firstConfig?.catch(() => false) ?? Promise.resolve(false);
+      // Configs go up beside the layers: their digests are known before any layer is read.
+      configs = pushConfigs(ctx, selection, lookups);
       layers = await pushFromFile(ctx, source.archive, selection);
     } else {
       ({ selection, layers } = await pushFromStream(
@@ -191,44 +337,26 @@ export async function push(options: PushOptions, runtime: PushRuntime = {}): Pro
         source.name,
         imageOption(options),
       ));
+      configs = pushConfigs(ctx, selection, configLookups(ctx, selection));
     }
-    for (const image of selection.images) {
-      await pushBytes(ctx, image.config.bytes, image.config.digest);
-    }
+    await Promise.all(configs);
+    await pinging;
     const plan = planManifests(selection, layers);
     const blobDigests = [
       ...new Set([...layers.values()].map((layer) => layer.digest)),
       ...selection.images.map((image) => image.config.digest),
     ];
-    const references = await publish(ctx, clients, plan, blobDigests);
-    const result: PushResult = {
-      repository: primary.name,
-      references,
-      digestReferences: clients.map((target) => `${target.name}@${plan.top.digest}`),
-      digest: plan.top.digest,
-      mediaType: plan.top.mediaType,
-      size: plan.top.bytes.length,
-      bytesSent: ctx.bytesSent,
-      durationMs: Date.now() - started,
-      dryRun: options.dryRun,
-    };
-    emit({
-      type: "result",
-      repository: result.repository,
-      references,
-      digest: result.digest,
-      size: result.size,
-      durationMs: result.durationMs,
-      bytesSent: result.bytesSent,
-      dryRun: options.dryRun,
-      blobs: { ...ctx.tally },
-    });
-    return result;
+    const references = await publish(ctx, clients, plan, blobDigests, current);
+    return finish(ctx, started, clients, plan, references);
   } catch (error) {
     if (signal.aborted) throw signal.reason;
     throw error;
   } finally {
     dispose();
+    const learnt = primary.client.bearerRealm;
+    if (learnt !== undefined && !options.noCache) {
+      await saveRealm(cacheDirectory(), registry, learnt, realm).catch(() => {});
+    }
     await ctx.checkpoint();
     await uploads?.flush();
     transport.close();

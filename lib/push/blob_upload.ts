@@ -48,6 +48,18 @@ export interface UploadSettings {
   client: RegistryClient;
   /** Send in chunks of at most {@link chunkSize} bytes, one PATCH each, instead of one PATCH. */
   chunked: boolean;
+  /**
+   * A small blob: read it into memory and send it in the closing `PUT` (no `PATCH`). Wins over
+   * {@link chunked}.
+   */
+  monolithic?: boolean;
+  /** Called when the registry refused a blob in the closing `PUT`, to send no more that way. */
+  onMonolithicRefused?: () => void;
+  /**
+   * A lookup of the blob sent beside the upload's start. Awaited before the closing `PUT`: when
+   * it found the blob, the session is cancelled and nothing more is sent.
+   */
+  present?: Promise<boolean>;
   /** Chunk size in bytes for chunked uploads. */
   chunkSize: number;
   /** Retry counts and delays. */
@@ -119,7 +131,7 @@ class BlobUpload {
   constructor(source: UploadSource, settings: UploadSettings) {
     this.#settings = settings;
     this.#client = settings.client;
-    this.#mode = startingMode(settings.chunked, source.reopenable);
+    this.#mode = startingMode(settings.chunked, source.reopenable, settings.monolithic === true);
     this.#reopenable = source.reopenable;
     this.#cursor = new SourceCursor(source);
     const saved = settings.memory?.recall();
@@ -175,17 +187,30 @@ class BlobUpload {
       this.#accept(session);
     }
     const done = this.#outcome !== undefined && session.offset === this.#outcome.size;
-    const sent = done ? this.#outcome as BlobOutcome : await this.#sendRest(session);
+    let finalBytes: Uint8Array | undefined;
+    let sent: BlobOutcome;
+    if (done) sent = this.#outcome as BlobOutcome;
+    else if (this.#mode === "monolithic") {
+      ({ outcome: sent, bytes: finalBytes } = await this.#hold(session));
+    } else sent = await this.#sendRest(session);
     this.#outcome = sent;
     const last = this.#session as UploadSession;
+    if (await this.#settings.present?.catch(() => false)) {
+      await this.#abandon();
+      return this.#result(sent, true);
+    }
     await this.#settings.beforeCompletion?.(sent);
     this.#mayHaveLanded = true;
     this.#confirmed = false;
+    const size = finalBytes?.byteLength ?? 0;
+    this.#bytesSent += size;
     await this.#request(
       "completion",
-      0,
-      (signal) => this.#client.completeUpload(last, sent.digest, undefined, signal),
+      size,
+      (signal) => this.#client.completeUpload(last, sent.digest, finalBytes, signal),
     );
+    this.#cursor.acknowledge();
+    if (finalBytes !== undefined) this.#settings.onProgress(session.offset + size);
     this.#session = undefined;
     this.#settings.memory?.forget();
     return this.#result(sent, false);
@@ -282,6 +307,18 @@ class BlobUpload {
     return await outcome;
   }
 
+  /**
+   * Reads the rest of a small blob from the session's offset into memory, for the closing `PUT`
+   * to carry (held until the registry stored it, so a retry sends it again from memory).
+   */
+  async #hold(session: UploadSession): Promise<{ outcome: BlobOutcome; bytes: Uint8Array }> {
+    await this.#cursor.seek(session.offset);
+    const pending = await this.#cursor.nextChunk(Number.MAX_SAFE_INTEGER);
+    const outcome = this.#cursor.outcome;
+    if (outcome === undefined) throw new PusherError("internal", "the upload source never opened");
+    return { outcome: await outcome, bytes: pending?.bytes ?? new Uint8Array(0) };
+  }
+
   /** The chunk size: the configured one, or the registry's minimum (`OCI-Chunk-Min-Length`). */
   #chunkSize(session: UploadSession): number {
     return Math.max(this.#settings.chunkSize, session.minChunkLength ?? 0);
@@ -344,6 +381,13 @@ class BlobUpload {
       case "switch-mode":
         this.#mode = action.mode;
         this.#confirmed = false;
+        return;
+      case "leave-monolithic":
+        this.#mode = action.mode;
+        this.#settings.onMonolithicRefused?.();
+        // A re-readable source is read again as a stream; a held one goes from memory.
+        if (this.#reopenable) await this.#cursor.close();
+        await this.#startOver();
         return;
       case "send-whole":
         this.#mode = "stream-only";

@@ -22,6 +22,12 @@ import { takesChunkedUploads } from "../registry/quirks.ts";
 const AS_IS = "as-is";
 
 /**
+ * Blobs up to this many stored bytes go up in the closing `PUT` (no `PATCH`): one round trip
+ * less each, for at most this much memory per parallel upload.
+ */
+export const MONOLITHIC_MAX_BYTES = 1024 * 1024;
+
+/**
  * The layer cache key of a layer: a compressed layer by its own digest (it goes up as it is); an
  * uncompressed one by its diff_id and the encoder settings that compress it.
  */
@@ -45,7 +51,7 @@ function cached(ctx: RunContext, layer: ArchiveLayer): CachedLayer | undefined {
 }
 
 /** The digest a layer will have in the registry when that is known without reading it. */
-function knownOutcome(ctx: RunContext, layer: ArchiveLayer): PushedLayer | undefined {
+export function knownOutcome(ctx: RunContext, layer: ArchiveLayer): PushedLayer | undefined {
   if (!isCompressible(layer) && layer.storedDigest !== undefined) {
     return { digest: layer.storedDigest, size: layer.size, compression: layer.compression };
   }
@@ -118,13 +124,15 @@ async function measure(
 
 /**
  * Whether to compute an unknown layer's digest before uploading (compress and hash without
- * uploading, deterministic, so the upload would give the same digest): for a dry run; when the
- * image's config is already in the repository (the layers likely are too); and with
- * `--mount-from`, whose repository likely holds them to mount. Otherwise the layer goes straight
- * up: computing first would compress it twice.
+ * uploading, deterministic, so the upload would give the same digest): for a dry run; with
+ * `--mount-from`, whose repository likely holds them to mount; and, for a layer larger than a
+ * small blob, when the image's config is already in the repository (the layers likely are too).
+ * Otherwise the layer goes straight up: computing first would compress it twice, and a small
+ * layer costs less to send again than to wait for the config's lookup.
  */
-function worthMeasuring(ctx: RunContext): boolean {
-  return ctx.options.dryRun || ctx.imageSeenBefore || ctx.options.mountFrom !== undefined;
+async function worthMeasuring(ctx: RunContext, layer: ArchiveLayer): Promise<boolean> {
+  if (ctx.options.dryRun || ctx.options.mountFrom !== undefined) return true;
+  return layer.size > MONOLITHIC_MAX_BYTES && await ctx.imageSeenBefore;
 }
 
 /** Looks for a layer in the registry (HEAD, then mounts); true when it is there now. */
@@ -172,7 +180,7 @@ export async function pushLayer(
   const key = options.dryRun ? undefined : uploadKey(ctx, layer);
   const memory = key !== undefined ? ctx.uploads?.memory(key) : undefined;
   let known = knownOutcome(ctx, layer) ?? memory?.recall()?.blob;
-  if (!known && !options.forceUpload && worthMeasuring(ctx)) {
+  if (!known && !options.forceUpload && await worthMeasuring(ctx, layer)) {
     emitBlob(ctx, blob, "checking", "computing the compressed digest");
     known = await measure(ctx, layer, open);
   }
@@ -238,6 +246,10 @@ export function uploadSettings(
 ): UploadSettings {
   return {
     client: ctx.primary.client,
+    monolithic: size <= MONOLITHIC_MAX_BYTES && !ctx.monolithicRefused,
+    onMonolithicRefused: () => {
+      ctx.monolithicRefused = true;
+    },
     chunked: size > ctx.options.largeLayerThreshold &&
       takesChunkedUploads(ctx.primary.client.registry),
     chunkSize: chunkSizeFor(ctx.options.largeLayerThreshold),
@@ -259,23 +271,22 @@ export function chunkSizeFor(threshold: number): number {
   return Math.min(64 * 1024 * 1024, Math.max(5 * 1024 * 1024, threshold));
 }
 
-/** Gets a small in-memory blob (a config) into the primary repository. */
-export async function pushBytes(ctx: RunContext, bytes: Uint8Array, digest: string): Promise<void> {
+/**
+ * Gets a small in-memory blob (a config) into the primary repository. `present` is a lookup of
+ * it already under way (none with `--force-upload`); the upload starts beside it and stops
+ * before its closing `PUT` when the lookup found the blob.
+ */
+export async function pushBytes(
+  ctx: RunContext,
+  bytes: Uint8Array,
+  digest: string,
+  present: Promise<boolean> | undefined,
+): Promise<void> {
   const blob: BlobInfo = { id: digest, digest, size: bytes.length, role: "config" };
   emitBlob(ctx, blob, "checking");
-  if (!ctx.options.forceUpload) {
-    const existing = await retrying(
-      ctx,
-      `HEAD ${digest}`,
-      (signal) => ctx.primary.client.blobExists(digest, signal),
-    );
-    if (existing.exists) {
-      emitBlob(ctx, blob, "exists");
-      return;
-    }
-  }
   if (ctx.options.dryRun) {
-    emitBlob(ctx, blob, "planned", `would upload ${bytes.length} bytes`);
+    if (await present) emitBlob(ctx, blob, "exists");
+    else emitBlob(ctx, blob, "planned", `would upload ${bytes.length} bytes`);
     return;
   }
   emitBlob(ctx, blob, "uploading");
@@ -285,7 +296,10 @@ export async function pushBytes(ctx: RunContext, bytes: Uint8Array, digest: stri
       stream: streamOf(bytes),
       outcome: Promise.resolve({ digest: sha256Digest(bytes), size: bytes.length }),
     }),
-  }, uploadSettings(ctx, blob, bytes.length, `config ${digest}`));
+  }, {
+    ...uploadSettings(ctx, blob, bytes.length, `config ${digest}`),
+    ...(present !== undefined ? { present } : {}),
+  });
   ctx.bytesSent += result.bytesSent;
-  emitBlob(ctx, blob, "uploaded");
+  emitBlob(ctx, blob, result.foundOnRetry ? "exists" : "uploaded");
 }

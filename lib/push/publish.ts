@@ -9,6 +9,7 @@ import { PusherError } from "../errors.ts";
 import type { ImageSelection } from "../image/types.ts";
 import type { RepositoryClient } from "./clients.ts";
 import { retrying, type RunContext } from "./context.ts";
+import type { CurrentTags } from "./current_tags.ts";
 import {
   buildImageManifest,
   buildIndex,
@@ -103,12 +104,16 @@ async function putTopManifest(
   }
 }
 
-/** Writes manifests and tags to every target; returns the references written. */
+/**
+ * Writes manifests and tags to every target; returns the references written. A tag that
+ * already pointed at the manifest when the push started (`current`) is not written again.
+ */
 export async function publish(
   ctx: RunContext,
   targets: readonly RepositoryClient[],
   plan: ManifestPlan,
   blobDigests: readonly string[],
+  current: CurrentTags,
 ): Promise<string[]> {
   const { top, children } = plan;
   for (const target of targets) {
@@ -122,7 +127,9 @@ export async function publish(
   await copyBlobs(ctx, targets.slice(1), blobDigests);
   const references: string[] = [];
   for (const target of targets) {
-    for (const child of ctx.options.dryRun ? [] : children) {
+    // Tags that name the index already mean its children are there.
+    if (ctx.options.dryRun || await current.allPointAt([target], top.digest)) continue;
+    for (const child of children) {
       await retrying(
         ctx,
         `manifest ${child.digest}`,
@@ -145,7 +152,9 @@ export async function publish(
       const reference = isDigest ? `${target.name}@${tag}` : `${target.name}:${tag}`;
       references.push(reference);
       if (ctx.options.dryRun) continue;
-      await putTopManifest(ctx, target, tag, top, reference);
+      if (isDigest || await current.digestOf(target, tag) !== top.digest) {
+        await putTopManifest(ctx, target, tag, top, reference);
+      }
       ctx.emit({
         type: "manifest",
         digest: top.digest,

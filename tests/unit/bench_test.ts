@@ -48,6 +48,7 @@ Deno.test("bench args: defaults, quick, and every option", () => {
     sweepConcurrency: [],
     profile: true,
     json: undefined,
+    longLink: false,
     help: false,
   });
   const quick = parseBenchArgs(["--quick"]);
