@@ -303,7 +303,7 @@ export async function push(options: PushOptions, runtime: PushRuntime = {}): Pro
   };
   // The registry check and the tag lookups go out at once; the check is awaited before anything
   // is written, so an address that is not a registry fails as such.
-  const pinging = retrying(ctx, "ping", (attempt) => primary.client.ping(attempt));
+  const pinging = retrying(ctx, "ping", (attempt) => primary.client.probe(attempt));
   pinging.catch(() => {});
   const current = CurrentTags.start(ctx, clients);
   try {

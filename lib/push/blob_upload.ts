@@ -56,10 +56,11 @@ export interface UploadSettings {
   /** Called when the registry refused a blob in the closing `PUT`, to send no more that way. */
   onMonolithicRefused?: () => void;
   /**
-   * A lookup of the blob sent beside the upload's start. Awaited before the closing `PUT`: when
-   * it found the blob, the session is cancelled and nothing more is sent.
+   * Looks the blob up once its digest is known (a lookup may already be under way beside the
+   * upload's start). Awaited before the closing `PUT`: when it found the blob, the session is
+   * cancelled and nothing more is sent.
    */
-  present?: Promise<boolean>;
+  present?: (outcome: BlobOutcome) => Promise<boolean>;
   /** Chunk size in bytes for chunked uploads. */
   chunkSize: number;
   /** Retry counts and delays. */
@@ -195,7 +196,7 @@ class BlobUpload {
     } else sent = await this.#sendRest(session);
     this.#outcome = sent;
     const last = this.#session as UploadSession;
-    if (await this.#settings.present?.catch(() => false)) {
+    if (await this.#settings.present?.(sent).catch(() => false)) {
       await this.#abandon();
       return this.#result(sent, true);
     }

@@ -10,7 +10,7 @@ import type { ArchiveLayer } from "../image/types.ts";
 import type { BlobInfo } from "../logging/events.ts";
 import { releasingSink } from "../pipeline/owned_chunk.ts";
 import { type SessionMemory, UploadState } from "../state/upload_state.ts";
-import { uploadBlob, type UploadSettings } from "./blob_upload.ts";
+import { type BlobOutcome, uploadBlob, type UploadSettings } from "./blob_upload.ts";
 import { blobInfo, emitBlob, retrying, type RunContext } from "./context.ts";
 import { isCompressible, layerUpload } from "./layer_source.ts";
 import { streamOf } from "./progress_stream.ts";
@@ -135,6 +135,20 @@ async function worthMeasuring(ctx: RunContext, layer: ArchiveLayer): Promise<boo
   return layer.size > MONOLITHIC_MAX_BYTES && await ctx.imageSeenBefore;
 }
 
+/**
+ * Whether a small layer that went up without a lookup (its digest was unknown) is there after
+ * all: looked up, once its bytes are read, only when the image's config was there already.
+ */
+async function seenSmallBlob(ctx: RunContext, digest: string): Promise<boolean> {
+  if (!(await ctx.imageSeenBefore)) return false;
+  const existing = await retrying(
+    ctx,
+    `HEAD ${digest}`,
+    (signal) => ctx.primary.client.blobExists(digest, signal),
+  );
+  return existing.exists;
+}
+
 /** Looks for a layer in the registry (HEAD, then mounts); true when it is there now. */
 async function alreadyThere(
   ctx: RunContext,
@@ -202,9 +216,13 @@ export async function pushLayer(
   }
   const upload = layerUpload(layer, open, ctx.compression, true, readProgress(ctx, blob));
   emitBlob(ctx, blob, "uploading");
+  const settings = uploadSettings(ctx, blob, layer.size, layer.entry);
   const result = await uploadBlob(upload.source, {
-    ...uploadSettings(ctx, blob, layer.size, layer.entry),
+    ...settings,
     ...(memory !== undefined ? { memory } : {}),
+    ...(settings.monolithic && !options.forceUpload
+      ? { present: (outcome: BlobOutcome) => seenSmallBlob(ctx, outcome.digest) }
+      : {}),
     beforeCompletion: async () => {
       const pushed = await upload.pushed();
       if (key === undefined) return;
@@ -298,7 +316,7 @@ export async function pushBytes(
     }),
   }, {
     ...uploadSettings(ctx, blob, bytes.length, `config ${digest}`),
-    ...(present !== undefined ? { present } : {}),
+    ...(present !== undefined ? { present: () => present } : {}),
   });
   ctx.bytesSent += result.bytesSent;
   emitBlob(ctx, blob, result.foundOnRetry ? "exists" : "uploaded");

@@ -127,16 +127,28 @@ export class RegistryClient {
   }
 
   /**
-   * `GET /v2/` without authorisation: checks that the API answers and learns the auth scheme
-   * from its challenge, fetching a first bearer token (so credentials a token service refuses
-   * fail here). It is not sent again with the token: the requests that follow prove it. It does
-   * not wait for a token being fetched, so it can run beside the first requests.
+   * `GET /v2/`: checks that the API answers and establishes the auth scheme, fetching a first
+   * token (so wrong credentials fail here).
    */
   async ping(signal?: AbortSignal): Promise<void> {
+    await this.#checkApi(false, signal);
+  }
+
+  /**
+   * `GET /v2/` once, without authorisation and without waiting for a token being fetched, so it
+   * can run beside the first requests of a push: checks that the API answers and learns the auth
+   * scheme from its challenge (fetching a first bearer token, so credentials a token service
+   * refuses fail here). It is not sent again with the token: the requests that follow prove it.
+   */
+  async probe(signal?: AbortSignal): Promise<void> {
+    await this.#checkApi(true, signal);
+  }
+
+  async #checkApi(probe: boolean, signal: AbortSignal | undefined): Promise<void> {
     const url = new URL("/v2/", this.#base);
     const what = `GET ${url.href}`;
-    const response = await this.#send({ method: "GET", url, what, signal, probe: true });
-    if (response.status === 200 || response.status === 401) {
+    const response = await this.#send({ method: "GET", url, what, signal, probe });
+    if (response.status === 200 || (probe && response.status === 401)) {
       await response.discard();
       return;
     }
