@@ -75,7 +75,7 @@ export {
   type RegistryClientOptions,
   type UploadSession,
 } from "./registry/client.ts";
-export type { AuthScheme } from "./registry/auth.ts";
+export type { AuthScheme, BearerRealm } from "./registry/auth.ts";
 export type {
   BodyFactory,
   RequestBody,

@@ -2,6 +2,8 @@
  * Uploads one blob and survives bad networks: a session (new, or one saved by an earlier run),
  * the bytes in one streamed `PATCH` (or, for large blobs and registries that refuse large bodies,
  * several streamed `PATCH`es of at most the chunk size each), then the closing `PUT ?digest=`.
+ * A small blob skips the `PATCH`: it is read into memory and carried by the closing `PUT` itself
+ * (one round trip less); a registry that refuses that gets it by `PATCH` in a new session.
  * Every request runs under a stall watchdog. Streamed bodies keep memory flat; chunks are held in
  * memory (and sent with a Content-Length) only for a source that can be read once, and after a
  * registry asked for a length (411).
