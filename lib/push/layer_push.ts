@@ -23,9 +23,10 @@ const AS_IS = "as-is";
 
 /**
  * Blobs up to this many stored bytes go up in the closing `PUT` (no `PATCH`): one round trip
- * less each, for at most this much memory per parallel upload.
+ * less each, for at most this much memory per parallel upload. Half of nginx's default
+ * `client_max_body_size` (1 MiB), so even incompressible bytes gzipped stay under it.
  */
-export const MONOLITHIC_MAX_BYTES = 1024 * 1024;
+export const MONOLITHIC_MAX_BYTES = 512 * 1024;
 
 /**
  * The layer cache key of a layer: a compressed layer by its own digest (it goes up as it is); an
