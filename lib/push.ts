@@ -73,9 +73,13 @@ export interface PushRuntime {
 const RETRY_BASE_MS = 500;
 const RETRY_CAP_MS = 30_000;
 
-/** An abort signal that fires on the caller's signal or when the push runs out of time. */
+/**
+ * An abort signal that fires on the caller's signal, when the push runs out of time, or when
+ * `abort` is called (the registry check failed).
+ */
 function deadlineSignal(outer: AbortSignal | undefined, timeoutSeconds: number): {
   signal: AbortSignal;
+  abort: (reason: unknown) => void;
   dispose: () => void;
 } {
   const controller = new AbortController();
@@ -92,6 +96,7 @@ function deadlineSignal(outer: AbortSignal | undefined, timeoutSeconds: number):
   outer?.addEventListener("abort", onAbort, { once: true });
   return {
     signal: controller.signal,
+    abort: (reason) => controller.abort(reason),
     dispose: () => {
       clearTimeout(timer);
       outer?.removeEventListener("abort", onAbort);
@@ -263,7 +268,7 @@ export async function push(options: PushOptions, runtime: PushRuntime = {}): Pro
   const emit: EventSink = runtime.events ?? (() => {});
   const targets = groupTargets(options.targets);
   const { choice, encoder } = compressionSettings(options);
-  const { signal, dispose } = deadlineSignal(runtime.signal, options.timeoutSeconds);
+  const { signal, abort, dispose } = deadlineSignal(runtime.signal, options.timeoutSeconds);
   const source = await openArchive(options.file);
   const { clients, transport } = await createClients(targets, options);
   const primary = clients[0] as RepositoryClient;
@@ -303,8 +308,10 @@ export async function push(options: PushOptions, runtime: PushRuntime = {}): Pro
   };
   // The registry check and the tag lookups go out at once; the check is awaited before anything
   // is written, so an address that is not a registry fails as such.
+  // A failed check stops the requests sent beside it: its error says what is wrong (not a
+  // registry, a redirect loop).
   const pinging = retrying(ctx, "ping", (attempt) => primary.client.probe(attempt));
-  pinging.catch(() => {});
+  pinging.catch((error: unknown) => abort(error));
   const current = CurrentTags.start(ctx, clients);
   try {
     let selection: ImageSelection;
@@ -350,7 +357,7 @@ export async function push(options: PushOptions, runtime: PushRuntime = {}): Pro
     return finish(ctx, started, clients, plan, references);
   } catch (error) {
     if (signal.aborted) throw signal.reason;
-    throw error;
+    throw await pinging.then(() => error, (failed: unknown) => failed);
   } finally {
     dispose();
     const learnt = primary.client.bearerRealm;
