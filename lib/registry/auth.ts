@@ -128,10 +128,12 @@ export class Authorizer {
     if (this.#scheme !== "bearer") return { header: undefined, generation: 0 };
     let token = this.#token;
     if (token === undefined || token.scopeKey !== this.#scopeKey() || this.#expiring(token)) {
+      const assumed = this.#assumed;
       try {
         token = await this.#refresh(false, signal);
       } catch (error) {
-        if (!this.#assumed) throw error;
+        if (!assumed) throw error;
+        // The realm an earlier run learnt did not answer: the registry's challenge decides.
         this.#forgetAssumed();
         return { header: undefined, generation: 0 };
       }
