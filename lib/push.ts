@@ -24,16 +24,17 @@ import {
   resolveLevel,
 } from "./pipeline/compress.ts";
 import { createClients, type RepositoryClient } from "./push/clients.ts";
-import { emitBlob, emptyTally, retrying, type RunContext } from "./push/context.ts";
+import { configLookups, pushConfigs } from "./push/config_push.ts";
+import { emptyTally, retrying, type RunContext } from "./push/context.ts";
 import { CurrentTags } from "./push/current_tags.ts";
 import { pushFromFile } from "./push/file_push.ts";
-import { knownOutcome, pushBytes } from "./push/layer_push.ts";
 import type { CompressionChoice } from "./push/layer_source.ts";
 import type { PushedLayer } from "./push/manifest_builder.ts";
 import { type ManifestPlan, planManifests, publish } from "./push/publish.ts";
-import { announce, uniqueLayers } from "./push/selection.ts";
+import { announce } from "./push/selection.ts";
 import { pushFromStream } from "./push/stream_push.ts";
 import { groupTargets } from "./push/targets.ts";
+import { plannedFromKnown, reportPublished } from "./push/unchanged.ts";
 import { cacheDirectory } from "./state/cache_dir.ts";
 import { LayerCache } from "./state/layer_cache.ts";
 import { loadRealm, saveRealm } from "./state/realm_memory.ts";
@@ -116,93 +117,6 @@ function compressionSettings(options: PushOptions): { choice: CompressionChoice;
 
 function imageOption(options: PushOptions): { image?: string } {
   return options.image !== undefined ? { image: options.image } : {};
-}
-
-/**
- * The manifests the push would write, when every layer's registry digest is known without
- * reading it (compressed layers, or layers the cache knows); otherwise `undefined`.
- */
-function plannedFromKnown(ctx: RunContext, selection: ImageSelection): ManifestPlan | undefined {
-  const layers = new Map<string, PushedLayer>();
-  for (const layer of uniqueLayers(selection)) {
-    const known = knownOutcome(ctx, layer);
-    if (known === undefined) return undefined;
-    layers.set(layer.entry, known);
-  }
-  return planManifests(selection, layers);
-}
-
-/** Reports an image whose tags already name its manifest: every blob is there, nothing to do. */
-function reportPublished(
-  ctx: RunContext,
-  selection: ImageSelection,
-  plan: ManifestPlan,
-  targets: readonly RepositoryClient[],
-): string[] {
-  const reason = "the tag already names this manifest";
-  for (const image of selection.images) {
-    const { digest, bytes } = image.config;
-    emitBlob(ctx, { id: digest, digest, size: bytes.length, role: "config" }, "exists", reason);
-  }
-  for (const layer of uniqueLayers(selection)) {
-    const known = knownOutcome(ctx, layer);
-    const id = layer.storedDigest ?? layer.diffId ?? layer.entry;
-    const blob = { id, size: layer.size, role: "layer" as const };
-    emitBlob(
-      ctx,
-      known ? { ...blob, digest: known.digest, uploadSize: known.size } : blob,
-      "exists",
-      reason,
-    );
-  }
-  const references: string[] = [];
-  for (const target of targets) {
-    for (const tag of target.tags) {
-      const reference = `${target.name}:${tag}`;
-      references.push(reference);
-      ctx.emit({
-        type: "manifest",
-        digest: plan.top.digest,
-        mediaType: plan.top.mediaType,
-        size: plan.top.bytes.length,
-        reference,
-      });
-      ctx.emit({ type: "tag", reference, digest: plan.top.digest });
-    }
-  }
-  return references;
-}
-
-/** A lookup of each distinct config of the selection, sent now (none with `--force-upload`). */
-function configLookups(ctx: RunContext, selection: ImageSelection): Map<string, Promise<boolean>> {
-  const lookups = new Map<string, Promise<boolean>>();
-  if (ctx.options.forceUpload) return lookups;
-  for (const image of selection.images) {
-    const digest = image.config.digest;
-    if (lookups.has(digest)) continue;
-    const lookup = retrying(
-      ctx,
-      `HEAD ${digest}`,
-      (signal) => ctx.primary.client.blobExists(digest, signal),
-    ).then((status) => status.exists);
-    lookups.set(digest, lookup);
-  }
-  return lookups;
-}
-
-/** Starts the upload of each distinct config beside its lookup; failures surface when awaited. */
-function pushConfigs(
-  ctx: RunContext,
-  selection: ImageSelection,
-  lookups: ReadonlyMap<string, Promise<boolean>>,
-): Promise<void>[] {
-  const seen = new Map<string, Uint8Array>();
-  for (const image of selection.images) seen.set(image.config.digest, image.config.bytes);
-  return [...seen].map(([digest, bytes]) => {
-    const push = pushBytes(ctx, bytes, digest, lookups.get(digest));
-    push.catch(() => {});
-    return push;
-  });
 }
 
 /** The result of a push that got this far, also sent as the `result` event. */
@@ -306,17 +220,16 @@ export async function push(options: PushOptions, runtime: PushRuntime = {}): Pro
     bytesSent: 0,
     tally: emptyTally(),
   };
-  // The registry check and the tag lookups go out at once; the check is awaited before anything
-  // is written, so an address that is not a registry fails as such.
-  // A failed check stops the requests sent beside it: its error says what is wrong (not a
-  // registry, a redirect loop).
+  // The registry check and the tag lookups go out at once, beside the first uploads. The check
+  // is awaited before any manifest is written; when it fails it stops the requests sent beside
+  // it, and its error is the one reported (not a registry, a redirect loop).
   const pinging = retrying(ctx, "ping", (attempt) => primary.client.probe(attempt));
   pinging.catch((error: unknown) => abort(error));
   const current = CurrentTags.start(ctx, clients);
   try {
     let selection: ImageSelection;
     let layers: Map<string, PushedLayer>;
-    let configs: Promise<void>[] = [];
+    let configs: Promise<void>[];
     if (source.mode === "random") {
       selection = await resolveLayout(source.archive, imageOption(options));
       announce(ctx, selection);
