@@ -205,7 +205,7 @@ export {
   type UploadSession,
 } from "./registry/client.ts";
 export type { RateLimit } from "./registry/rate_limit.ts";
-export type { AuthScheme } from "./registry/auth.ts";
+export type { AuthScheme, BearerRealm } from "./registry/auth.ts";
 export type {
   BodyFactory,
   RequestBody,

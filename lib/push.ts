@@ -5,12 +5,19 @@
  * types, attestation manifests), the manifests are built again in the shape it takes — layers
  * re-encoded to gzip where Docker media types need it — and pushed again, with a warning.
  *
+ * Round trips are what a far registry costs, so nothing waits for what it does not need: the
+ * registry check, the lookups of the tags and of the config go out together at the start; the
+ * config uploads beside the layers; a re-push whose tags already name the manifest it would
+ * write stops there; a bearer token comes from the realm an earlier run learnt, fetched beside
+ * the first requests.
+ *
  * @module
  */
 
 import { PusherError } from "./errors.ts";
 import { openContainerdStore } from "./image/containerd_store.ts";
 import { type ArchiveSource, openArchive } from "./image/open_archive.ts";
+import type { RandomAccessArchive } from "./image/random_access.ts";
 import { resolveLayout } from "./image/layout.ts";
 import type { ImageSelection } from "./image/types.ts";
 import type { EventSink } from "./logging/events.ts";
@@ -19,9 +26,11 @@ import type { BlobRef } from "./oci/descriptor.ts";
 import type { PushOptions } from "./options.ts";
 import { CompressionPool, DEFAULT_BLOCK_SIZE, resolveLevel } from "./pipeline/compress.ts";
 import { createClients, type RepositoryClient } from "./push/clients.ts";
+import { configLookups, pushConfigs } from "./push/config_push.ts";
 import { emptyTally, type RunContext } from "./push/context.ts";
+import { CurrentTags } from "./push/current_tags.ts";
 import { pushFromFile } from "./push/file_push.ts";
-import { pushBytes, pushLayer } from "./push/layer_push.ts";
+import { pushLayer } from "./push/layer_push.ts";
 import type { CompressionChoice } from "./push/layer_source.ts";
 import { initialShape, type ManifestShape, shapedSelection } from "./push/manifest_shape.ts";
 import { type ManifestPlan, planManifests, publish } from "./push/publish.ts";
@@ -29,9 +38,11 @@ import { decideOnRefusal, ManifestRefused } from "./push/refusal.ts";
 import { announce, uniqueLayers } from "./push/selection.ts";
 import { pushFromStream } from "./push/stream_push.ts";
 import { groupTargets } from "./push/targets.ts";
+import { plannedFromKnown, reportPublished } from "./push/unchanged.ts";
 import { cacheDirectory } from "./state/cache_dir.ts";
 import { ChunkLimit } from "./state/chunk_limit.ts";
 import { LayerCache } from "./state/layer_cache.ts";
+import { loadRealm, saveRealm } from "./state/realm_memory.ts";
 import { UploadState } from "./state/upload_state.ts";
 import { retrySettings } from "./transfer/retry.ts";
 import { retrying } from "./transfer/retrying_request.ts";
@@ -88,27 +99,33 @@ interface Transferred {
   layers: Map<string, BlobRef>;
 }
 
-/** Gets every layer of the archive into the primary repository. */
-async function transferLayers(
+/**
+ * Gets the layers and configs of an archive read at random into the primary repository. The
+ * configs go up beside the layers (their digests are known before any layer is read), and the
+ * first config's lookup tells whether the image was there before.
+ */
+async function transferFromFile(
   ctx: RunContext,
-  source: ArchiveSource,
-  options: PushOptions,
+  archive: RandomAccessArchive,
+  selection: ImageSelection,
 ): Promise<Transferred> {
-  if (source.mode === "stream") {
-    return await pushFromStream(ctx, source.stream, source.name, imageOption(options));
-  }
-  const selection = await resolveLayout(source.archive, imageOption(options));
-  announce(ctx, selection);
-  const config = selection.images[0]?.config;
-  if (config && !options.forceUpload) {
-    const seen = await retrying(
-      ctx,
-      `HEAD ${config.digest}`,
-      (attempt) => ctx.primary.client.blobExists(config.digest, attempt),
-    );
-    ctx.imageSeenBefore = seen.exists;
-  }
-  return { selection, layers: await pushFromFile(ctx, source.archive, selection) };
+  const lookups = configLookups(ctx, selection);
+  const firstConfig = lookups.get(selection.images[0]?.config.digest ?? "");
+  ctx.imageSeenBefore = firstConfig?.catch(() => false) ?? Promise.resolve(false);
+  const configs = pushConfigs(ctx, selection, lookups);
+  const layers = await pushFromFile(ctx, archive, selection);
+  await Promise.all(configs);
+  return { selection, layers };
+}
+
+/** Gets the layers and configs of an archive read in one pass into the primary repository. */
+async function transferFromStream(
+  ctx: RunContext,
+  source: Extract<ArchiveSource, { mode: "stream" }>,
+): Promise<Transferred> {
+  const streamed = await pushFromStream(ctx, source.stream, source.name, imageOption(ctx.options));
+  await Promise.all(pushConfigs(ctx, streamed.selection, configLookups(ctx, streamed.selection)));
+  return streamed;
 }
 
 /**
@@ -135,8 +152,9 @@ async function reencodeLayers(
       );
     }
     const reopened = await openArchive(ctx.options.file);
-    if (reopened.mode !== "stream") return await transferLayers(ctx, reopened, ctx.options);
-    return await pushFromStream(ctx, reopened.stream, reopened.name, imageOption(ctx.options));
+    return reopened.mode === "stream"
+      ? await transferFromStream(ctx, reopened)
+      : await transferFromFile(ctx, reopened.archive, selection);
   }
   const archive = source.archive;
   const redone = await schedule(
@@ -194,6 +212,7 @@ async function publishShaped(
   source: ArchiveSource,
   first: Transferred,
   initial: ManifestShape,
+  current: CurrentTags,
 ): Promise<{ references: string[]; plan: ManifestPlan }> {
   const options = ctx.options;
   const registry = ctx.primary.reference.registry;
@@ -210,7 +229,7 @@ async function publishShaped(
       ...selection.images.map((image) => image.config.digest),
     ];
     try {
-      const references = await publish(ctx, clients, plan, blobDigests);
+      const references = await publish(ctx, clients, plan, blobDigests, current);
       const archived = selection.index?.digest ??
         (selection.images.length === 1 ? selection.images[0]?.sourceManifest?.digest : undefined);
       const before = archived ?? refusedDigest;
@@ -242,6 +261,40 @@ async function publishShaped(
 
 function imageOption(options: PushOptions): { image?: string } {
   return options.image !== undefined ? { image: options.image } : {};
+}
+
+/** The result of a push that got this far, also sent as the `result` event. */
+function finish(
+  ctx: RunContext,
+  started: number,
+  clients: readonly RepositoryClient[],
+  plan: ManifestPlan,
+  references: string[],
+): PushResult {
+  const { options, emit } = ctx;
+  const result: PushResult = {
+    repository: ctx.primary.name,
+    references,
+    digestReferences: clients.map((target) => `${target.name}@${plan.top.digest}`),
+    digest: plan.top.digest,
+    mediaType: plan.top.mediaType,
+    size: plan.top.bytes.length,
+    bytesSent: ctx.bytesSent,
+    durationMs: Date.now() - started,
+    dryRun: options.dryRun,
+  };
+  emit({
+    type: "result",
+    repository: result.repository,
+    references,
+    digest: result.digest,
+    size: result.size,
+    durationMs: result.durationMs,
+    bytesSent: result.bytesSent,
+    dryRun: options.dryRun,
+    blobs: { ...ctx.tally },
+  });
+  return result;
 }
 
 /**
@@ -276,7 +329,7 @@ export async function push(options: PushOptions, runtime: PushRuntime = {}): Pro
   const shape = initialShape(options);
   const compressionPool = new CompressionPool();
   const { choice, encoder } = compressionSettings(options, shape, compressionPool);
-  const { signal, dispose } = deadlineSignal(runtime.signal, options.timeoutSeconds, "push");
+  const { signal, abort, dispose } = deadlineSignal(runtime.signal, options.timeoutSeconds, "push");
   const source: ArchiveSource = options.containerdRoot === undefined
     ? await openArchive(options.file)
     : {
@@ -287,6 +340,10 @@ export async function push(options: PushOptions, runtime: PushRuntime = {}): Pro
   const { clients, transport } = await createClients(targets, options, redactor);
   const primary = clients[0] as RepositoryClient;
   const registry = primary.reference.registry;
+  const realm = options.noCache ? undefined : await loadRealm(cacheDirectory(), registry);
+  if (realm !== undefined) {
+    for (const target of clients) target.client.assumeBearer(realm, signal);
+  }
   const cache = options.noCache ? undefined : await LayerCache.load(cacheDirectory(), registry);
   const uploads = options.noCache || options.dryRun
     ? undefined
@@ -307,7 +364,8 @@ export async function push(options: PushOptions, runtime: PushRuntime = {}): Pro
       saving = saving.then(() => cache?.save());
       return saving;
     },
-    imageSeenBefore: false,
+    imageSeenBefore: Promise.resolve(false),
+    monolithicRefused: false,
     emit,
     signal,
     primary,
@@ -316,41 +374,51 @@ export async function push(options: PushOptions, runtime: PushRuntime = {}): Pro
     bytesSent: 0,
     tally: emptyTally(),
   };
+  // The registry check and the tag lookups go out at once, beside the first uploads. The check
+  // is awaited before any manifest is written; when it fails it stops the requests sent beside
+  // it, and its error is the one reported (not a registry, a redirect loop).
+  const pinging = retrying(ctx, "ping", (attempt) => primary.client.probe(attempt));
+  pinging.catch((error: unknown) => abort(error));
+  const current = CurrentTags.start(ctx, clients);
   try {
-    await retrying(ctx, "ping", (attempt) => primary.client.ping(attempt));
-    const transferred = await transferLayers(ctx, source, options);
-    for (const image of transferred.selection.images) {
-      await pushBytes(ctx, image.config.bytes, image.config.digest);
+    let transferred: Transferred;
+    if (source.mode === "random") {
+      const selection = await resolveLayout(source.archive, imageOption(options));
+      announce(ctx, selection);
+      const known = options.forceUpload ? undefined : plannedFromKnown(ctx, selection, shape);
+      if (known !== undefined && await current.allPointAt(clients, known.top.digest)) {
+        await pinging;
+        return finish(
+          ctx,
+          started,
+          clients,
+          known,
+          reportPublished(ctx, selection, known, clients),
+        );
+      }
+      transferred = await transferFromFile(ctx, source.archive, selection);
+    } else {
+      transferred = await transferFromStream(ctx, source);
     }
-    const { references, plan } = await publishShaped(ctx, clients, source, transferred, shape);
-    const result: PushResult = {
-      repository: primary.name,
-      references,
-      digestReferences: clients.map((target) => `${target.name}@${plan.top.digest}`),
-      digest: plan.top.digest,
-      mediaType: plan.top.mediaType,
-      size: plan.top.bytes.length,
-      bytesSent: ctx.bytesSent,
-      durationMs: Date.now() - started,
-      dryRun: options.dryRun,
-    };
-    emit({
-      type: "result",
-      repository: result.repository,
-      references,
-      digest: result.digest,
-      size: result.size,
-      durationMs: result.durationMs,
-      bytesSent: result.bytesSent,
-      dryRun: options.dryRun,
-      blobs: { ...ctx.tally },
-    });
-    return result;
+    await pinging;
+    const { references, plan } = await publishShaped(
+      ctx,
+      clients,
+      source,
+      transferred,
+      shape,
+      current,
+    );
+    return finish(ctx, started, clients, plan, references);
   } catch (error) {
     if (signal.aborted) throw signal.reason;
-    throw error;
+    throw await pinging.then(() => error, (failed: unknown) => failed);
   } finally {
     dispose();
+    const learnt = primary.client.bearerRealm;
+    if (learnt !== undefined && !options.noCache) {
+      await saveRealm(cacheDirectory(), registry, learnt, realm).catch(() => {});
+    }
     await ctx.checkpoint();
     await uploads?.flush();
     await chunkLimit.flush();

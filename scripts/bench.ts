@@ -7,6 +7,7 @@
  * deno task bench --quick         # small archive, 1 run (under a minute; a test runs this)
  * deno task bench --large         # also a ~4.3 GB archive (cold pushes)
  * deno task bench --sweep-concurrency 1,2,4,8 --no-profile
+ * deno task bench --long-link     # only the round trips at 100 ms RTT (about a minute per run)
  * ```
  *
  * The archive is a docker-archive of real files from this machine (shared libraries first) and
@@ -21,7 +22,8 @@
  * 2. cold push with gzip, both tools' defaults, and the bytes each pushed;
  * 3. re-push of the unchanged image: with the tool's cache, and on a "fresh machine" (empty cache);
  * 4. push of the same archive to a sibling repository: with the cache, and on a fresh machine
- *    (ours with `--mount-from`).
+ *    (ours with `--mount-from`);
+ * 5. (not with `--quick`) round trips on a long link: see {@link ./bench_long_link.ts}.
  *
  * Peak RSS comes from `/usr/bin/time -f %M` (or `VmHWM` polling), CPU time from the same tool and
  * the registry's `/proc/<pid>/stat`. Progress goes to stderr, the tables to stdout.
@@ -44,6 +46,7 @@ import {
   timeCurlUploads,
   type TimedCommand,
 } from "./bench_process.ts";
+import { longLinkTable, measureLongLink } from "./bench_long_link.ts";
 import { type Profile, profileStages, type StageTiming } from "./bench_profile.ts";
 import {
   formatBytes,
@@ -512,9 +515,44 @@ function sweepTable(bench: Bench, values: readonly number[]): string {
   );
 }
 
+/** The long-link section: round trips through a delay proxy, with the machine and date. */
+async function longLinkSection(bench: Bench, header: boolean): Promise<string[]> {
+  bench.log("long link: pushes through a delay proxy at 0 and 100 ms round trip");
+  const samples = await measureLongLink({
+    main: bench.main,
+    scratch: bench.scratch,
+    runs: bench.options.runs,
+    log: bench.log,
+    env: baseEnv(),
+  });
+  const lines = header
+    ? [
+      "## Benchmark: round trips on a long link",
+      "",
+      `- Machine: ${await machine()}`,
+      `- Date: ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC`,
+      `- Command: \`${["deno task bench", ...Deno.args].join(" ")}\` (${bench.options.runs} ` +
+      `run${bench.options.runs === 1 ? "" : "s"} per cell, fastest of each)`,
+      `- Tools: Deno ${Deno.version.deno}, ${await versionOf("skopeo", ["--version"])}, ` +
+      `${await versionOf("docker-registry", ["--version"])}`,
+    ]
+    : ["### Round trips on a long link", ""];
+  lines.push(
+    "- A three-layer image of about 200 kB, pushed through a TCP proxy that holds every packet " +
+      "50 ms each way (a new connection costs one more round trip); round trips = (time at 100 ms " +
+      "RTT − time at 0 ms) / 100 ms. Cold: a new repository, empty caches; re-push: the same " +
+      "push again. The token registry's auth server sits behind its own delayed proxy.",
+    "",
+    longLinkTable(samples),
+    "",
+  );
+  return lines;
+}
+
 /** Runs the benchmark and returns the markdown report. */
 async function runBench(bench: Bench, workDir: string): Promise<string> {
   const { options } = bench;
+  if (options.longLink) return (await longLinkSection(bench, true)).join("\n");
   const plan = options.quick ? QUICK : STANDARD;
   const archive = await ensureArchive(workDir, plan, bench.log);
   const large = options.large ? await ensureArchive(workDir, LARGE, bench.log) : undefined;
@@ -578,6 +616,7 @@ async function runBench(bench: Bench, workDir: string): Promise<string> {
       "",
     );
   }
+  if (!options.quick) sections.push(...await longLinkSection(bench, false));
   if (profile !== undefined) {
     sections.push(
       "### Where the time goes (stages measured alone, in one process)",

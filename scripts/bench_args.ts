@@ -25,6 +25,8 @@ export interface BenchOptions {
   profile: boolean;
   /** Also write the raw samples as JSON to this file. */
   json: string | undefined;
+  /** Only the long-link table: round trips through a delay proxy (no large archive). */
+  longLink: boolean;
   /** Print the help text and exit. */
   help: boolean;
 }
@@ -44,6 +46,7 @@ Options:
   --sweep-concurrency <list>  also time our cold pushes at these --max-concurrent values (1,2,4,8)
   --no-profile                skip the stage-by-stage profile
   --json <file>               also write the raw samples as JSON
+  --long-link                 only the long-link table: round trips at 100 ms RTT, both tools
   -h, --help                  show this help
 `;
 
@@ -78,6 +81,7 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions {
         "sweep-concurrency": { type: "string" },
         "no-profile": { type: "boolean" },
         json: { type: "string" },
+        "long-link": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -103,6 +107,7 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions {
     sweepConcurrency: sweep !== undefined ? parseIntegerList("--sweep-concurrency", sweep) : [],
     profile: !quick && values["no-profile"] !== true,
     json: values.json,
+    longLink: values["long-link"] === true,
     help: values.help === true,
   };
 }

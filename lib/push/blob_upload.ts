@@ -2,6 +2,8 @@
  * Uploads one blob and survives bad networks: a session (new, or one saved by an earlier run),
  * the bytes in one streamed `PATCH` (or, for large blobs and registries that refuse large bodies,
  * several streamed `PATCH`es of at most the chunk size each), then the closing `PUT ?digest=`.
+ * A small blob skips the `PATCH`: it is read into memory and carried by the closing `PUT` itself
+ * (one round trip less); a registry that refuses that gets it by `PATCH` in a new session.
  * Every request runs under a stall watchdog. Streamed bodies keep memory flat; chunks are held in
  * memory (and sent with a Content-Length) only for a source that can be read once, and after a
  * registry asked for a length (411).
@@ -53,6 +55,19 @@ export interface UploadSettings {
   client: RegistryClient;
   /** Send in chunks of at most {@link chunkSize} bytes, one PATCH each, instead of one PATCH. */
   chunked: boolean;
+  /**
+   * A small blob: read it into memory and send it in the closing `PUT` (no `PATCH`). Wins over
+   * {@link chunked}.
+   */
+  monolithic?: boolean;
+  /** Called when the registry refused a blob in the closing `PUT`, to send no more that way. */
+  onMonolithicRefused?: () => void;
+  /**
+   * Looks the blob up once its digest is known (a lookup may already be under way beside the
+   * upload's start). Awaited before the closing `PUT`: when it found the blob, the session is
+   * cancelled and nothing more is sent.
+   */
+  present?: (outcome: BlobOutcome) => Promise<boolean>;
   /** Chunk size in bytes for chunked uploads (kept within what the registry takes). */
   chunkSize: number;
   /** Retry counts and delays. */
@@ -133,7 +148,7 @@ class BlobUpload {
   constructor(source: UploadSource, settings: UploadSettings) {
     this.#settings = settings;
     this.#client = settings.client;
-    this.#mode = startingMode(settings.chunked, source.reopenable);
+    this.#mode = startingMode(settings.chunked, source.reopenable, settings.monolithic === true);
     this.#chunkSize = settings.chunkSize;
     this.#reopenable = source.reopenable;
     this.#cursor = new SourceCursor(source);
@@ -191,17 +206,30 @@ class BlobUpload {
       this.#accept(session);
     }
     const done = this.#outcome !== undefined && session.offset === this.#outcome.size;
-    const sent = done ? this.#outcome as BlobOutcome : await this.#sendRest(session);
+    let finalBytes: Uint8Array | undefined;
+    let sent: BlobOutcome;
+    if (done) sent = this.#outcome as BlobOutcome;
+    else if (this.#mode === "monolithic") {
+      ({ outcome: sent, bytes: finalBytes } = await this.#hold(session));
+    } else sent = await this.#sendRest(session);
     this.#outcome = sent;
     const last = this.#session as UploadSession;
+    if (await this.#settings.present?.(sent).catch(() => false)) {
+      await this.#abandon();
+      return this.#result(sent, true);
+    }
     await this.#settings.beforeCompletion?.(sent);
     this.#mayHaveLanded = true;
     this.#confirmed = false;
+    const size = finalBytes?.byteLength ?? 0;
+    this.#bytesSent += size;
     await this.#request(
       "completion",
-      0,
-      (signal) => this.#client.completeUpload(last, sent.digest, undefined, signal),
+      size,
+      (signal) => this.#client.completeUpload(last, sent.digest, finalBytes, signal),
     );
+    this.#cursor.acknowledge();
+    if (finalBytes !== undefined) this.#settings.onProgress?.(session.offset + size);
     this.#session = undefined;
     this.#settings.memory?.forget();
     return this.#result(sent, false);
@@ -302,6 +330,18 @@ class BlobUpload {
     return await outcome;
   }
 
+  /**
+   * Reads the rest of a small blob from the session's offset into memory, for the closing `PUT`
+   * to carry (held until the registry stored it, so a retry sends it again from memory).
+   */
+  async #hold(session: UploadSession): Promise<{ outcome: BlobOutcome; bytes: Uint8Array }> {
+    await this.#cursor.seek(session.offset);
+    const pending = await this.#cursor.nextChunk(Number.MAX_SAFE_INTEGER);
+    const outcome = this.#cursor.outcome;
+    if (outcome === undefined) throw new PusherError("internal", "the upload source never opened");
+    return { outcome: await outcome, bytes: pending?.bytes ?? new Uint8Array(0) };
+  }
+
   /** The chunk sizes the registry takes, with the minimum `session` was opened with. */
   #bounds(session: UploadSession | undefined): ChunkBounds {
     return chunkBounds(this.#client.registry, session?.minChunkLength);
@@ -387,6 +427,13 @@ class BlobUpload {
           0,
           `${messageOf(error)}; trying chunks of ${formatBytes(action.chunkSize)}`,
         );
+        return;
+      case "leave-monolithic":
+        this.#mode = action.mode;
+        this.#settings.onMonolithicRefused?.();
+        // A re-readable source is read again as a stream; a held one goes from memory.
+        if (this.#reopenable) await this.#cursor.close();
+        await this.#startOver();
         return;
       case "send-whole":
         this.#mode = "stream-only";

@@ -18,8 +18,11 @@
  *   source that can be read only once, and after a registry asked for a length (411).
  * - `stream-only`: one streamed `PATCH`, as `stream`, after the registry refused the blob in
  *   chunks; there is no going back to chunks.
+ * - `monolithic`: no `PATCH` at all: a small blob is read into memory and goes up in the closing
+ *   `PUT ?digest=` itself (one round trip less). A registry that refuses that moves the blob to
+ *   `stream` (or `held-chunks` for a source read once) and the run remembers it.
  */
-export type ChunkMode = "stream" | "streamed-chunks" | "held-chunks" | "stream-only";
+export type ChunkMode = "stream" | "streamed-chunks" | "held-chunks" | "stream-only" | "monolithic";
 
 /** Whether `mode` sends the blob in several `PATCH`es. */
 export function isChunked(mode: ChunkMode): boolean {
@@ -27,10 +30,15 @@ export function isChunked(mode: ChunkMode): boolean {
 }
 
 /**
- * The mode an upload starts in, or moves to when a body was too large: chunks when asked for,
- * held in memory only when the source can be read just once.
+ * The mode an upload starts in, or moves to when a body was too large: in the closing `PUT` for a
+ * small blob, chunks when asked for, held in memory only when the source can be read just once.
  */
-export function startingMode(chunked: boolean, reopenable: boolean): ChunkMode {
+export function startingMode(
+  chunked: boolean,
+  reopenable: boolean,
+  monolithic = false,
+): ChunkMode {
+  if (monolithic) return "monolithic";
   if (!chunked) return "stream";
   return reopenable ? "streamed-chunks" : "held-chunks";
 }

@@ -33,8 +33,13 @@ export interface RunContext {
   chunkLimit: ChunkLimit;
   /** Saves the layer cache now (after a layer finished), one save at a time. */
   checkpoint: () => Promise<void>;
-  /** The config is already in the repository: worth computing digests to skip layers. */
-  imageSeenBefore: boolean;
+  /**
+   * Whether the config is already in the repository (a lookup sent at the start): then large
+   * layers are worth compressing once without uploading, to look them up by digest.
+   */
+  imageSeenBefore: Promise<boolean>;
+  /** The registry refused a blob in the closing `PUT`: no more small blobs go up that way. */
+  monolithicRefused: boolean;
   /** Event receiver. */
   emit: EventSink;
   /** Aborts everything (Ctrl-C, `--timeout`). */

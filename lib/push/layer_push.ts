@@ -14,7 +14,7 @@ import type { BlobRef } from "../oci/descriptor.ts";
 import { takesChunkedUploads } from "../registry/quirks.ts";
 import type { CachedLayer } from "../state/layer_cache.ts";
 import { type SessionMemory, UploadState } from "../state/upload_state.ts";
-import { uploadBlob, type UploadSettings } from "./blob_upload.ts";
+import { type BlobOutcome, uploadBlob, type UploadSettings } from "./blob_upload.ts";
 import { blobInfo, emitBlob, type RunContext } from "./context.ts";
 import { retrying } from "../transfer/retrying_request.ts";
 import { isCompressible, layerUpload } from "./layer_source.ts";
@@ -22,6 +22,13 @@ import { streamOf } from "./progress_stream.ts";
 
 /** Encoder name of layers that go up as they are stored. */
 const AS_IS = "as-is";
+
+/**
+ * Blobs up to this many stored bytes go up in the closing `PUT` (no `PATCH`): one round trip
+ * less each, for at most this much memory per parallel upload. Half of nginx's default
+ * `client_max_body_size` (1 MiB), so even incompressible bytes gzipped stay under it.
+ */
+export const MONOLITHIC_MAX_BYTES = 512 * 1024;
 
 /**
  * The layer cache key of a layer: a compressed layer by its own digest (it goes up as it is); an
@@ -47,7 +54,7 @@ function cached(ctx: RunContext, layer: ArchiveLayer): CachedLayer | undefined {
 }
 
 /** The digest a layer will have in the registry when that is known without reading it. */
-function knownOutcome(ctx: RunContext, layer: ArchiveLayer): BlobRef | undefined {
+export function knownOutcome(ctx: RunContext, layer: ArchiveLayer): BlobRef | undefined {
   if (!isCompressible(layer, ctx.compression) && layer.storedDigest !== undefined) {
     return { digest: layer.storedDigest, size: layer.size, compression: layer.compression };
   }
@@ -116,13 +123,29 @@ async function measure(
 
 /**
  * Whether to compute an unknown layer's digest before uploading (compress and hash without
- * uploading, deterministic, so the upload would give the same digest): for a dry run; when the
- * image's config is already in the repository (the layers likely are too); and with
- * `--mount-from`, whose repository likely holds them to mount. Otherwise the layer goes straight
- * up: computing first would compress it twice.
+ * uploading, deterministic, so the upload would give the same digest): for a dry run; with
+ * `--mount-from`, whose repository likely holds them to mount; and, for a layer larger than a
+ * small blob, when the image's config is already in the repository (the layers likely are too).
+ * Otherwise the layer goes straight up: computing first would compress it twice, and a small
+ * layer costs less to send again than to wait for the config's lookup.
  */
-function worthMeasuring(ctx: RunContext): boolean {
-  return ctx.options.dryRun || ctx.imageSeenBefore || ctx.options.mountFrom !== undefined;
+async function worthMeasuring(ctx: RunContext, layer: ArchiveLayer): Promise<boolean> {
+  if (ctx.options.dryRun || ctx.options.mountFrom !== undefined) return true;
+  return layer.size > MONOLITHIC_MAX_BYTES && await ctx.imageSeenBefore;
+}
+
+/**
+ * Whether a small layer that went up without a lookup (its digest was unknown) is there after
+ * all: looked up, once its bytes are read, only when the image's config was there already.
+ */
+async function seenSmallBlob(ctx: RunContext, digest: string): Promise<boolean> {
+  if (!(await ctx.imageSeenBefore)) return false;
+  const existing = await retrying(
+    ctx,
+    `HEAD ${digest}`,
+    (signal) => ctx.primary.client.blobExists(digest, signal),
+  );
+  return existing.exists;
 }
 
 /** Looks for a layer in the registry (HEAD, then mounts); true when it is there now. */
@@ -170,7 +193,7 @@ export async function pushLayer(
   const key = options.dryRun ? undefined : uploadKey(ctx, layer);
   const memory = key !== undefined ? ctx.uploads?.memory(key) : undefined;
   let known = knownOutcome(ctx, layer) ?? memory?.recall()?.blob;
-  if (!known && !options.forceUpload && worthMeasuring(ctx)) {
+  if (!known && !options.forceUpload && await worthMeasuring(ctx, layer)) {
     emitBlob(ctx, blob, "checking", "computing the compressed digest");
     known = await measure(ctx, layer, open);
   }
@@ -192,9 +215,13 @@ export async function pushLayer(
   }
   const upload = layerUpload(layer, open, ctx.compression, true, readProgress(ctx, blob));
   emitBlob(ctx, blob, "uploading");
+  const settings = uploadSettings(ctx, blob, layer.size, layer.entry);
   const result = await uploadBlob(upload.source, {
-    ...uploadSettings(ctx, blob, layer.size, layer.entry),
+    ...settings,
     ...(memory !== undefined ? { memory } : {}),
+    ...(settings.monolithic && !options.forceUpload
+      ? { present: (outcome: BlobOutcome) => seenSmallBlob(ctx, outcome.digest) }
+      : {}),
     beforeCompletion: async () => {
       const pushed = await upload.pushed();
       if (key !== undefined) await ctx.uploads?.finishing(key, pushed);
@@ -242,6 +269,10 @@ export function uploadSettings(
   const limit = ctx.chunkLimit.bytes ?? Number.POSITIVE_INFINITY;
   return {
     client: ctx.primary.client,
+    monolithic: size <= MONOLITHIC_MAX_BYTES && !ctx.monolithicRefused,
+    onMonolithicRefused: () => {
+      ctx.monolithicRefused = true;
+    },
     chunked: size > Math.min(threshold, limit) && takesChunkedUploads(ctx.primary.client.registry),
     chunkSize: Math.min(chunkSizeFor(threshold), limit),
     retry: ctx.retry,
@@ -262,23 +293,22 @@ export function chunkSizeFor(threshold: number): number {
   return Math.min(64 * 1024 * 1024, Math.max(5 * 1024 * 1024, threshold));
 }
 
-/** Gets a small in-memory blob (a config) into the primary repository. */
-export async function pushBytes(ctx: RunContext, bytes: Uint8Array, digest: string): Promise<void> {
+/**
+ * Gets a small in-memory blob (a config) into the primary repository. `present` is a lookup of
+ * it already under way (none with `--force-upload`); the upload starts beside it and stops
+ * before its closing `PUT` when the lookup found the blob.
+ */
+export async function pushBytes(
+  ctx: RunContext,
+  bytes: Uint8Array,
+  digest: string,
+  present: Promise<boolean> | undefined,
+): Promise<void> {
   const blob: BlobInfo = { id: digest, digest, size: bytes.length, role: "config" };
   emitBlob(ctx, blob, "checking");
-  if (!ctx.options.forceUpload) {
-    const existing = await retrying(
-      ctx,
-      `HEAD ${digest}`,
-      (signal) => ctx.primary.client.blobExists(digest, signal),
-    );
-    if (existing.exists) {
-      emitBlob(ctx, blob, "exists");
-      return;
-    }
-  }
   if (ctx.options.dryRun) {
-    emitBlob(ctx, blob, "planned", `would upload ${bytes.length} bytes`);
+    if (await present) emitBlob(ctx, blob, "exists");
+    else emitBlob(ctx, blob, "planned", `would upload ${bytes.length} bytes`);
     return;
   }
   emitBlob(ctx, blob, "uploading");
@@ -288,7 +318,10 @@ export async function pushBytes(ctx: RunContext, bytes: Uint8Array, digest: stri
       stream: streamOf(bytes),
       outcome: Promise.resolve({ digest: sha256Digest(bytes), size: bytes.length }),
     }),
-  }, uploadSettings(ctx, blob, bytes.length, `config ${digest}`));
+  }, {
+    ...uploadSettings(ctx, blob, bytes.length, `config ${digest}`),
+    ...(present !== undefined ? { present: () => present } : {}),
+  });
   ctx.bytesSent += result.bytesSent;
-  emitBlob(ctx, blob, "uploaded");
+  emitBlob(ctx, blob, result.foundOnRetry ? "exists" : "uploaded");
 }

@@ -15,6 +15,7 @@ import type { RepositoryClient } from "./clients.ts";
 import { type RunContext } from "./context.ts";
 import { type RequestContext, retrying } from "../transfer/retrying_request.ts";
 import type { BlobRef } from "../oci/descriptor.ts";
+import type { CurrentTags } from "./current_tags.ts";
 import { buildImageManifest, buildIndex, type BuiltManifest } from "./manifest_builder.ts";
 import { attestationDigests, type ManifestShape, shapedSelection } from "./manifest_shape.ts";
 import { ManifestRefused, refusalOf } from "./refusal.ts";
@@ -140,12 +141,16 @@ export async function putTopManifest(
   }
 }
 
-/** Writes manifests and tags to every target; returns the references written. */
+/**
+ * Writes manifests and tags to every target; returns the references written. A tag that
+ * already pointed at the manifest when the push started (`current`) is not written again.
+ */
 export async function publish(
   ctx: RunContext,
   targets: readonly RepositoryClient[],
   plan: ManifestPlan,
   blobDigests: readonly string[],
+  current: CurrentTags,
 ): Promise<string[]> {
   const { top, children } = plan;
   for (const target of targets) {
@@ -159,7 +164,9 @@ export async function publish(
   await copyBlobs(ctx, targets.slice(1), blobDigests);
   const references: string[] = [];
   for (const target of targets) {
-    for (const child of ctx.options.dryRun ? [] : children) {
+    // Tags that name the index already mean its children are there.
+    if (ctx.options.dryRun || await current.allPointAt([target], top.digest)) continue;
+    for (const child of children) {
       await putShaped(child, () =>
         retrying(
           ctx,
@@ -183,7 +190,9 @@ export async function publish(
       const reference = isDigest ? `${target.name}@${tag}` : `${target.name}:${tag}`;
       references.push(reference);
       if (ctx.options.dryRun) continue;
-      await putShaped(top, () => putTopManifest(ctx, target.client, tag, top, reference));
+      if (isDigest || await current.digestOf(target, tag) !== top.digest) {
+        await putShaped(top, () => putTopManifest(ctx, target.client, tag, top, reference));
+      }
       ctx.emit({
         type: "manifest",
         digest: top.digest,

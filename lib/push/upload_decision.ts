@@ -5,7 +5,8 @@
  * state the whole policy.
  *
  * Order of the checks: an abort ends everything; a registry copy that does not match the blob
- * gets one fresh restart; a chunk refused as too large (413, as nginx answers over its
+ * gets one fresh restart; a registry that refuses a blob in its closing `PUT` (monolithic) gets
+ * it by `PATCH` in a new session; a chunk refused as too large (413, as nginx answers over its
  * `client_max_body_size`) makes the chunks smaller until they reach their floor; a registry that
  * refuses chunks gets the blob in one request; a body too large or without a length moves the
  * blob to chunks; then lost sessions, range mismatches and retryable errors wait (while the
@@ -72,6 +73,11 @@ export type UploadAction =
   | { kind: "shrink-chunks"; chunkSize: number }
   /** Drop the session and send the whole blob in one request in a new one (`stream-only`). */
   | { kind: "send-whole" }
+  /**
+   * The registry refused the blob in the closing `PUT`: drop the session and send it in `mode`
+   * in a new one; the run sends no more blobs that way.
+   */
+  | { kind: "leave-monolithic"; mode: ChunkMode }
   /** Drop the session and begin again from byte 0 in a new one; allowed once. */
   | { kind: "restart-fresh" }
   /** End the upload with an error, dropping the session first when `dropSession`. */
@@ -82,6 +88,19 @@ const SESSION_LOST_CODES = ["BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID"];
 
 /** Statuses with which a registry refuses a chunk (Artifact Registry, GHCR's size cap, …). */
 const CHUNK_REFUSED_STATUSES = [400, 405, 413, 501];
+
+/**
+ * Statuses with which a registry refuses bytes in the closing `PUT`: a proxy's body limit (413),
+ * a registry that routes only an empty `PUT` (404, 405, 501), one that wants a length (411) or
+ * ignores the body and then finds the digest wrong (400 `DIGEST_INVALID`).
+ */
+const MONOLITHIC_REFUSED_STATUSES = [400, 404, 405, 411, 413, 501];
+
+/** Whether a registry's answer to a `PUT` carrying the blob says it does not take blobs that way. */
+function refusesMonolithic(error: unknown): boolean {
+  if (!(error instanceof RegistryError) || sessionLost(error)) return false;
+  return MONOLITHIC_REFUSED_STATUSES.includes(error.status ?? 0);
+}
 
 /** True when a registry answer says the session is gone (as Distribution 2.8 says after a cut). */
 function sessionLost(error: unknown): boolean {
@@ -126,6 +145,9 @@ export function decide(error: unknown, state: RecoveryState): UploadAction {
   if (state.aborted) return giveUp("aborted", false);
   if (error instanceof StaleSession || (state.resumed && hasErrorCode(error, "DIGEST_INVALID"))) {
     return state.restartedFresh ? giveUp("copy-mismatch", false) : { kind: "restart-fresh" };
+  }
+  if (state.mode === "monolithic" && refusesMonolithic(error)) {
+    return { kind: "leave-monolithic", mode: state.reopenable ? "stream" : "held-chunks" };
   }
   if (isChunked(state.mode) && tooLarge(error)) {
     const chunkSize = smallerChunkSize(state.chunkSize, state.chunkBounds);

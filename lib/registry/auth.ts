@@ -46,8 +46,11 @@ interface HeldToken extends BearerToken {
   proven: boolean;
 }
 
-interface BearerRealm {
+/** Where a registry's bearer tokens come from, as its challenge said. */
+export interface BearerRealm {
+  /** The token service URL. */
   realm: URL;
+  /** The `service` parameter, if the challenge had one. */
   service: string | undefined;
 }
 
@@ -63,6 +66,8 @@ export class Authorizer {
   #token: HeldToken | undefined;
   #pending: Promise<HeldToken> | undefined;
   #generation = 0;
+  /** The realm was taken from an earlier run, not from a challenge of this one. */
+  #assumed = false;
 
   /** Creates an authoriser that fetches tokens through `transport`. */
   constructor(transport: Transport, credentials: Credentials, options: AuthorizerOptions) {
@@ -81,6 +86,24 @@ export class Authorizer {
   /** The scheme learnt from the registry's challenges. */
   get scheme(): AuthScheme {
     return this.#scheme;
+  }
+
+  /** The token realm learnt from a challenge (or assumed), for a later run to start from. */
+  get bearerRealm(): BearerRealm | undefined {
+    return this.#assumed ? undefined : this.#bearer;
+  }
+
+  /**
+   * Starts from a realm an earlier run learnt: the token is fetched at once, in parallel with
+   * the first requests, instead of after their 401. If that fetch fails, the realm is forgotten
+   * and the registry's challenge decides as usual.
+   */
+  assumeBearer(realm: BearerRealm, signal?: AbortSignal): void {
+    if (this.#scheme !== "unknown") return;
+    this.#scheme = "bearer";
+    this.#bearer = realm;
+    this.#assumed = true;
+    this.#refresh(false, signal).catch(() => this.#forgetAssumed());
   }
 
   /** Adds a scope (e.g. `repository:<source>:pull` for a mount); the next token carries it. */
@@ -105,7 +128,15 @@ export class Authorizer {
     if (this.#scheme !== "bearer") return { header: undefined, generation: 0 };
     let token = this.#token;
     if (token === undefined || token.scopeKey !== this.#scopeKey() || this.#expiring(token)) {
-      token = await this.#refresh(false, signal);
+      const assumed = this.#assumed;
+      try {
+        token = await this.#refresh(false, signal);
+      } catch (error) {
+        if (!assumed) throw error;
+        // The realm an earlier run learnt did not answer: the registry's challenge decides.
+        this.#forgetAssumed();
+        return { header: undefined, generation: 0 };
+      }
     }
     return { header: `Bearer ${token.value}`, generation: token.generation };
   }
@@ -188,8 +219,18 @@ export class Authorizer {
     request: string,
     signal: AbortSignal | undefined,
   ): Promise<void> {
+    const learnt = { realm: resolveRealm(realm, requestUrl), service: challenge.params.service };
+    const known = this.#bearer;
+    if (
+      known !== undefined &&
+      (known.realm.href !== learnt.realm.href || known.service !== learnt.service)
+    ) {
+      // A token of another realm (one an earlier run learnt) is no use here.
+      this.#token = undefined;
+    }
     this.#scheme = "bearer";
-    this.#bearer = { realm: resolveRealm(realm, requestUrl), service: challenge.params.service };
+    this.#bearer = learnt;
+    this.#assumed = false;
     const current = this.#token;
     if (current !== undefined && ticket.generation !== current.generation) return;
     if (current !== undefined && current.afterChallenge && !current.proven) {
@@ -233,6 +274,15 @@ export class Authorizer {
     } finally {
       this.#pending = undefined;
     }
+  }
+
+  /** Drops an assumed realm whose token could not be fetched: challenges decide again. */
+  #forgetAssumed(): void {
+    if (!this.#assumed) return;
+    this.#assumed = false;
+    this.#scheme = "unknown";
+    this.#bearer = undefined;
+    this.#token = undefined;
   }
 
   #expiring(token: HeldToken): boolean {

@@ -13,7 +13,7 @@ import { countingStream } from "../bytes/count.ts";
 import { sha256Digest } from "../bytes/sha256.ts";
 import { MANIFEST_ACCEPT } from "../oci/media_types.ts";
 import { PusherError } from "../errors.ts";
-import { Authorizer, type AuthScheme, type AuthTicket } from "./auth.ts";
+import { Authorizer, type AuthScheme, type AuthTicket, type BearerRealm } from "./auth.ts";
 import { checkPartialAnswer, withNetworkErrors } from "./blob_read.ts";
 import { ANONYMOUS, type Credentials, usernameOf } from "../credentials/credentials.ts";
 import { deniedLookupError, errorForStatus, parseErrorBody, RegistryError } from "./errors.ts";
@@ -123,6 +123,11 @@ interface Exchange {
   body?: RequestBody;
   followRedirects?: boolean;
   signal?: AbortSignal | undefined;
+  /**
+   * Sent without authorisation, and a 401 only teaches the authoriser the challenge (fetching a
+   * token) instead of sending the request again.
+   */
+  probe?: boolean;
 }
 
 /** Talks to one repository of one registry. */
@@ -160,15 +165,42 @@ export class RegistryClient {
     return this.#auth.scheme;
   }
 
+  /** The token realm this run learnt from the registry, for a later run to start from. */
+  get bearerRealm(): BearerRealm | undefined {
+    return this.#auth.bearerRealm;
+  }
+
+  /**
+   * Starts fetching a token from a realm an earlier run learnt, in parallel with the first
+   * requests (see {@link Authorizer.assumeBearer}).
+   */
+  assumeBearer(realm: BearerRealm, signal?: AbortSignal): void {
+    this.#auth.assumeBearer(realm, signal);
+  }
+
   /**
    * `GET /v2/`: checks that the API answers and establishes the auth scheme, fetching a first
    * token (so wrong credentials fail here).
    */
   async ping(signal?: AbortSignal): Promise<void> {
+    await this.#checkApi(false, signal);
+  }
+
+  /**
+   * `GET /v2/` once, without authorisation and without waiting for a token being fetched, so it
+   * can run beside the first requests of a push: checks that the API answers and learns the auth
+   * scheme from its challenge (fetching a first bearer token, so credentials a token service
+   * refuses fail here). It is not sent again with the token: the requests that follow prove it.
+   */
+  async probe(signal?: AbortSignal): Promise<void> {
+    await this.#checkApi(true, signal);
+  }
+
+  async #checkApi(probe: boolean, signal: AbortSignal | undefined): Promise<void> {
     const url = new URL("/v2/", this.#base);
     const what = `GET ${url.href}`;
-    const response = await this.#send({ method: "GET", url, what, signal });
-    if (response.status === 200) {
+    const response = await this.#send({ method: "GET", url, what, signal, probe });
+    if (response.status === 200 || (probe && response.status === 401)) {
       await response.discard();
       return;
     }
@@ -558,7 +590,9 @@ export class RegistryClient {
     const body = exchange.body ?? null;
     const foreign = exchange.url.origin !== this.#base.origin;
     for (let attempt = 0;; attempt++) {
-      const ticket = foreign ? NO_TICKET : await this.#auth.ticket(exchange.signal);
+      const ticket = foreign || exchange.probe === true
+        ? NO_TICKET
+        : await this.#auth.ticket(exchange.signal);
       const headers = new Headers(exchange.headers);
       if (ticket.header !== undefined) headers.set("authorization", ticket.header);
       const request: Parameters<Transport["request"]>[0] = {
@@ -588,6 +622,7 @@ export class RegistryClient {
         exchange.what,
         exchange.signal,
       );
+      if (exchange.probe === true) return response;
       if (body instanceof ReadableStream) {
         throw new RegistryError(
           "network",

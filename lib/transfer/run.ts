@@ -27,6 +27,8 @@ export interface RunHooks {
 export interface Deadline {
   /** Fires on the caller's signal or when the run is out of time. */
   signal: AbortSignal;
+  /** Aborts the run now with `reason` (a failure that ends it, such as the registry check). */
+  abort: (reason: unknown) => void;
   /** Stops the timer and detaches from the caller's signal. */
   dispose: () => void;
 }
@@ -58,6 +60,7 @@ export function deadlineSignal(
   outer?.addEventListener("abort", onAbort, { once: true });
   return {
     signal: controller.signal,
+    abort: (reason) => controller.abort(reason),
     dispose: () => {
       clearTimeout(timer);
       outer?.removeEventListener("abort", onAbort);

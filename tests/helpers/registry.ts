@@ -24,6 +24,11 @@ export interface TokenAuthOptions {
   advertisedSeconds?: number;
   /** Answer the OAuth2 `POST` grant (default true); false answers 404 to `POST`. */
   allowPost?: boolean;
+  /**
+   * The `host:port` the realm names, given the token server's own (default: itself); lets a
+   * proxy stand between clients and the token server.
+   */
+  realmHost?: (tokenServerHost: string) => string;
 }
 
 /** Options of {@link startRegistry}. */
@@ -391,7 +396,9 @@ function startTokenServer(
     return answer(200, body);
   };
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, handler);
-  return { server, realm: `http://127.0.0.1:${server.addr.port}/token?tenant=test` };
+  const own = `127.0.0.1:${server.addr.port}`;
+  const host = options.realmHost?.(own) ?? own;
+  return { server, realm: `http://${host}/token?tenant=test` };
 }
 
 function signToken(

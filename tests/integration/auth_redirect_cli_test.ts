@@ -225,18 +225,23 @@ Deno.test("uploads on another origin (Location or 307/308) get no Authorization;
           { isolated, env: { DOCKER_PUSHER_PASSWORD: PASSWORD } },
         );
         await assertPulled(run, `${registry.host}/${repository}:v1`, sample, `alice:${PASSWORD}`);
+        // The blobs are small: each goes up in its closing PUT, with no PATCH.
         assert.deepEqual(
           methods(splitter.storageSeen),
-          mode === "redirect" ? ["PATCH", "POST", "PUT"] : ["PATCH", "PUT"],
+          mode === "redirect" ? ["POST", "PUT"] : ["PUT"],
           `${mode}: the uploads went to the storage origin`,
         );
-        const uploads = splitter.storageSeen.filter((seen) => seen.method === "PATCH").length;
+        const uploads = splitter.storageSeen.filter((seen) =>
+          seen.method === "PUT" && seen.path.includes("/blobs/uploads/")
+        ).length;
         assert.equal(uploads, 3, `${mode}: config and two layers`);
         for (const seen of splitter.storageSeen) {
           assert.equal(seen.authorization, null, `${mode}: ${seen.method} ${seen.path} had auth`);
         }
         assert.ok(
-          splitter.frontSeen.some((seen) => seen.authorization?.startsWith("Bearer ") === true),
+          splitter.frontSeen.some((seen) =>
+            seen.authorization?.startsWith("Bearer ") === true
+          ),
           `${mode}: the front got the token`,
         );
         for (const seen of [...splitter.frontSeen, ...splitter.storageSeen]) {
@@ -276,7 +281,9 @@ Deno.test("an upload origin that asks for a login gets none, not even after a re
           { isolated, env: { DOCKER_PUSHER_PASSWORD: PASSWORD } },
         );
         assertExit(run, 4);
-        const what = mode === "login-location" ? "uploading to" : "starting an upload to";
+        const what = mode === "login-location"
+          ? "completing the upload of sha256:[0-9a-f]{64} to"
+          : "starting an upload to";
         assert.match(
           run.stderr,
           new RegExp(
@@ -284,9 +291,10 @@ Deno.test("an upload origin that asks for a login gets none, not even after a re
               "asked for credentials, which are only sent to the registry itself",
           ),
         );
-        const first = mode === "login-location" ? "PATCH" : "POST";
+        const first = mode === "login-location" ? "PUT" : "POST";
         const attempts = splitter.storageSeen.filter((seen) => seen.method === first);
-        assert.ok(attempts.length >= 1 && attempts.length <= 2, `${mode}: blobs in flight, once`);
+        // The config and both layers start together; each meets the login once.
+        assert.ok(attempts.length >= 1 && attempts.length <= 3, `${mode}: blobs in flight, once`);
         assert.ok(
           splitter.storageSeen.every((seen) => seen.method === first || seen.method === "DELETE"),
           `${mode}: no token request to the storage's realm, nothing but cancellations`,
@@ -332,7 +340,9 @@ Deno.test("redirects: a loop stops after 10 hops (exit 6); https → http is ref
       looped.stderr,
       /error: GET http:\/\/127\.0\.0\.1:\d+\/v2\/ was redirected more than 10 times/,
     );
-    assert.equal(loopHits, 11, "the first request and 10 redirects");
+    // The registry check and the requests sent beside it (tag and config lookups, uploads of
+    // the config and two layers: six) each stop after their first request and 10 redirects.
+    assert.ok(loopHits >= 11 && loopHits <= 6 * 11, `${loopHits} requests to the loop`);
 
     const downgraded = await pushVerbose(
       ["-f", sample.path, "-r", `https://127.0.0.1:${secure.addr.port}/down/app:v1`],

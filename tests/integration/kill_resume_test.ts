@@ -197,6 +197,12 @@ function resumes(events: RunOutput["events"]): number[] {
   });
 }
 
+/** Blob bytes the registry took in, by PATCH or in a closing PUT. */
+function uploadedBytes(registry: MemoryRegistry): number {
+  const received = registry.stats.bytesReceived;
+  return (received["upload-patch"] ?? 0) + (received["upload-put"] ?? 0);
+}
+
 function states(events: RunOutput["events"], state: string): number {
   return events.filter((event) =>
     event.type === "blob" && event.state === state &&
@@ -266,7 +272,9 @@ Deno.test("kill -9 mid-layer, then the same command: finishes and re-sends less 
   const midLayer = await waitFor(() => {
     const sessions = registry.sessions();
     const saved = savedUploads(cacheDir);
-    return sessions.filter((session) => session.state === "completed").length >= 1 &&
+    // A layer's session (the config goes up in its closing PUT, with no PATCH).
+    return sessions.filter((session) => session.state === "completed" && session.patches > 0)
+          .length >= 1 &&
       sessions.some((session) =>
         session.state === "open" && session.size >= CHUNK &&
         saved.some((upload) => upload.location.includes(session.id) && upload.offset >= CHUNK)
@@ -277,8 +285,9 @@ Deno.test("kill -9 mid-layer, then the same command: finishes and re-sends less 
   const killed = await finish(child);
   assert.notEqual(killed.code, 0);
   const firstMs = performance.now() - started;
-  const sentBefore = registry.stats.bytesReceived["upload-patch"] ?? 0;
-  const committedBefore = registry.sessions().filter((s) => s.state === "completed").length;
+  const sentBefore = uploadedBytes(registry);
+  const committedBefore =
+    registry.sessions().filter((s) => s.state === "completed" && s.patches > 0).length;
   const savedState = [...Deno.readDirSync(cacheDir)].map((entry) => entry.name);
   assert.ok(savedState.some((name) => name.startsWith("uploads-")), "resume state was saved");
 
@@ -286,7 +295,7 @@ Deno.test("kill -9 mid-layer, then the same command: finishes and re-sends less 
   registry.resetStats();
   const again = await finish(spawnPusher(pushArgs(archive, target), cacheDir));
   assert.equal(again.code, 0, again.stderr);
-  const sentAfter = registry.stats.bytesReceived["upload-patch"] ?? 0;
+  const sentAfter = uploadedBytes(registry);
   const blobs = pushedBlobBytes(registry, "kill/app");
   const needed = blobs.reduce((sum, size) => sum + size, 0);
   const resent = sentBefore + sentAfter - needed;
@@ -377,18 +386,23 @@ Deno.test("kill -9 against Distribution 2.8: only the cut layer starts over", as
     const args = pushArgs(archive, target, ["--max-concurrent", "1"]);
     const child = spawnPusher(args, cacheDir);
     const midLayer = await waitFor(() => {
+      // A layer committed (the config goes up at the start, in its closing PUT).
       const committed = proxy.log.filter((record) =>
-        record.kind === "upload-put" && record.outcome === 201
+        record.kind === "upload-put" && record.outcome === 201 &&
+        !record.path.includes(archive.configDigest.slice("sha256:".length))
       ).length;
       return committed >= 1 && (proxy.stats.bytesReceived["upload-patch"] ?? 0) > 60 * MiB;
     }, 120_000);
     assert.ok(midLayer);
     child.kill("SIGKILL");
     await finish(child);
-    const sentBefore = proxy.stats.bytesReceived["upload-patch"] ?? 0;
+    const sent = (): number =>
+      (proxy.stats.bytesReceived["upload-patch"] ?? 0) +
+      (proxy.stats.bytesReceived["upload-put"] ?? 0);
+    const sentBefore = sent();
     const again = await finish(spawnPusher(args, cacheDir));
     assert.equal(again.code, 0, again.stderr);
-    const sentTotal = proxy.stats.bytesReceived["upload-patch"] ?? 0;
+    const sentTotal = sent();
     const pulled = await pullAndVerify(`${registry.host}/kill/app:1`, {
       expectedConfigDigest: archive.configDigest,
       expectedDiffIds: archive.diffIds,

@@ -138,7 +138,12 @@ Deno.test("HTTP_PROXY forwards every plain-HTTP request, the token service's too
     const logged = loggedRequests(run);
     assert.equal(proxy.forwarded.length, logged.length, "each exchange went through the proxy");
     assert.ok(proxy.forwarded.some((line) => /^GET http:\/\/127\.0\.0\.1:\d+\/token$/.test(line)));
-    assert.ok(proxy.forwarded.some((line) => line.startsWith(`PATCH http://${registry.host}/`)));
+    assert.ok(
+      proxy.forwarded.some((line) =>
+        line.startsWith(`PUT http://${registry.host}/v2/proxied/app/blobs/uploads/`)
+      ),
+      "the uploads went through the proxy",
+    );
     assert.equal(proxy.tunnels.length, 0);
 
     const direct = await pushVerbose(

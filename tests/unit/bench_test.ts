@@ -4,6 +4,13 @@ import { PusherError } from "../../lib/errors.ts";
 import { isSharedLibrary, planKey, splitByShares } from "../../scripts/bench_archive.ts";
 import { parseBenchArgs, parseIntegerList } from "../../scripts/bench_args.ts";
 import {
+  type LinkSamples,
+  longLinkTable,
+  ONE_WAY_MS,
+  roundTrips,
+  sampleKey,
+} from "../../scripts/bench_long_link.ts";
+import {
   parseStatCpuSeconds,
   parseTimeOutput,
   skopeoCachePath,
@@ -48,6 +55,7 @@ Deno.test("bench args: defaults, quick, and every option", () => {
     sweepConcurrency: [],
     profile: true,
     json: undefined,
+    longLink: false,
     help: false,
   });
   const quick = parseBenchArgs(["--quick"]);
@@ -66,6 +74,41 @@ Deno.test("bench args: defaults, quick, and every option", () => {
   assert.equal(all.json, "/o.json");
   assert.equal(parseBenchArgs(["--quick", "--runs", "2"]).runs, 2);
   assert.equal(parseBenchArgs(["-h"]).help, true);
+});
+
+Deno.test("bench long link: --long-link, round trips from the fastest runs, the table", () => {
+  assert.equal(parseBenchArgs(["--long-link"]).longLink, true);
+  assert.equal(ONE_WAY_MS, 50);
+  // Fastest at 100 ms RTT minus fastest at 0 ms, in round trips: (1.0 - 0.4) / 0.1 = 6.
+  assert.ok(Math.abs(roundTrips([0.5, 0.4, 0.9], [1.2, 1.0, 1.1]) - 6) < 1e-9);
+  assert.ok(Number.isNaN(roundTrips([], [1])));
+  const samples: LinkSamples = new Map();
+  const put = (
+    auth: "plain" | "token",
+    tool: "ours" | "skopeo",
+    scenario: "cold" | "repush",
+    fast: number,
+    slow: number,
+  ): void => {
+    samples.set(sampleKey(auth, tool, scenario, 0), [fast]);
+    samples.set(sampleKey(auth, tool, scenario, ONE_WAY_MS), [slow]);
+  };
+  put("plain", "ours", "cold", 0.5, 0.9);
+  put("plain", "skopeo", "cold", 0.3, 2.5);
+  put("plain", "ours", "repush", 0.3, 0.5);
+  put("token", "ours", "cold", 0.5, 1.3);
+  const lines = longLinkTable(samples).split("\n");
+  assert.equal(lines.length, 6, "a header, its rule and four rows");
+  assert.equal(
+    lines[2],
+    "| first push (empty registry, empty cache), plain HTTP | 4.0 | 22.0 | ≤ 6.5 | yes |",
+  );
+  assert.equal(lines[3], "| re-push unchanged, plain HTTP | 2.0 | – | ≤ 3.5 | yes |");
+  assert.match(lines[4] ?? "", /bearer token \| 8\.0 \| – \| ≤ 6\.5 \| \*\*no\*\* \|$/);
+  assert.match(
+    lines[5] ?? "",
+    /re-push unchanged, bearer token \| – \| – \| ≤ 3\.5 \| \*\*no\*\* \|$/,
+  );
 });
 
 Deno.test("bench args: bad values are usage errors naming the flag", () => {

@@ -84,6 +84,7 @@ const HELD_CHUNKS_READ_ONCE: Partial<RecoveryState> = { mode: "held-chunks", reo
 const AT_FLOOR: Partial<RecoveryState> = { chunkSize: SMALLEST_CHUNK };
 /** Amazon ECR's minimum for every chunk but the last. */
 const ECR_BOUNDS = { min: 5 * MiB, max: Number.POSITIVE_INFINITY };
+const MONOLITHIC: Partial<RecoveryState> = { mode: "monolithic" };
 
 const CASES: readonly Case[] = [
   // Faults the fault proxy and the in-process registry inject.
@@ -437,6 +438,49 @@ const CASES: readonly Case[] = [
     error: answer(404, "BLOB_UPLOAD_UNKNOWN"),
     action: { kind: "give-up", why: "retries-exhausted", dropSession: true },
   },
+  // A small blob sent in the closing PUT (monolithic) that the registry does not take that way.
+  {
+    fault: "413 Payload Too Large on a PUT carrying the blob",
+    when: "monolithic",
+    state: MONOLITHIC,
+    error: answer(413),
+    action: { kind: "leave-monolithic", mode: "stream" },
+  },
+  {
+    fault: "404 NOT FOUND on a PUT carrying the blob (only an empty PUT is routed)",
+    when: "monolithic",
+    state: MONOLITHIC,
+    error: answer(404),
+    action: { kind: "leave-monolithic", mode: "stream" },
+  },
+  {
+    fault: "400 DIGEST_INVALID on a PUT carrying the blob (the body was ignored)",
+    when: "monolithic",
+    state: MONOLITHIC,
+    error: answer(400, "DIGEST_INVALID"),
+    action: { kind: "leave-monolithic", mode: "stream" },
+  },
+  {
+    fault: "413 Payload Too Large on a PUT carrying the blob",
+    when: "monolithic, read once",
+    state: { ...MONOLITHIC, reopenable: false },
+    error: answer(413),
+    action: { kind: "leave-monolithic", mode: "held-chunks" },
+  },
+  {
+    fault: "404 BLOB_UPLOAD_UNKNOWN (a lost session)",
+    when: "monolithic",
+    state: MONOLITHIC,
+    error: answer(404, "BLOB_UPLOAD_UNKNOWN"),
+    action: RETRY_NEW_SESSION,
+  },
+  {
+    fault: "503",
+    when: "monolithic",
+    state: MONOLITHIC,
+    error: answer(503),
+    action: RETRY,
+  },
 ];
 
 function describe(action: UploadAction): string {
@@ -462,7 +506,13 @@ for (const { fault, when, state, error, action } of CASES) {
 
 Deno.test("decide: the table puts every chunk mode through a fault", () => {
   const modes = new Set(CASES.map((row) => row.state?.mode ?? BASE.mode));
-  assert.deepEqual([...modes].sort(), ["held-chunks", "stream", "stream-only", "streamed-chunks"]);
+  assert.deepEqual([...modes].sort(), [
+    "held-chunks",
+    "monolithic",
+    "stream",
+    "stream-only",
+    "streamed-chunks",
+  ]);
 });
 
 Deno.test("startingMode: chunks are held in memory only for a source read once", () => {
@@ -470,4 +520,6 @@ Deno.test("startingMode: chunks are held in memory only for a source read once",
   assert.equal(startingMode(false, false), "stream");
   assert.equal(startingMode(true, true), "streamed-chunks");
   assert.equal(startingMode(true, false), "held-chunks");
+  assert.equal(startingMode(true, true, true), "monolithic", "a small blob goes in the PUT");
+  assert.equal(startingMode(false, false, true), "monolithic");
 });
