@@ -130,7 +130,7 @@
  * @module
  */
 
-export { push, type PushResult, type PushRuntime } from "./push.ts";
+export { push, type PushResult, type PushRuntime } from "./push/push.ts";
 export {
   type AttestationPolicy,
   DEFAULT_PUSH_SETTINGS,

@@ -13,7 +13,7 @@ import { copy } from "../copy/copy.ts";
 import type { PushEvent } from "../logging/events.ts";
 import type { RunHooks } from "../transfer/run.ts";
 import { pull } from "../pull/pull.ts";
-import { push } from "../push.ts";
+import { push } from "../push/push.ts";
 import { parseReference } from "../registry/reference.ts";
 import { VERSION } from "../version.ts";
 import { type CommandLine, parseCommandLine } from "./args.ts";

@@ -108,7 +108,7 @@ export async function copy(options: CopyOptions, runtime: CopyHooks = {}): Promi
     signal,
     retry: retrySettings(options.retryAttempts),
     stallTimeoutMs: options.stallTimeoutSeconds * 1000,
-    tally: emptyTally(),
+    result: { tally: emptyTally() },
     source,
     target,
     mountFrom: sameRegistry && sourceReference.repository !== targetReference.repository
@@ -161,7 +161,7 @@ export async function copy(options: CopyOptions, runtime: CopyHooks = {}): Promi
       durationMs: result.durationMs,
       bytesSent: result.bytesSent,
       dryRun: options.dryRun,
-      blobs: { ...ctx.tally },
+      blobs: { ...ctx.result.tally },
     });
     return result;
   } catch (error) {

@@ -15,24 +15,42 @@ import type { RepositoryClient } from "./clients.ts";
 import type { CompressionChoice } from "./layer_source.ts";
 import type { CompressionPool } from "../pipeline/compress.ts";
 
-/** Shared state of one run. */
-export interface RunContext {
+/** What a push is told: fixed for the whole run. */
+export interface PushSettings {
   /** The push settings. */
-  options: PushOptions;
-  /** Compression settings for uncompressed layers. */
-  compression: CompressionChoice;
+  readonly options: PushOptions;
+  /** Retry policy of every request. */
+  readonly retry: RetrySettings;
+  /** A request with no bytes moving for this long is aborted and retried. */
+  readonly stallTimeoutMs: number;
+}
+
+/** What a push works with: the target registry, local state, events and the run's abort. */
+export interface PushServices {
+  /** The first target repository: where blobs are uploaded. */
+  readonly primary: RepositoryClient;
+  /** The registry's layer cache, unless `--no-cache`. */
+  readonly cache: LayerCache | undefined;
+  /** Open upload sessions kept for a re-run, unless `--no-cache` or a dry run. */
+  readonly uploads: UploadState | undefined;
+  /** The request-body size known to pass the registry's proxies (this run only with `--no-cache`). */
+  readonly chunkLimit: ChunkLimit;
+  /** Saves the layer cache now (after a layer finished), one save at a time. */
+  readonly checkpoint: () => Promise<void>;
   /** The run's compression workers (closed when the run ends). */
-  compressionPool: CompressionPool;
+  readonly compressionPool: CompressionPool;
+  /** Event receiver. */
+  readonly emit: EventSink;
+  /** Aborts everything (Ctrl-C, `--timeout`, a failed registry check). */
+  readonly signal: AbortSignal;
+}
+
+/** What a push learns on the way and steers by. */
+export interface PushLearnt {
+  /** Compression settings for uncompressed layers (Docker media types, once refused, want gzip). */
+  compression: CompressionChoice;
   /** Names the compression settings in the layer cache. */
   encoder: string;
-  /** The registry's layer cache, unless `--no-cache`. */
-  cache: LayerCache | undefined;
-  /** Open upload sessions kept for a re-run, unless `--no-cache` or a dry run. */
-  uploads: UploadState | undefined;
-  /** The request-body size known to pass the registry's proxies (kept for this run only with `--no-cache`). */
-  chunkLimit: ChunkLimit;
-  /** Saves the layer cache now (after a layer finished), one save at a time. */
-  checkpoint: () => Promise<void>;
   /**
    * Whether the config is already in the repository (a lookup sent at the start): then large
    * layers are worth compressing once without uploading, to look them up by digest.
@@ -40,20 +58,22 @@ export interface RunContext {
   imageSeenBefore: Promise<boolean>;
   /** The registry refused a blob in the closing `PUT`: no more small blobs go up that way. */
   monolithicRefused: boolean;
-  /** Event receiver. */
-  emit: EventSink;
-  /** Aborts everything (Ctrl-C, `--timeout`). */
-  signal: AbortSignal;
-  /** The first target repository: where blobs are uploaded. */
-  primary: RepositoryClient;
-  /** Retry policy of every request. */
-  retry: RetrySettings;
-  /** A request with no bytes moving for this long is aborted and retried. */
-  stallTimeoutMs: number;
+}
+
+/** The result being accumulated: what went up and how each blob ended. */
+export interface BlobAccount {
   /** Bytes uploaded so far. */
   bytesSent: number;
   /** How many blobs ended in each final state. */
   tally: BlobTally;
+}
+
+/** One push run: its settings, its services, what it learnt and what it has done so far. */
+export interface RunContext extends PushSettings, PushServices {
+  /** What the run learnt on the way. */
+  readonly learnt: PushLearnt;
+  /** What the run has done so far. */
+  readonly result: BlobAccount;
 }
 
 /** How many blobs ended up uploaded, already present, mounted, or (dry run) planned. */
@@ -71,7 +91,12 @@ export interface BlobTally {
 }
 
 /** What emitting blob events needs of a run (a push's or a copy's). */
-export type BlobEventContext = Pick<RunContext, "emit" | "tally">;
+export interface BlobEventContext {
+  /** Event receiver. */
+  readonly emit: EventSink;
+  /** Where the final states are counted. */
+  readonly result: Pick<BlobAccount, "tally">;
+}
 
 /** An empty tally. */
 export function emptyTally(): BlobTally {
@@ -90,10 +115,10 @@ export function emitBlob(
   state: BlobState,
   reason?: string,
 ): void {
-  if (state === "uploaded" || state === "exists" || state === "mounted") ctx.tally[state]++;
+  if (state === "uploaded" || state === "exists" || state === "mounted") ctx.result.tally[state]++;
   if (state === "planned") {
-    ctx.tally.planned++;
-    ctx.tally.plannedBytes += blob.uploadSize ?? blob.size;
+    ctx.result.tally.planned++;
+    ctx.result.tally.plannedBytes += blob.uploadSize ?? blob.size;
   }
   ctx.emit({ type: "blob", blob, state, ...(reason !== undefined ? { reason } : {}) });
 }

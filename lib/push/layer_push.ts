@@ -38,13 +38,13 @@ function cacheKey(
   ctx: RunContext,
   layer: ArchiveLayer,
 ): { source: string; encoder: string } | undefined {
-  if (!isCompressible(layer, ctx.compression)) {
+  if (!isCompressible(layer, ctx.learnt.compression)) {
     return layer.storedDigest !== undefined
       ? { source: layer.storedDigest, encoder: AS_IS }
       : undefined;
   }
   const source = layer.diffId ?? layer.storedDigest;
-  return source !== undefined ? { source, encoder: ctx.encoder } : undefined;
+  return source !== undefined ? { source, encoder: ctx.learnt.encoder } : undefined;
 }
 
 /** The cache's record of a layer. */
@@ -55,10 +55,10 @@ function cached(ctx: RunContext, layer: ArchiveLayer): CachedLayer | undefined {
 
 /** The digest a layer will have in the registry when that is known without reading it. */
 export function knownOutcome(ctx: RunContext, layer: ArchiveLayer): BlobRef | undefined {
-  if (!isCompressible(layer, ctx.compression) && layer.storedDigest !== undefined) {
+  if (!isCompressible(layer, ctx.learnt.compression) && layer.storedDigest !== undefined) {
     return { digest: layer.storedDigest, size: layer.size, compression: layer.compression };
   }
-  if (ctx.compression.target === "none") {
+  if (ctx.learnt.compression.target === "none") {
     const digest = layer.storedDigest ?? layer.diffId;
     if (digest !== undefined) return { digest, size: layer.size, compression: "none" };
   }
@@ -115,7 +115,7 @@ async function measure(
   layer: ArchiveLayer,
   open: () => ReadableStream<Uint8Array>,
 ): Promise<BlobRef> {
-  const upload = layerUpload(layer, open, ctx.compression, true);
+  const upload = layerUpload(layer, open, ctx.learnt.compression, true);
   const { stream } = upload.source.open();
   await stream.pipeTo(releasingSink());
   return await upload.pushed();
@@ -131,7 +131,7 @@ async function measure(
  */
 async function worthMeasuring(ctx: RunContext, layer: ArchiveLayer): Promise<boolean> {
   if (ctx.options.dryRun || ctx.options.mountFrom !== undefined) return true;
-  return layer.size > MONOLITHIC_MAX_BYTES && await ctx.imageSeenBefore;
+  return layer.size > MONOLITHIC_MAX_BYTES && await ctx.learnt.imageSeenBefore;
 }
 
 /**
@@ -139,7 +139,7 @@ async function worthMeasuring(ctx: RunContext, layer: ArchiveLayer): Promise<boo
  * all: looked up, once its bytes are read, only when the image's config was there already.
  */
 async function seenSmallBlob(ctx: RunContext, digest: string): Promise<boolean> {
-  if (!(await ctx.imageSeenBefore)) return false;
+  if (!(await ctx.learnt.imageSeenBefore)) return false;
   const existing = await retrying(
     ctx,
     `HEAD ${digest}`,
@@ -213,7 +213,7 @@ export async function pushLayer(
     );
     return planned;
   }
-  const upload = layerUpload(layer, open, ctx.compression, true, readProgress(ctx, blob));
+  const upload = layerUpload(layer, open, ctx.learnt.compression, true, readProgress(ctx, blob));
   emitBlob(ctx, blob, "uploading");
   const settings = uploadSettings(ctx, blob, layer.size, layer.entry);
   const result = await uploadBlob(upload.source, {
@@ -227,7 +227,7 @@ export async function pushLayer(
       if (key !== undefined) await ctx.uploads?.finishing(key, pushed);
     },
   });
-  ctx.bytesSent += result.bytesSent;
+  ctx.result.bytesSent += result.bytesSent;
   const pushed = await upload.pushed();
   const outcome: BlobRef = {
     digest: pushed.digest,
@@ -238,7 +238,7 @@ export async function pushLayer(
     ctx,
     layer,
     outcome,
-    isCompressible(layer, ctx.compression) && pushed.diffId === undefined,
+    isCompressible(layer, ctx.learnt.compression) && pushed.diffId === undefined,
   );
   await ctx.checkpoint();
   emitBlob(
@@ -269,9 +269,9 @@ export function uploadSettings(
   const limit = ctx.chunkLimit.bytes ?? Number.POSITIVE_INFINITY;
   return {
     client: ctx.primary.client,
-    monolithic: size <= MONOLITHIC_MAX_BYTES && !ctx.monolithicRefused,
+    monolithic: size <= MONOLITHIC_MAX_BYTES && !ctx.learnt.monolithicRefused,
     onMonolithicRefused: () => {
-      ctx.monolithicRefused = true;
+      ctx.learnt.monolithicRefused = true;
     },
     chunked: size > Math.min(threshold, limit) && takesChunkedUploads(ctx.primary.client.registry),
     chunkSize: Math.min(chunkSizeFor(threshold), limit),
@@ -322,6 +322,6 @@ export async function pushBytes(
     ...uploadSettings(ctx, blob, bytes.length, `config ${digest}`),
     ...(present !== undefined ? { present: () => present } : {}),
   });
-  ctx.bytesSent += result.bytesSent;
+  ctx.result.bytesSent += result.bytesSent;
   emitBlob(ctx, blob, result.foundOnRetry ? "exists" : "uploaded");
 }

@@ -55,7 +55,13 @@ async function pushStreamedEntry(
 ): Promise<LayerResult> {
   const layer = streamedLayer(path, size);
   const blob = blobInfo(layer);
-  const upload = layerUpload(layer, () => body, ctx.compression, false, readProgress(ctx, blob));
+  const upload = layerUpload(
+    layer,
+    () => body,
+    ctx.learnt.compression,
+    false,
+    readProgress(ctx, blob),
+  );
   if (ctx.options.dryRun) {
     emitBlob(ctx, blob, "checking", "computing the digest");
     const { stream } = upload.source.open();
@@ -64,7 +70,7 @@ async function pushStreamedEntry(
   }
   emitBlob(ctx, blob, "uploading");
   const result = await uploadBlob(upload.source, uploadSettings(ctx, blob, size, `layer ${path}`));
-  ctx.bytesSent += result.bytesSent;
+  ctx.result.bytesSent += result.bytesSent;
   const pushed = await upload.pushed();
   emitBlob(ctx, { ...blob, digest: pushed.digest, uploadSize: pushed.size }, "uploaded");
   return pushed;

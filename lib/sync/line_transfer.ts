@@ -13,7 +13,7 @@ import type { CopyOptions } from "../copy/options.ts";
 import type { Credentials } from "../credentials/credentials.ts";
 import type { SyncLineStatus } from "../logging/events.ts";
 import type { PushOptions } from "../options.ts";
-import { push } from "../push.ts";
+import { push } from "../push/push.ts";
 import type { BlobClaims } from "../transfer/blob_claims.ts";
 import type { RunHooks } from "../transfer/run.ts";
 import type { LineCheck } from "./line_check.ts";

@@ -13,13 +13,13 @@ import { type RetrySettings, withRetry } from "./retry.ts";
 /** What running a request with retries needs of a run (a push's, a pull's or a copy's). */
 export interface RequestContext {
   /** Receives a `retry` event before each wait. */
-  emit: EventSink;
+  readonly emit: EventSink;
   /** Aborts the request and the waits between attempts. */
-  signal: AbortSignal;
+  readonly signal: AbortSignal;
   /** The run's retry policy. */
-  retry: RetrySettings;
+  readonly retry: RetrySettings;
   /** An attempt with no bytes moving for this long is aborted and counts as failed. */
-  stallTimeoutMs: number;
+  readonly stallTimeoutMs: number;
 }
 
 /**

@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { PusherError } from "../../lib/errors.ts";
 import type { PushEvent } from "../../lib/logging/events.ts";
 import { DEFAULT_PUSH_SETTINGS, type PushOptions } from "../../lib/options.ts";
-import { push, type PushResult } from "../../lib/push.ts";
+import { push, type PushResult } from "../../lib/push/push.ts";
 import { runPusher } from "../helpers/cli.ts";
 import { type ProxyFaultRule, startFaultProxy } from "../helpers/fault_proxy.ts";
 import { sharedFixtures } from "../helpers/fixtures.ts";

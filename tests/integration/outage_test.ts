@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import type { PushEvent } from "../../lib/logging/events.ts";
 import { DEFAULT_PUSH_SETTINGS, type PushOptions } from "../../lib/options.ts";
-import { push, type PushResult } from "../../lib/push.ts";
+import { push, type PushResult } from "../../lib/push/push.ts";
 import { type Fault, type FaultContext, startMemoryRegistry } from "../helpers/memory_registry.ts";
 import { pullAndVerify } from "../helpers/pull_verify.ts";
 import { startRegistry } from "../helpers/registry.ts";

@@ -15,7 +15,7 @@ import { PusherError } from "../../lib/errors.ts";
 import { indexTarFile } from "../../lib/image/tar_index.ts";
 import { openRandomAccessArchive } from "../../lib/image/random_access.ts";
 import { DEFAULT_PUSH_SETTINGS, type PushOptions } from "../../lib/options.ts";
-import { push, type PushResult } from "../../lib/push.ts";
+import { push, type PushResult } from "../../lib/push/push.ts";
 import { type CliRun, runPusher } from "../helpers/cli.ts";
 import { type LayoutName, sharedFixtures, writeTar } from "../helpers/fixtures.ts";
 import { type MemoryRegistry, startMemoryRegistry } from "../helpers/memory_registry.ts";

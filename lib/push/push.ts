@@ -14,40 +14,40 @@
  * @module
  */
 
-import { PusherError } from "./errors.ts";
-import { openContainerdStore } from "./image/containerd_store.ts";
-import { type ArchiveSource, openArchive } from "./image/open_archive.ts";
-import type { RandomAccessArchive } from "./image/random_access.ts";
-import { resolveLayout } from "./image/layout.ts";
-import type { ImageSelection } from "./image/types.ts";
-import type { EventSink } from "./logging/events.ts";
-import { Redactor } from "./logging/redact.ts";
-import type { BlobRef } from "./oci/descriptor.ts";
-import type { PushOptions } from "./options.ts";
-import { CompressionPool, DEFAULT_BLOCK_SIZE, resolveLevel } from "./pipeline/compress.ts";
-import { createClients, type RepositoryClient } from "./push/clients.ts";
-import { configLookups, pushConfigs } from "./push/config_push.ts";
-import { emptyTally, type RunContext } from "./push/context.ts";
-import { CurrentTags } from "./push/current_tags.ts";
-import { pushFromFile } from "./push/file_push.ts";
-import { pushLayer } from "./push/layer_push.ts";
-import type { CompressionChoice } from "./push/layer_source.ts";
-import { initialShape, type ManifestShape, shapedSelection } from "./push/manifest_shape.ts";
-import { type ManifestPlan, planManifests, publish } from "./push/publish.ts";
-import { decideOnRefusal, ManifestRefused } from "./push/refusal.ts";
-import { announce, uniqueLayers } from "./push/selection.ts";
-import { pushFromStream } from "./push/stream_push.ts";
-import { groupTargets } from "./push/targets.ts";
-import { plannedFromKnown, reportPublished } from "./push/unchanged.ts";
-import { cacheDirectory } from "./state/cache_dir.ts";
-import { ChunkLimit } from "./state/chunk_limit.ts";
-import { LayerCache } from "./state/layer_cache.ts";
-import { loadRealm, saveRealm } from "./state/realm_memory.ts";
-import { UploadState } from "./state/upload_state.ts";
-import { retrySettings } from "./transfer/retry.ts";
-import { retrying } from "./transfer/retrying_request.ts";
-import { deadlineSignal, type RunHooks } from "./transfer/run.ts";
-import { schedule } from "./transfer/scheduler.ts";
+import { PusherError } from "../errors.ts";
+import { openContainerdStore } from "../image/containerd_store.ts";
+import { type ArchiveSource, openArchive } from "../image/open_archive.ts";
+import type { RandomAccessArchive } from "../image/random_access.ts";
+import { resolveLayout } from "../image/layout.ts";
+import type { ImageSelection } from "../image/types.ts";
+import type { EventSink } from "../logging/events.ts";
+import { Redactor } from "../logging/redact.ts";
+import type { BlobRef } from "../oci/descriptor.ts";
+import type { PushOptions } from "../options.ts";
+import { CompressionPool, DEFAULT_BLOCK_SIZE, resolveLevel } from "../pipeline/compress.ts";
+import { createClients, type RepositoryClient } from "./clients.ts";
+import { configLookups, pushConfigs } from "./config_push.ts";
+import { emptyTally, type RunContext } from "./context.ts";
+import { CurrentTags } from "./current_tags.ts";
+import { pushFromFile } from "./file_push.ts";
+import { pushLayer } from "./layer_push.ts";
+import type { CompressionChoice } from "./layer_source.ts";
+import { initialShape, type ManifestShape, shapedSelection } from "./manifest_shape.ts";
+import { type ManifestPlan, planManifests, publish } from "./publish.ts";
+import { decideOnRefusal, ManifestRefused } from "./refusal.ts";
+import { announce, uniqueLayers } from "./selection.ts";
+import { pushFromStream } from "./stream_push.ts";
+import { groupTargets } from "./targets.ts";
+import { plannedFromKnown, reportPublished } from "./unchanged.ts";
+import { cacheDirectory } from "../state/cache_dir.ts";
+import { ChunkLimit } from "../state/chunk_limit.ts";
+import { LayerCache } from "../state/layer_cache.ts";
+import { loadRealm, saveRealm } from "../state/realm_memory.ts";
+import { UploadState } from "../state/upload_state.ts";
+import { retrySettings } from "../transfer/retry.ts";
+import { retrying } from "../transfer/retrying_request.ts";
+import { deadlineSignal, type RunHooks } from "../transfer/run.ts";
+import { schedule } from "../transfer/scheduler.ts";
 
 /** What a push did. */
 export interface PushResult {
@@ -111,7 +111,7 @@ async function transferFromFile(
 ): Promise<Transferred> {
   const lookups = configLookups(ctx, selection);
   const firstConfig = lookups.get(selection.images[0]?.config.digest ?? "");
-  ctx.imageSeenBefore = firstConfig?.catch(() => false) ?? Promise.resolve(false);
+  ctx.learnt.imageSeenBefore = firstConfig?.catch(() => false) ?? Promise.resolve(false);
   const configs = pushConfigs(ctx, selection, lookups);
   const layers = await pushFromFile(ctx, archive, selection);
   await Promise.all(configs);
@@ -251,8 +251,8 @@ async function publishShaped(
       shape = decision.shape;
       if (shape.family === "docker") {
         const { choice, encoder } = compressionSettings(options, shape, ctx.compressionPool);
-        ctx.compression = choice;
-        ctx.encoder = encoder;
+        ctx.learnt.compression = choice;
+        ctx.learnt.encoder = encoder;
         transferred = await reencodeLayers(ctx, source, transferred, shape);
       }
     }
@@ -279,7 +279,7 @@ function finish(
     digest: plan.top.digest,
     mediaType: plan.top.mediaType,
     size: plan.top.bytes.length,
-    bytesSent: ctx.bytesSent,
+    bytesSent: ctx.result.bytesSent,
     durationMs: Date.now() - started,
     dryRun: options.dryRun,
   };
@@ -292,7 +292,7 @@ function finish(
     durationMs: result.durationMs,
     bytesSent: result.bytesSent,
     dryRun: options.dryRun,
-    blobs: { ...ctx.tally },
+    blobs: { ...ctx.result.tally },
   });
   return result;
 }
@@ -303,7 +303,7 @@ function finish(
  *
  * @example
  * ```ts
- * import { push } from "./mod.ts";
+ * import { push } from "../mod.ts";
  * const result = await push({
  *   file: "app.tar",
  *   targets: ["localhost:5000/app:1.0"],
@@ -354,9 +354,9 @@ export async function push(options: PushOptions, runtime: PushRuntime = {}): Pro
   let saving: Promise<void> = Promise.resolve();
   const ctx: RunContext = {
     options,
-    compression: choice,
-    compressionPool,
-    encoder,
+    retry: retrySettings(options.retryAttempts),
+    stallTimeoutMs: options.stallTimeoutSeconds * 1000,
+    primary,
     cache,
     uploads,
     chunkLimit,
@@ -364,15 +364,16 @@ export async function push(options: PushOptions, runtime: PushRuntime = {}): Pro
       saving = saving.then(() => cache?.save());
       return saving;
     },
-    imageSeenBefore: Promise.resolve(false),
-    monolithicRefused: false,
+    compressionPool,
     emit,
     signal,
-    primary,
-    retry: retrySettings(options.retryAttempts),
-    stallTimeoutMs: options.stallTimeoutSeconds * 1000,
-    bytesSent: 0,
-    tally: emptyTally(),
+    learnt: {
+      compression: choice,
+      encoder,
+      imageSeenBefore: Promise.resolve(false),
+      monolithicRefused: false,
+    },
+    result: { bytesSent: 0, tally: emptyTally() },
   };
   // The registry check and the tag lookups go out at once, beside the first uploads. The check
   // is awaited before any manifest is written; when it fails it stops the requests sent beside
