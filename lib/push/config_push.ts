@@ -8,10 +8,14 @@
 
 import type { ImageSelection } from "../image/types.ts";
 import type { RunContext } from "./context.ts";
+import { isRetryable } from "../transfer/retry.ts";
 import { retrying } from "../transfer/retrying_request.ts";
 import { pushBytes } from "./layer_push.ts";
 
-/** A lookup of each distinct config of the selection, sent now (none with `--force-upload`). */
+/**
+ * A lookup of each distinct config of the selection, sent now (none with `--force-upload`); one
+ * the registry refuses for good stops the run.
+ */
 export function configLookups(
   ctx: RunContext,
   selection: ImageSelection,
@@ -26,6 +30,11 @@ export function configLookups(
       `HEAD ${digest}`,
       (signal) => ctx.primary.client.blobExists(digest, signal),
     ).then((status) => status.exists);
+    // A lookup the registry refuses for good (403: no such namespace, no permission) ends the
+    // run with its own message, before the uploads beside it get further.
+    lookup.catch((error: unknown) => {
+      if (!isRetryable(error)) ctx.abort(error);
+    });
     lookups.set(digest, lookup);
   }
   return lookups;

@@ -43,6 +43,8 @@ export interface PushServices {
   readonly emit: EventSink;
   /** Aborts everything (Ctrl-C, `--timeout`, a failed registry check). */
   readonly signal: AbortSignal;
+  /** Stops the run with `reason`: a failure beside the uploads that ends it (check, lookup). */
+  readonly abort: (reason: unknown) => void;
 }
 
 /** What a push learns on the way and steers by. */

@@ -367,6 +367,7 @@ export async function push(options: PushOptions, runtime: PushRuntime = {}): Pro
     compressionPool,
     emit,
     signal,
+    abort,
     learnt: {
       compression: choice,
       encoder,
