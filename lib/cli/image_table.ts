@@ -1,6 +1,7 @@
 /**
  * The table `ls` prints: one row per image (name, platforms, digest, size), further names on the
- * lines below the first, then what push would leave out or why it would refuse the image.
+ * lines below the first, then what push would leave out or change, or why it would refuse the
+ * image.
  *
  * @module
  */
@@ -21,11 +22,20 @@ function cells(image: ImageSummary): string[] {
   ];
 }
 
-/** The lines under an image's row: its other names, absent platforms and problem. */
+/**
+ * The lines under an image's row: its other names, absent platforms, uncompressed layers that
+ * change the pushed digest, and its problem.
+ */
 function details(image: ImageSummary): string[] {
   const lines = image.names.slice(1).map(familiarName);
   if (image.skippedPlatforms.length > 0) {
     lines.push(`  absent, left out by push: ${image.skippedPlatforms.join(",")}`);
+  }
+  if (image.digest !== undefined && image.uncompressedLayers > 0) {
+    lines.push(
+      `  ${image.uncompressedLayers} layer(s) stored uncompressed: push compresses them, which ` +
+        "changes the digest (--compression none keeps it)",
+    );
   }
   if (image.problem !== undefined) lines.push(`  cannot be pushed: ${image.problem}`);
   return lines;

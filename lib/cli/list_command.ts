@@ -38,6 +38,7 @@ function jsonImage(image: ImageSummary): Record<string, unknown> {
     mediaType: image.mediaType ?? null,
     configDigest: image.configDigest ?? null,
     size: image.size,
+    uncompressedLayers: image.uncompressedLayers,
     problem: image.problem ?? null,
   };
 }

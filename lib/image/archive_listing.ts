@@ -14,6 +14,7 @@
  */
 
 import { PusherError } from "../errors.ts";
+import { isTarLayerType } from "../oci/media_types.ts";
 import { type Platform, platformName } from "../oci/platform.ts";
 import { listLayout } from "./layout.ts";
 import type { LayoutImage } from "./layout_choice.ts";
@@ -45,6 +46,11 @@ export interface ImageSummary {
   skippedPlatforms: string[];
   /** Bytes of the configs and layers push would send, as stored, each blob counted once. */
   size: number;
+  /**
+   * Tar layers stored uncompressed (each once): push compresses them by default, which gives the
+   * pushed manifest another digest than {@link digest}; `--compression none` keeps it.
+   */
+  uncompressedLayers: number;
   /** Why push would refuse the image, when it would. */
   problem?: string;
 }
@@ -81,6 +87,18 @@ function storedSize(selection: ImageSelection): number {
   return total;
 }
 
+/** Tar layers a selection stores uncompressed, each layer entry once. */
+function uncompressedTarLayers(selection: ImageSelection): number {
+  const entries = new Set<string>();
+  for (const image of selection.images) {
+    for (const layer of image.layers) {
+      const tar = layer.mediaType === undefined || isTarLayerType(layer.mediaType);
+      if (tar && layer.compression === "none") entries.add(layer.entry);
+    }
+  }
+  return entries.size;
+}
+
 /** Describes one listed image: what push would push, or why it would not. */
 function summarize(listed: LayoutImage): ImageSummary {
   const summary: ImageSummary = {
@@ -88,6 +106,7 @@ function summarize(listed: LayoutImage): ImageSummary {
     platforms: [],
     skippedPlatforms: [],
     size: 0,
+    uncompressedLayers: 0,
   };
   const { resolved, descriptor } = listed;
   if (resolved instanceof PusherError) {
@@ -108,6 +127,7 @@ function summarize(listed: LayoutImage): ImageSummary {
   summary.platforms = resolved.images.map(platformOf);
   summary.skippedPlatforms = resolved.skippedPlatforms;
   summary.size = storedSize(resolved);
+  summary.uncompressedLayers = uncompressedTarLayers(resolved);
   return summary;
 }
 

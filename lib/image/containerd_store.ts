@@ -282,6 +282,7 @@ function unpushable(record: ContainerdImageRecord): ImageSummary {
     platforms: [],
     skippedPlatforms: [],
     size: 0,
+    uncompressedLayers: 0,
     problem: `its target ${record.target.digest} has unsupported media type "${
       record.target.mediaType || "(none)"
     }"`,

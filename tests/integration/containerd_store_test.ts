@@ -134,6 +134,7 @@ Deno.test("containerd store: listing, skipped platforms, lock-free reads, unchan
         platforms: ["linux/amd64", "linux/arm64/v8", "unknown/unknown"],
         skippedPlatforms: [],
         size: storedBytes,
+        uncompressedLayers: 0,
         digest: multiPlatform.indexDigest,
         mediaType: "application/vnd.oci.image.index.v1+json",
       }]);

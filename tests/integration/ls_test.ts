@@ -33,6 +33,7 @@ interface ListedImage {
   mediaType: string | null;
   configDigest: string | null;
   size: number;
+  uncompressedLayers: number;
   problem: string | null;
 }
 
@@ -111,6 +112,7 @@ async function dockerExpectation(unpacked: Unpacked): Promise<Partial<ListedImag
       digest: null,
       configDigest: sha256(configBytes),
       size: await dockerStoredSize(unpacked, item),
+      uncompressedLayers: new Set(item["Layers"] as string[]).size,
       problem: null,
     });
   }
@@ -160,6 +162,7 @@ Deno.test("ls lists real archives as their own metadata says", async (t) => {
       mediaType: entry?.["mediaType"],
       configDigest: (manifest["config"] as Json)["digest"],
       size: await ociStoredSize(unpacked, [digest]),
+      uncompressedLayers: 0,
       problem: null,
     }]);
   });
@@ -269,13 +272,16 @@ Deno.test("the digest ls prints is the digest push pushes; an ambiguous archive 
       { path: fixtures["oci-multi-platform"].path, image: undefined, repo: "multi" },
       { path: fixtures["docker-containerd"].path, image: undefined, repo: "one-of-two" },
       { path: `${ARCHIVES}regclient-testrepo-layout.tar`, image: "b1", repo: "regclient" },
+      { path: fixtures["docker-v25"].path, image: undefined, repo: "v25", keep: true },
     ];
-    for (const { path, image, repo } of cases) {
+    for (const { path, image, repo, keep } of cases) {
       const listing = await ls([path]);
       const row = image === undefined
         ? listing.images[0]
         : listing.images.find((found) => found.names.includes(image));
       assert.ok(row?.digest, path);
+      // Uncompressed layers keep the digest only with --compression none.
+      assert.equal(row.uncompressedLayers > 0, keep === true, path);
       const reference = `${registry.host}/ls/${repo}:1`;
       const run = await runPusher([
         "-f",
@@ -283,6 +289,7 @@ Deno.test("the digest ls prints is the digest push pushes; an ambiguous archive 
         "-r",
         `http://${reference}`,
         ...(image === undefined ? [] : ["--image", image]),
+        ...(keep === true ? ["--compression", "none"] : []),
       ]);
       assert.equal(run.code, 0, run.stderr);
       assert.equal(run.stdout.trim(), `${registry.host}/ls/${repo}@${row.digest}`);

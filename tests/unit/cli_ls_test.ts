@@ -160,7 +160,7 @@ Deno.test("help: ls shows its own flags; push names the containerd flags and k8s
   assert.match(main.text, /k3s and\s+Kubernetes keep their images in k8s\.io/);
 });
 
-Deno.test("the ls table: aligned columns, further names below, absent platforms, problems", () => {
+Deno.test("the ls table: aligned columns, further names below, absent platforms, digest notes, problems", () => {
   const images: ImageSummary[] = [
     {
       names: ["docker.io/library/app:v1", "registry.example.com/team/app:latest"],
@@ -169,6 +169,7 @@ Deno.test("the ls table: aligned columns, further names below, absent platforms,
       digest: DIGEST_A,
       mediaType: "application/vnd.oci.image.index.v1+json",
       size: 3 * 1024 * 1024 / 2,
+      uncompressedLayers: 0,
     },
     {
       names: [],
@@ -176,6 +177,15 @@ Deno.test("the ls table: aligned columns, further names below, absent platforms,
       skippedPlatforms: [],
       configDigest: DIGEST_B,
       size: 900,
+      uncompressedLayers: 1,
+    },
+    {
+      names: ["app:v25"],
+      platforms: ["linux/arm64"],
+      skippedPlatforms: [],
+      digest: DIGEST_A,
+      size: 2048,
+      uncompressedLayers: 2,
     },
     {
       names: ["broken:1"],
@@ -183,6 +193,7 @@ Deno.test("the ls table: aligned columns, further names below, absent platforms,
       skippedPlatforms: [],
       digest: DIGEST_B,
       size: 0,
+      uncompressedLayers: 0,
       problem: 'manifest names "blobs/sha256/x", which is not in the archive',
     },
   ];
@@ -195,6 +206,9 @@ Deno.test("the ls table: aligned columns, further names below, absent platforms,
       "registry.example.com/team/app:latest",
       "  absent, left out by push: linux/s390x",
       `<none>     linux/amd64                  ${"-".padEnd(digestWidth)}   900 B`,
+      `app:v25    linux/arm64                  ${DIGEST_A}   2.0 KiB`,
+      "  2 layer(s) stored uncompressed: push compresses them, which changes the digest " +
+      "(--compression none keeps it)",
       `broken:1   -                            ${DIGEST_B}   -`,
       '  cannot be pushed: manifest names "blobs/sha256/x", which is not in the archive',
       "",
