@@ -117,13 +117,22 @@
  * for (const image of selection.images) console.log(image.names, image.layers.length);
  * ```
  *
+ * @example List the images an archive holds (what `docker-image-pusher ls` shows)
+ * ```ts
+ * import { listArchiveImages } from "./mod.ts";
+ *
+ * for (const image of await listArchiveImages("images.tar.zst")) {
+ *   console.log(image.names.join(","), image.platforms.join(","), image.digest, image.size);
+ * }
+ * ```
+ *
  * @example List the images of a containerd store (read-only, also while containerd runs)
  * ```ts
  * import { listContainerdImages, openContainerdStore } from "./mod.ts";
  *
  * const store = await openContainerdStore("/var/lib/containerd", { namespace: "k8s.io" });
  * for (const image of await listContainerdImages(store)) {
- *   console.log(image.name, image.digest, image.platforms.join(","));
+ *   console.log(image.names.join(","), image.digest, image.platforms.join(","));
  * }
  * ```
  *
@@ -167,11 +176,12 @@ export type {
 export {
   type ArchiveSource,
   type ContainerdImageRecord,
-  type ContainerdImageSummary,
   type ContainerdStore,
   type ContainerdStoreOptions,
+  type ImageSummary,
   type LargeEntryHandler,
   type LayoutOptions,
+  listArchiveImages,
   listContainerdImages,
   openArchive,
   openContainerdStore,

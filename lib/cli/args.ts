@@ -1,6 +1,6 @@
 /**
  * The command line: the subcommands `push` (also the flat form `docker-image-pusher -r … -f …`),
- * `pull` and `copy`, their flags from the one table in {@link ./flags.ts} with their
+ * `pull`, `copy` and `ls`, their flags from the one table in {@link ./flags.ts} with their
  * environment-variable defaults, validation, help and version. Parsing never exits the process;
  * it returns what to do or throws a usage error.
  *
@@ -12,11 +12,12 @@ import type { CopyOptions } from "../copy/options.ts";
 import { PusherError } from "../errors.ts";
 import type { PushOptions } from "../options.ts";
 import type { PullOptions } from "../pull/options.ts";
-import { copyOptions, pullOptions, pushOptions } from "./command_options.ts";
+import { copyOptions, listOptions, pullOptions, pushOptions } from "./command_options.ts";
 import { envNameFor } from "./env.ts";
 import { FlagReader } from "./flag_reader.ts";
 import { type CommandName, flagsOf, longName } from "./flags.ts";
 import { helpFooter } from "./help.ts";
+import type { ListOptions } from "./list_command.ts";
 
 /** How the user wants to see the run. */
 export interface OutputSettings {
@@ -45,12 +46,14 @@ export type CommandLine =
   | { action: "version"; text: string }
   | ({ action: "push"; options: PushOptions } & RunCommon)
   | ({ action: "pull"; options: PullOptions } & RunCommon)
-  | ({ action: "copy"; options: CopyOptions } & RunCommon);
+  | ({ action: "copy"; options: CopyOptions } & RunCommon)
+  | { action: "ls"; options: ListOptions };
 
 const DESCRIPTIONS: Readonly<Record<CommandName, string>> = {
   push: "push a docker/OCI image archive to a registry (the default command)",
   pull: "pull images from registries into one archive (docker load, podman load, skopeo, push)",
   copy: "copy an image from one registry to another",
+  ls: "list the images an archive or a containerd namespace holds: names, platforms, digest, size",
 };
 
 /** The commands as parsed: which one ran, and the help text captured when help was asked. */
@@ -99,9 +102,12 @@ function buildProgram(version: string, parsed: Parsed): Command {
     new Command("docker-image-pusher")
       .description(
         "Push a docker/OCI image archive to a container registry, no Docker daemon needed; " +
-          "pull images into an archive; copy images between registries.",
+          "pull images into an archive; copy images between registries; list what an archive " +
+          "or a containerd store holds.",
       )
-      .usage("[options] | push [options] | pull SOURCE... -o FILE | copy SOURCE TARGET")
+      .usage(
+        "[options] | push [options] | pull SOURCE... -o FILE | copy SOURCE TARGET | ls FILE",
+      )
       .version(version, "--version", "print the version")
       .enablePositionalOptions()
       .helpCommand(false),
@@ -128,6 +134,11 @@ function buildProgram(version: string, parsed: Parsed): Command {
       .description(DESCRIPTIONS.copy)
       .argument("<source>", "the image to copy, as docker names it")
       .argument("<target>", "where it goes: host[:port]/path/name:tag"),
+  );
+  program.addCommand(
+    configure(new Command("ls"), "ls", "ls", parsed)
+      .description(DESCRIPTIONS.ls)
+      .argument("[file]", "the archive to list (- reads stdin); leave out with --containerd-root"),
   );
   return program;
 }
@@ -192,5 +203,7 @@ export function parseCommandLine(
         options: copyOptions(flags, args[0] as string, args[1] as string),
         ...runCommon(flags, ["password", "src-password"]),
       };
+    case "ls":
+      return { action: "ls", options: listOptions(flags, args[0] as string | undefined) };
   }
 }

@@ -1,6 +1,6 @@
 /**
- * Turns a command's effective flag values into the options of `push()`, `pull()` or `copy()`,
- * checking what the flags alone cannot (missing values, flags that exclude each other).
+ * Turns a command's effective flag values into the options of `push()`, `pull()`, `copy()` or
+ * `ls`, checking what the flags alone cannot (missing values, flags that exclude each other).
  *
  * @module
  */
@@ -16,7 +16,9 @@ import {
   type PushOptions,
 } from "../options.ts";
 import type { PullOptions } from "../pull/options.ts";
+import { DEFAULT_NAMESPACE } from "../image/containerd_store.ts";
 import type { FlagReader } from "./flag_reader.ts";
+import type { ListOptions } from "./list_command.ts";
 
 const COMPRESSIONS: readonly Compression[] = ["none", "gzip", "zstd"];
 const FORMATS: readonly ManifestFormat[] = ["auto", "oci", "docker"];
@@ -72,14 +74,74 @@ function explicitCredentials(
   return username !== undefined && password !== undefined ? { username, password } : undefined;
 }
 
-/** The options of a push (the flat form and `push`). */
-export function pushOptions(flags: FlagReader): PushOptions {
-  const file = flags.text("file");
+/** A containerd store to read: its root and namespace. */
+interface ContainerdSource {
+  root: string;
+  namespace: string;
+}
+
+/**
+ * `--containerd-root` and `--namespace`: the store to read, or undefined when no root is given
+ * (then a `--namespace` typed on the command line is a usage error; one from the environment is
+ * ignored, so a shell that sets it for k3s can still push archives).
+ */
+function containerdSource(flags: FlagReader): ContainerdSource | undefined {
+  const root = flags.text("containerd-root");
+  if (root === undefined) {
+    if (flags.fromCommandLine("namespace")) {
+      throw new PusherError("usage", "--namespace needs --containerd-root", {
+        hint:
+          "pass --containerd-root /var/lib/containerd (k3s: /var/lib/rancher/k3s/agent/containerd)",
+      });
+    }
+    return undefined;
+  }
+  return { root, namespace: flags.text("namespace") ?? DEFAULT_NAMESPACE };
+}
+
+/** The options of `ls [FILE]`: an archive, or the containerd store the flags name. */
+export function listOptions(flags: FlagReader, file: string | undefined): ListOptions {
+  const store = containerdSource(flags);
+  const json = flags.flag("json");
+  if (store !== undefined) {
+    if (file !== undefined) {
+      throw new PusherError(
+        "usage",
+        `ls lists an archive or ${flags.label("containerd-root")}, not both`,
+      );
+    }
+    return { source: { kind: "containerd", ...store }, json };
+  }
   if (file === undefined) {
-    throw new PusherError("usage", "missing --file: which archive should be pushed?", {
-      hint: "pass -f image.tar (or -f - to read stdin)",
+    throw new PusherError("usage", "missing FILE: which archive should be listed?", {
+      hint: "pass an archive (docker-image-pusher ls image.tar), or --containerd-root DIR",
     });
   }
+  return { source: { kind: "archive", file }, json };
+}
+
+/**
+ * What a push reads: the archive of `-f`, or the containerd store of `--containerd-root` (then
+ * `file` is the label `containerd:DIR` that progress lines show).
+ */
+function pushSource(flags: FlagReader): { file: string; store?: ContainerdSource } {
+  const store = containerdSource(flags);
+  const archive = flags.text("file");
+  if (store !== undefined) {
+    if (archive !== undefined) throw flags.together("file", "containerd-root");
+    return { file: `containerd:${store.root}`, store };
+  }
+  if (archive === undefined) {
+    throw new PusherError("usage", "missing --file: which archive should be pushed?", {
+      hint: "pass -f image.tar (or -f - to read stdin, or --containerd-root DIR --image NAME)",
+    });
+  }
+  return { file: archive };
+}
+
+/** The options of a push (the flat form and `push`). */
+export function pushOptions(flags: FlagReader): PushOptions {
+  const { file, store } = pushSource(flags);
   const targets = flags.list("repository-url");
   if (targets.length === 0) {
     throw new PusherError("usage", "missing --repository-url: where should the image go?", {
@@ -140,6 +202,10 @@ export function pushOptions(flags: FlagReader): PushOptions {
     format: format as ManifestFormat,
     attestations: attestations as AttestationPolicy,
   };
+  if (store !== undefined) {
+    options.containerdRoot = store.root;
+    options.namespace = store.namespace;
+  }
   const image = flags.text("image");
   if (image !== undefined) options.image = image;
   const mountFrom = flags.text("mount-from");

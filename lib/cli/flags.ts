@@ -1,16 +1,17 @@
 /**
  * Every command-line flag in one table, with the commands that take it: credentials, TLS,
  * timeouts, retries, concurrency and output are shared by push, pull and copy; each command adds
- * its own. Each flag has a `DOCKER_PUSHER_*` environment variable (see {@link ./env.ts}).
+ * its own, and `ls` takes only what says what to list and how. Each flag has a `DOCKER_PUSHER_*` environment variable (see {@link ./env.ts}).
  *
  * @module
  */
 
+import { DEFAULT_NAMESPACE } from "../image/containerd_store.ts";
 import { DEFAULT_PUSH_SETTINGS } from "../options.ts";
 import { OUTAGE_BUDGET_MS } from "../transfer/retry.ts";
 
 /** The subcommands. The flat form `docker-image-pusher -r … -f …` is a push. */
-export type CommandName = "push" | "pull" | "copy";
+export type CommandName = "push" | "pull" | "copy" | "ls";
 
 /** One flag. */
 export interface FlagSpec {
@@ -30,6 +31,7 @@ export interface FlagSpec {
 
 const ALL: readonly CommandName[] = ["push", "pull", "copy"];
 const PUSH: readonly CommandName[] = ["push"];
+const CONTAINERD: readonly CommandName[] = ["push", "ls"];
 
 /** The flags of every command. */
 export const FLAGS: readonly FlagSpec[] = [
@@ -38,6 +40,20 @@ export const FLAGS: readonly FlagSpec[] = [
     description: "image archive to push (- reads stdin)",
     kind: "string",
     commands: PUSH,
+  },
+  {
+    flags: "--containerd-root <dir>",
+    description: "read images from this containerd root (e.g. /var/lib/containerd) instead of " +
+      "an archive; read-only, containerd may keep running",
+    kind: "string",
+    commands: CONTAINERD,
+  },
+  {
+    flags: "--namespace <name>",
+    description: "containerd namespace to read (k3s and Kubernetes keep their images in k8s.io)",
+    kind: "string",
+    commands: CONTAINERD,
+    defaultText: DEFAULT_NAMESPACE,
   },
   {
     flags: "-r, --repository-url <url>",
@@ -158,7 +174,7 @@ export const FLAGS: readonly FlagSpec[] = [
   },
   {
     flags: "--image <name:tag>",
-    description: "image to push from a multi-image archive",
+    description: "image to push from a multi-image archive or a containerd namespace",
     kind: "string",
     commands: PUSH,
   },
@@ -206,9 +222,9 @@ export const FLAGS: readonly FlagSpec[] = [
   },
   {
     flags: "--json",
-    description: "newline-delimited JSON events on stdout",
+    description: "newline-delimited JSON events on stdout (ls: one JSON document)",
     kind: "boolean",
-    commands: ALL,
+    commands: [...ALL, "ls"],
   },
   {
     flags: "--verbose",

@@ -44,6 +44,10 @@ const PUSH_EXAMPLES = `
 
   # check everything without writing to the registry
   docker-image-pusher -r registry.example.com/app:1 -f app.tar --dry-run
+
+  # an image straight from containerd's store, no export (k3s: add --namespace k8s.io)
+  docker-image-pusher push --containerd-root /var/lib/containerd --image app:1 \\
+      -r registry.example.com/app:1
 `;
 
 const PULL_EXAMPLES = `
@@ -63,11 +67,22 @@ const COPY_EXAMPLES = `
       src.example.com/app:1 dst.example.com/app:1 -u writer --password-stdin < token.txt
 `;
 
+const LS_EXAMPLES = `
+  # the images an archive holds, then push one of them
+  docker-image-pusher ls images.tar
+  docker-image-pusher -f images.tar --image app:1 -r registry.example.com/app:1
+
+  # the images k3s keeps, as one JSON document
+  docker-image-pusher ls --containerd-root /var/lib/rancher/k3s/agent/containerd \\
+      --namespace k8s.io --json
+`;
+
 const EXAMPLES: Readonly<Record<CommandName | "main", string>> = {
-  main: PUSH_EXAMPLES + PULL_EXAMPLES + COPY_EXAMPLES,
+  main: PUSH_EXAMPLES + PULL_EXAMPLES + COPY_EXAMPLES + LS_EXAMPLES,
   push: PUSH_EXAMPLES,
   pull: PULL_EXAMPLES,
   copy: COPY_EXAMPLES,
+  ls: LS_EXAMPLES,
 };
 
 const SUCCESS: Readonly<Record<CommandName | "main", string>> = {
@@ -75,6 +90,7 @@ const SUCCESS: Readonly<Record<CommandName | "main", string>> = {
   push: "pushed (or, with --dry-run, checked)",
   pull: "pulled: the archive is complete (or, with --dry-run, checked)",
   copy: "copied (or, with --dry-run, checked)",
+  ls: "listed (images push would refuse are listed with the reason)",
 };
 
 /** Text printed after the option list by `--help` for a command (`main`: the program's). */

@@ -1,6 +1,6 @@
 /**
- * The command-line program: parse, set up output, run the command (push, pull or copy), print
- * the result or one error line, and return the exit code. `main.ts` only calls {@link runCli}.
+ * The command-line program: parse, set up output, run the command (push, pull, copy or ls),
+ * print the result or one error line, and return the exit code. `main.ts` only calls {@link runCli}.
  *
  * @module
  */
@@ -18,6 +18,7 @@ import { parseReference } from "../registry/reference.ts";
 import { VERSION } from "../version.ts";
 import { type CommandLine, parseCommandLine } from "./args.ts";
 import { createDisplay, writeStderr, writeStdout } from "./display_factory.ts";
+import { runList } from "./list_command.ts";
 
 async function readPasswordFromStdin(): Promise<string> {
   const text = await new Response(Deno.stdin.readable).text();
@@ -97,6 +98,11 @@ export async function runCli(
     }
     if (command.action === "version") {
       writeStdout(`docker-image-pusher ${command.text}\n`);
+      return 0;
+    }
+    if (command.action === "ls") {
+      json = command.options.json;
+      writeStdout(await runList(command.options));
       return 0;
     }
     verbose = command.output.verbose;

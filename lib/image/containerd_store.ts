@@ -22,17 +22,17 @@ import { PusherError } from "../errors.ts";
 import { CONTAINERD_NAME_ANNOTATION } from "../oci/annotations.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { IMAGE_MANIFEST_TYPES, INDEX_TYPES, OCI_INDEX } from "../oci/media_types.ts";
-import { type Platform, platformName } from "../oci/platform.ts";
 import {
   type ContainerdImageRecord,
   type ContainerdNamespace,
   readContainerdMetadata,
 } from "./containerd_metadata.ts";
+import { type ImageSummary, summarizeImages } from "./archive_listing.ts";
 import { fileRangeStream, openForReading, readFully } from "./file_io.ts";
 import { resolveLayout } from "./layout.ts";
 import type { RandomAccessArchive } from "./random_access.ts";
 import { normalizeEntryPath } from "./tar_path.ts";
-import type { ArchiveImage, ImageSelection } from "./types.ts";
+import type { ImageSelection } from "./types.ts";
 
 /** Where containerd keeps sha256 blobs under its root. */
 export const CONTENT_BLOBS_PATH = "io.containerd.content.v1.content/blobs/sha256";
@@ -63,27 +63,6 @@ export interface ContainerdStore extends RandomAccessArchive {
   readonly namespaces: readonly string[];
   /** The namespace's images, in name order, as the metadata database records them. */
   readonly images: readonly ContainerdImageRecord[];
-}
-
-/** An image of a store as {@link listContainerdImages} describes it. */
-export interface ContainerdImageSummary {
-  /** The image name. */
-  name: string;
-  /** Digest of the target (index or manifest). */
-  digest: string;
-  /** Media type of the target. */
-  mediaType: string;
-  /** Size of the target document. */
-  size: number;
-  /**
-   * Platforms whose blobs are all present (`os/architecture[/variant]`, BuildKit attestations as
-   * `unknown/unknown`, as `ctr images ls` shows them).
-   */
-  platforms: string[];
-  /** Platforms the target names whose blobs are absent. */
-  skippedPlatforms: string[];
-  /** Why the image cannot be pushed from this store, when it cannot. */
-  problem?: string;
 }
 
 /** A blob file of the namespace. */
@@ -139,11 +118,6 @@ class NamespaceView implements ContainerdStore {
     this.#blobs = blobs;
     this.#index = indexDocument(images);
     this.fileSize = [...blobs.values()].reduce((sum, blob) => sum + blob.size, 0);
-  }
-
-  /** The same namespace with an index naming only `record`. */
-  narrowedTo(record: ContainerdImageRecord): NamespaceView {
-    return new NamespaceView(this.path, this.namespace, this.namespaces, [record], this.#blobs);
   }
 
   #where(): string {
@@ -293,70 +267,35 @@ export async function resolveContainerdImage(
   store: ContainerdStore,
   name?: string,
 ): Promise<ImageSelection> {
-  return await resolveLayout(store, { image: name });
+  return await resolveLayout(store, {
+    image: name,
+    lsArguments: ["--containerd-root", store.path, "--namespace", store.namespace],
+  });
 }
 
-/** `os/architecture[/variant]` of an image: its index entry's platform, or its config's. */
-function platformOf(image: ArchiveImage): string {
-  if (image.platform !== undefined) return platformName(image.platform);
-  try {
-    const config: unknown = JSON.parse(new TextDecoder().decode(image.config.bytes));
-    const fields = config as Partial<Record<keyof Platform, unknown>>;
-    if (typeof fields.os === "string" && typeof fields.architecture === "string") {
-      const platform: Platform = { os: fields.os, architecture: fields.architecture };
-      if (typeof fields.variant === "string") platform.variant = fields.variant;
-      return platformName(platform);
-    }
-  } catch {
-    // A config that is not JSON names no platform.
-  }
-  return "unknown";
-}
-
-/** Describes one image: what is present, what is not, or why it cannot be pushed. */
-async function summarize(
-  view: NamespaceView,
-  record: ContainerdImageRecord,
-): Promise<ContainerdImageSummary> {
-  const summary: ContainerdImageSummary = {
-    name: record.name,
+/** Describes a record whose target this tool cannot push. */
+function unpushable(record: ContainerdImageRecord): ImageSummary {
+  return {
+    names: [record.name],
     digest: record.target.digest,
     mediaType: record.target.mediaType,
-    size: record.target.size,
     platforms: [],
     skippedPlatforms: [],
-  };
-  if (!isPushable(record)) {
-    summary.problem = `its target ${record.target.digest} has unsupported media type "${
+    size: 0,
+    uncompressedLayers: 0,
+    problem: `its target ${record.target.digest} has unsupported media type "${
       record.target.mediaType || "(none)"
-    }"`;
-    return summary;
-  }
-  try {
-    const selection = await resolveLayout(view.narrowedTo(record));
-    summary.platforms = selection.images.map(platformOf);
-    summary.skippedPlatforms = selection.skippedPlatforms;
-  } catch (error) {
-    if (!(error instanceof PusherError)) throw error;
-    summary.problem = error.message;
-  }
-  return summary;
+    }"`,
+  };
 }
 
 /**
- * Lists the images of the store's namespace with the platforms present and absent, for `ls`.
- * An image that cannot be pushed is listed with the reason in `problem`.
+ * Lists the images of the store's namespace as `ls` shows them, with the platforms present and
+ * absent: one summary per target (names sharing a target are listed together), then the images
+ * whose target cannot be pushed, with the reason in `problem`.
  */
-export async function listContainerdImages(
-  store: ContainerdStore,
-): Promise<ContainerdImageSummary[]> {
-  if (!(store instanceof NamespaceView)) {
-    throw new PusherError(
-      "internal",
-      "listContainerdImages needs a store from openContainerdStore",
-    );
-  }
-  const summaries: ContainerdImageSummary[] = [];
-  for (const record of store.images) summaries.push(await summarize(store, record));
-  return summaries;
+export async function listContainerdImages(store: ContainerdStore): Promise<ImageSummary[]> {
+  const pushable = store.images.some(isPushable);
+  const listed = pushable ? await summarizeImages(store) : [];
+  return [...listed, ...store.images.filter((record) => !isPushable(record)).map(unpushable)];
 }

@@ -91,12 +91,28 @@ function matchingStages<T>(requested: string): Array<(candidate: Candidate<T>) =
   ];
 }
 
+/** A word as a POSIX shell reads it back: as it is when plain, single-quoted otherwise. */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/** The hint of a refusal to guess among several images: list them with `ls`, then choose. */
+function listThenChooseHint(lsArguments: readonly string[] | undefined): string {
+  const shown = lsArguments === undefined ? "FILE" : lsArguments.map(shellWord).join(" ");
+  return `run "docker-image-pusher ls ${shown}" to list them, then pass --image NAME:TAG`;
+}
+
 /**
  * Picks the image to push. Without `requested`, the archive must hold exactly one image; otherwise
- * a usage error lists what it holds. With `requested`, the first matching stage (exact name,
- * canonical name, bare OCI tag, digest) must match exactly one image.
+ * a usage error lists what it holds and points to `ls` (run with `lsArguments`, `FILE` when
+ * absent). With `requested`, the first matching stage (exact name, canonical name, bare OCI tag,
+ * digest) must match exactly one image.
  */
-export function selectCandidate<T>(candidates: Candidate<T>[], requested: string | undefined): T {
+export function selectCandidate<T>(
+  candidates: Candidate<T>[],
+  requested: string | undefined,
+  lsArguments?: readonly string[],
+): T {
   const listing = candidates.map(label).join(", ");
   const first = candidates[0];
   if (first === undefined) throw new PusherError("input", "the archive holds no images");
@@ -105,7 +121,7 @@ export function selectCandidate<T>(candidates: Candidate<T>[], requested: string
     throw new PusherError(
       "usage",
       `the archive holds ${candidates.length} images (${listing}); choose one with --image`,
-      { hint: `e.g. --image ${familiarName(first.names[0] ?? first.refNames[0] ?? "NAME:TAG")}` },
+      { hint: listThenChooseHint(lsArguments) },
     );
   }
   for (const stage of matchingStages<T>(requested)) {

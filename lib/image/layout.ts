@@ -1,19 +1,34 @@
 /**
  * Tells an archive's layout from its entries and resolves what to push: OCI metadata
- * (`index.json`) when present, docker's `manifest.json` otherwise.
+ * (`index.json`) when present, docker's `manifest.json` otherwise. Lists every image it holds
+ * the same way, for `ls`.
  *
  * @module
  */
 
 import { PusherError } from "../errors.ts";
-import { resolveDockerLayout } from "./layout_docker.ts";
-import { resolveOciLayout } from "./layout_oci.ts";
+import { listDockerLayout, resolveDockerLayout } from "./layout_docker.ts";
+import { listOciLayout, resolveOciLayout } from "./layout_oci.ts";
+import type { LayoutImage, LayoutOptions } from "./layout_choice.ts";
 import type { EntryView, ImageSelection } from "./types.ts";
 
-/** Options of {@link resolveLayout}. */
-export interface LayoutOptions {
-  /** Which image of a multi-image archive (`name:tag`, a bare tag, or a digest). */
-  image?: string | undefined;
+export type { LayoutImage, LayoutOptions } from "./layout_choice.ts";
+
+/** Why an archive with neither usable `index.json` nor `manifest.json` is no image archive. */
+function notAnImageArchive(view: EntryView): PusherError {
+  if (view.has("repositories")) {
+    return new PusherError(
+      "input",
+      "the archive has a repositories file but no manifest.json: a docker save from before " +
+        "Docker 1.10, which this tool does not read",
+      { hint: "docker load it, then docker save it again with a current docker" },
+    );
+  }
+  return new PusherError(
+    "input",
+    "the archive has neither manifest.json nor index.json, so it is not an image archive",
+    { hint: "expected the output of docker save, skopeo/podman copy, or buildx --output type=oci" },
+  );
 }
 
 /**
@@ -32,17 +47,19 @@ export async function resolveLayout(
     if (selection !== undefined) return selection;
   }
   if (view.has("manifest.json")) return await resolveDockerLayout(view, options);
-  if (view.has("repositories")) {
-    throw new PusherError(
-      "input",
-      "the archive has a repositories file but no manifest.json: a docker save from before " +
-        "Docker 1.10, which this tool does not read",
-      { hint: "docker load it, then docker save it again with a current docker" },
-    );
+  throw notAnImageArchive(view);
+}
+
+/**
+ * Every image an archive holds, in the order its metadata lists them, each resolved as a push
+ * choosing it would resolve it (an image that push would refuse carries the error). Throws what
+ * {@link resolveLayout} throws when the archive's metadata as a whole is unusable.
+ */
+export async function listLayout(view: EntryView): Promise<LayoutImage[]> {
+  if (view.has("index.json")) {
+    const listed = await listOciLayout(view);
+    if (listed !== undefined) return listed;
   }
-  throw new PusherError(
-    "input",
-    "the archive has neither manifest.json nor index.json, so it is not an image archive",
-    { hint: "expected the output of docker save, skopeo/podman copy, or buildx --output type=oci" },
-  );
+  if (view.has("manifest.json")) return await listDockerLayout(view);
+  throw notAnImageArchive(view);
 }

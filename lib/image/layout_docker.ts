@@ -20,6 +20,7 @@ import {
   stringArrayField,
 } from "./json_document.ts";
 import { type Candidate, selectCandidate } from "./image_select.ts";
+import { type LayoutImage, type LayoutOptions, settle } from "./layout_choice.ts";
 import type { ArchiveImage, ArchiveLayer, EntryView, ImageSelection } from "./types.ts";
 
 /** One `manifest.json` entry. */
@@ -31,10 +32,6 @@ interface ManifestItem {
 }
 
 /**
- * The digest an entry's name states: `<hex>`, `<hex>.json`, `<hex>.tar` at the top, or
- * `blobs/sha256/<hex>`.
- */
-/**
  * The compression an archive entry's name declares (`.gz`, `.tgz`, `.zst`); `"none"` otherwise.
  * Docker's `manifest.json` gives no media types, so names are all there is before the bytes.
  */
@@ -44,6 +41,10 @@ function nameCompression(path: string): Compression {
   return "none";
 }
 
+/**
+ * The digest an entry's name states: `<hex>`, `<hex>.json`, `<hex>.tar` at the top, or
+ * `blobs/sha256/<hex>`.
+ */
 function digestFromName(path: string): string | undefined {
   const match = /^(?:blobs\/sha256\/)?([a-f0-9]{64})(?:\.json|\.tar)?$/.exec(path);
   return match?.[1] === undefined ? undefined : `sha256:${match[1]}`;
@@ -119,13 +120,10 @@ async function loadImage(view: EntryView, item: ManifestItem): Promise<LoadedIma
   return { image, warnings };
 }
 
-/** Resolves the image to push from docker's `manifest.json`. */
-export async function resolveDockerLayout(
-  view: EntryView,
-  options: { image?: string | undefined },
-): Promise<ImageSelection> {
+/** The images `manifest.json` lists, as candidates to choose from. */
+async function dockerCandidates(view: EntryView): Promise<Candidate<ManifestItem>[]> {
   const items = parseManifestList(await view.read("manifest.json")).map(parseItem);
-  const candidates = items.map((item): Candidate<ManifestItem> => {
+  return items.map((item): Candidate<ManifestItem> => {
     const digest = digestFromName(item.config);
     return {
       names: item.repoTags,
@@ -135,6 +133,33 @@ export async function resolveDockerLayout(
       value: item,
     };
   });
-  const { image, warnings } = await loadImage(view, selectCandidate(candidates, options.image));
+}
+
+async function loadSelection(view: EntryView, item: ManifestItem): Promise<ImageSelection> {
+  const { image, warnings } = await loadImage(view, item);
   return { family: "docker", images: [image], skippedPlatforms: [], warnings };
+}
+
+/** Resolves the image to push from docker's `manifest.json`. */
+export async function resolveDockerLayout(
+  view: EntryView,
+  options: LayoutOptions,
+): Promise<ImageSelection> {
+  const candidates = await dockerCandidates(view);
+  return await loadSelection(
+    view,
+    selectCandidate(candidates, options.image, options.lsArguments),
+  );
+}
+
+/** Every image docker's `manifest.json` lists, each resolved as a push choosing it would. */
+export async function listDockerLayout(view: EntryView): Promise<LayoutImage[]> {
+  const listed: LayoutImage[] = [];
+  for (const candidate of await dockerCandidates(view)) {
+    listed.push({
+      names: candidate.names,
+      resolved: await settle(loadSelection(view, candidate.value)),
+    });
+  }
+  return listed;
 }

@@ -40,6 +40,7 @@ import {
   stringMapField,
 } from "./json_document.ts";
 import { type Candidate, selectCandidate } from "./image_select.ts";
+import { type LayoutImage, type LayoutOptions, settle } from "./layout_choice.ts";
 import type {
   ArchiveImage,
   ArchiveLayer,
@@ -375,15 +376,8 @@ async function dockerRepoTags(view: EntryView): Promise<Map<string, string[]>> {
   return tags;
 }
 
-/**
- * Resolves an OCI layout archive. Returns undefined when the archive's `manifest.json` is the
- * usable part: docker 25+ `docker save <image-id>` writes an `index.json` whose `manifests` is
- * null, and docker 25.0.0's OCI manifest lists no layers although its config has some.
- */
-export async function resolveOciLayout(
-  view: EntryView,
-  options: { image?: string | undefined },
-): Promise<ImageSelection | undefined> {
+/** The images `index.json` lists; undefined when `manifest.json` is the usable part. */
+async function ociCandidates(view: EntryView): Promise<Candidate<TopLevelImage>[] | undefined> {
   const json = parseJsonObject(await view.read("index.json"), "index.json");
   const descriptors = arrayField(json, "manifests", "index.json", true).map((value, i) =>
     parseDescriptor(value, `index.json entry ${i + 1}`)
@@ -392,7 +386,17 @@ export async function resolveOciLayout(
     if (view.has("manifest.json")) return undefined;
     throw new PusherError("input", "index.json lists no images");
   }
-  const chosen = selectCandidate(groupByDigest(descriptors), options.image);
+  return groupByDigest(descriptors);
+}
+
+/**
+ * Resolves one image `index.json` lists, named by docker's `RepoTags` when the archive has them;
+ * undefined when `manifest.json` is the usable part.
+ */
+async function loadTopLevel(
+  view: EntryView,
+  chosen: TopLevelImage,
+): Promise<ImageSelection | undefined> {
   const selection = INDEX_TYPES.has(chosen.descriptor.mediaType)
     ? await loadIndex(view, chosen.descriptor, chosen.names)
     : await loadSingle(view, chosen.descriptor, chosen.names);
@@ -403,4 +407,37 @@ export async function resolveOciLayout(
     if (tags !== undefined && tags.length > 0) image.names = tags;
   }
   return selection;
+}
+
+/**
+ * Resolves an OCI layout archive. Returns undefined when the archive's `manifest.json` is the
+ * usable part: docker 25+ `docker save <image-id>` writes an `index.json` whose `manifests` is
+ * null, and docker 25.0.0's OCI manifest lists no layers although its config has some.
+ */
+export async function resolveOciLayout(
+  view: EntryView,
+  options: LayoutOptions,
+): Promise<ImageSelection | undefined> {
+  const candidates = await ociCandidates(view);
+  if (candidates === undefined) return undefined;
+  return await loadTopLevel(
+    view,
+    selectCandidate(candidates, options.image, options.lsArguments),
+  );
+}
+
+/**
+ * Every image an OCI layout archive lists, each resolved as a push choosing it would. Returns
+ * undefined when the archive's `manifest.json` is the usable part (see {@link resolveOciLayout}).
+ */
+export async function listOciLayout(view: EntryView): Promise<LayoutImage[] | undefined> {
+  const candidates = await ociCandidates(view);
+  if (candidates === undefined) return undefined;
+  const listed: LayoutImage[] = [];
+  for (const candidate of candidates) {
+    const resolved = await settle(loadTopLevel(view, candidate.value));
+    if (resolved === undefined) return undefined;
+    listed.push({ names: candidate.value.names, descriptor: candidate.value.descriptor, resolved });
+  }
+  return listed;
 }

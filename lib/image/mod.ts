@@ -1,6 +1,7 @@
 /**
  * Image archive reading: open an archive (random access for plain tar files, one streaming pass
- * for compressed files and standard input), then resolve its layout to the image(s) to push.
+ * for compressed files and standard input), then resolve its layout to the image(s) to push, or
+ * list every image it holds.
  * Image archive writing: plan a Docker-25-style archive from pulled manifests, then stream it as
  * tar bytes, with blobs streamed in directly or from a staging directory. Containerd content
  * stores: one namespace read-only, seen as an OCI layout whose blobs are the store's files.
@@ -27,9 +28,9 @@ export {
   type StreamScanOptions,
   type StreamScanResult,
 } from "./stream_scan.ts";
-export { type LayoutOptions, resolveLayout } from "./layout.ts";
+export { type LayoutImage, type LayoutOptions, listLayout, resolveLayout } from "./layout.ts";
+export { type ImageSummary, listArchiveImages, summarizeImages } from "./archive_listing.ts";
 export {
-  type ContainerdImageSummary,
   type ContainerdStore,
   type ContainerdStoreOptions,
   listContainerdImages,

@@ -15,10 +15,10 @@
  */
 
 import { PusherError } from "../errors.ts";
-import { openContainerdStore } from "../image/containerd_store.ts";
+import { DEFAULT_NAMESPACE, openContainerdStore } from "../image/containerd_store.ts";
 import { type ArchiveSource, openArchive } from "../image/open_archive.ts";
 import type { RandomAccessArchive } from "../image/random_access.ts";
-import { resolveLayout } from "../image/layout.ts";
+import { type LayoutOptions, resolveLayout } from "../image/layout.ts";
 import type { ImageSelection } from "../image/types.ts";
 import type { EventSink } from "../logging/events.ts";
 import { Redactor } from "../logging/redact.ts";
@@ -259,8 +259,15 @@ async function publishShaped(
   }
 }
 
-function imageOption(options: PushOptions): { image?: string } {
-  return options.image !== undefined ? { image: options.image } : {};
+/** The layout options of a push: the image it names, and how `ls` lists its source. */
+function imageOption(options: PushOptions): LayoutOptions {
+  const lsArguments = options.containerdRoot === undefined ? [options.file] : [
+    "--containerd-root",
+    options.containerdRoot,
+    "--namespace",
+    options.namespace ?? DEFAULT_NAMESPACE,
+  ];
+  return { image: options.image, lsArguments };
 }
 
 /** The result of a push that got this far, also sent as the `result` event. */

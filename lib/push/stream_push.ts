@@ -7,7 +7,7 @@
  */
 
 import { PusherError } from "../errors.ts";
-import { resolveLayout } from "../image/layout.ts";
+import { type LayoutOptions, resolveLayout } from "../image/layout.ts";
 import { scanArchiveStream } from "../image/stream_scan.ts";
 import type { ArchiveLayer, ImageSelection } from "../image/types.ts";
 import { uploadBlob } from "./blob_upload.ts";
@@ -81,7 +81,7 @@ export async function pushFromStream(
   ctx: RunContext,
   stream: ReadableStream<Uint8Array>,
   name: string,
-  imageOption: { image?: string },
+  imageOption: LayoutOptions,
 ): Promise<{ selection: ImageSelection; layers: Map<string, BlobRef> }> {
   // The start line waits for the first upload or for the layout, so a stream that holds no image
   // ends with its error alone.

@@ -46,6 +46,11 @@ async function fileDigests(root: string): Promise<Map<string, string>> {
   return digests;
 }
 
+/** The file containerd keeps a blob in. */
+function blobFile(root: string, digest: string): string {
+  return `${root}/io.containerd.content.v1.content/blobs/sha256/${digest.slice("sha256:".length)}`;
+}
+
 async function drain(stream: ReadableStream<Uint8Array>): Promise<string> {
   const hash = createHash("sha256");
   for await (const chunk of stream) hash.update(chunk);
@@ -119,13 +124,19 @@ Deno.test("containerd store: listing, skipped platforms, lock-free reads, unchan
       assert.deepEqual(await readerListing(root), expected);
       const store = await openContainerdStore(root, { namespace: "all" });
       assert.deepEqual(store.namespaces, ["all", "one", "two"]);
+      const blobs = new Set(
+        multiPlatform.images.flatMap((image) => [image.configDigest, ...image.layerDigests]),
+      );
+      let storedBytes = 0;
+      for (const digest of blobs) storedBytes += (await Deno.stat(blobFile(root, digest))).size;
       assert.deepEqual(await listContainerdImages(store), [{
-        name: APP,
-        digest: multiPlatform.indexDigest,
-        mediaType: "application/vnd.oci.image.index.v1+json",
-        size: store.images[0]?.target.size,
+        names: [APP],
         platforms: ["linux/amd64", "linux/arm64/v8", "unknown/unknown"],
         skippedPlatforms: [],
+        size: storedBytes,
+        uncompressedLayers: 0,
+        digest: multiPlatform.indexDigest,
+        mediaType: "application/vnd.oci.image.index.v1+json",
       }]);
     },
   );
@@ -249,8 +260,8 @@ Deno.test("containerd store: listing, skipped platforms, lock-free reads, unchan
       for (const namespace of NAMESPACES) {
         const store = await openContainerdStore(root, { namespace });
         for (const summary of await listContainerdImages(store)) {
-          assert.equal(summary.problem, undefined, `${namespace} ${summary.name}`);
-          const selection = await resolveContainerdImage(store, summary.name);
+          assert.equal(summary.problem, undefined, `${namespace} ${summary.names}`);
+          const selection = await resolveContainerdImage(store, summary.names[0]);
           for (const image of selection.images) {
             for (const layer of image.layers) await drain(store.openEntry(layer.entry));
           }

@@ -1,14 +1,17 @@
 /**
  * Keeps the README true: the demo task runs, both ways to run from source push an image, the
  * batch-loop example works as written (with the tool on PATH as `docker-image-pusher`), the
- * registry recipes run against local stand-ins of those registries, every flag in the flag table
- * exists in `--help` and the other way round, and the exit-code table matches the code.
+ * registry recipes run against local stand-ins of those registries, the `ls` example prints the
+ * table it shows, the containerd recipe lists and pushes from a real containerd store, every flag
+ * in the flag table exists in `--help` and the other way round, and the exit-code table matches
+ * the code.
  */
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { EXIT_CODES } from "../../lib/errors.ts";
 import { REPO_ROOT, runPusher } from "../helpers/cli.ts";
+import { startContainerd } from "../helpers/containerd.ts";
 import { sharedFixtures, writeBuildkitLayout } from "../helpers/fixtures.ts";
 import { startNginx } from "../helpers/nginx.ts";
 import { pullAndVerify, skopeoInspect } from "../helpers/pull_verify.ts";
@@ -29,6 +32,42 @@ function firstCodeBlock(text: string, language: string): string {
   const match = text.match(new RegExp("```" + language + "\\n([\\s\\S]*?)```"));
   assert.ok(match?.[1], `a ${language} code block`);
   return match[1];
+}
+
+/** The commands of a shell code block: continuation lines joined, comments left out. */
+function shellCommands(block: string): string[] {
+  return block.replaceAll("\\\n", " ").split("\n")
+    .filter((line) => line.trim() !== "" && !line.trim().startsWith("#"));
+}
+
+/** A section of the Chinese README, from its heading to the next. */
+async function chineseSection(heading: string): Promise<string> {
+  const chinese = await Deno.readTextFile(join(REPO_ROOT, "README.zh-CN.md"));
+  const start = chinese.indexOf(`\n## ${heading}\n`);
+  assert.ok(start >= 0, `README.zh-CN.md has a "${heading}" section`);
+  const end = chinese.indexOf("\n## ", start + 4);
+  return chinese.slice(start, end < 0 ? undefined : end);
+}
+
+/** Runs one README command with `sh` in `dir`, the tool on PATH. */
+async function runShell(
+  command: string,
+  dir: string,
+  bin: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const run = await new Deno.Command("sh", {
+    args: ["-e", "-c", command],
+    cwd: dir,
+    env: {
+      PATH: `${bin}:${Deno.env.get("PATH")}`,
+      DOCKER_PUSHER_CACHE_DIR: join(dir, "cache"),
+      NO_COLOR: "1",
+    },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return { code: run.code, stdout: decoder.decode(run.stdout), stderr: decoder.decode(run.stderr) };
 }
 
 /** Puts a `docker-image-pusher` on a PATH directory inside `dir`, running this checkout. */
@@ -210,14 +249,11 @@ Deno.test("the Chinese README documents the same flags, variables and exit codes
 });
 
 Deno.test("every registry recipe in the README pushes to a local stand-in of its registry", async () => {
-  const commandsOf = (block: string): string[] =>
-    block.replaceAll("\\\n", " ").split("\n")
-      .filter((line) => line.trim() !== "" && !line.startsWith("#"));
-  const commands = commandsOf(firstCodeBlock(section("Registry recipes"), "sh"));
+  const commands = shellCommands(firstCodeBlock(section("Registry recipes"), "sh"));
   const chinese = await Deno.readTextFile(join(REPO_ROOT, "README.zh-CN.md"));
   const chineseSection = chinese.slice(chinese.indexOf("\n## 仓库适配指南\n"));
   assert.deepEqual(
-    commandsOf(firstCodeBlock(chineseSection, "sh")),
+    shellCommands(firstCodeBlock(chineseSection, "sh")),
     commands,
     "the Chinese README shows the same recipe commands",
   );
@@ -314,6 +350,87 @@ Deno.test("every registry recipe in the README pushes to a local stand-in of its
     await check("harbor.example.com", "robot$myproject+ci", secrets.ROBOT_SECRET);
     const refused = (await nginx.requests()).filter((request) => request.status === 413);
     assert.ok(refused.length > 0, "nginx answered 413 before the chunks fitted");
+  } finally {
+    await registry.stop();
+  }
+});
+
+Deno.test("the ls example prints the table the README shows, and its push works", async () => {
+  const text = section("List: what an archive holds");
+  const script = firstCodeBlock(text, "sh");
+  const shown = firstCodeBlock(text.slice(text.indexOf(script) + script.length + "```".length), "");
+  const chinese = await chineseSection("列出归档内容：ls");
+  const chineseScript = firstCodeBlock(chinese, "sh");
+  assert.equal(chineseScript, script, "the Chinese README shows the same commands");
+  assert.equal(
+    firstCodeBlock(
+      chinese.slice(chinese.indexOf(chineseScript) + chineseScript.length + "```".length),
+      "",
+    ),
+    shown,
+    "and the same table",
+  );
+  const fixture = (await sharedFixtures())["docker-legacy-multi"];
+  const registry = await startRegistry();
+  await using temp = await tempDir();
+  try {
+    const bin = await installWrapper(temp.path);
+    await Deno.copyFile(fixture.path, join(temp.path, "images.tar"));
+    const [list, push, ...rest] = shellCommands(script)
+      .map((command) => command.replaceAll("registry.example.com/", `${registry.host}/`));
+    assert.ok(list && push && rest.length === 0, script);
+    const listed = await runShell(list, temp.path, bin);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.equal(listed.stdout, shown);
+    const pushed = await runShell(push, temp.path, bin);
+    assert.equal(pushed.code, 0, pushed.stderr);
+    await pullAndVerify(`${registry.host}/team/tools:v2`, {
+      expectedConfigDigest: fixture.configDigest,
+      expectedDiffIds: fixture.diffIds,
+    });
+  } finally {
+    await registry.stop();
+  }
+});
+
+Deno.test("the containerd recipe lists and pushes from a real containerd store", async () => {
+  const script = firstCodeBlock(
+    section("Push from a containerd store (k3s, Kubernetes nodes)"),
+    "sh",
+  );
+  const chinese = await chineseSection("从 containerd 存储推送（k3s、Kubernetes 节点）");
+  assert.deepEqual(
+    shellCommands(firstCodeBlock(chinese, "sh")),
+    shellCommands(script),
+    "the Chinese README shows the same commands",
+  );
+  const k3sRoot = "/var/lib/rancher/k3s/agent/containerd";
+  // Images a node pulled have compressed layers, so the push keeps the store's digest.
+  const fixture = (await sharedFixtures())["oci-archive"];
+  await using containerd = await startContainerd();
+  await containerd.importArchive("k8s.io", fixture.path, { baseName: "docker.io/library/app" });
+  const [stored] = await containerd.listImages("k8s.io");
+  assert.equal(stored?.name, "docker.io/library/app:v1");
+  const registry = await startRegistry();
+  await using temp = await tempDir();
+  try {
+    const bin = await installWrapper(temp.path);
+    const [list, push, ...rest] = shellCommands(script).map((command) =>
+      command.replaceAll(k3sRoot, containerd.root)
+        .replaceAll("registry.example.com/", `${registry.host}/`)
+    );
+    assert.ok(list && push && rest.length === 0, script);
+    const listed = await runShell(list, temp.path, bin);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, new RegExp(`^app:v1\\s+linux/amd64\\s+${stored.digest}\\s`, "m"));
+    const pushed = await runShell(push, temp.path, bin);
+    assert.equal(pushed.code, 0, pushed.stderr);
+    assert.equal(pushed.stdout.trim(), `${registry.host}/team/app@${stored.digest}`);
+    await pullAndVerify(`${registry.host}/team/app:v1`, {
+      expectedManifestDigest: stored.digest,
+      expectedConfigDigest: fixture.configDigest,
+      expectedDiffIds: fixture.diffIds,
+    });
   } finally {
     await registry.stop();
   }

@@ -72,6 +72,23 @@ const ROWS: readonly Row[] = [
     fromFlag: "from-flag.tar",
   },
   {
+    variable: "DOCKER_PUSHER_CONTAINERD_ROOT",
+    envValue: "/env/containerd",
+    flagArgs: ["--containerd-root", "/flag/containerd"],
+    read: (command) => [command.options.containerdRoot, command.options.file],
+    fromEnv: ["/env/containerd", "containerd:/env/containerd"],
+    fromFlag: ["/flag/containerd", "containerd:/flag/containerd"],
+  },
+  {
+    variable: "DOCKER_PUSHER_NAMESPACE",
+    envValue: "k8s.io",
+    flagArgs: ["--namespace", "moby"],
+    read: (command) => command.options.namespace,
+    fromEnv: "k8s.io",
+    fromFlag: "moby",
+    alongside: { DOCKER_PUSHER_CONTAINERD_ROOT: "/var/lib/containerd" },
+  },
+  {
     variable: "DOCKER_PUSHER_REPOSITORY_URL",
     envValue: "env.test/app:1,env.test/app:2",
     flagArgs: ["-r", "flag.test/app:1"],
@@ -187,10 +204,17 @@ const ROWS: readonly Row[] = [
   booleanRow("DOCKER_PUSHER_QUIET", "--quiet", (c) => c.output.quiet),
 ];
 
+/** Rows whose push reads something other than `-f` (so `-f` is left out). */
+const SOURCE_VARIABLES = [
+  "DOCKER_PUSHER_FILE",
+  "DOCKER_PUSHER_CONTAINERD_ROOT",
+  "DOCKER_PUSHER_NAMESPACE",
+];
+
 /** The base arguments a row adds its own to: `-f` and `-r`, unless the row is about them. */
 function baseArgs(row: Row): string[] {
   return [
-    ...(row.variable === "DOCKER_PUSHER_FILE" ? [] : FILE_ARGS),
+    ...(SOURCE_VARIABLES.includes(row.variable) ? [] : FILE_ARGS),
     ...(row.variable === "DOCKER_PUSHER_REPOSITORY_URL" ? [] : TARGET_ARGS),
   ];
 }

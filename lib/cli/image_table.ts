@@ -1,0 +1,58 @@
+/**
+ * The table `ls` prints: one row per image (name, platforms, digest, size), further names on the
+ * lines below the first, then what push would leave out or change, or why it would refuse the
+ * image.
+ *
+ * @module
+ */
+
+import type { ImageSummary } from "../image/archive_listing.ts";
+import { familiarName } from "../image/image_select.ts";
+import { formatBytes } from "../logging/format.ts";
+
+const HEADINGS = ["NAME", "PLATFORMS", "DIGEST", "SIZE"] as const;
+
+/** The cells of an image's first line. */
+function cells(image: ImageSummary): string[] {
+  return [
+    image.names[0] === undefined ? "<none>" : familiarName(image.names[0]),
+    image.platforms.length === 0 ? "-" : image.platforms.join(","),
+    image.digest ?? "-",
+    image.problem === undefined ? formatBytes(image.size) : "-",
+  ];
+}
+
+/**
+ * The lines under an image's row: its other names, absent platforms, uncompressed layers that
+ * change the pushed digest, and its problem.
+ */
+function details(image: ImageSummary): string[] {
+  const lines = image.names.slice(1).map(familiarName);
+  if (image.skippedPlatforms.length > 0) {
+    lines.push(`  absent, left out by push: ${image.skippedPlatforms.join(",")}`);
+  }
+  if (image.digest !== undefined && image.uncompressedLayers > 0) {
+    lines.push(
+      `  ${image.uncompressedLayers} layer(s) stored uncompressed: push compresses them, which ` +
+        "changes the digest (--compression none keeps it)",
+    );
+  }
+  if (image.problem !== undefined) lines.push(`  cannot be pushed: ${image.problem}`);
+  return lines;
+}
+
+/** Formats the images as an aligned table, a heading line first; every line ends in `\n`. */
+export function formatImageTable(images: readonly ImageSummary[]): string {
+  const rows = images.map(cells);
+  const widths = HEADINGS.map((heading, column) =>
+    Math.max(heading.length, ...rows.map((row) => row[column]?.length ?? 0))
+  );
+  const line = (row: readonly string[]): string =>
+    row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join("   ").trimEnd() + "\n";
+  let text = line(HEADINGS);
+  images.forEach((image, index) => {
+    text += line(rows[index] ?? []);
+    for (const detail of details(image)) text += `${detail}\n`;
+  });
+  return text;
+}
