@@ -8,7 +8,7 @@
 
 import { PusherError } from "../errors.ts";
 import { type BlobDescriptor, blobPath } from "./archive_plan.ts";
-import { checkedBlobStream } from "./blob_check.ts";
+import { checkedBlobStream } from "../pipeline/digest.ts";
 import { fileRangeStream } from "./file_io.ts";
 
 /** Where a blob is staged under `dir`. */

@@ -11,10 +11,11 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
+import { Hasher } from "../bytes/sha256.ts";
 import { PusherError } from "../errors.ts";
 import type { ArchiveLayout } from "./archive_layout.ts";
 import { ArchiveRegion } from "./archive_region.ts";
+import { fileSize } from "./partial_file.ts";
 
 /** The files of a partial archive. */
 export interface PartialArchivePaths {
@@ -49,13 +50,13 @@ export function partialArchivePaths(output: string): PartialArchivePaths {
 
 /** A stable fingerprint of a layout: the same pull gives the same one. */
 function layoutFingerprint(layout: ArchiveLayout): string {
-  const hash = createHash("sha256");
+  const hash = new Hasher();
   hash.update(`${layout.size}\n`);
   for (const piece of layout.known) {
     hash.update(`${piece.offset} ${piece.bytes.length}\n`).update(piece.bytes);
   }
   for (const [digest, offset] of layout.blobOffsets) hash.update(`${digest} ${offset}\n`);
-  return `sha256:${hash.digest("hex")}`;
+  return hash.digest();
 }
 
 async function readProgress(path: string): Promise<ProgressRecord | undefined> {
@@ -72,15 +73,6 @@ async function readProgress(path: string): Promise<ProgressRecord | undefined> {
     return record as ProgressRecord;
   } catch {
     return undefined;
-  }
-}
-
-async function fileSize(path: string): Promise<number | undefined> {
-  try {
-    return (await Deno.stat(path)).size;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
   }
 }
 
