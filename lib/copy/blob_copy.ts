@@ -15,7 +15,7 @@ import { chunkSizeFor } from "../push/layer_push.ts";
 import { DEFAULT_PUSH_SETTINGS } from "../options.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import { registryBlobSource } from "./blob_source.ts";
-import type { BlobToCopy } from "./manifest_tree.ts";
+import type { TreeBlob } from "../registry/manifest_tree.ts";
 
 /** What copying a blob needs of the run. */
 export interface BlobCopyContext extends RequestContext, BlobEventContext {
@@ -33,7 +33,7 @@ export interface BlobCopyContext extends RequestContext, BlobEventContext {
 const PROGRESS_INTERVAL_MS = 200;
 
 /** Gets one blob into the target; returns the request-body bytes the upload sent. */
-export async function copyBlob(ctx: BlobCopyContext, blob: BlobToCopy): Promise<number> {
+export async function copyBlob(ctx: BlobCopyContext, blob: TreeBlob): Promise<number> {
   const { digest, size } = blob;
   const info: BlobInfo = { id: digest, digest, size, uploadSize: size, role: blob.role };
   emitBlob(ctx, info, "checking");
