@@ -120,6 +120,7 @@ export {
   type ManifestFormat,
   type OutputMode,
   type PushOptions,
+  type TransferSettings,
 } from "./options.ts";
 export { Redactor, redactUrl, SHOWN_QUERY_PARAMETERS } from "./logging/redact.ts";
 export { copy, type CopyResult } from "./copy/copy.ts";

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { constants, zstdCompressSync } from "node:zlib";
 import { PusherError } from "../../lib/errors.ts";
-import { decompressZstdFrames, ZstdFrameScanner } from "../../lib/pipeline/zstd_frames.ts";
+import { decompressStream } from "../../lib/image/compression.ts";
+import { ZstdFrameScanner } from "../../lib/image/zstd_frames.ts";
 
 const encoder = new TextEncoder();
 
@@ -53,7 +54,7 @@ Deno.test("zstd frames: every frame is decoded, skippable frames are left out, i
     frame(" last", true),
   ]);
   for (const size of [1, 3, 1000, input.length]) {
-    assert.equal(await text(decompressZstdFrames(chunks(input, size), "layer")), expected);
+    assert.equal(await text(decompressStream(chunks(input, size), "zstd", "layer")), expected);
   }
 });
 
@@ -85,11 +86,11 @@ Deno.test("zstd frames: cut-short and non-zstd input fail with an input error na
     return true;
   };
   await assert.rejects(
-    text(decompressZstdFrames(chunks(whole.subarray(0, whole.length - 3), 7), "layer 2")),
+    text(decompressStream(chunks(whole.subarray(0, whole.length - 3), 7), "zstd", "layer 2")),
     isInputError("cut short"),
   );
   await assert.rejects(
-    text(decompressZstdFrames(chunks(encoder.encode("plain tar bytes"), 4), "layer 2")),
+    text(decompressStream(chunks(encoder.encode("plain tar bytes"), 4), "zstd", "layer 2")),
     isInputError("no frame at byte 0"),
   );
 });
