@@ -8,6 +8,7 @@
  */
 
 import { PusherError } from "../errors.ts";
+import { writeFully } from "../image/file_io.ts";
 import type { Hasher } from "../bytes/sha256.ts";
 import type { BlobSink } from "./blob_fetch.ts";
 import { hashFileBytes } from "./partial_file.ts";
@@ -72,10 +73,7 @@ export class ArchiveRegion implements BlobSink {
       throw new PusherError("internal", "a download overran its place in the archive");
     }
     await this.#file.seek(this.#offset + this.#size, Deno.SeekMode.Start);
-    let written = 0;
-    while (written < chunk.byteLength) {
-      written += await this.#file.write(chunk.subarray(written));
-    }
+    await writeFully(this.#file, chunk);
     this.#hasher.update(chunk);
     this.#size += chunk.byteLength;
   }

@@ -12,6 +12,7 @@
  */
 
 import { Hasher } from "../bytes/sha256.ts";
+import { writeFully } from "../image/file_io.ts";
 import { PusherError } from "../errors.ts";
 import type { ArchiveLayout } from "./archive_layout.ts";
 import { ArchiveRegion } from "./archive_region.ts";
@@ -86,10 +87,7 @@ async function createArchive(paths: PartialArchivePaths, layout: ArchiveLayout):
   try {
     for (const piece of layout.known) {
       await file.seek(piece.offset, Deno.SeekMode.Start);
-      let written = 0;
-      while (written < piece.bytes.length) {
-        written += await file.write(piece.bytes.subarray(written));
-      }
+      await writeFully(file, piece.bytes);
     }
     // The rest (padding, the end-of-archive blocks, the blobs to come) reads as zeros.
     await file.truncate(layout.size);

@@ -10,6 +10,7 @@
 import { dirname, join } from "node:path";
 import { Hasher } from "../bytes/sha256.ts";
 import { PusherError } from "../errors.ts";
+import { writeFully } from "../image/file_io.ts";
 
 /** Where a blob lives in a staging directory. */
 export interface StagingPaths {
@@ -109,10 +110,7 @@ export class PartialBlobFile {
 
   /** Appends `chunk` and adds it to the hash. */
   async append(chunk: Uint8Array): Promise<void> {
-    let written = 0;
-    while (written < chunk.byteLength) {
-      written += await this.#file.write(chunk.subarray(written));
-    }
+    await writeFully(this.#file, chunk);
     this.#hasher.update(chunk);
     this.#size += chunk.byteLength;
   }

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { concatBytes } from "../bytes/peek.ts";
 import { digestAlgorithm, digestOf } from "../bytes/sha256.ts";
 import { PusherError } from "../errors.ts";
 import { RegistryError } from "./errors.ts";
@@ -51,13 +52,7 @@ export async function readManifestBody(
     }
     chunks.push(chunk);
   }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
+  return concatBytes(chunks, size);
 }
 
 /**
