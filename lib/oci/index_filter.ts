@@ -50,10 +50,9 @@ export function indexChildren(
     throw new PusherError("input", `${where} has no "manifests" array`);
   }
   return manifests.map((value, i) => {
-    const entry = (typeof value === "object" && value !== null ? value : {}) as Record<
-      string,
-      unknown
-    >;
+    const entry: Record<string, unknown> = typeof value === "object" && value !== null
+      ? value as Record<string, unknown>
+      : {};
     const { digest, size, mediaType, platform, annotations } = entry;
     if (typeof digest !== "string" || typeof size !== "number" || !Number.isSafeInteger(size)) {
       throw new PusherError("input", `${where} entry ${i + 1} has no digest or size`);
