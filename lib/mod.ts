@@ -146,6 +146,7 @@ export {
   type ManifestFormat,
   type OutputMode,
   type PushOptions,
+  type TransferSettings,
 } from "./options.ts";
 export { Redactor, redactUrl, SHOWN_QUERY_PARAMETERS } from "./logging/redact.ts";
 export { copy, type CopyHooks, type CopyResult } from "./copy/copy.ts";

@@ -22,8 +22,32 @@ export type AttestationPolicy = "keep" | "drop";
 /** How progress is shown. */
 export type OutputMode = "tty" | "plain" | "json" | "quiet";
 
+/**
+ * The settings every command (push, pull, copy) shares: time limits, retries, parallel
+ * transfers, TLS and dry run. Defaults live in {@link DEFAULT_PUSH_SETTINGS}.
+ */
+export interface TransferSettings {
+  /** The whole run's time limit, in seconds. */
+  timeoutSeconds: number;
+  /** Seconds with no bytes moving before a request is aborted and retried. */
+  stallTimeoutSeconds: number;
+  /** Parallel blob transfers (uploads, downloads or copies). */
+  maxConcurrent: number;
+  /**
+   * Retries after failures in a row (0: no retry at all); a registry that is out is waited for by
+   * time instead (see `lib/transfer/retry.ts`).
+   */
+  retryAttempts: number;
+  /** Turn TLS certificate verification off (for every registry of the run). */
+  skipTls: boolean;
+  /** Extra PEM CA certificate files to trust. */
+  caCertFiles: string[];
+  /** Read, verify and plan, but transfer and write nothing. */
+  dryRun: boolean;
+}
+
 /** Everything a push needs to know. Defaults live in {@link DEFAULT_PUSH_SETTINGS}. */
-export interface PushOptions {
+export interface PushOptions extends TransferSettings {
   /**
    * Archive path, or `-` for standard input. With {@link containerdRoot} set, it only names the
    * source in progress events.
@@ -43,25 +67,8 @@ export interface PushOptions {
    * docker/podman config files and credential helpers are consulted per target.
    */
   credentials?: Credentials;
-  /** The whole push's time limit, in seconds. */
-  timeoutSeconds: number;
-  /** Seconds with no bytes moving before a request is aborted and retried. */
-  stallTimeoutSeconds: number;
   /** Layers larger than this many bytes go up in chunks. */
   largeLayerThreshold: number;
-  /** Parallel blob uploads. */
-  maxConcurrent: number;
-  /**
-   * Retries after failures in a row (0: no retry at all); a registry that is out is waited for by
-   * time instead (see `lib/transfer/retry.ts`).
-   */
-  retryAttempts: number;
-  /** Turn TLS certificate verification off. */
-  skipTls: boolean;
-  /** Extra PEM CA certificate files to trust. */
-  caCertFiles: string[];
-  /** Read, verify and plan, but write nothing to the registry. */
-  dryRun: boolean;
   /** Upload blobs even when the registry has them. */
   forceUpload: boolean;
   /** What uncompressed layers are compressed with. */

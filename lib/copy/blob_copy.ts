@@ -17,7 +17,7 @@ import { DEFAULT_PUSH_SETTINGS } from "../options.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import type { BlobClaims } from "../transfer/blob_claims.ts";
 import { registryBlobSource } from "./blob_source.ts";
-import type { BlobToCopy } from "./manifest_tree.ts";
+import type { TreeBlob } from "../registry/manifest_tree.ts";
 
 /** What copying a blob needs of the run. */
 export interface BlobCopyContext extends RequestContext, BlobEventContext {
@@ -37,7 +37,7 @@ export interface BlobCopyContext extends RequestContext, BlobEventContext {
 const PROGRESS_INTERVAL_MS = 200;
 
 /** Gets one blob into the target; returns the request-body bytes the upload sent. */
-export async function copyBlob(ctx: BlobCopyContext, blob: BlobToCopy): Promise<number> {
+export async function copyBlob(ctx: BlobCopyContext, blob: TreeBlob): Promise<number> {
   if (ctx.claims === undefined || ctx.dryRun) return await placeBlob(ctx, blob, []);
   const claim = await ctx.claims.table.claim(ctx.claims.registry, blob.digest, ctx.signal);
   try {
@@ -53,7 +53,7 @@ export async function copyBlob(ctx: BlobCopyContext, blob: BlobToCopy): Promise<
 /** {@link copyBlob} once claimed; `alsoMountFrom` are repositories that got it in this operation. */
 async function placeBlob(
   ctx: BlobCopyContext,
-  blob: BlobToCopy,
+  blob: TreeBlob,
   alsoMountFrom: readonly string[],
 ): Promise<number> {
   const { digest, size } = blob;

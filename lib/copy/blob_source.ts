@@ -13,7 +13,7 @@
  * @module
  */
 
-import { createHash, type Hash } from "node:crypto";
+import { digestAlgorithm, Hasher } from "../bytes/sha256.ts";
 import { PusherError } from "../errors.ts";
 import { FailureStreak, isRetryable, type RetrySettings, sleep } from "../transfer/retry.ts";
 import { PROGRESS_BYTES } from "../push/blob_upload.ts";
@@ -71,7 +71,7 @@ export function registryBlobSource(options: RegistryBlobSourceOptions): Registry
 class Download {
   readonly #options: RegistryBlobSourceOptions;
   readonly #stats: DownloadStats;
-  readonly #hash: Hash;
+  readonly #hasher: Hasher;
   /** Bytes handed on so far. */
   #position = 0;
   /** Bytes of the current answer still to drop (a registry that ignored the range). */
@@ -86,7 +86,7 @@ class Download {
     this.#options = options;
     this.#stats = stats;
     this.#failures = new FailureStreak(options.retry);
-    this.#hash = createHash(options.digest.startsWith("sha512:") ? "sha512" : "sha256");
+    this.#hasher = new Hasher(digestAlgorithm(options.digest));
   }
 
   open(): { stream: ReadableStream<Uint8Array>; outcome: Promise<BlobOutcome> } {
@@ -171,7 +171,7 @@ class Download {
     if (this.#position + chunk.byteLength > this.#options.size) {
       throw this.#mismatch(`the source sent more than ${this.#options.size} bytes`);
     }
-    this.#hash.update(chunk);
+    this.#hasher.update(chunk);
     this.#position += chunk.byteLength;
     if (this.#position - this.#progressMark >= PROGRESS_BYTES) {
       this.#failures.reset();
@@ -190,7 +190,7 @@ class Download {
         { retryable: true },
       );
     }
-    const actual = `${digest.slice(0, digest.indexOf(":"))}:${this.#hash.digest("hex")}`;
+    const actual = this.#hasher.digest();
     if (actual !== digest) throw this.#mismatch(`the bytes hash to ${actual}`);
     this.#settle.resolve({ digest, size });
     return undefined;

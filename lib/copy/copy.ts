@@ -10,8 +10,8 @@
  */
 
 import { PusherError } from "../errors.ts";
+import { parsePlatform } from "../oci/platform.ts";
 import type { BlobInfo, EventSink } from "../logging/events.ts";
-import { sha256Digest } from "../bytes/sha256.ts";
 import { Redactor } from "../logging/redact.ts";
 import { schedule } from "../transfer/scheduler.ts";
 import { retrySettings } from "../transfer/retry.ts";
@@ -20,13 +20,15 @@ import { deadlineSignal, type RunHooks } from "../transfer/run.ts";
 import { emptyTally } from "../push/context.ts";
 import { retrying } from "../transfer/retrying_request.ts";
 import { putTopManifest } from "../push/publish.ts";
-import { MAX_MANIFEST_BYTES } from "../registry/manifest_read.ts";
+import {
+  type ManifestSource,
+  type ManifestTree,
+  readManifestTree,
+} from "../registry/manifest_tree.ts";
 import { formatReference, parseReference, type Reference } from "../registry/reference.ts";
 import { type BlobCopyContext, copyBlob } from "./blob_copy.ts";
 import { openEndpoints } from "./endpoints.ts";
-import { type ImageTree, readImageTree, type TreeReader } from "./manifest_tree.ts";
 import type { CopyOptions } from "./options.ts";
-import { parsePlatform } from "./platforms.ts";
 
 /** What a copy did. */
 export interface CopyResult {
@@ -85,8 +87,8 @@ export interface CopyHooks extends RunHooks {
  * console.log(result.digest, result.bytesSent);
  * ```
  *
- * @throws {PusherError} kind `usage` for a bad reference or `--platform`; `input` when no platform
- * matches; `verify` when a blob's bytes don't match its digest or the target pins another
+ * @throws {PusherError} kind `usage` for a bad reference or `--platform`, or a wanted platform
+ * the image lacks; `input` for a malformed source manifest; `verify` when a blob's bytes don't match its digest or the target pins another
  * digest; `auth`, `network`, `registry` as the registries answer.
  */
 export async function copy(options: CopyOptions, runtime: CopyHooks = {}): Promise<CopyResult> {
@@ -122,8 +124,8 @@ export async function copy(options: CopyOptions, runtime: CopyHooks = {}): Promi
   try {
     await retrying(ctx, "ping of the source", (request) => source.ping(request));
     await retrying(ctx, "ping of the target", (request) => target.ping(request));
-    const tree = await readImageTree(
-      treeReader(ctx),
+    const tree = await readManifestTree(
+      manifestSource(ctx, formatReference(sourceReference)),
       sourceReference.digest ?? sourceReference.tag ?? "latest",
       platforms,
     );
@@ -174,34 +176,25 @@ export async function copy(options: CopyOptions, runtime: CopyHooks = {}): Promi
 }
 
 /** Reads manifests and small blobs from the source, each request with the run's retries. */
-function treeReader(ctx: BlobCopyContext): TreeReader {
+function manifestSource(ctx: BlobCopyContext, label: string): ManifestSource {
   return {
+    label,
     manifest: (reference) =>
       retrying(
         ctx,
         `manifest ${reference} of the source`,
         (signal) => ctx.source.getManifest(reference, signal),
       ),
-    blob: (digest, size) =>
+    blob: (digest) =>
       retrying(ctx, `blob ${digest} of the source`, async (signal) => {
-        if (size > MAX_MANIFEST_BYTES) {
-          throw new PusherError(
-            "registry",
-            `the config ${digest} has ${size} bytes, more than ${MAX_MANIFEST_BYTES}`,
-          );
-        }
         const download = await ctx.source.getBlob(digest, { signal });
-        const bytes = new Uint8Array(await new Response(download.body).arrayBuffer());
-        if (bytes.byteLength !== size || sha256Digest(bytes) !== digest) {
-          throw new PusherError("verify", `the config ${digest} from the source does not match`);
-        }
-        return bytes;
+        return new Uint8Array(await new Response(download.body).arrayBuffer());
       }),
   };
 }
 
 /** Refuses a target pinned to a digest the copy would not have (before anything is written). */
-function checkPinnedDigest(target: Reference, tree: ImageTree): void {
+function checkPinnedDigest(target: Reference, tree: ManifestTree): void {
   if (target.digest === undefined || target.digest === tree.top.digest) return;
   throw new PusherError(
     "verify",
@@ -216,7 +209,7 @@ function announce(
   options: CopyOptions,
   source: Reference,
   target: Reference,
-  tree: ImageTree,
+  tree: ManifestTree,
 ): void {
   const blobs: BlobInfo[] = tree.blobs.map((blob) => ({
     id: blob.digest,
@@ -255,7 +248,7 @@ function announce(
 async function writeManifests(
   ctx: BlobCopyContext,
   target: Reference,
-  tree: ImageTree,
+  tree: ManifestTree,
 ): Promise<string[]> {
   const name = `${target.registry}/${target.repository}`;
   const tag = target.tag ?? tree.top.digest;

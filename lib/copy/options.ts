@@ -5,9 +5,10 @@
  */
 
 import type { Credentials } from "../credentials/credentials.ts";
+import type { TransferSettings } from "../options.ts";
 
-/** Everything a copy needs to know. Tunables default like a push's (`DEFAULT_PUSH_SETTINGS` in lib/options.ts). */
-export interface CopyOptions {
+/** Everything a copy needs to know; the shared settings default like a push's (`DEFAULT_PUSH_SETTINGS`). */
+export interface CopyOptions extends TransferSettings {
   /** Source reference as docker reads it (`nginx`, `host:port/path/name:tag`, `name@sha256:…`). */
   source: string;
   /** Target reference or URL. */
@@ -18,18 +19,4 @@ export interface CopyOptions {
   sourceCredentials?: Credentials;
   /** Explicit credentials for the target registry; otherwise docker/podman config files. */
   credentials?: Credentials;
-  /** The whole copy's time limit, in seconds. */
-  timeoutSeconds: number;
-  /** Seconds with no bytes moving before a request is aborted and retried. */
-  stallTimeoutSeconds: number;
-  /** Parallel blob transfers. */
-  maxConcurrent: number;
-  /** Retries per request after the first attempt. */
-  retryAttempts: number;
-  /** Turn TLS certificate verification off (both registries). */
-  skipTls: boolean;
-  /** Extra PEM CA certificate files to trust (both registries). */
-  caCertFiles: string[];
-  /** Read the source and plan, but write nothing to the target. */
-  dryRun: boolean;
 }

@@ -22,26 +22,22 @@
 
 import { PusherError } from "../errors.ts";
 import { canonicalReference, familiarName } from "./image_select.ts";
-import {
-  arrayField,
-  asObject,
-  type JsonObject,
-  optionalString,
-  parseJsonObject,
-  platformField,
-  stringMapField,
-} from "./json_document.ts";
+import { arrayField, type JsonObject, parseDescriptor, parseJsonObject } from "./json_document.ts";
 import { sha256Digest } from "../bytes/sha256.ts";
-import { CONTAINERD_NAME_ANNOTATION, REF_NAME_ANNOTATION } from "../oci/annotations.ts";
 import {
-  DOCKER_MANIFEST,
-  DOCKER_MANIFEST_LIST,
+  CONTAINERD_NAME_ANNOTATION,
+  DOCKER_REFERENCE_TYPE_ANNOTATION,
+  REF_NAME_ANNOTATION,
+} from "../oci/annotations.ts";
+import type { Descriptor } from "../oci/descriptor.ts";
+import {
   IMAGE_CONFIG_TYPES,
+  IMAGE_MANIFEST_TYPES,
+  INDEX_TYPES,
   isTarLayerType,
   OCI_INDEX,
-  OCI_MANIFEST,
 } from "../oci/media_types.ts";
-import { type Platform, platformName } from "../oci/platform.ts";
+import { platformName } from "../oci/platform.ts";
 import { BLOCK_SIZE, paddedSize } from "./tar_header.ts";
 import { END_OF_ARCHIVE_SIZE } from "./tar_writer.ts";
 import type { RawDocument } from "./types.ts";
@@ -106,44 +102,12 @@ export interface ArchivePlan {
   size: number;
 }
 
-const MANIFEST_TYPES = new Set([OCI_MANIFEST, DOCKER_MANIFEST]);
-const INDEX_TYPES = new Set([OCI_INDEX, DOCKER_MANIFEST_LIST]);
-const SHA256_DIGEST = /^sha256:[a-f0-9]{64}$/;
 const OCI_LAYOUT_CONTENT = '{"imageLayoutVersion": "1.0.0"}';
-const ATTESTATION_ANNOTATION = "vnd.docker.reference.type";
 const encoder = new TextEncoder();
 
 /** The path of a blob inside the archive (and inside a staging directory). */
 export function blobPath(digest: string): string {
   return `blobs/sha256/${digest.slice("sha256:".length)}`;
-}
-
-/** A descriptor in a manifest or index, with the fields the plan uses. */
-interface ParsedDescriptor extends BlobDescriptor {
-  annotations?: Record<string, string>;
-  platform?: Platform;
-}
-
-function parseDescriptor(value: unknown, where: string): ParsedDescriptor {
-  const object = asObject(value, where);
-  const digest = object.digest;
-  const size = object.size;
-  if (typeof digest !== "string" || !SHA256_DIGEST.test(digest)) {
-    throw new PusherError("input", `${where} has no sha256 digest`);
-  }
-  if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0) {
-    throw new PusherError("input", `${where} has no valid "size"`);
-  }
-  const descriptor: ParsedDescriptor = {
-    mediaType: optionalString(object, "mediaType", where) ?? "",
-    digest,
-    size,
-  };
-  const annotations = stringMapField(object, "annotations", where);
-  if (annotations !== undefined) descriptor.annotations = annotations;
-  const platform = platformField(object, where);
-  if (platform !== undefined) descriptor.platform = platform;
-  return descriptor;
 }
 
 /** Checks that a document's bytes are what its digest (and, when given, its size) say. */
@@ -167,13 +131,13 @@ function checkDocument(document: RawDocument, size: number | undefined, where: s
 /** An image manifest's config and layers, and whether docker could load it. */
 interface ParsedManifest {
   document: RawDocument;
-  config: ParsedDescriptor;
-  layers: ParsedDescriptor[];
+  config: Descriptor;
+  layers: Descriptor[];
   loadable: boolean;
 }
 
 function parseManifest(document: RawDocument, where: string): ParsedManifest {
-  if (!MANIFEST_TYPES.has(document.mediaType)) {
+  if (!IMAGE_MANIFEST_TYPES.has(document.mediaType)) {
     throw new PusherError(
       "input",
       `${where} ${document.digest} has media type "${document.mediaType}", not an image manifest`,
@@ -190,8 +154,8 @@ function parseManifest(document: RawDocument, where: string): ParsedManifest {
 }
 
 /** Whether an index child is a runnable platform (not an attestation or `unknown/unknown`). */
-function isPlatformChild(child: ParsedDescriptor): boolean {
-  return child.annotations?.[ATTESTATION_ANNOTATION] === undefined &&
+function isPlatformChild(child: Descriptor): boolean {
+  return child.annotations?.[DOCKER_REFERENCE_TYPE_ANNOTATION] === undefined &&
     child.platform?.os !== "unknown";
 }
 
@@ -369,7 +333,7 @@ function documentBlob(document: RawDocument): PlannedBlob {
   return { descriptor: { mediaType, digest, size: bytes.length }, bytes };
 }
 
-function plainDescriptor(descriptor: ParsedDescriptor): BlobDescriptor {
+function plainDescriptor(descriptor: Descriptor): BlobDescriptor {
   return { mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size };
 }
 

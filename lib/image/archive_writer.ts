@@ -22,7 +22,7 @@
 
 import type { ArchivePlan, BlobDescriptor } from "./archive_plan.ts";
 import { blobPath } from "./archive_plan.ts";
-import { checkedBlobStream } from "./blob_check.ts";
+import { checkedBlobStream } from "../pipeline/digest.ts";
 import { endOfArchive, tarEntryHeader, tarPadding } from "./tar_writer.ts";
 
 /** Supplies a blob's bytes when the writer reaches it. */

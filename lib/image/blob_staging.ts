@@ -8,8 +8,8 @@
 
 import { PusherError } from "../errors.ts";
 import { type BlobDescriptor, blobPath } from "./archive_plan.ts";
-import { checkedBlobStream } from "./blob_check.ts";
-import { fileRangeStream } from "./file_io.ts";
+import { checkedBlobStream } from "../pipeline/digest.ts";
+import { fileRangeStream, writeFully } from "./file_io.ts";
 
 /** Where a blob is staged under `dir`. */
 export function stagedBlobPath(dir: string, digest: string): string {
@@ -47,7 +47,7 @@ export async function stageBlob(
  */
 async function writeStream(file: Deno.FsFile, bytes: ReadableStream<Uint8Array>): Promise<void> {
   for await (const chunk of bytes) {
-    for (let offset = 0; offset < chunk.length;) offset += await file.write(chunk.subarray(offset));
+    await writeFully(file, chunk);
   }
 }
 

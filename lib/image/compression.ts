@@ -1,7 +1,7 @@
 /**
- * Compression of whole archives: which one a file or stream uses (by magic bytes, refusing what
- * cannot be read) and decompressing web streams built on `node:zlib` (gzip, including
- * multi-member files, and zstd).
+ * Compression of archives and layers: which one a file or stream uses (by magic bytes, refusing
+ * what cannot be read) and decompressing web streams built on `node:zlib` (gzip, including
+ * multi-member files, and zstd of any number of frames, see {@link ./zstd_frames.ts}).
  *
  * @module
  */
@@ -11,9 +11,10 @@ import type { Transform } from "node:stream";
 import { sniffCompression } from "../bytes/compression_sniff.ts";
 import { PusherError } from "../errors.ts";
 import type { Compression } from "../oci/media_types.ts";
+import { decompressZstdFrames } from "./zstd_frames.ts";
 
-/** Output buffer size of the decompressors: large buffers keep per-chunk overhead low. */
-const OUTPUT_CHUNK_SIZE = 256 * 1024;
+/** Options of the decompressors: large output buffers keep per-chunk overhead low. */
+const NODE_OPTIONS = { chunkSize: 256 * 1024 };
 
 /**
  * The compression of an archive whose first bytes (at least `SNIFF_LENGTH` of them) are `head`. Throws an input error naming `source` when the bytes show a compression this tool
@@ -70,16 +71,30 @@ export function decompressStream(
   source: string,
 ): ReadableStream<Uint8Array> {
   if (compression === "none") return stream;
-  const transform = compression === "gzip"
-    ? createGunzip({ chunkSize: OUTPUT_CHUNK_SIZE })
-    : trackZstd(createZstdDecompress({ chunkSize: OUTPUT_CHUNK_SIZE }));
+  if (compression === "zstd") {
+    return decompressZstdFrames(
+      stream,
+      source,
+      (frame) => decodeWith(frame, trackZstd(createZstdDecompress(NODE_OPTIONS)), "zstd", source),
+    );
+  }
+  return decodeWith(stream, createGunzip(NODE_OPTIONS), "gzip", source);
+}
+
+/** Runs `stream` through a `node:zlib` decoder, naming `source` in an error. */
+function decodeWith(
+  stream: ReadableStream<Uint8Array>,
+  transform: Transform,
+  compression: Compression,
+  source: string,
+): ReadableStream<Uint8Array> {
   return nodeTransformStream(
     stream,
     transform,
     (error) =>
       new PusherError("input", `${source}: corrupt ${compression} data (${error.message})`, {
         cause: error,
-        hint: "the compressed archive is damaged or cut short; re-create it",
+        hint: "the compressed data is damaged or cut short; re-create it",
       }),
   );
 }

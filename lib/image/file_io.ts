@@ -1,6 +1,6 @@
 /**
- * File access for archive reading: opening with one-line input errors, full reads at an offset,
- * and a stream over a byte range using large reads.
+ * File access for archives: opening with one-line input errors, full reads at an offset, a
+ * stream over a byte range using large reads, and whole writes (for archives and blobs written).
  *
  * @module
  */
@@ -67,6 +67,11 @@ export async function readFully(file: Deno.FsFile, buffer: Uint8Array): Promise<
     filled += count;
   }
   return filled;
+}
+
+/** Writes all of `bytes` at the file's position (a single `write` may take fewer). */
+export async function writeFully(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  for (let offset = 0; offset < bytes.length;) offset += await file.write(bytes.subarray(offset));
 }
 
 /**

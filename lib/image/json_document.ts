@@ -7,6 +7,7 @@
 
 import { PusherError } from "../errors.ts";
 import { normalizeEntryPath } from "./tar_path.ts";
+import type { Descriptor } from "../oci/descriptor.ts";
 import type { Platform } from "../oci/platform.ts";
 import type { EntryView } from "./types.ts";
 
@@ -163,4 +164,35 @@ export function configDiffIds(config: JsonObject, where: string): string[] | und
     }
   }
   return diffIds;
+}
+
+/**
+ * A content descriptor of a manifest or index (sha256 digest, size, media type, annotations,
+ * platform). Throws an input error naming `where` when it is malformed or not sha256.
+ */
+export function parseDescriptor(value: unknown, where: string): Descriptor {
+  const object = asObject(value, where);
+  const digest = requiredString(object, "digest", where);
+  if (!/^sha256:[a-f0-9]{64}$/.test(digest)) {
+    throw new PusherError(
+      "input",
+      /^[a-z0-9+._-]+:[a-zA-Z0-9=_-]+$/.test(digest)
+        ? `${where} uses digest ${digest}; only sha256 digests are supported`
+        : `${where} has a malformed digest "${digest}"`,
+    );
+  }
+  const size = object.size;
+  if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0) {
+    throw new PusherError("input", `${where} has no valid "size"`);
+  }
+  const descriptor: Descriptor = {
+    mediaType: optionalString(object, "mediaType", where) ?? "",
+    digest,
+    size,
+  };
+  const annotations = stringMapField(object, "annotations", where);
+  if (annotations !== undefined) descriptor.annotations = annotations;
+  const platform = platformField(object, where);
+  if (platform !== undefined) descriptor.platform = platform;
+  return descriptor;
 }

@@ -31,13 +31,12 @@ import {
   documentPath,
   type JsonObject,
   optionalString,
+  parseDescriptor,
   parseJsonObject,
   parseManifestList,
-  platformField,
   readNamedEntry,
   requiredString,
   stringArrayField,
-  stringMapField,
 } from "./json_document.ts";
 import { type Candidate, selectCandidate } from "./image_select.ts";
 import { type LayoutImage, type LayoutOptions, settle } from "./layout_choice.ts";
@@ -48,33 +47,6 @@ import type {
   ImageSelection,
   RawDocument,
 } from "./types.ts";
-
-function parseDescriptor(value: unknown, where: string): Descriptor {
-  const object = asObject(value, where);
-  const digest = requiredString(object, "digest", where);
-  if (!/^sha256:[a-f0-9]{64}$/.test(digest)) {
-    throw new PusherError(
-      "input",
-      /^[a-z0-9+._-]+:[a-zA-Z0-9=_-]+$/.test(digest)
-        ? `${where} uses digest ${digest}; only sha256 digests are supported`
-        : `${where} has a malformed digest "${digest}"`,
-    );
-  }
-  const size = object.size;
-  if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0) {
-    throw new PusherError("input", `${where} has no valid "size"`);
-  }
-  const descriptor: Descriptor = {
-    mediaType: optionalString(object, "mediaType", where) ?? "",
-    digest,
-    size,
-  };
-  const annotations = stringMapField(object, "annotations", where);
-  if (annotations !== undefined) descriptor.annotations = annotations;
-  const platform = platformField(object, where);
-  if (platform !== undefined) descriptor.platform = platform;
-  return descriptor;
-}
 
 function blobPath(digest: string): string {
   return `blobs/${digest.replace(":", "/")}`;

@@ -7,16 +7,9 @@
 
 import type { Compression, ManifestFamily } from "../oci/media_types.ts";
 import type { Platform } from "../oci/platform.ts";
+import type { RawDocument } from "../oci/descriptor.ts";
 
-/** A small JSON document taken from the archive byte for byte. */
-export interface RawDocument {
-  /** The exact bytes (pushed as they are, so digests stay the same). */
-  bytes: Uint8Array;
-  /** `sha256:<hex>` of {@link bytes}. */
-  digest: string;
-  /** The media type the document is pushed with. */
-  mediaType: string;
-}
+export type { RawDocument } from "../oci/descriptor.ts";
 
 /** One layer of an image, pointing at the archive entry that holds its bytes. */
 export interface ArchiveLayer {

@@ -1,6 +1,7 @@
 /**
  * What points at a blob or a manifest: the OCI content descriptor (as in go-containerregistry's
- * `v1.Descriptor`), and the small blob reference a push keeps for each layer it sent.
+ * `v1.Descriptor`), the small blob reference a push keeps for each layer it sent, and a JSON
+ * document (manifest, index, config) held byte for byte with its digest.
  *
  * @module
  */
@@ -24,6 +25,16 @@ export interface Descriptor {
   platform?: Platform;
   /** The type of an artifact the content is (artifact manifests and their blobs). */
   artifactType?: string;
+}
+
+/** A small JSON document (manifest, index, config) held byte for byte. */
+export interface RawDocument {
+  /** The exact bytes (sent as they are, so digests stay the same). */
+  bytes: Uint8Array;
+  /** `<algorithm>:<hex>` of {@link bytes}. */
+  digest: string;
+  /** The media type the document is sent with. */
+  mediaType: string;
 }
 
 /** A blob as it went (or will go) up: its digest, its size and the compression of its bytes. */

@@ -6,11 +6,10 @@
  *
  * - gzip: one gzip member. Each block is raw deflate ended with a sync flush (the last one with
  *   `Z_FINISH`), as `pigz --independent` does; the header has mtime 0 and OS byte 3 (Unix) and the
- *   trailer carries the CRC-32 (computed here, ~10 GB/s) and length of the whole input. Any gzip
- *   reader reads it. Blocks don't share a dictionary: Deno's `node:zlib` ignores `dictionary`.
- *   The cost is small: +0.04 % size at level 6 with 4 MiB blocks.
- * - zstd: one frame per block, each with a content checksum (+0.55 % size at level 3 with 4 MiB
- *   blocks). Concatenated frames are valid zstd and Go, containerd and the zstd CLI read them all;
+ *   trailer carries the CRC-32 (computed here) and length of the whole input. Any gzip
+ *   reader reads it. Blocks don't share a dictionary: Deno's `node:zlib` ignores `dictionary`;
+ *   the cost in size is a fraction of a percent.
+ * - zstd: one frame per block, each with a content checksum. Concatenated frames are valid zstd and Go, containerd and the zstd CLI read them all;
  *   Deno's own `node:zlib` zstd decoder stops after the first frame.
  *
  * The same input, format, level and block size give the same bytes on every run and machine
@@ -39,18 +38,14 @@ export type CompressFormat = Exclude<Compression, "none">;
 
 /**
  * Default size of the independently compressed blocks: 1 MiB. The size barely matters for the
- * ratio (gzip 2–4 on 256 MiB of shared libraries: +0.03 % at 1 MiB against 4 MiB) and sets the
- * memory per block in flight.
+ * ratio and sets the memory per block in flight.
  */
 export const DEFAULT_BLOCK_SIZE = 1024 * 1024;
 
 /**
- * Default level per format. gzip 2, chosen with whole pushes of a 1.07 GB archive (805 MB of
- * shared libraries, 256 MiB random) to Distribution on 2 cores (`deno task bench`): levels 2 / 3
- * / 4 took 6.2–6.7 / 6.8–8.0 / 7.2–7.5 s, pushed 1.015× / 0.998× / 0.991× skopeo's gzip bytes,
- * with 8.8 / 10.1 / 11.2 s of CPU. Per core on shared libraries (1 MiB blocks): level 1: 185 MiB/s,
- * 49 % · 2: 89 MiB/s, 41 % · 3: 77 MiB/s, 40.6 % · 4: 67 MiB/s, 40.2 %; level 1 (zlib's "quick"
- * deflate) pushes 1.1–1.25× skopeo's bytes. zstd 3 is zstd's own default.
+ * Default level per format: gzip 2, the fastest level whose output stays within a few percent of
+ * skopeo's bytes (the README's performance section has the measurements behind the choice);
+ * zstd 3, zstd's own default.
  */
 export const DEFAULT_LEVELS: Readonly<Record<CompressFormat, number>> = { gzip: 2, zstd: 3 };
 

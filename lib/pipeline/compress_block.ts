@@ -5,7 +5,7 @@
  * - gzip: raw deflate ended with `Z_SYNC_FLUSH` (byte-aligned, not final) or, for the last block,
  *   `Z_FINISH`; the caller wraps the blocks in one gzip member. A block whose samples do not
  *   compress at all (random or already compressed data) is stored (level 0): deflate searches such
- *   data at ~45 MiB/s per core for nothing, storing runs at memory speed, and skopeo's output for
+ *   data slowly for nothing, storing runs at memory speed, and skopeo's output for
  *   such data is stored too. The choice depends only on the block's bytes, so the output stays
  *   deterministic.
  * - zstd: one frame with a content checksum (zstd gives up on incompressible data by itself).

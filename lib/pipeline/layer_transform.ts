@@ -17,7 +17,6 @@ import { decompressStream } from "../image/compression.ts";
 import type { BlobRef } from "../oci/descriptor.ts";
 import type { Compression } from "../oci/media_types.ts";
 import { type CompressionPool, CompressStream, resolveLevel } from "./compress.ts";
-import { decompressZstdFrames } from "./zstd_frames.ts";
 import { DigestStream, type DigestStreamOptions, verifyDigest } from "./digest.ts";
 
 /** Options of {@link transformLayer}. */
@@ -80,9 +79,7 @@ function reencoded(
   options: LayerTransformOptions,
 ): { stream: ReadableStream<Uint8Array>; result: Promise<LayerResult> } {
   const what = options.label ?? "layer";
-  const tar = compression === "zstd"
-    ? decompressZstdFrames(hashed, what)
-    : decompressStream(hashed, compression, what);
+  const tar = decompressStream(hashed, compression, what);
   const tarDigest = new DigestStream({
     check: ({ digest }) => {
       if (options.expectedDiffId !== undefined) {

@@ -7,31 +7,31 @@
  * @module
  */
 
-import { createHash, type Hash } from "node:crypto";
 import { PusherError } from "../errors.ts";
+import { writeFully } from "../image/file_io.ts";
+import type { Hasher } from "../bytes/sha256.ts";
 import type { BlobSink } from "./blob_fetch.ts";
-
-const REHASH_CHUNK = 1024 * 1024;
+import { hashFileBytes } from "./partial_file.ts";
 
 /** One blob's bytes inside the archive file. */
 export class ArchiveRegion implements BlobSink {
   #file: Deno.FsFile;
   #offset: number;
   #capacity: number;
-  #hash: Hash;
+  #hasher: Hasher;
   #size: number;
 
   private constructor(
     file: Deno.FsFile,
     offset: number,
     capacity: number,
-    hash: Hash,
+    hasher: Hasher,
     size: number,
   ) {
     this.#file = file;
     this.#offset = offset;
     this.#capacity = capacity;
-    this.#hash = hash;
+    this.#hasher = hasher;
     this.#size = size;
   }
 
@@ -50,19 +50,12 @@ export class ArchiveRegion implements BlobSink {
     }
     const file = await Deno.open(path, { read: true, write: true });
     try {
-      const hash = createHash("sha256");
       await file.seek(offset, Deno.SeekMode.Start);
-      const buffer = new Uint8Array(Math.min(REHASH_CHUNK, Math.max(held, 1)));
-      let hashed = 0;
-      while (hashed < held) {
-        const read = await file.read(buffer.subarray(0, Math.min(buffer.length, held - hashed)));
-        if (read === null) {
-          throw new PusherError("internal", `the archive file ends inside a blob at ${offset}`);
-        }
-        hash.update(buffer.subarray(0, read));
-        hashed += read;
+      const { hasher, size } = await hashFileBytes(file, held);
+      if (size < held) {
+        throw new PusherError("internal", `the archive file ends inside a blob at ${offset}`);
       }
-      return new ArchiveRegion(file, offset, capacity, hash, held);
+      return new ArchiveRegion(file, offset, capacity, hasher, held);
     } catch (error) {
       file.close();
       throw error;
@@ -80,24 +73,21 @@ export class ArchiveRegion implements BlobSink {
       throw new PusherError("internal", "a download overran its place in the archive");
     }
     await this.#file.seek(this.#offset + this.#size, Deno.SeekMode.Start);
-    let written = 0;
-    while (written < chunk.byteLength) {
-      written += await this.#file.write(chunk.subarray(written));
-    }
-    this.#hash.update(chunk);
+    await writeFully(this.#file, chunk);
+    this.#hasher.update(chunk);
     this.#size += chunk.byteLength;
   }
 
   /** Starts the region over; later bytes overwrite the old ones (the same blob's, or unused). */
   restart(): Promise<void> {
-    this.#hash = createHash("sha256");
+    this.#hasher.reset();
     this.#size = 0;
     return Promise.resolve();
   }
 
   /** `sha256:<hex>` of the bytes held. */
   digest(): string {
-    return `sha256:${this.#hash.copy().digest("hex")}`;
+    return this.#hasher.digest();
   }
 
   /** Closes the region's file handle (the archive is flushed once, when it is complete). */

@@ -17,7 +17,7 @@ import type { Clock } from "../transfer/stall.ts";
 import { guardRequest } from "../transfer/request_guard.ts";
 import type { BlobDownload, GetBlobOptions } from "../registry/client.ts";
 import { RegistryError } from "../registry/errors.ts";
-import { PartialBlobFile, stagingPaths } from "./partial_file.ts";
+import { fileSize, PartialBlobFile, stagingPaths } from "./partial_file.ts";
 
 /** Where blobs come from: {@link RegistryClient.getBlob} fits. */
 export interface BlobReader {
@@ -261,14 +261,4 @@ function mismatch(digest: string, detail: string): PusherError {
   return new PusherError("verify", `blob ${digest} failed verification: ${detail}`, {
     hint: "the registry, or a proxy or cache in front of it, served other bytes; try again",
   });
-}
-
-/** Size of a regular file, `undefined` when it doesn't exist. */
-async function fileSize(path: string): Promise<number | undefined> {
-  try {
-    return (await Deno.stat(path)).size;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  }
 }

@@ -5,9 +5,10 @@
  */
 
 import type { Credentials } from "../credentials/credentials.ts";
+import type { TransferSettings } from "../options.ts";
 
-/** Everything a pull needs to know. Tunables default like a push's (`DEFAULT_PUSH_SETTINGS`). */
-export interface PullOptions {
+/** Everything a pull needs to know; the shared settings default like a push's (`DEFAULT_PUSH_SETTINGS`). */
+export interface PullOptions extends TransferSettings {
   /** Images to pull, as docker reads them (`nginx`, `host:port/path/name:tag`, `name@sha256:…`). */
   sources: string[];
   /** The archive to write, or `-` for standard output (which cannot resume). */
@@ -16,18 +17,4 @@ export interface PullOptions {
   platforms: string[];
   /** Explicit credentials for the source registries; otherwise docker/podman config files. */
   credentials?: Credentials;
-  /** The whole pull's time limit, in seconds. */
-  timeoutSeconds: number;
-  /** Seconds with no bytes moving before a request is aborted and retried. */
-  stallTimeoutSeconds: number;
-  /** Parallel blob downloads. */
-  maxConcurrent: number;
-  /** Retries per request after the first attempt. */
-  retryAttempts: number;
-  /** Turn TLS certificate verification off. */
-  skipTls: boolean;
-  /** Extra PEM CA certificate files to trust. */
-  caCertFiles: string[];
-  /** Read the manifests and plan the archive, but download and write nothing. */
-  dryRun: boolean;
 }

@@ -11,10 +11,12 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
+import { Hasher } from "../bytes/sha256.ts";
+import { writeFully } from "../image/file_io.ts";
 import { PusherError } from "../errors.ts";
 import type { ArchiveLayout } from "./archive_layout.ts";
 import { ArchiveRegion } from "./archive_region.ts";
+import { fileSize } from "./partial_file.ts";
 
 /** The files of a partial archive. */
 export interface PartialArchivePaths {
@@ -49,13 +51,13 @@ export function partialArchivePaths(output: string): PartialArchivePaths {
 
 /** A stable fingerprint of a layout: the same pull gives the same one. */
 function layoutFingerprint(layout: ArchiveLayout): string {
-  const hash = createHash("sha256");
+  const hash = new Hasher();
   hash.update(`${layout.size}\n`);
   for (const piece of layout.known) {
     hash.update(`${piece.offset} ${piece.bytes.length}\n`).update(piece.bytes);
   }
   for (const [digest, offset] of layout.blobOffsets) hash.update(`${digest} ${offset}\n`);
-  return `sha256:${hash.digest("hex")}`;
+  return hash.digest();
 }
 
 async function readProgress(path: string): Promise<ProgressRecord | undefined> {
@@ -75,15 +77,6 @@ async function readProgress(path: string): Promise<ProgressRecord | undefined> {
   }
 }
 
-async function fileSize(path: string): Promise<number | undefined> {
-  try {
-    return (await Deno.stat(path)).size;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  }
-}
-
 /** Creates the archive file with everything but the blobs in place. */
 async function createArchive(paths: PartialArchivePaths, layout: ArchiveLayout): Promise<void> {
   await Deno.remove(paths.dir, { recursive: true }).catch((error) => {
@@ -94,10 +87,7 @@ async function createArchive(paths: PartialArchivePaths, layout: ArchiveLayout):
   try {
     for (const piece of layout.known) {
       await file.seek(piece.offset, Deno.SeekMode.Start);
-      let written = 0;
-      while (written < piece.bytes.length) {
-        written += await file.write(piece.bytes.subarray(written));
-      }
+      await writeFully(file, piece.bytes);
     }
     // The rest (padding, the end-of-archive blocks, the blobs to come) reads as zeros.
     await file.truncate(layout.size);

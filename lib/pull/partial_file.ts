@@ -7,9 +7,10 @@
  * @module
  */
 
-import { createHash, type Hash } from "node:crypto";
 import { dirname, join } from "node:path";
+import { Hasher } from "../bytes/sha256.ts";
 import { PusherError } from "../errors.ts";
+import { writeFully } from "../image/file_io.ts";
 
 /** Where a blob lives in a staging directory. */
 export interface StagingPaths {
@@ -36,19 +37,55 @@ export function stagingPaths(dir: string, digest: string): StagingPaths {
   return { complete, partial: `${complete}.partial` };
 }
 
+/** Size of a regular file, `undefined` when it doesn't exist. */
+export async function fileSize(path: string): Promise<number | undefined> {
+  try {
+    return (await Deno.stat(path)).size;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+}
+
+/** What {@link hashFileBytes} read. */
+export interface HashedBytes {
+  /** The running sha256 of the bytes read, to go on with. */
+  hasher: Hasher;
+  /** How many bytes were read. */
+  size: number;
+}
+
+/**
+ * Hashes the bytes of `file` from its current position: `length` of them, or all to its end when
+ * `length` is undefined. Fewer bytes come back when the file ends first.
+ */
+export async function hashFileBytes(file: Deno.FsFile, length?: number): Promise<HashedBytes> {
+  const hasher = new Hasher();
+  const limit = length ?? Infinity;
+  const buffer = new Uint8Array(Math.min(REHASH_CHUNK, Math.max(limit, 1)));
+  let size = 0;
+  while (size < limit) {
+    const read = await file.read(buffer.subarray(0, Math.min(buffer.length, limit - size)));
+    if (read === null) break;
+    hasher.update(buffer.subarray(0, read));
+    size += read;
+  }
+  return { hasher, size };
+}
+
 /** An open `.partial` file with the sha256 of its content so far. */
 export class PartialBlobFile {
   /** The file's path. */
   readonly path: string;
   #file: Deno.FsFile;
-  #hash: Hash;
+  #hasher: Hasher;
   #size: number;
 
-  private constructor(path: string, file: Deno.FsFile, hash: Hash, size: number) {
+  private constructor(path: string, file: Deno.FsFile, held: HashedBytes) {
     this.path = path;
     this.#file = file;
-    this.#hash = hash;
-    this.#size = size;
+    this.#hasher = held.hasher;
+    this.#size = held.size;
   }
 
   /**
@@ -59,16 +96,7 @@ export class PartialBlobFile {
     await Deno.mkdir(dirname(path), { recursive: true });
     const file = await Deno.open(path, { read: true, write: true, create: true });
     try {
-      const hash = createHash("sha256");
-      const buffer = new Uint8Array(REHASH_CHUNK);
-      let size = 0;
-      for (;;) {
-        const read = await file.read(buffer);
-        if (read === null) break;
-        hash.update(buffer.subarray(0, read));
-        size += read;
-      }
-      return new PartialBlobFile(path, file, hash, size);
+      return new PartialBlobFile(path, file, await hashFileBytes(file));
     } catch (error) {
       file.close();
       throw error;
@@ -82,11 +110,8 @@ export class PartialBlobFile {
 
   /** Appends `chunk` and adds it to the hash. */
   async append(chunk: Uint8Array): Promise<void> {
-    let written = 0;
-    while (written < chunk.byteLength) {
-      written += await this.#file.write(chunk.subarray(written));
-    }
-    this.#hash.update(chunk);
+    await writeFully(this.#file, chunk);
+    this.#hasher.update(chunk);
     this.#size += chunk.byteLength;
   }
 
@@ -94,13 +119,13 @@ export class PartialBlobFile {
   async restart(): Promise<void> {
     await this.#file.truncate(0);
     await this.#file.seek(0, Deno.SeekMode.Start);
-    this.#hash = createHash("sha256");
+    this.#hasher.reset();
     this.#size = 0;
   }
 
   /** `sha256:<hex>` of the content so far. */
   digest(): string {
-    return `sha256:${this.#hash.copy().digest("hex")}`;
+    return this.#hasher.digest();
   }
 
   /** Flushes the file to disk and closes it. */

@@ -20,13 +20,13 @@ import { type RequestContext, retrying } from "../transfer/retrying_request.ts";
 import { deadlineSignal, type RunHooks } from "../transfer/run.ts";
 import { schedule, type Task } from "../transfer/scheduler.ts";
 import type { RegistryClient } from "../registry/client.ts";
-import { parseReference } from "../registry/reference.ts";
+import { formatReference, parseReference } from "../registry/reference.ts";
+import { parsePlatform } from "../oci/platform.ts";
 import { archiveLayout } from "./archive_layout.ts";
 import { receiveBlob } from "./blob_fetch.ts";
 import { requireFreeSpace } from "./disk_space.ts";
 import type { PullOptions } from "./options.ts";
 import { PartialArchive } from "./partial_archive.ts";
-import { parsePlatform } from "./platforms.ts";
 import { resolveSource, type SourceImage } from "./source_image.ts";
 
 /** What a pull did. */
@@ -191,18 +191,18 @@ export async function pull(options: PullOptions, runtime: RunHooks = {}): Promis
     for (const [i, reference] of references.entries()) {
       const { client } = clients[i] ?? {};
       if (client === undefined) throw new PusherError("internal", "a source has no client");
-      const source = await resolveSource(
-        reference,
-        platforms,
-        (name) => request(`GET manifest ${name}`, (attempt) => client.getManifest(name, attempt)),
-        (digest) =>
+      const source = await resolveSource(reference, platforms, {
+        label: formatReference(reference),
+        manifest: (name) =>
+          request(`GET manifest ${name}`, (attempt) => client.getManifest(name, attempt)),
+        blob: (digest) =>
           request(`GET config ${digest}`, async (attempt) => {
             const download = await client.getBlob(digest, { signal: attempt });
             return new Uint8Array(await new Response(download.body).arrayBuffer());
           }),
-      );
+      });
       resolved.push(source);
-      for (const digest of source.blobs.keys()) {
+      for (const digest of source.blobs) {
         if (!sources.has(digest)) sources.set(digest, client);
       }
     }

@@ -7,7 +7,8 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
+import { concatBytes } from "../bytes/peek.ts";
+import { digestAlgorithm, digestOf } from "../bytes/sha256.ts";
 import { PusherError } from "../errors.ts";
 import { RegistryError } from "./errors.ts";
 
@@ -25,12 +26,6 @@ const DIGEST = /^(sha256|sha512):[a-f0-9]+$/;
 /** True when `reference` is a digest (`sha256:…`) rather than a tag. */
 export function isDigestReference(reference: string): boolean {
   return DIGEST.test(reference);
-}
-
-/** `<algorithm>:<hex>` of `bytes`, with the algorithm of `like` (sha256 unless it is sha512). */
-export function digestLike(like: string | undefined, bytes: Uint8Array): string {
-  const algorithm = like?.startsWith("sha512:") ? "sha512" : "sha256";
-  return `${algorithm}:${createHash(algorithm).update(bytes).digest("hex")}`;
 }
 
 /**
@@ -57,13 +52,7 @@ export async function readManifestBody(
     }
     chunks.push(chunk);
   }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
+  return concatBytes(chunks, size);
 }
 
 /**
@@ -82,7 +71,7 @@ export function verifiedManifestDigest(
   const header = reported === null || reported.trim() === "" ? undefined : reported.trim();
   for (const [expected, source] of [[asked, "asked for"], [header, "reported by the registry"]]) {
     if (expected === undefined) continue;
-    const actual = digestLike(expected, bytes);
+    const actual = digestOf(bytes, digestAlgorithm(expected));
     if (actual !== expected) {
       throw new RegistryError(
         "verify",
@@ -91,7 +80,7 @@ export function verifiedManifestDigest(
       );
     }
   }
-  return asked ?? digestLike(header, bytes);
+  return asked ?? digestOf(bytes, digestAlgorithm(header ?? ""));
 }
 
 /**

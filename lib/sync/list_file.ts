@@ -11,7 +11,7 @@
 
 import { dirname, isAbsolute, resolve } from "node:path";
 import { PusherError } from "../errors.ts";
-import { parsePlatform } from "../copy/platforms.ts";
+import { parsePlatform } from "../oci/platform.ts";
 import { formatReference, parseReference, type Reference } from "../registry/reference.ts";
 import { archiveImageName } from "./archive_name.ts";
 import { mirrorTarget, type TargetNaming } from "./target_name.ts";

@@ -13,6 +13,8 @@
  * @module
  */
 
+import { tempDir } from "./temp_dir.ts";
+
 /** One row of `ctr images ls`. */
 export interface CtrImage {
   /** The image name (REF). */
@@ -120,7 +122,8 @@ async function waitUntilServing(
  */
 export async function startContainerd(): Promise<TestContainerd> {
   if (Deno.uid() !== 0) throw new Error("containerd tests must run as root");
-  const dir = await Deno.makeTempDir({ prefix: "test-containerd-" });
+  const temp = await tempDir("test-containerd-");
+  const dir = temp.path;
   const address = `${dir}/containerd.sock`;
   await Deno.writeTextFile(`${dir}/config.toml`, configToml(dir));
   let child: Deno.ChildProcess;
@@ -132,7 +135,7 @@ export async function startContainerd(): Promise<TestContainerd> {
       stderr: "piped",
     }).spawn();
   } catch (error) {
-    await Deno.remove(dir, { recursive: true });
+    await temp.remove();
     if (error instanceof Deno.errors.NotFound) {
       throw new Error(
         "containerd is not installed; install it with: apt-get install -y containerd",
@@ -174,7 +177,7 @@ export async function startContainerd(): Promise<TestContainerd> {
     stop,
     [Symbol.asyncDispose]: async () => {
       await stop();
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      await temp.remove();
     },
   };
   try {

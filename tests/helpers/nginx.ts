@@ -20,6 +20,7 @@
 
 import { join } from "node:path";
 import { freePort } from "../../scripts/distribution_config.ts";
+import { tempDir } from "./temp_dir.ts";
 
 /** Options of {@link startNginx}. */
 export interface NginxOptions {
@@ -111,7 +112,8 @@ function parseAccessLog(text: string): NginxRequest[] {
 
 /** Starts nginx in front of `options.upstream`; stop it with `stop()` or `await using`. */
 export async function startNginx(options: NginxOptions): Promise<NginxProxy> {
-  const dir = await Deno.makeTempDir({ prefix: "test-nginx-" });
+  const temp = await tempDir("test-nginx-");
+  const dir = temp.path;
   const port = freePort();
   const configPath = join(dir, "nginx.conf");
   await Deno.writeTextFile(configPath, nginxConfig(dir, port, options));
@@ -135,7 +137,7 @@ export async function startNginx(options: NginxOptions): Promise<NginxProxy> {
     if (!exited) child.kill("SIGQUIT");
     await status;
     await stderr;
-    await Deno.remove(dir, { recursive: true });
+    await temp.remove();
   };
   const deadline = Date.now() + 10_000;
   while (!(await listening(port))) {

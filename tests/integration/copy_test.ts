@@ -259,7 +259,7 @@ Deno.test("a multi-platform index: copied whole with its digest, or filtered to 
 
     await assert.rejects(
       copy(options(from, `${target.host}/none/app:v1`, { platforms: ["linux/s390x"] })),
-      (error) => error instanceof PusherError && error.kind === "input",
+      (error) => error instanceof PusherError && error.kind === "usage",
     );
   });
 });

@@ -15,7 +15,7 @@ import { RegistryClient, type RegistryClientOptions } from "../../lib/registry/c
 import type { Credentials } from "../../lib/credentials/credentials.ts";
 import { startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { type SampleArchive, writeSampleDockerArchive } from "../helpers/sample_archive.ts";
-import { tempDir } from "../helpers/temp_dir.ts";
+import { tempDir, tempDirUntilExit } from "../helpers/temp_dir.ts";
 
 const USER = "puller";
 const PASSWORD = "pull-Pa55:word";
@@ -116,14 +116,7 @@ let samplePromise: Promise<SampleArchive> | undefined;
 /** One sample archive for the file's tests (removed when the process unloads). */
 function sample(): Promise<SampleArchive> {
   samplePromise ??= (async () => {
-    const dir = await Deno.makeTempDir({ prefix: "pull-sample-" });
-    globalThis.addEventListener("unload", () => {
-      try {
-        Deno.removeSync(dir, { recursive: true });
-      } catch {
-        // best effort
-      }
-    });
+    const dir = await tempDirUntilExit("pull-sample-");
     return await writeSampleDockerArchive(join(dir, "sample.tar"), {
       layers: 2,
       randomBytes: RANDOM_BYTES,

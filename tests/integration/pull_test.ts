@@ -19,7 +19,7 @@ import { startMemoryRegistry } from "../helpers/memory_registry.ts";
 import { pullAndVerify, skopeoInspect } from "../helpers/pull_verify.ts";
 import { startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { type SampleArchive, writeSampleDockerArchive } from "../helpers/sample_archive.ts";
-import { tempDir } from "../helpers/temp_dir.ts";
+import { tempDir, tempDirUntilExit } from "../helpers/temp_dir.ts";
 
 const decoder = new TextDecoder();
 
@@ -76,14 +76,7 @@ let samples:
 /** Sample archives for the file's tests (removed when the process unloads). */
 function sampleArchives() {
   samples ??= (async () => {
-    const dir = await Deno.makeTempDir({ prefix: "pull-samples-" });
-    globalThis.addEventListener("unload", () => {
-      try {
-        Deno.removeSync(dir, { recursive: true });
-      } catch {
-        // best effort
-      }
-    });
+    const dir = await tempDirUntilExit("pull-samples-");
     return {
       small: await writeSampleDockerArchive(join(dir, "small.tar"), {
         layers: 2,

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { EXIT_CODES } from "../../lib/errors.ts";
 import { zstdWithSkippableFrame } from "../helpers/byte_streams.ts";
 import {
+  concat,
   digestOf,
   type FixtureInfo,
   type LayoutName,
@@ -281,6 +282,49 @@ Deno.test("a zstd layer that opens with a skippable frame goes up as it is and p
     assert.equal(layer?.digest, image.layerDigest, "the layer went up byte for byte");
     assert.equal(layer?.mediaType, OCI_LAYER_ZSTD);
     assert.equal(layer?.compression, "zstd");
+  } finally {
+    await registry.stop();
+  }
+});
+
+/** Compresses `bytes` with the `zstd` command line tool into one frame. */
+async function zstdFrame(bytes: Uint8Array): Promise<Uint8Array> {
+  const child = new Deno.Command("zstd", {
+    args: ["-q", "-c"],
+    stdin: "piped",
+    stdout: "piped",
+  }).spawn();
+  const output = child.output();
+  const writer = child.stdin.getWriter();
+  await writer.write(bytes);
+  await writer.close();
+  const { code, stdout } = await output;
+  assert.equal(code, 0, "zstd");
+  return stdout;
+}
+
+Deno.test("a .tar.zst archive of several zstd frames behind a skippable frame pushes like its tar", async () => {
+  const fixture = (await sharedFixtures())["docker-archive"];
+  const tar = await Deno.readFile(fixture.path);
+  const half = Math.floor(tar.length / 2);
+  // A skippable frame and the first half in one frame, then the second half as `cat` adds it.
+  const archive = concat([
+    zstdWithSkippableFrame(tar.subarray(0, half)),
+    await zstdFrame(tar.subarray(half)),
+  ]);
+  await using dir = await tempDir();
+  const path = `${dir.path}/multi-frame.tar.zst`;
+  await Deno.writeFile(path, archive);
+  const registry = await startRegistry();
+  try {
+    const fromTar = await pushLayout(registry, fixture, "zstd/from-tar");
+    const fromZstd = await pushLayout(registry, { ...fixture, path }, "zstd/multi-frame");
+    assert.equal(fromZstd, fromTar, "the same image, the same digest");
+    await pullAndVerify(`${registry.host}/zstd/multi-frame:1`, {
+      expectedManifestDigest: fromZstd,
+      expectedConfigDigest: fixture.configDigest,
+      expectedDiffIds: fixture.diffIds,
+    });
   } finally {
     await registry.stop();
   }

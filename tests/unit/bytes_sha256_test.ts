@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { sha256Digest } from "../../lib/bytes/sha256.ts";
+import { digestAlgorithm, digestOf, Hasher, sha256Digest } from "../../lib/bytes/sha256.ts";
 
 /** sha256 of some bytes as `sha256sum` (coreutils) prints it, as a `sha256:<hex>` digest. */
 async function sha256sum(bytes: Uint8Array): Promise<string> {
@@ -30,4 +30,35 @@ Deno.test("sha256: agrees with sha256sum, also for a view into a larger buffer",
   const view = buffer.subarray(1000, 69_001);
   assert.equal(sha256Digest(view), await sha256sum(view.slice()));
   assert.equal(sha256Digest(buffer), await sha256sum(buffer));
+});
+
+Deno.test("Hasher: readable midway and after, equal to the digest of the bytes so far; reset forgets", () => {
+  const bytes = new TextEncoder().encode("the quick brown fox");
+  const hasher = new Hasher();
+  hasher.update(bytes.subarray(0, 9));
+  assert.equal(hasher.digest(), sha256Digest(bytes.subarray(0, 9)));
+  hasher.update(bytes.subarray(9));
+  assert.equal(hasher.digest(), sha256Digest(bytes));
+  assert.equal(hasher.digest(), sha256Digest(bytes), "reading does not end the hash");
+  hasher.reset();
+  assert.equal(hasher.digest(), sha256Digest(new Uint8Array(0)));
+  assert.equal(new Hasher().update("abc").digest(), sha256Digest(new TextEncoder().encode("abc")));
+});
+
+Deno.test("sha512: digestOf and Hasher agree with sha512sum; digestAlgorithm reads the prefix", async () => {
+  const bytes = crypto.getRandomValues(new Uint8Array(5000));
+  const child = new Deno.Command("sha512sum", { stdin: "piped", stdout: "piped" }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(bytes);
+  await writer.close();
+  const expected = `sha512:${
+    new TextDecoder().decode((await child.output()).stdout).split(" ")[0]
+  }`;
+  assert.equal(digestOf(bytes, "sha512"), expected);
+  assert.equal(
+    new Hasher("sha512").update(bytes.subarray(0, 10)).update(bytes.subarray(10)).digest(),
+    expected,
+  );
+  assert.equal(digestAlgorithm(expected), "sha512");
+  assert.equal(digestAlgorithm(sha256Digest(bytes)), "sha256");
 });

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { chunkedStream, collectBytes } from "../helpers/byte_streams.ts";
+import { chunkedStream, collectBytes, zstdWithSkippableFrame } from "../helpers/byte_streams.ts";
 import { gzipSync, zstdCompressSync } from "node:zlib";
 import { PusherError } from "../../lib/errors.ts";
 import { openArchive } from "../../lib/image/open_archive.ts";
 import { openRandomAccessArchive } from "../../lib/image/random_access.ts";
 import { scanArchiveStream } from "../../lib/image/stream_scan.ts";
-import { digestOf, sharedFixtures, writeTar } from "../helpers/fixtures.ts";
+import { concat, digestOf, sharedFixtures, writeTar } from "../helpers/fixtures.ts";
 import { tempDir, withTempFile } from "../helpers/temp_dir.ts";
 
 async function assertInputError(promise: Promise<unknown>, pattern: RegExp): Promise<void> {
@@ -149,13 +149,13 @@ Deno.test("scan: empty, truncated and unsupported input are input errors", async
     ),
     /cut.tar.gz: corrupt gzip data/,
   );
-  // zstd cut short: Deno's decoder says nothing, the tar parser notices.
+  // zstd cut short inside a frame: the frame scanner notices before the tar parser does.
   const zstd = new Uint8Array(zstdCompressSync(TAR));
   await assertInputError(
     scanArchiveStream(chunkedStream(zstd.subarray(0, zstd.length - 100), 64 * 1024), noop, {
       name: "cut.zst",
     }),
-    /cut.zst is truncated/,
+    /^cut.zst: the zstd data is cut short$/,
   );
   await assertInputError(
     scanArchiveStream(
@@ -183,6 +183,48 @@ Deno.test("openArchive: plain tar â†’ random access; gzip/zstd by magic bytes â†
   assert.ok(zstd.mode === "stream" && zstd.compression === "zstd");
   const result = await scanArchiveStream(zstd.stream, (_p, _s, body) => collectBytes(body));
   assert.ok(result.view.has("manifest.json"));
+});
+
+/** Runs the `zstd` command line tool on `input`, giving its output. */
+async function zstdCli(args: string[], input: Uint8Array): Promise<Uint8Array> {
+  const child = new Deno.Command("zstd", { args, stdin: "piped", stdout: "piped" }).spawn();
+  const writer = child.stdin.getWriter();
+  const output = child.output();
+  await writer.write(input);
+  await writer.close();
+  const { code, stdout } = await output;
+  assert.equal(code, 0, `zstd ${args.join(" ")}`);
+  return stdout;
+}
+
+Deno.test("openArchive: a .tar.zst of several zstd frames after a skippable frame reads whole", async () => {
+  const fixtures = await sharedFixtures();
+  const fixture = fixtures["docker-archive"];
+  const tar = await Deno.readFile(fixture.path);
+  const cut = Math.floor(tar.length / 3);
+  // A skippable frame (as seekable zstd and pzstd write) and the first part, then two more
+  // frames as `cat a.zst b.zst c.zst` makes them (one without, one with a checksum).
+  const archive = concat([
+    zstdWithSkippableFrame(tar.subarray(0, cut)),
+    await zstdCli(["-q", "-c", "--no-check"], tar.subarray(cut, 2 * cut)),
+    await zstdCli(["-q", "-c", "--check"], tar.subarray(2 * cut)),
+  ]);
+  // The zstd tool itself reads the same bytes back.
+  assert.deepEqual(await zstdCli(["-q", "-d", "-c"], archive), tar);
+  await withTempFile("multi-frame.tar.zst", archive, async (path) => {
+    const source = await openArchive(path);
+    assert.ok(source.mode === "stream" && source.compression === "zstd");
+    const scanned = await scanArchiveStream(source.stream, (_path, _size, body) => {
+      return collectBytes(body);
+    }, { memoryLimit: 64 * 1024 });
+    assert.ok(scanned.large.size > 0, "the layers came through the large-entry handler");
+    const plain = await openRandomAccessArchive(fixture.path);
+    assert.deepEqual(scanned.view.paths(), plain.paths());
+    for (const entry of plain.paths()) {
+      const bytes = scanned.large.get(entry) ?? await scanned.view.read(entry);
+      assert.equal(digestOf(bytes), digestOf(await plain.read(entry)), entry);
+    }
+  });
 });
 
 Deno.test("openArchive: missing, directory, empty and non-archive files are one-line input errors", async () => {

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { PusherError } from "../../lib/errors.ts";
 import { sha256Digest } from "../../lib/bytes/sha256.ts";
-import { DigestStream, verifyDigest } from "../../lib/pipeline/digest.ts";
+import { createHash } from "node:crypto";
+import { checkedBlobStream, DigestStream, verifyDigest } from "../../lib/pipeline/digest.ts";
 import { tempDir } from "../helpers/temp_dir.ts";
 
 /** sha256 of a file as `sha256sum` prints it, as a `sha256:<hex>` digest. */
@@ -94,4 +95,56 @@ Deno.test("digest: verifyDigest accepts equal digests", () => {
   const digest = sha256Digest(new Uint8Array(0));
   assert.equal(digest, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   verifyDigest("empty", digest, digest);
+});
+
+/** Reads `stream` to its end or its error: the chunks read, and the error. */
+async function drain(
+  stream: ReadableStream<Uint8Array>,
+): Promise<{ chunks: Uint8Array[]; error: unknown }> {
+  const chunks: Uint8Array[] = [];
+  const reader = stream.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return { chunks, error: undefined };
+      chunks.push(value);
+    }
+  } catch (error) {
+    return { chunks, error };
+  }
+}
+
+Deno.test("checkedBlobStream: passes matching bytes as they are; more, fewer or other bytes are verify errors", async () => {
+  const bytes = new TextEncoder().encode("0123456789");
+  const blob = { digest: sha256Digest(bytes), size: bytes.length };
+  const pieces = [bytes.subarray(0, 4), bytes.subarray(4)];
+  const good = await drain(checkedBlobStream(blob, ReadableStream.from(pieces), "blob x"));
+  assert.equal(good.error, undefined);
+  assert.deepEqual(good.chunks, pieces);
+
+  const longer = [bytes.subarray(0, 6), bytes, bytes];
+  const tooMany = await drain(checkedBlobStream(blob, ReadableStream.from(longer), "blob x"));
+  assert.ok(tooMany.error instanceof PusherError && tooMany.error.kind === "verify");
+  assert.match(tooMany.error.message, /^blob x has more than the 10 bytes/);
+  assert.equal(tooMany.chunks.length, 1, "fails at the chunk that overruns, not at the end");
+
+  const tooFew = await drain(checkedBlobStream(blob, ReadableStream.from(pieces.slice(0, 1)), "b"));
+  assert.ok(tooFew.error instanceof PusherError && tooFew.error.kind === "verify");
+  assert.match(tooFew.error.message, /^b ended after 4 of the 10 bytes/);
+
+  const other = new TextEncoder().encode("9876543210");
+  const changed = await drain(checkedBlobStream(blob, ReadableStream.from([other]), "blob x"));
+  assert.ok(changed.error instanceof PusherError && changed.error.kind === "verify");
+  assert.equal(
+    changed.error.message,
+    `blob x: expected digest ${blob.digest} but the bytes hash to ${sha256Digest(other)}`,
+  );
+});
+
+Deno.test("digest: an expected sha512 digest is checked with sha512", async () => {
+  const bytes = new TextEncoder().encode("hello");
+  const sha512 = `sha512:${createHash("sha512").update(bytes).digest("hex")}`;
+  const digest = new DigestStream({ expected: { digest: sha512, size: 5, what: "b", hint: "" } });
+  await ReadableStream.from([bytes]).pipeThrough(digest).pipeTo(new WritableStream());
+  assert.deepEqual(await digest.result, { digest: sha512, size: 5 });
 });

@@ -1,15 +1,16 @@
 /**
- * Decompression of zstd streams made of several frames. Deno's `node:zlib` zstd decoder stops at
- * the end of the first frame and drops the rest, yet multi-frame layers are common: this tool's
- * own compressor writes one frame per block, and so do pzstd and seekable zstd. A small scanner
- * finds the frame boundaries from the frame and block headers, each frame goes through a fresh
- * decoder, and skippable frames are left out.
+ * zstd streams made of several frames, taken apart frame by frame. Deno's `node:zlib` zstd
+ * decoder stops at the end of the first frame (and at a skippable frame) and drops the rest, yet
+ * multi-frame data is common: this tool's own compressor writes one frame per block, and so do
+ * pzstd, seekable zstd and `cat a.zst b.zst`. A small scanner finds the frame boundaries from the
+ * frame and block headers, each frame goes through a fresh single-frame decoder (the caller's:
+ * {@link ./compression.ts} `decompressStream` passes `node:zlib`'s), and skippable frames are left
+ * out.
  *
  * @module
  */
 
 import { PusherError } from "../errors.ts";
-import { decompressStream } from "../image/compression.ts";
 
 /** A run of input bytes that belongs to one frame. */
 export interface FramePiece {
@@ -167,13 +168,18 @@ function readLittleEndian(bytes: readonly number[]): number {
   return value;
 }
 
+/** Decompresses the compressed bytes of one zstd frame. */
+export type FrameDecoder = (frame: ReadableStream<Uint8Array>) => ReadableStream<Uint8Array>;
+
 /**
- * Decompresses a zstd stream of any number of frames (skippable frames are left out). Corrupt or
- * cut-short data fails the returned stream with an input error naming `label`.
+ * Decompresses a zstd stream of any number of frames, each through `decodeFrame` (skippable
+ * frames are left out). Corrupt or cut-short data fails the returned stream with an input error
+ * naming `label`.
  */
 export function decompressZstdFrames(
   input: ReadableStream<Uint8Array>,
   label: string,
+  decodeFrame: FrameDecoder,
 ): ReadableStream<Uint8Array> {
   const reader = input.getReader();
   const scanner = new ZstdFrameScanner(label);
@@ -187,7 +193,7 @@ export function decompressZstdFrames(
         inputDone = true;
         if (!scanner.atFrameBoundary) {
           throw new PusherError("input", `${label}: the zstd data is cut short`, {
-            hint: "the layer is damaged; re-create the archive",
+            hint: "the compressed data is damaged or cut short; re-create it",
           });
         }
         return undefined;
@@ -217,7 +223,7 @@ export function decompressZstdFrames(
       const first = await nextPiece();
       if (first === undefined) return;
       if (first.skippable) continue;
-      yield* decompressStream(frameStream(first), "zstd", label);
+      yield* decodeFrame(frameStream(first));
     }
   }
   const output = frames();

@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import { constants, zstdCompressSync } from "node:zlib";
 import { PusherError } from "../../lib/errors.ts";
-import { decompressZstdFrames, ZstdFrameScanner } from "../../lib/pipeline/zstd_frames.ts";
+import { decompressStream } from "../../lib/image/compression.ts";
+import { ZstdFrameScanner } from "../../lib/image/zstd_frames.ts";
+import { chunkedStream } from "../helpers/byte_streams.ts";
+import { concat } from "../helpers/fixtures.ts";
 
 const encoder = new TextEncoder();
 
@@ -19,24 +22,6 @@ function skippable(size: number): Uint8Array {
   return bytes;
 }
 
-function join(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
-function chunks(bytes: Uint8Array, size: number): ReadableStream<Uint8Array> {
-  const list: Uint8Array[] = [];
-  for (let offset = 0; offset < bytes.length; offset += size) {
-    list.push(bytes.slice(offset, offset + size));
-  }
-  return ReadableStream.from(list);
-}
-
 async function text(stream: ReadableStream<Uint8Array>): Promise<string> {
   return await new Response(stream).text();
 }
@@ -44,7 +29,7 @@ async function text(stream: ReadableStream<Uint8Array>): Promise<string> {
 Deno.test("zstd frames: every frame is decoded, skippable frames are left out, in any chunking", async () => {
   const noisy = new Uint8Array(300_000).map((_, index) => (index * 7919) % 251);
   const expected = "first " + new TextDecoder().decode(noisy) + "x".repeat(50_000) + " last";
-  const input = join([
+  const input = concat([
     skippable(5),
     frame("first ", true),
     frame(noisy),
@@ -53,7 +38,10 @@ Deno.test("zstd frames: every frame is decoded, skippable frames are left out, i
     frame(" last", true),
   ]);
   for (const size of [1, 3, 1000, input.length]) {
-    assert.equal(await text(decompressZstdFrames(chunks(input, size), "layer")), expected);
+    assert.equal(
+      await text(decompressStream(chunkedStream(input, size), "zstd", "layer")),
+      expected,
+    );
   }
 });
 
@@ -62,7 +50,7 @@ Deno.test("zstd frames: the scanner marks where each frame ends", () => {
   const second = frame("two", true);
   const scanner = new ZstdFrameScanner("layer");
   assert.equal(scanner.atFrameBoundary, true);
-  const pieces = scanner.feed(join([first, second.subarray(0, 4)]));
+  const pieces = scanner.feed(concat([first, second.subarray(0, 4)]));
   assert.deepEqual(pieces.map((piece) => [piece.bytes.length, piece.frameEnd]), [
     [first.length, true],
     [4, false],
@@ -76,7 +64,7 @@ Deno.test("zstd frames: the scanner marks where each frame ends", () => {
 });
 
 Deno.test("zstd frames: cut-short and non-zstd input fail with an input error naming the layer", async () => {
-  const whole = join([frame("one"), frame("two".repeat(1000))]);
+  const whole = concat([frame("one"), frame("two".repeat(1000))]);
   const isInputError = (part: string) => (error: unknown): boolean => {
     assert.ok(error instanceof PusherError, String(error));
     assert.equal(error.kind, "input");
@@ -85,11 +73,13 @@ Deno.test("zstd frames: cut-short and non-zstd input fail with an input error na
     return true;
   };
   await assert.rejects(
-    text(decompressZstdFrames(chunks(whole.subarray(0, whole.length - 3), 7), "layer 2")),
+    text(
+      decompressStream(chunkedStream(whole.subarray(0, whole.length - 3), 7), "zstd", "layer 2"),
+    ),
     isInputError("cut short"),
   );
   await assert.rejects(
-    text(decompressZstdFrames(chunks(encoder.encode("plain tar bytes"), 4), "layer 2")),
+    text(decompressStream(chunkedStream(encoder.encode("plain tar bytes"), 4), "zstd", "layer 2")),
     isInputError("no frame at byte 0"),
   );
 });
