@@ -154,7 +154,7 @@ export { type LineOutcome, sync, syncExitCode, type SyncResult } from "./sync/sy
 export { DEFAULT_SYNC_SETTINGS, type SyncOptions } from "./sync/options.ts";
 export { checkPrefix, mirrorTarget, type TargetNaming } from "./sync/target_name.ts";
 export { type BlobClaim, BlobClaims } from "./transfer/blob_claims.ts";
-export type { RunHooks } from "./transfer/run.ts";
+export type { RunHooks, WriteResult } from "./transfer/run.ts";
 export type { CopyOptions } from "./copy/options.ts";
 export { pull, type PullResult } from "./pull/pull.ts";
 export type { PullOptions } from "./pull/options.ts";

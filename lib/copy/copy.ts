@@ -16,7 +16,7 @@ import { Redactor } from "../logging/redact.ts";
 import { schedule } from "../transfer/scheduler.ts";
 import { retrySettings } from "../transfer/retry.ts";
 import type { BlobClaims } from "../transfer/blob_claims.ts";
-import { deadlineSignal, type RunHooks } from "../transfer/run.ts";
+import { deadlineSignal, type RunHooks, type WriteResult } from "../transfer/run.ts";
 import { emptyTally } from "../push/context.ts";
 import { retrying } from "../transfer/retrying_request.ts";
 import { putTopManifest } from "../push/publish.ts";
@@ -30,30 +30,14 @@ import { type BlobCopyContext, copyBlob } from "./blob_copy.ts";
 import { openEndpoints } from "./endpoints.ts";
 import type { CopyOptions } from "./options.ts";
 
-/** What a copy did. */
-export interface CopyResult {
+/** What a copy did (its digest is the source's unless platforms were dropped). */
+export interface CopyResult extends WriteResult {
   /** The source as read (`registry/repository:tag` or `…@digest`). */
   source: string;
   /** Digest of the source's top manifest. */
   sourceDigest: string;
-  /** `registry/repository` of the target. */
-  repository: string;
-  /** The reference written (`registry/repository:tag`, or `…@digest` without a tag). */
-  references: string[];
   /** `registry/repository@sha256:…` of the manifest or index the target now holds. */
   digestReference: string;
-  /** Digest of the manifest (or index) written; the source's unless platforms were dropped. */
-  digest: string;
-  /** Its media type. */
-  mediaType: string;
-  /** Its size in bytes. */
-  size: number;
-  /** Bytes uploaded to the target, retries included (mounted and present blobs send none). */
-  bytesSent: number;
-  /** Wall time in milliseconds. */
-  durationMs: number;
-  /** Nothing was written. */
-  dryRun: boolean;
 }
 
 /** Hooks of a copy run. */

@@ -46,29 +46,13 @@ import { loadRealm, saveRealm } from "../state/realm_memory.ts";
 import { UploadState } from "../state/upload_state.ts";
 import { retrySettings } from "../transfer/retry.ts";
 import { retrying } from "../transfer/retrying_request.ts";
-import { deadlineSignal, type RunHooks } from "../transfer/run.ts";
+import { deadlineSignal, type RunHooks, type WriteResult } from "../transfer/run.ts";
 import { schedule } from "../transfer/scheduler.ts";
 
 /** What a push did. */
-export interface PushResult {
-  /** `registry/repository` of the first target. */
-  repository: string;
-  /** Every reference written (`registry/repository:tag`). */
-  references: string[];
+export interface PushResult extends WriteResult {
   /** Every target repository with the pushed digest (`registry/repository@sha256:…`). */
   digestReferences: string[];
-  /** Digest of the pushed manifest (or index). */
-  digest: string;
-  /** Its media type. */
-  mediaType: string;
-  /** Its size in bytes. */
-  size: number;
-  /** Bytes uploaded, retries included. */
-  bytesSent: number;
-  /** Wall time in milliseconds. */
-  durationMs: number;
-  /** Nothing was written. */
-  dryRun: boolean;
 }
 
 /** Hooks of a push run. */

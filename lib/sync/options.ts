@@ -6,10 +6,13 @@
 
 import type { Credentials } from "../credentials/credentials.ts";
 import type { Compression } from "../oci/media_types.ts";
-import { DEFAULT_PUSH_SETTINGS } from "../options.ts";
+import { DEFAULT_PUSH_SETTINGS, type TransferSettings } from "../options.ts";
 
-/** Everything a sync needs to know. Defaults live in {@link DEFAULT_SYNC_SETTINGS}. */
-export interface SyncOptions {
+/**
+ * Everything a sync needs to know (the transfer settings apply to each image: `timeoutSeconds` is
+ * each image's limit). Defaults live in {@link DEFAULT_SYNC_SETTINGS}.
+ */
+export interface SyncOptions extends TransferSettings {
   /** The LIST file: one image per line (see `lib/sync/list_file.ts`). */
   from: string;
   /** The target prefix, `registry[:port][/namespace]`, that lines without `=> TARGET` land under. */
@@ -25,20 +28,6 @@ export interface SyncOptions {
    * registries, docker/podman config files and credential helpers are consulted.
    */
   credentials?: Credentials;
-  /** Each image's time limit, in seconds. */
-  timeoutSeconds: number;
-  /** Seconds with no bytes moving before a request is aborted and retried. */
-  stallTimeoutSeconds: number;
-  /** Parallel blob transfers within one image. */
-  maxConcurrent: number;
-  /** Retries after failures in a row. */
-  retryAttempts: number;
-  /** Turn TLS certificate verification off (every registry). */
-  skipTls: boolean;
-  /** Extra PEM CA certificate files to trust (every registry). */
-  caCertFiles: string[];
-  /** Check and plan every line, but write nothing. */
-  dryRun: boolean;
   /** What uncompressed layers of archive sources are compressed with. */
   compression: Compression;
   /** Layers of archive sources larger than this many bytes go up in chunks. */

@@ -23,6 +23,26 @@ export interface RunHooks {
   redactor?: Redactor;
 }
 
+/** What a run that wrote one image (a manifest or an index) to a registry reports. */
+export interface WriteResult {
+  /** `registry/repository` of the (first) target. */
+  repository: string;
+  /** Every reference written (`registry/repository:tag`, or `…@digest` without a tag). */
+  references: string[];
+  /** Digest of the manifest (or index) written. */
+  digest: string;
+  /** Its media type. */
+  mediaType: string;
+  /** Its size in bytes. */
+  size: number;
+  /** Bytes uploaded, retries included (mounted and present blobs send none). */
+  bytesSent: number;
+  /** Wall time in milliseconds. */
+  durationMs: number;
+  /** Nothing was written. */
+  dryRun: boolean;
+}
+
 /** A run's abort signal and the disposal of its timer. */
 export interface Deadline {
   /** Fires on the caller's signal or when the run is out of time. */
