@@ -157,6 +157,14 @@ export { type BlobClaim, BlobClaims } from "./transfer/blob_claims.ts";
 export type { RunHooks, WriteResult } from "./transfer/run.ts";
 export type { CopyOptions } from "./copy/options.ts";
 export { pull, type PullResult } from "./pull/pull.ts";
+export {
+  type BlobReader,
+  fetchBlob,
+  type FetchBlobOptions,
+  type FetchedBlob,
+} from "./pull/blob_fetch.ts";
+export type { RetryInfo, RetryPolicy } from "./transfer/retry.ts";
+export type { Clock } from "./transfer/stall.ts";
 export type { PullOptions } from "./pull/options.ts";
 export {
   type ErrorKind,

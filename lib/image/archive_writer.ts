@@ -6,11 +6,10 @@
  * then `blobs/`, then blobs in plan order), mtime 0, uid/gid 0, fixed modes.
  *
  * How blobs get in: the writer asks `openBlob` for each blob of {@link ArchivePlan.fetched}, one
- * at a time, in archive order, when the tar reaches it. A pull can therefore either
- * - stream directly, opening each blob's download when asked (blobs come one after another), or
- * - download in parallel into a staging directory ({@link ./blob_staging.ts} `stageBlob`), then
- *   assemble with `openBlob = (blob) => openStagedBlob(dir, blob)`.
- * The plan is known before any download, so the metadata comes first in the tar either way.
+ * at a time, in archive order, when the tar reaches it (a download opened when asked). The plan
+ * is known before any download, so the metadata comes first in the tar. A pull that downloads in
+ * parallel writes each blob straight into its place in a partial archive instead (see
+ * `lib/pull/partial_archive.ts`); both give the same bytes.
  *
  * ```ts
  * const plan = planArchive([{ names: ["app:v1"], manifest }]);

@@ -53,4 +53,3 @@ export {
   type PlannedFile,
 } from "./archive_plan.ts";
 export { type BlobOpener, writeArchive } from "./archive_writer.ts";
-export { openStagedBlob, stageBlob } from "./blob_staging.ts";

@@ -10,7 +10,6 @@ import { createHash } from "node:crypto";
 import { PusherError } from "../../lib/errors.ts";
 import { type ImageToWrite, planArchive } from "../../lib/image/archive_plan.ts";
 import { type BlobOpener, writeArchive } from "../../lib/image/archive_writer.ts";
-import { openStagedBlob, stageBlob, stagedBlobPath } from "../../lib/image/blob_staging.ts";
 import { resolveLayout } from "../../lib/image/layout.ts";
 import { openArchive } from "../../lib/image/open_archive.ts";
 import type { RandomAccessArchive } from "../../lib/image/random_access.ts";
@@ -320,48 +319,6 @@ Deno.test("archive writer: cancelling the archive cancels the blob being copied"
   while (read < 16 * 1024) read += (await reader.read()).value?.length ?? 0;
   await reader.cancel("stop");
   assert.notEqual(cancelled, undefined, "the layer's stream was cancelled");
-});
-
-Deno.test("archive writer: blobs staged in parallel assemble into the same archive as a direct write", async () => {
-  const one = buildImage({ layers: 3 });
-  const two = buildImage({ layers: 1, baseLayers: [one.layers[0]!], family: "docker" });
-  const images: ImageToWrite[] = [
-    { names: ["one:v1"], manifest: one.manifest },
-    { names: ["two:v1"], manifest: two.manifest },
-  ];
-  const plan = planArchive(images);
-  const blobs = blobsOf([one, two]);
-  await using staging = await tempDir();
-  await Promise.all(
-    plan.fetched.map((blob) =>
-      stageBlob(staging.path, blob, chunkedStream(blobs.get(blob.digest)!, 3000))
-    ),
-  );
-  const staged = await collectBytes(
-    writeArchive(plan, (blob) => openStagedBlob(staging.path, blob)),
-  );
-  const direct = await collectBytes(writeArchive(plan, blobOpener([one, two])));
-  assert.equal(digestOf(staged), digestOf(direct));
-});
-
-Deno.test("archive writer: a corrupt download leaves nothing under the staged blob's name", async () => {
-  const image = buildImage({ layers: 1 });
-  const layer = image.layers[0]!;
-  const descriptor = { mediaType: layer.mediaType, digest: layer.digest, size: layer.bytes.length };
-  await using staging = await tempDir();
-  const corrupt = layer.bytes.slice();
-  corrupt[100] = (corrupt[100] ?? 0) ^ 1;
-  await assert.rejects(
-    stageBlob(staging.path, descriptor, chunkedStream(corrupt, 4096)),
-    isVerifyError,
-  );
-  const path = stagedBlobPath(staging.path, layer.digest);
-  await assert.rejects(Deno.stat(path), Deno.errors.NotFound);
-  await assert.rejects(Deno.stat(`${path}.partial`), Deno.errors.NotFound);
-  await assert.rejects(
-    openStagedBlob(staging.path, descriptor),
-    (error: unknown) => error instanceof PusherError && error.kind === "internal",
-  );
 });
 
 Deno.test("archive writer: names go to index.json, RepoTags and repositories as docker writes them", () => {
