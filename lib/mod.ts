@@ -180,6 +180,7 @@ export type {
   EventSink,
   PulledImage,
   PushEvent,
+  SyncLinePlan,
   SyncLineStatus,
 } from "./logging/events.ts";
 export {

@@ -1,6 +1,6 @@
 /**
  * The command line: the subcommands `push` (also the flat form `docker-image-pusher -r … -f …`),
- * `pull`, `copy` and `ls`, their flags from the one table in {@link ./flags.ts} with their
+ * `pull`, `copy`, `sync` and `ls`, their flags from the one table in {@link ./flags.ts} with their
  * environment-variable defaults, validation, help and version. Parsing never exits the process;
  * it returns what to do or throws a usage error.
  *
@@ -12,7 +12,14 @@ import type { CopyOptions } from "../copy/options.ts";
 import { PusherError } from "../errors.ts";
 import type { PushOptions } from "../options.ts";
 import type { PullOptions } from "../pull/options.ts";
-import { copyOptions, listOptions, pullOptions, pushOptions } from "./command_options.ts";
+import type { SyncOptions } from "../sync/options.ts";
+import {
+  copyOptions,
+  listOptions,
+  pullOptions,
+  pushOptions,
+  syncOptions,
+} from "./command_options.ts";
 import { envNameFor } from "./env.ts";
 import { FlagReader } from "./flag_reader.ts";
 import { type CommandName, flagsOf, longName } from "./flags.ts";
@@ -47,12 +54,15 @@ export type CommandLine =
   | ({ action: "push"; options: PushOptions } & RunCommon)
   | ({ action: "pull"; options: PullOptions } & RunCommon)
   | ({ action: "copy"; options: CopyOptions } & RunCommon)
+  | ({ action: "sync"; options: SyncOptions } & RunCommon)
   | { action: "ls"; options: ListOptions };
 
 const DESCRIPTIONS: Readonly<Record<CommandName, string>> = {
   push: "push a docker/OCI image archive to a registry (the default command)",
   pull: "pull images from registries into one archive (docker load, podman load, skopeo, push)",
   copy: "copy an image from one registry to another",
+  sync: "mirror every image of a LIST (registry references and archives) under a target prefix; " +
+    "images already there are left alone",
   ls: "list the images an archive or a containerd namespace holds: names, platforms, digest, size",
 };
 
@@ -102,11 +112,12 @@ function buildProgram(version: string, parsed: Parsed): Command {
     new Command("docker-image-pusher")
       .description(
         "Push a docker/OCI image archive to a container registry, no Docker daemon needed; " +
-          "pull images into an archive; copy images between registries; list what an archive " +
-          "or a containerd store holds.",
+          "pull images into an archive; copy images between registries; mirror a list of " +
+          "images under a prefix; list what an archive or a containerd store holds.",
       )
       .usage(
-        "[options] | push [options] | pull SOURCE... -o FILE | copy SOURCE TARGET | ls FILE",
+        "[options] | push [options] | pull SOURCE... -o FILE | copy SOURCE TARGET | " +
+          "sync --from LIST --to PREFIX | ls FILE",
       )
       .version(version, "--version", "print the version")
       .enablePositionalOptions()
@@ -134,6 +145,9 @@ function buildProgram(version: string, parsed: Parsed): Command {
       .description(DESCRIPTIONS.copy)
       .argument("<source>", "the image to copy, as docker names it")
       .argument("<target>", "where it goes: host[:port]/path/name:tag"),
+  );
+  program.addCommand(
+    configure(new Command("sync"), "sync", "sync", parsed).description(DESCRIPTIONS.sync),
   );
   program.addCommand(
     configure(new Command("ls"), "ls", "ls", parsed)
@@ -203,6 +217,8 @@ export function parseCommandLine(
         options: copyOptions(flags, args[0] as string, args[1] as string),
         ...runCommon(flags, ["password", "src-password"]),
       };
+    case "sync":
+      return { action: "sync", options: syncOptions(flags), ...runCommon(flags, ["password"]) };
     case "ls":
       return { action: "ls", options: listOptions(flags, args[0] as string | undefined) };
   }

@@ -1,6 +1,6 @@
 /**
- * Turns a command's effective flag values into the options of `push()`, `pull()`, `copy()` or
- * `ls`, checking what the flags alone cannot (missing values, flags that exclude each other).
+ * Turns a command's effective flag values into the options of `push()`, `pull()`, `copy()`,
+ * `sync()` or `ls`, checking what the flags alone cannot (missing values, flags that exclude each other).
  *
  * @module
  */
@@ -16,6 +16,7 @@ import {
   type PushOptions,
 } from "../options.ts";
 import type { PullOptions } from "../pull/options.ts";
+import { DEFAULT_SYNC_SETTINGS, type SyncOptions } from "../sync/options.ts";
 import { DEFAULT_NAMESPACE } from "../image/containerd_store.ts";
 import type { FlagReader } from "./flag_reader.ts";
 import type { ListOptions } from "./list_command.ts";
@@ -139,15 +140,8 @@ function pushSource(flags: FlagReader): { file: string; store?: ContainerdSource
   return { file: archive };
 }
 
-/** The options of a push (the flat form and `push`). */
-export function pushOptions(flags: FlagReader): PushOptions {
-  const { file, store } = pushSource(flags);
-  const targets = flags.list("repository-url");
-  if (targets.length === 0) {
-    throw new PusherError("usage", "missing --repository-url: where should the image go?", {
-      hint: "pass -r https://registry.example.com/project/app:tag",
-    });
-  }
+/** `--compression`: none, gzip or zstd. */
+function compressionSetting(flags: FlagReader): Compression {
   const compression = flags.text("compression") ?? DEFAULT_PUSH_SETTINGS.compression;
   if (!COMPRESSIONS.includes(compression as Compression)) {
     throw new PusherError(
@@ -157,6 +151,19 @@ export function pushOptions(flags: FlagReader): PushOptions {
       }`,
     );
   }
+  return compression as Compression;
+}
+
+/** The options of a push (the flat form and `push`). */
+export function pushOptions(flags: FlagReader): PushOptions {
+  const { file, store } = pushSource(flags);
+  const targets = flags.list("repository-url");
+  if (targets.length === 0) {
+    throw new PusherError("usage", "missing --repository-url: where should the image go?", {
+      hint: "pass -r https://registry.example.com/project/app:tag",
+    });
+  }
+  const compression = compressionSetting(flags);
   const format = flags.text("format") ?? "auto";
   if (!FORMATS.includes(format as ManifestFormat)) {
     throw new PusherError(
@@ -197,7 +204,7 @@ export function pushOptions(flags: FlagReader): PushOptions {
       DEFAULT_PUSH_SETTINGS.largeLayerThreshold,
     ),
     forceUpload: flags.flag("force-upload"),
-    compression: compression as Compression,
+    compression,
     noCache: flags.flag("no-cache"),
     format: format as ManifestFormat,
     attestations: attestations as AttestationPolicy,
@@ -258,5 +265,38 @@ export function copyOptions(flags: FlagReader, source: string, target: string): 
   if (username !== undefined && password !== undefined) {
     options.sourceCredentials = { username, password };
   }
+  return options;
+}
+
+/** The options of `sync --from LIST --to PREFIX`. */
+export function syncOptions(flags: FlagReader): SyncOptions {
+  const from = flags.text("from");
+  if (from === undefined) {
+    throw new PusherError("usage", "missing --from: which LIST of images should be synced?", {
+      hint: "pass --from images.txt (one image per line)",
+    });
+  }
+  const to = flags.text("to");
+  if (to === undefined) {
+    throw new PusherError("usage", "missing --to: under which prefix should the images land?", {
+      hint: "pass --to registry.example.com/mirror",
+    });
+  }
+  const options: SyncOptions = {
+    ...DEFAULT_SYNC_SETTINGS,
+    from,
+    to,
+    ...sharedSettings(flags),
+    flatten: flags.flag("flatten"),
+    parallelImages: flags.number("parallel-images", DEFAULT_SYNC_SETTINGS.parallelImages),
+    compression: compressionSetting(flags),
+    largeLayerThreshold: flags.number(
+      "large-layer-threshold",
+      DEFAULT_SYNC_SETTINGS.largeLayerThreshold,
+    ),
+    noCache: flags.flag("no-cache"),
+  };
+  const credentials = explicitCredentials(flags, undefined);
+  if (credentials !== undefined) options.credentials = credentials;
   return options;
 }

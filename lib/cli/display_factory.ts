@@ -8,7 +8,9 @@ import type { Display } from "../logging/display.ts";
 import type { PushEvent } from "../logging/events.ts";
 import { JsonDisplay } from "../logging/json_display.ts";
 import { PlainDisplay } from "../logging/plain_display.ts";
-import { TtyDisplay } from "../logging/tty_display.ts";
+import { SyncPlainDisplay } from "../logging/sync_plain_display.ts";
+import { SyncTtyDisplay } from "../logging/sync_tty_display.ts";
+import { type TerminalSize, TtyDisplay } from "../logging/tty_display.ts";
 import type { OutputSettings } from "./args.ts";
 
 const encoder = new TextEncoder();
@@ -36,20 +38,29 @@ class QuietDisplay implements Display {
   close(): void {}
 }
 
-/** The display the output settings and the terminal call for. */
-export function createDisplay(output: OutputSettings): Display {
+/** The terminal's size, 80×24 when it can't be read. */
+function terminalSize(): TerminalSize {
+  try {
+    return Deno.consoleSize();
+  } catch {
+    return { columns: 80, rows: 24 };
+  }
+}
+
+/**
+ * The display the output settings and the terminal call for; `sync` picks the sync's terminal and
+ * plain displays (one row, or one prefix, per LIST line).
+ */
+export function createDisplay(output: OutputSettings, sync = false): Display {
   if (output.json) {
     return new JsonDisplay((line) => writeStdout(`${line}\n`), (line) => writeStderr(`${line}\n`));
   }
   if (output.quiet) return new QuietDisplay();
   if (Deno.stderr.isTerminal() && Deno.env.get("TERM") !== "dumb") {
-    return new TtyDisplay(writeStderr, () => {
-      try {
-        return Deno.consoleSize();
-      } catch {
-        return { columns: 80, rows: 24 };
-      }
-    });
+    return sync
+      ? new SyncTtyDisplay(writeStderr, terminalSize)
+      : new TtyDisplay(writeStderr, terminalSize);
   }
-  return new PlainDisplay((line) => writeStderr(`${line}\n`));
+  const writeLine = (line: string): void => writeStderr(`${line}\n`);
+  return sync ? new SyncPlainDisplay(writeLine) : new PlainDisplay(writeLine);
 }

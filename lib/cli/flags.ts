@@ -1,17 +1,19 @@
 /**
  * Every command-line flag in one table, with the commands that take it: credentials, TLS,
- * timeouts, retries, concurrency and output are shared by push, pull and copy; each command adds
- * its own, and `ls` takes only what says what to list and how. Each flag has a `DOCKER_PUSHER_*` environment variable (see {@link ./env.ts}).
+ * timeouts, retries, concurrency and output are shared by push, pull, copy and sync; each command
+ * adds its own, and `ls` takes only what says what to list and how. Each flag has a
+ * `DOCKER_PUSHER_*` environment variable (see {@link ./env.ts}).
  *
  * @module
  */
 
 import { DEFAULT_NAMESPACE } from "../image/containerd_store.ts";
 import { DEFAULT_PUSH_SETTINGS } from "../options.ts";
+import { DEFAULT_SYNC_SETTINGS } from "../sync/options.ts";
 import { OUTAGE_BUDGET_MS } from "../transfer/retry.ts";
 
 /** The subcommands. The flat form `docker-image-pusher -r … -f …` is a push. */
-export type CommandName = "push" | "pull" | "copy" | "ls";
+export type CommandName = "push" | "pull" | "copy" | "sync" | "ls";
 
 /** One flag. */
 export interface FlagSpec {
@@ -29,8 +31,11 @@ export interface FlagSpec {
   defaultText?: string;
 }
 
-const ALL: readonly CommandName[] = ["push", "pull", "copy"];
+const ALL: readonly CommandName[] = ["push", "pull", "copy", "sync"];
 const PUSH: readonly CommandName[] = ["push"];
+/** Commands that read image archives: push, and sync for its archive lines. */
+const ARCHIVE_READERS: readonly CommandName[] = ["push", "sync"];
+const SYNC: readonly CommandName[] = ["sync"];
 const CONTAINERD: readonly CommandName[] = ["push", "ls"];
 
 /** The flags of every command. */
@@ -69,6 +74,35 @@ export const FLAGS: readonly FlagSpec[] = [
     commands: ["pull"],
   },
   {
+    flags: "--from <list>",
+    description: "the LIST file: one image per line, [--platform=P[,P…]] SOURCE [=> TARGET]; " +
+      "SOURCE is a registry reference or an archive path (./app.tar)",
+    kind: "string",
+    commands: SYNC,
+  },
+  {
+    flags: "--to <prefix>",
+    description: "target prefix registry[:port][/namespace]: a line without => TARGET lands at " +
+      "PREFIX/<repository path>:<tag>",
+    kind: "string",
+    commands: SYNC,
+  },
+  {
+    flags: "--flatten",
+    description: "keep only the last path segment under the prefix (PREFIX/<name>:<tag>), for " +
+      "registries that allow two levels",
+    kind: "boolean",
+    commands: SYNC,
+  },
+  {
+    flags: "--parallel-images <n>",
+    description: "images transferred at once",
+    kind: "number",
+    commands: SYNC,
+    min: 1,
+    defaultText: String(DEFAULT_SYNC_SETTINGS.parallelImages),
+  },
+  {
     flags: "--platform <os/arch[/variant]>",
     description: "keep only this platform of a multi-platform image (repeatable; the index is " +
       "rebuilt, so its digest changes)",
@@ -77,7 +111,7 @@ export const FLAGS: readonly FlagSpec[] = [
   },
   {
     flags: "-u, --username <user>",
-    description: "registry user name (for copy: the target registry)",
+    description: "registry user name (copy: the target registry; sync: the prefix's registry)",
     kind: "string",
     commands: ALL,
   },
@@ -107,7 +141,7 @@ export const FLAGS: readonly FlagSpec[] = [
   },
   {
     flags: "-t, --timeout <seconds>",
-    description: "time limit for the whole run",
+    description: "time limit for the whole run (sync: for each image)",
     kind: "number",
     commands: ALL,
     min: 1,
@@ -125,7 +159,7 @@ export const FLAGS: readonly FlagSpec[] = [
     flags: "--large-layer-threshold <bytes>",
     description: "layers larger than this go up in chunks",
     kind: "number",
-    commands: PUSH,
+    commands: ARCHIVE_READERS,
     min: 1,
     defaultText: String(DEFAULT_PUSH_SETTINGS.largeLayerThreshold),
   },
@@ -153,7 +187,7 @@ export const FLAGS: readonly FlagSpec[] = [
     description: "compression for uncompressed layers: none, gzip or zstd " +
       "(compressed layers go up as they are)",
     kind: "string",
-    commands: PUSH,
+    commands: ARCHIVE_READERS,
     defaultText: DEFAULT_PUSH_SETTINGS.compression,
   },
   {
@@ -218,7 +252,7 @@ export const FLAGS: readonly FlagSpec[] = [
     flags: "--no-cache",
     description: "ignore the local layer cache, resume state and learnt chunk size",
     kind: "boolean",
-    commands: PUSH,
+    commands: ARCHIVE_READERS,
   },
   {
     flags: "--json",

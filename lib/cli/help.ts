@@ -67,6 +67,27 @@ const COPY_EXAMPLES = `
       src.example.com/app:1 dst.example.com/app:1 -u writer --password-stdin < token.txt
 `;
 
+const SYNC_EXAMPLES = `
+  # a LIST (images.txt): one image per line, "#" starts a comment
+  #   docker.io/library/nginx:1.27
+  #   --platform=linux/amd64,linux/arm64 docker.io/library/redis:7.4
+  #   ghcr.io/acme/api:2.3 => registry.example.com/acme/api:2.3
+  #   ./app.tar
+  # a line without "=> TARGET" lands at PREFIX/<repository path>:<tag> (an archive's name comes
+  # from the archive; relative paths start at the LIST's directory)
+
+  # what would move, written nowhere
+  docker-image-pusher sync --from images.txt --to registry.example.com/mirror --dry-run
+
+  # the nightly mirror: images already there are left alone; the other lines go on when one
+  # fails, which is named on stderr, and the exit code is that of the first failed line
+  docker-image-pusher sync --from images.txt --to registry.example.com/mirror \\
+      -u ci --password-stdin < token.txt
+
+  # a registry that allows two levels (Aliyun ACR personal): PREFIX/nginx:1.27
+  docker-image-pusher sync --from images.txt --to registry.cn-hangzhou.aliyuncs.com/mirror --flatten
+`;
+
 const LS_EXAMPLES = `
   # the images an archive holds, then push one of them
   docker-image-pusher ls images.tar
@@ -78,10 +99,11 @@ const LS_EXAMPLES = `
 `;
 
 const EXAMPLES: Readonly<Record<CommandName | "main", string>> = {
-  main: PUSH_EXAMPLES + PULL_EXAMPLES + COPY_EXAMPLES + LS_EXAMPLES,
+  main: PUSH_EXAMPLES + PULL_EXAMPLES + COPY_EXAMPLES + SYNC_EXAMPLES + LS_EXAMPLES,
   push: PUSH_EXAMPLES,
   pull: PULL_EXAMPLES,
   copy: COPY_EXAMPLES,
+  sync: SYNC_EXAMPLES,
   ls: LS_EXAMPLES,
 };
 
@@ -90,6 +112,7 @@ const SUCCESS: Readonly<Record<CommandName | "main", string>> = {
   push: "pushed (or, with --dry-run, checked)",
   pull: "pulled: the archive is complete (or, with --dry-run, checked)",
   copy: "copied (or, with --dry-run, checked)",
+  sync: "every line transferred or unchanged (or, with --dry-run, planned)",
   ls: "listed (images push would refuse are listed with the reason)",
 };
 

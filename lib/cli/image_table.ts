@@ -9,6 +9,7 @@
 import type { ImageSummary } from "../image/archive_listing.ts";
 import { familiarName } from "../image/image_select.ts";
 import { formatBytes } from "../logging/format.ts";
+import { alignedRow, columnWidths } from "./text_table.ts";
 
 const HEADINGS = ["NAME", "PLATFORMS", "DIGEST", "SIZE"] as const;
 
@@ -44,14 +45,10 @@ function details(image: ImageSummary): string[] {
 /** Formats the images as an aligned table, a heading line first; every line ends in `\n`. */
 export function formatImageTable(images: readonly ImageSummary[]): string {
   const rows = images.map(cells);
-  const widths = HEADINGS.map((heading, column) =>
-    Math.max(heading.length, ...rows.map((row) => row[column]?.length ?? 0))
-  );
-  const line = (row: readonly string[]): string =>
-    row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join("   ").trimEnd() + "\n";
-  let text = line(HEADINGS);
+  const widths = columnWidths(HEADINGS, rows);
+  let text = alignedRow(HEADINGS, widths);
   images.forEach((image, index) => {
-    text += line(rows[index] ?? []);
+    text += alignedRow(rows[index] ?? [], widths);
     for (const detail of details(image)) text += `${detail}\n`;
   });
   return text;

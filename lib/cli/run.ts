@@ -1,6 +1,7 @@
 /**
- * The command-line program: parse, set up output, run the command (push, pull, copy or ls),
- * print the result or one error line, and return the exit code. `main.ts` only calls {@link runCli}.
+ * The command-line program: parse, set up output, run the command (push, pull, copy, sync or
+ * ls), print the result or one error line (a sync: its table, and a line per failed LIST line),
+ * and return the exit code. `main.ts` only calls {@link runCli}.
  *
  * @module
  */
@@ -14,11 +15,13 @@ import type { PushEvent } from "../logging/events.ts";
 import type { RunHooks } from "../transfer/run.ts";
 import { pull } from "../pull/pull.ts";
 import { push } from "../push/push.ts";
+import { sync, syncExitCode } from "../sync/sync.ts";
 import { parseReference } from "../registry/reference.ts";
 import { VERSION } from "../version.ts";
 import { type CommandLine, parseCommandLine } from "./args.ts";
 import { createDisplay, writeStderr, writeStdout } from "./display_factory.ts";
 import { runList } from "./list_command.ts";
+import { failureLines, formatSyncTable } from "./sync_report.ts";
 
 async function readPasswordFromStdin(): Promise<string> {
   const text = await new Response(Deno.stdin.readable).text();
@@ -107,7 +110,7 @@ export async function runCli(
     }
     verbose = command.output.verbose;
     json = command.output.json;
-    const activeDisplay = createDisplay(command.output);
+    const activeDisplay = createDisplay(command.output, command.action === "sync");
     display = activeDisplay;
     await setupLogging(command.output, (line) => activeDisplay.log(line), redactor);
     const options = command.options;
@@ -132,6 +135,13 @@ export async function runCli(
       signal: controller.signal,
       redactor,
     };
+    if (command.action === "sync") {
+      const result = await sync(command.options, runtime);
+      activeDisplay.close();
+      if (!json) writeStdout(formatSyncTable(result));
+      for (const line of failureLines(result, command.options.from)) writeStderr(`${line}\n`);
+      return syncExitCode(result);
+    }
     const lines = await runCommand(command, runtime);
     activeDisplay.close();
     if (!json) {

@@ -51,6 +51,16 @@ export interface PulledImage {
 /** How one line of a sync ended (see `lib/sync/sync.ts`). */
 export type SyncLineStatus = "transferred" | "unchanged" | "failed" | "planned";
 
+/** One line of a sync's LIST as the `syncing` event announces it. */
+export interface SyncLinePlan {
+  /** 1-based line number in the LIST. */
+  line: number;
+  /** The source as written (a reference) or the archive's resolved path. */
+  source: string;
+  /** The target reference. */
+  target: string;
+}
+
 /** What a push, pull, copy or sync tells its observers, without the sync's line number. */
 export type EventBody =
   | {
@@ -113,6 +123,26 @@ export type EventBody =
     bytesSent: number;
     /** Why: the failure's message, or what a dry run would do. */
     message?: string;
+  }
+  | {
+    /** A sync begins: its LIST was read and every line has its target. */
+    type: "syncing";
+    /** The LIST file. */
+    from: string;
+    /** The target prefix. */
+    to: string;
+    /** Every line to sync, in LIST order. */
+    lines: SyncLinePlan[];
+    dryRun: boolean;
+  }
+  | {
+    /** A sync is over: how many lines ended each way. */
+    type: "synced";
+    lines: Record<SyncLineStatus, number>;
+    /** Bytes uploaded over all lines. */
+    bytesSent: number;
+    durationMs: number;
+    dryRun: boolean;
   };
 
 /** Everything a push, copy or sync tells its observers; a sync's events name their LIST line. */

@@ -1,5 +1,6 @@
 /**
- * `--json`: newline-delimited JSON events on stdout, progress at most once a second per blob.
+ * `--json`: newline-delimited JSON events on stdout, progress at most once a second per blob (per
+ * blob and LIST line in a sync, whose events carry their `line`).
  *
  * @module
  */
@@ -29,9 +30,11 @@ export class JsonDisplay implements Display {
   onEvent(event: PushEvent): void {
     if (event.type === "progress") {
       const now = this.clock();
-      const last = this.lastProgress.get(event.id);
+      // A sync moves several images at once, and a blob may be in more than one of them.
+      const key = `${event.line ?? ""} ${event.id}`;
+      const last = this.lastProgress.get(key);
       if (last !== undefined && now - last < 1000 && event.bytes < event.total) return;
-      this.lastProgress.set(event.id, now);
+      this.lastProgress.set(key, now);
     }
     this.writeOut(JSON.stringify({ time: new Date(this.clock()).toISOString(), ...event }));
   }

@@ -8,9 +8,9 @@
 import { type BlobProgress, type Display, isFinished, isMoving, ProgressBook } from "./display.ts";
 import type { PushEvent } from "./events.ts";
 import { formatBytes, formatDuration, shortDigest } from "./format.ts";
+import { LiveArea } from "./live_area.ts";
 import { pulledLine, resultLine } from "./summary.ts";
 
-const ESC = "\x1b[";
 const BAR_WIDTH = 20;
 const REDRAW_MS = 100;
 
@@ -22,7 +22,8 @@ export interface TerminalSize {
   rows: number;
 }
 
-function bar(fraction: number): string {
+/** A 20-character progress bar, `[#####---------------]`. */
+export function bar(fraction: number): string {
   const filled = Math.max(0, Math.min(BAR_WIDTH, Math.round(fraction * BAR_WIDTH)));
   return `[${"#".repeat(filled)}${"-".repeat(BAR_WIDTH - filled)}]`;
 }
@@ -55,7 +56,7 @@ export class TtyDisplay implements Display {
   private readonly clock: () => number;
   private readonly speeds = new SpeedMeter();
   private readonly timer: ReturnType<typeof setInterval>;
-  private drawnLines = 0;
+  private readonly area: LiveArea;
   private dirty = false;
   private heading = "";
 
@@ -66,6 +67,7 @@ export class TtyDisplay implements Display {
     clock: () => number = Date.now,
   ) {
     this.write = write;
+    this.area = new LiveArea(write);
     this.size = size;
     this.clock = clock;
     this.book = new ProgressBook(clock);
@@ -99,12 +101,12 @@ export class TtyDisplay implements Display {
         break;
       case "result":
         this.redraw();
-        this.drawnLines = 0;
+        this.area.keep();
         this.write(`${resultLine(event)}\n`);
         break;
       case "pulled":
         this.redraw();
-        this.drawnLines = 0;
+        this.area.keep();
         this.write(`${pulledLine(event)}\n`);
         break;
       default:
@@ -114,7 +116,7 @@ export class TtyDisplay implements Display {
 
   /** Prints a line above the display, then redraws it. */
   log(line: string): void {
-    this.clear();
+    this.area.clear();
     this.write(`${line}\n`);
     this.redraw();
   }
@@ -123,11 +125,6 @@ export class TtyDisplay implements Display {
   close(): void {
     clearInterval(this.timer);
     if (this.dirty) this.redraw();
-  }
-
-  private clear(): void {
-    if (this.drawnLines > 0) this.write(`${ESC}${this.drawnLines}A\r${ESC}0J`);
-    this.drawnLines = 0;
   }
 
   private blobLine(blob: BlobProgress, columns: number): string {
@@ -172,10 +169,7 @@ export class TtyDisplay implements Display {
   }
 
   private redraw(): void {
-    const lines = this.lines();
-    this.clear();
-    this.write(lines.map((line) => `${line}${ESC}K`).join("\n") + "\n");
-    this.drawnLines = lines.length;
+    this.area.draw(this.lines());
     this.dirty = false;
   }
 }

@@ -5,7 +5,8 @@
  * already names the source's digest is left alone; the rest move a few images at a time, registry
  * sources through `copy()`, archives through `push()`, sharing one table of blobs in flight so two
  * images with a common layer upload it once. A failing line is reported and the others go on.
- * Every event carries its LIST line number.
+ * Every event of a line carries its LIST line number; the run opens with a `syncing` event naming
+ * every line and closes with a `synced` count.
  *
  * @module
  */
@@ -101,6 +102,17 @@ export async function sync(options: SyncOptions, hooks: RunHooks = {}): Promise<
   const prefix = checkPrefix(options.to);
   const lines = await readSyncList(options.from, { prefix, flatten: options.flatten });
   const emit: EventSink = hooks.events ?? (() => {});
+  emit({
+    type: "syncing",
+    from: options.from,
+    to: prefix,
+    lines: lines.map((line) => ({
+      line: line.line,
+      source: sourceText(line),
+      target: line.target,
+    })),
+    dryRun: options.dryRun,
+  });
   const redactor = hooks.redactor ?? new Redactor();
   const prefixRegistry = parseReference(`${prefix}/probe`).registry;
   const credentialsFor = (reference: Reference) =>
@@ -193,12 +205,32 @@ export async function sync(options: SyncOptions, hooks: RunHooks = {}): Promise<
     hooks.signal,
   );
   outcomes.sort((a, b) => a.line - b.line);
-  return {
+  const result: SyncResult = {
     lines: outcomes,
     bytesSent: outcomes.reduce((sum, line) => sum + line.bytesSent, 0),
     durationMs: Date.now() - started,
     dryRun: options.dryRun,
   };
+  emit({
+    type: "synced",
+    lines: countStatuses(outcomes),
+    bytesSent: result.bytesSent,
+    durationMs: result.durationMs,
+    dryRun: result.dryRun,
+  });
+  return result;
+}
+
+/** How many lines ended each way. */
+function countStatuses(outcomes: readonly LineOutcome[]): Record<SyncLineStatus, number> {
+  const counts: Record<SyncLineStatus, number> = {
+    transferred: 0,
+    unchanged: 0,
+    failed: 0,
+    planned: 0,
+  };
+  for (const outcome of outcomes) counts[outcome.status]++;
+  return counts;
 }
 
 /** The source as the outcome shows it. */

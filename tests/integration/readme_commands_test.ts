@@ -2,7 +2,8 @@
  * Keeps the README true: the demo task runs, both ways to run from source push an image, the
  * batch-loop example works as written (with the tool on PATH as `docker-image-pusher`), the
  * registry recipes run against local stand-ins of those registries, the `ls` example prints the
- * table it shows, the containerd recipe lists and pushes from a real containerd store, every flag
+ * table it shows, the containerd recipe lists and pushes from a real containerd store, the nightly
+ * sync recipe mirrors its LIST (upstream and the Aliyun prefix played by local registries), every flag
  * in the flag table exists in `--help` and the other way round, and the exit-code table matches
  * the code.
  */
@@ -49,11 +50,12 @@ async function chineseSection(heading: string): Promise<string> {
   return chinese.slice(start, end < 0 ? undefined : end);
 }
 
-/** Runs one README command with `sh` in `dir`, the tool on PATH. */
+/** Runs one README command with `sh` in `dir`, the tool on PATH, with extra `env`. */
 async function runShell(
   command: string,
   dir: string,
   bin: string,
+  env: Record<string, string> = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const run = await new Deno.Command("sh", {
     args: ["-e", "-c", command],
@@ -62,6 +64,7 @@ async function runShell(
       PATH: `${bin}:${Deno.env.get("PATH")}`,
       DOCKER_PUSHER_CACHE_DIR: join(dir, "cache"),
       NO_COLOR: "1",
+      ...env,
     },
     stdout: "piped",
     stderr: "piped",
@@ -433,5 +436,110 @@ Deno.test("the containerd recipe lists and pushes from a real containerd store",
     });
   } finally {
     await registry.stop();
+  }
+});
+
+/** Puts an OCI archive fixture's image into a registry with skopeo, digests preserved. */
+async function seedRegistry(archive: string, target: string): Promise<void> {
+  const output = await new Deno.Command("skopeo", {
+    args: [
+      ...["--insecure-policy", "copy", "--all", "--preserve-digests", "--dest-tls-verify=false"],
+      `oci-archive:${archive}:v1`,
+      `docker://${target}`,
+    ],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  assert.ok(output.success, `skopeo copy failed: ${new TextDecoder().decode(output.stderr)}`);
+}
+
+Deno.test("the nightly sync recipe mirrors its LIST: a dry run writes nothing, the run lands every line, a re-run is unchanged", async () => {
+  const text = section("Sync: mirror a list of images");
+  const listText = firstCodeBlock(text, "text");
+  const script = firstCodeBlock(text, "sh");
+  const chinese = await chineseSection("同步：按清单镜像一批镜像");
+  assert.equal(firstCodeBlock(chinese, "text"), listText, "the Chinese README shows the same LIST");
+  assert.equal(firstCodeBlock(chinese, "sh"), script, "and the same commands");
+  const commands = shellCommands(script);
+  assert.equal(commands.length, 3, script);
+  const aliyun = "registry.cn-hangzhou.aliyuncs.com/";
+  const fixtures = await sharedFixtures();
+  const password = "acr-Sync-5";
+  const upstream = await startRegistry();
+  const mirror = await startRegistry({ htpasswd: { "my-aliyun-account": password } });
+  await using temp = await tempDir();
+  try {
+    // Upstream: docker.io and ghcr.io played by one local registry.
+    await seedRegistry(fixtures["oci-archive"].path, `${upstream.host}/library/nginx:1.27`);
+    await seedRegistry(fixtures["oci-multi-platform"].path, `${upstream.host}/library/redis:7.4`);
+    await seedRegistry(fixtures["oci-archive"].path, `${upstream.host}/acme/api:2.3`);
+    await Deno.copyFile(fixtures["docker-archive"].path, join(temp.path, "app.tar"));
+    await Deno.writeTextFile(
+      join(temp.path, "images.txt"),
+      listText.replaceAll("docker.io/", `${upstream.host}/`)
+        .replaceAll("ghcr.io/", `${upstream.host}/`)
+        .replaceAll(aliyun, `${mirror.host}/`),
+    );
+    const bin = await installWrapper(temp.path);
+    const [exports, dryRun, run] = commands.map((command) =>
+      command.replaceAll(aliyun, `${mirror.host}/`)
+    );
+    const env = { ACR_PASSWORD: password };
+
+    const planned = await runShell(`${exports}\n${dryRun}`, temp.path, bin, env);
+    assert.equal(planned.code, 0, planned.stderr);
+    const statuses = (stdout: string): string[] =>
+      stdout.trimEnd().split("\n").slice(1).map((row) => row.split(/ {3,}/)[3] ?? "");
+    assert.deepEqual(statuses(planned.stdout), Array(4).fill("would transfer"), planned.stdout);
+    const targets = [
+      `${mirror.host}/mirror/nginx:1.27`,
+      `${mirror.host}/mirror/redis:7.4`,
+      `${mirror.host}/acme/api:2.3`,
+      `${mirror.host}/mirror/app:v1`,
+    ];
+    assert.deepEqual(
+      planned.stdout.trimEnd().split("\n").slice(1).map((row) => row.split(/ {3,}/)[2]),
+      targets,
+    );
+    const creds = `my-aliyun-account:${password}`;
+    const tagged = await new Deno.Command("skopeo", {
+      args: ["inspect", "--tls-verify=false", "--creds", creds, `docker://${targets[0]}`],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    assert.ok(!tagged.success, "the dry run wrote nothing");
+
+    const synced = await runShell(`${exports}\n${run}`, temp.path, bin, env);
+    assert.equal(synced.code, 0, synced.stderr);
+    assert.deepEqual(statuses(synced.stdout), Array(4).fill("done"), synced.stdout);
+    const nginx = fixtures["oci-archive"];
+    for (const target of [targets[0], targets[2]]) {
+      await pullAndVerify(target ?? "", {
+        creds,
+        expectedConfigDigest: nginx.configDigest,
+        expectedDiffIds: nginx.diffIds,
+      });
+    }
+    const redis = await pullAndVerify(targets[1] ?? "", { creds, all: true });
+    assert.deepEqual(
+      redis.images.map((image) => image.platform).filter((platform) =>
+        platform !== "unknown/unknown"
+      )
+        .sort(),
+      ["linux/amd64", "linux/arm64/v8"],
+    );
+    await pullAndVerify(targets[3] ?? "", {
+      creds,
+      expectedConfigDigest: fixtures["docker-archive"].configDigest,
+      expectedDiffIds: fixtures["docker-archive"].diffIds,
+    });
+
+    const again = await runShell(`${exports}\n${run}`, temp.path, bin, env);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(statuses(again.stdout), Array(4).fill("unchanged"), again.stdout);
+    assert.match(again.stderr, /^synced 4 lines in .*: 0 transferred \(0 B sent\), 4 unchanged/m);
+  } finally {
+    await mirror.stop();
+    await upstream.stop();
   }
 });

@@ -197,7 +197,15 @@ Deno.test("a mixed list lands in a second registry; a second run sends nothing a
     assert.equal(uploads.length, digests.size, "one upload per blob across the copy lines");
 
     // Every event names its line; one sync event per line.
-    assert.ok(first.events.every((event) => [2, 3, 4, 6, 7].includes(event.line ?? 0)));
+    const runEvents = ["syncing", "synced"];
+    assert.deepEqual(
+      first.events.filter((event) => runEvents.includes(event.type)).map((event) => event.type),
+      runEvents,
+    );
+    assert.ok(
+      first.events.filter((event) => !runEvents.includes(event.type))
+        .every((event) => [2, 3, 4, 6, 7].includes(event.line ?? 0)),
+    );
     const done = first.events.filter((event) => event.type === "sync");
     assert.deepEqual(done.map((event) => event.line).sort(), [2, 3, 4, 6, 7]);
 

@@ -4,7 +4,8 @@
  * raw bytes the program wrote to the terminal (`pipe-pane`). The rendered screen must show one line
  * per blob with a full bar, one overall line, log lines above the display, the closing summary and
  * the digest line; the raw bytes must show the frames being redrawn in place (cursor up, erase),
- * which is why the screen ends up with each line once although many frames were drawn.
+ * which is why the screen ends up with each line once although many frames were drawn. A sync
+ * shows one row per LIST line instead, each with its final status once, then its summary and table.
  */
 
 import assert from "node:assert/strict";
@@ -129,6 +130,56 @@ Deno.test("the terminal display redraws in place: each blob, bar, total and resu
       !attributedScreen.includes(ESC),
       `no attributes:\n${JSON.stringify(attributedScreen)}`,
     );
+  } finally {
+    await registry.stop();
+  }
+});
+
+Deno.test("sync in a terminal: one row per LIST line redrawn in place, its final status on screen once, then the summary and the table", async () => {
+  const fixtures = await sharedFixtures();
+  const registry = await startRegistry();
+  try {
+    await using work = await tempDir();
+    await using cache = await tempDir();
+    await Deno.copyFile(fixtures["docker-archive"].path, join(work.path, "app.tar"));
+    await Deno.copyFile(fixtures["oci-archive"].path, join(work.path, "oci.tar"));
+    const list = join(work.path, "images.txt");
+    await Deno.writeTextFile(
+      list,
+      [
+        "# two archives and a source that is not there",
+        "./app.tar",
+        `./oci.tar => ${registry.host}/tty/oci:1`,
+        `${registry.host}/nowhere/gone:1`,
+      ].join("\n"),
+    );
+    const { screen, written } = await runInTerminal(
+      [
+        Deno.execPath(),
+        ...["run", "-A", "main.ts", "sync", "--from", list, "--to", `${registry.host}/tty`],
+      ],
+      { DOCKER_PUSHER_CACHE_DIR: cache.path, TERM: "xterm-256color", NO_COLOR: "1" },
+    );
+    assert.match(screen, /EXIT=6/, screen);
+    const lines = screen.split("\n");
+    const once = (pattern: RegExp): void =>
+      assert.equal(lines.filter((line) => pattern.test(line)).length, 1, `${pattern}:\n${screen}`);
+    once(new RegExp(`^Syncing ${list} → ${registry.host}/tty$`));
+    once(/^2 done {14}.*app\.tar → .*\/tty\/library\/app:v1$/);
+    once(/^3 done {14}.*oci\.tar → .*\/tty\/oci:1$/);
+    // Cut at the terminal's width.
+    once(/^4 failed {12}.*nowhere\/gone:1 → .*\/tty\/nowhere\/gone:1: the source /);
+    once(/^3 of 3 lines finished: 2 done, 0 unchanged, 1 failed/);
+    once(/^synced 3 lines in .*: 2 transferred \(.* sent\), 0 unchanged, 1 failed$/);
+    once(/^LINE\s+SOURCE\s+TARGET\s+STATUS\s+DIGEST OR ERROR$/);
+    once(new RegExp(`^error: ${list}:4: ${registry.host}/nowhere/gone:1: `));
+    assert.equal(lines.filter((line) => /^layer /.test(line)).length, 0, "no blob lines");
+
+    // Frames were redrawn in place: each after the first erases the one before it.
+    const frames = count(written, /lines finished: /g);
+    assert.ok(frames >= 2, `more than one frame (${frames}):\n${JSON.stringify(written)}`);
+    const erasures = count(written, new RegExp(`${ESC}\\[\\d+A\r${ESC}\\[0J`, "g"));
+    assert.ok(erasures >= frames - 1, "each frame after the first erases the one before it");
   } finally {
     await registry.stop();
   }
