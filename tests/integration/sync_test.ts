@@ -265,7 +265,7 @@ Deno.test("a missing source fails its line with its cause while the others land;
     const dry = await recordedSync(settings(list, prefix, { dryRun: true }), cache);
     assert.deepEqual(statuses(dry.result), ["1 planned", "2 failed", "3 failed", "4 planned"]);
     assert.match(outcome(dry.result, 2).error?.message ?? "", /src\/missing:v1 does not exist/);
-    assert.equal(outcome(dry.result, 3).error?.kind, "input", "no platform matches");
+    assert.equal(outcome(dry.result, 3).error?.kind, "usage", "no platform matches");
     assert.ok(dry.result.dryRun);
     assert.deepEqual(
       requestsSince(dst, 0).filter((request) => /^(upload-|manifest-put)/.test(request)),
