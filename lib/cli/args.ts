@@ -1,5 +1,6 @@
 /**
- * The command line: the subcommands `push` (also the flat form `docker-image-pusher -r … -f …`),
+ * The command line: the subcommands `push` (also the flat form `docker-image-pusher -r … -f …`;
+ * `push --all` pushes every image of an archive under a prefix),
  * `pull`, `copy` and `ls`, their flags from the one table in {@link ./flags.ts} with their
  * environment-variable defaults, validation, help and version. Parsing never exits the process;
  * it returns what to do or throws a usage error.
@@ -8,11 +9,18 @@
  */
 
 import { Command, CommanderError, Option } from "commander";
+import type { BundlePushOptions } from "../bundle/options.ts";
 import type { CopyOptions } from "../copy/options.ts";
 import { PusherError } from "../errors.ts";
 import type { PushOptions } from "../options.ts";
 import type { PullOptions } from "../pull/options.ts";
-import { copyOptions, listOptions, pullOptions, pushOptions } from "./command_options.ts";
+import {
+  bundlePushOptions,
+  copyOptions,
+  listOptions,
+  pullOptions,
+  pushOptions,
+} from "./command_options.ts";
 import { envNameFor } from "./env.ts";
 import { FlagReader } from "./flag_reader.ts";
 import { type CommandName, flagsOf, longName } from "./flags.ts";
@@ -45,6 +53,7 @@ export type CommandLine =
   | { action: "help"; text: string }
   | { action: "version"; text: string }
   | ({ action: "push"; options: PushOptions } & RunCommon)
+  | ({ action: "push-all"; options: BundlePushOptions } & RunCommon)
   | ({ action: "pull"; options: PullOptions } & RunCommon)
   | ({ action: "copy"; options: CopyOptions } & RunCommon)
   | { action: "ls"; options: ListOptions };
@@ -106,7 +115,8 @@ function buildProgram(version: string, parsed: Parsed): Command {
           "or a containerd store holds.",
       )
       .usage(
-        "[options] | push [options] | pull SOURCE... -o FILE | copy SOURCE TARGET | ls FILE",
+        "[options] | push [options] | push --all -f FILE -r PREFIX | pull SOURCE... -o FILE | " +
+          "copy SOURCE TARGET | ls FILE",
       )
       .version(version, "--version", "print the version")
       .enablePositionalOptions()
@@ -124,9 +134,9 @@ function buildProgram(version: string, parsed: Parsed): Command {
     configure(new Command("pull"), "pull", "pull", parsed)
       .description(DESCRIPTIONS.pull)
       .argument(
-        "<source...>",
+        "[source...]",
         "images as docker names them: nginx, host:port/path/name:tag, " +
-          "name@sha256:…",
+          "name@sha256:… (or a LIST with --from)",
       ),
   );
   program.addCommand(
@@ -190,11 +200,18 @@ export function parseCommandLine(
   const args = invoked.command.processedArgs as unknown[];
   switch (invoked.name) {
     case "push":
+      if (flags.flag("all")) {
+        return {
+          action: "push-all",
+          options: bundlePushOptions(flags),
+          ...runCommon(flags, ["password"]),
+        };
+      }
       return { action: "push", options: pushOptions(flags), ...runCommon(flags, ["password"]) };
     case "pull":
       return {
         action: "pull",
-        options: pullOptions(flags, args[0] as string[]),
+        options: pullOptions(flags, (args[0] as string[] | undefined) ?? []),
         ...runCommon(flags, ["password"]),
       };
     case "copy":

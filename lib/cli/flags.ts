@@ -69,6 +69,34 @@ export const FLAGS: readonly FlagSpec[] = [
     commands: ["pull"],
   },
   {
+    flags: "--all",
+    description: "push every image of a multi-image archive (a bundle) under the one -r PREFIX, " +
+      "each at PREFIX/<repository path>:<tag>",
+    kind: "boolean",
+    commands: PUSH,
+  },
+  {
+    flags: "--flatten",
+    description: "with --all: PREFIX/<last path segment>:<tag> (for registries that allow two " +
+      "levels); pull: the mirror --exclude-from names is flattened so",
+    kind: "boolean",
+    commands: ["push", "pull"],
+  },
+  {
+    flags: "--from <list>",
+    description: "also pull the images of a LIST file, one per line ([--platform=P] SOURCE, " +
+      "the sync list format; a line's --platform= applies to it)",
+    kind: "string",
+    commands: ["pull"],
+  },
+  {
+    flags: "--exclude-from <bundle|prefix>",
+    description: "write a delta bundle: leave out the layers an earlier bundle holds, or that " +
+      "a mirror under a registry prefix has (push --all checks the registry has them)",
+    kind: "string",
+    commands: ["pull"],
+  },
+  {
     flags: "--platform <os/arch[/variant]>",
     description: "keep only this platform of a multi-platform image (repeatable; the index is " +
       "rebuilt, so its digest changes)",

@@ -7,6 +7,7 @@
 
 import type { Compression, ManifestFamily } from "../oci/media_types.ts";
 import type { Platform } from "../oci/platform.ts";
+import type { OmittedLayer } from "./omitted_layers.ts";
 
 /** A small JSON document taken from the archive byte for byte. */
 export interface RawDocument {
@@ -34,6 +35,11 @@ export interface ArchiveLayer {
   diffId?: string;
   /** Extra descriptor fields from the source manifest (annotations, urls), kept on re-push. */
   annotations?: Record<string, string>;
+  /**
+   * Set when a delta bundle leaves the layer out (see `omitted_layers.ts`): {@link entry} is not
+   * in the archive, and the registry must already hold the layer.
+   */
+  omitted?: OmittedLayer;
 }
 
 /** One image: a config and its layers, with the source manifest when the layout has one. */
