@@ -10,7 +10,8 @@ import type { CommandName } from "./flags.ts";
 const EXIT_CODE_MEANINGS: Readonly<Record<ErrorKind, string>> = {
   internal: "unexpected internal error (a bug: please report it)",
   usage: "bad command line or environment variable",
-  input: "the archive is missing, unreadable or malformed",
+  input:
+    "the archive is missing, unreadable or malformed, or a delta the registry lacks layers for",
   auth: "the registry refused the credentials or the permission",
   network: "the registry could not be reached, or kept failing after retries",
   registry: "the registry rejected a request",
