@@ -445,6 +445,22 @@ Deno.test("a delta bundle holds only new layers; a registry lacking the rest get
     );
 
     await t.step(
+      "a dry run against the registry holding them passes and writes nothing",
+      async () => {
+        proxy.clear();
+        const planned = await runPusher([
+          ...["push", "--all", "--dry-run", "-f", delta, "-r", `${proxy.host}/mirror`],
+        ]);
+        assert.equal(planned.code, 0, planned.stderr);
+        assert.match(planned.stderr, /left out of the delta archive: the push needs it mounted/);
+        const writes = proxy.records.filter((record) =>
+          ["manifest-put", "upload-start", "upload-patch", "upload-put"].includes(record.kind)
+        );
+        assert.deepEqual(writes, [], "nothing written, nothing mounted");
+      },
+    );
+
+    await t.step(
       "the registry holding them takes it, mounting what a new repository needs",
       async () => {
         proxy.clear();
