@@ -108,6 +108,25 @@
  * Deno.exitCode = syncExitCode(result);
  * ```
  *
+ * @example Push every image of a bundle (`pull --from LIST` wrote it) under a prefix
+ * ```ts
+ * import { bundleExitCode, DEFAULT_PUSH_SETTINGS, pushAll } from "./mod.ts";
+ *
+ * const result = await pushAll({
+ *   ...DEFAULT_PUSH_SETTINGS,
+ *   file: "bundle.tar",
+ *   prefix: "registry.internal:5000/mirror",
+ *   flatten: false,
+ *   skipTls: false,
+ *   caCertFiles: [],
+ *   dryRun: false,
+ *   forceUpload: false,
+ *   noCache: false,
+ * });
+ * for (const image of result.images) console.log(image.status, image.digestReferences);
+ * Deno.exitCode = bundleExitCode(result);
+ * ```
+ *
  * @example Read an archive without pushing it
  * ```ts
  * import { openRandomAccessArchive, resolveLayout } from "./mod.ts";
@@ -165,6 +184,14 @@ export {
 } from "./pull/blob_fetch.ts";
 export type { RetryInfo, RetryPolicy } from "./transfer/retry.ts";
 export type { Clock } from "./transfer/stall.ts";
+export {
+  bundleExitCode,
+  type BundleImageOutcome,
+  type BundlePushResult,
+  pushAll,
+} from "./bundle/push_all.ts";
+export { type BundlePushOptions, DEFAULT_PARALLEL_IMAGES } from "./bundle/options.ts";
+export { OMITTED_LAYERS_FILE, type OmittedLayer } from "./image/omitted_layers.ts";
 export type { PullOptions } from "./pull/options.ts";
 export {
   type ErrorKind,

@@ -1,6 +1,7 @@
 /**
- * The command line: the subcommands `push` (also the flat form `docker-image-pusher -r … -f …`),
- * `pull`, `copy`, `sync` and `ls`, their flags from the one table in {@link ./flags.ts} with their
+ * The command line: the subcommands `push` (also the flat form `docker-image-pusher -r … -f …`;
+ * `push --all` pushes every image of an archive under a prefix), `pull`, `copy`, `sync` and `ls`,
+ * their flags from the one table in {@link ./flags.ts} with their
  * environment-variable defaults, validation, help and version. Parsing never exits the process;
  * it returns what to do or throws a usage error.
  *
@@ -8,12 +9,14 @@
  */
 
 import { Command, CommanderError, Option } from "commander";
+import type { BundlePushOptions } from "../bundle/options.ts";
 import type { CopyOptions } from "../copy/options.ts";
 import { PusherError } from "../errors.ts";
 import type { PushOptions } from "../options.ts";
 import type { PullOptions } from "../pull/options.ts";
 import type { SyncOptions } from "../sync/options.ts";
 import {
+  bundlePushOptions,
   copyOptions,
   listOptions,
   pullOptions,
@@ -52,6 +55,7 @@ export type CommandLine =
   | { action: "help"; text: string }
   | { action: "version"; text: string }
   | ({ action: "push"; options: PushOptions } & RunCommon)
+  | ({ action: "push-all"; options: BundlePushOptions } & RunCommon)
   | ({ action: "pull"; options: PullOptions } & RunCommon)
   | ({ action: "copy"; options: CopyOptions } & RunCommon)
   | ({ action: "sync"; options: SyncOptions } & RunCommon)
@@ -116,8 +120,8 @@ function buildProgram(version: string, parsed: Parsed): Command {
           "images under a prefix; list what an archive or a containerd store holds.",
       )
       .usage(
-        "[options] | push [options] | pull SOURCE... -o FILE | copy SOURCE TARGET | " +
-          "sync --from LIST --to PREFIX | ls FILE",
+        "[options] | push [options] | push --all -f FILE -r PREFIX | pull SOURCE... -o FILE | " +
+          "copy SOURCE TARGET | sync --from LIST --to PREFIX | ls FILE",
       )
       .version(version, "--version", "print the version")
       .enablePositionalOptions()
@@ -135,9 +139,9 @@ function buildProgram(version: string, parsed: Parsed): Command {
     configure(new Command("pull"), "pull", "pull", parsed)
       .description(DESCRIPTIONS.pull)
       .argument(
-        "<source...>",
+        "[source...]",
         "images as docker names them: nginx, host:port/path/name:tag, " +
-          "name@sha256:…",
+          "name@sha256:… (or a LIST with --from)",
       ),
   );
   program.addCommand(
@@ -204,11 +208,18 @@ export function parseCommandLine(
   const args = invoked.command.processedArgs as unknown[];
   switch (invoked.name) {
     case "push":
+      if (flags.flag("all")) {
+        return {
+          action: "push-all",
+          options: bundlePushOptions(flags),
+          ...runCommon(flags, ["password"]),
+        };
+      }
       return { action: "push", options: pushOptions(flags), ...runCommon(flags, ["password"]) };
     case "pull":
       return {
         action: "pull",
-        options: pullOptions(flags, args[0] as string[]),
+        options: pullOptions(flags, (args[0] as string[] | undefined) ?? []),
         ...runCommon(flags, ["password"]),
       };
     case "copy":

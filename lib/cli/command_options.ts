@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { BundlePushOptions } from "../bundle/options.ts";
 import type { CopyOptions } from "../copy/options.ts";
 import { PusherError } from "../errors.ts";
 import type { Credentials } from "../credentials/credentials.ts";
@@ -156,6 +157,11 @@ function compressionSetting(flags: FlagReader): Compression {
 
 /** The options of a push (the flat form and `push`). */
 export function pushOptions(flags: FlagReader): PushOptions {
+  if (flags.flag("flatten") && !flags.flag("all")) {
+    throw new PusherError("usage", `${flags.label("flatten")} needs --all`, {
+      hint: "--flatten names the images of push --all under its prefix",
+    });
+  }
   const { file, store } = pushSource(flags);
   const targets = flags.list("repository-url");
   if (targets.length === 0) {
@@ -221,7 +227,33 @@ export function pushOptions(flags: FlagReader): PushOptions {
   return options;
 }
 
-/** The options of `pull SOURCE... -o FILE`. */
+/**
+ * The options of `push --all -f FILE -r PREFIX [--flatten]`: a push's, the one `-r` being the
+ * prefix every image of the archive goes under.
+ */
+export function bundlePushOptions(flags: FlagReader): BundlePushOptions {
+  const all = flags.label("all");
+  if (flags.text("containerd-root") !== undefined) throw flags.together("all", "containerd-root");
+  if (flags.text("image") !== undefined) throw flags.together("all", "image");
+  const { targets, image: _image, containerdRoot: _root, namespace: _namespace, ...push } =
+    pushOptions(flags);
+  if (push.file === "-") {
+    throw new PusherError("usage", `${all} reads the archive once per image, not from stdin`, {
+      hint: "save the archive to a file and pass -f FILE",
+    });
+  }
+  const prefix = targets[0];
+  if (prefix === undefined || targets.length > 1) {
+    throw new PusherError(
+      "usage",
+      `${all} takes one ${flags.label("repository-url")}: the prefix every image goes under`,
+      { hint: "pass -r registry.example.com/mirror" },
+    );
+  }
+  return { ...push, prefix, flatten: flags.flag("flatten") };
+}
+
+/** The options of `pull [SOURCE...] [--from LIST] -o FILE`. */
 export function pullOptions(flags: FlagReader, sources: string[]): PullOptions {
   const output = flags.text("output");
   if (output === undefined) {
@@ -242,6 +274,25 @@ export function pullOptions(flags: FlagReader, sources: string[]): PullOptions {
     platforms: flags.list("platform"),
     ...sharedSettings(flags),
   };
+  const from = flags.text("from");
+  if (from !== undefined) options.from = from;
+  if (sources.length === 0 && from === undefined) {
+    throw new PusherError("usage", "missing SOURCE: which images should be pulled?", {
+      hint: "name images (pull registry.example.com/app:1 -o app.tar) or a list (--from LIST)",
+    });
+  }
+  const excludeFrom = flags.text("exclude-from");
+  if (excludeFrom !== undefined) options.excludeFrom = excludeFrom;
+  if (flags.flag("flatten")) {
+    if (excludeFrom === undefined) {
+      throw new PusherError(
+        "usage",
+        `${flags.label("flatten")} names the mirror of ${flags.label("exclude-from")}; ` +
+          "pass both, or neither",
+      );
+    }
+    options.flatten = true;
+  }
   const credentials = explicitCredentials(flags, undefined);
   if (credentials !== undefined) options.credentials = credentials;
   return options;

@@ -76,9 +76,10 @@ export const FLAGS: readonly FlagSpec[] = [
   {
     flags: "--from <list>",
     description: "the LIST file: one image per line, [--platform=P[,P…]] SOURCE [=> TARGET]; " +
-      "SOURCE is a registry reference or an archive path (./app.tar)",
+      "SOURCE is a registry reference or an archive path (./app.tar); pull takes its registry " +
+      "lines (a line's --platform= applies to it)",
     kind: "string",
-    commands: SYNC,
+    commands: ["pull", "sync"],
   },
   {
     flags: "--to <prefix>",
@@ -90,9 +91,9 @@ export const FLAGS: readonly FlagSpec[] = [
   {
     flags: "--flatten",
     description: "keep only the last path segment under the prefix (PREFIX/<name>:<tag>), for " +
-      "registries that allow two levels",
+      "registries that allow two levels (sync, push --all; pull: the mirror --exclude-from names)",
     kind: "boolean",
-    commands: SYNC,
+    commands: ["push", "pull", "sync"],
   },
   {
     flags: "--parallel-images <n>",
@@ -101,6 +102,20 @@ export const FLAGS: readonly FlagSpec[] = [
     commands: SYNC,
     min: 1,
     defaultText: String(DEFAULT_SYNC_SETTINGS.parallelImages),
+  },
+  {
+    flags: "--all",
+    description: "push every image of a multi-image archive (a bundle) under the one -r PREFIX, " +
+      "each at PREFIX/<repository path>:<tag>",
+    kind: "boolean",
+    commands: PUSH,
+  },
+  {
+    flags: "--exclude-from <bundle|prefix>",
+    description: "write a delta bundle: leave out the layers an earlier bundle holds, or that " +
+      "a mirror under a registry prefix has (push --all checks the registry has them)",
+    kind: "string",
+    commands: ["pull"],
   },
   {
     flags: "--platform <os/arch[/variant]>",

@@ -10,7 +10,8 @@ import type { CommandName } from "./flags.ts";
 const EXIT_CODE_MEANINGS: Readonly<Record<ErrorKind, string>> = {
   internal: "unexpected internal error (a bug: please report it)",
   usage: "bad command line or environment variable",
-  input: "the archive is missing, unreadable or malformed",
+  input:
+    "the archive is missing, unreadable or malformed, or a delta the registry lacks layers for",
   auth: "the registry refused the credentials or the permission",
   network: "the registry could not be reached, or kept failing after retries",
   registry: "the registry rejected a request",
@@ -45,6 +46,9 @@ const PUSH_EXAMPLES = `
   # check everything without writing to the registry
   docker-image-pusher -r registry.example.com/app:1 -f app.tar --dry-run
 
+  # every image of a bundle (pull --from LIST wrote it) under one prefix, one line per image
+  docker-image-pusher push --all -f bundle.tar -r registry.internal/mirror
+
   # an image straight from containerd's store, no export (k3s: add --namespace k8s.io)
   docker-image-pusher push --containerd-root /var/lib/containerd --image app:1 \\
       -r registry.example.com/app:1
@@ -56,6 +60,12 @@ const PULL_EXAMPLES = `
 
   # only one platform of a multi-platform image (a new index: its digest changes)
   docker-image-pusher pull nginx:1.27 --platform linux/arm64 -o nginx-arm64.tar
+
+  # a bundle for an air gap: every image of a LIST (a line's --platform= applies to it)
+  docker-image-pusher pull --from images.txt -o bundle.tar
+
+  # the next one holds only the layers bundle.tar does not (push --all checks the far side)
+  docker-image-pusher pull --from images.txt -o delta.tar --exclude-from bundle.tar
 
   # straight into a push (stdout cannot resume; a file can: run the same command again)
   docker-image-pusher pull localhost:5000/app:1 -o - | docker-image-pusher -f - -r other:5000/app:1

@@ -23,9 +23,14 @@ function cells(image: ImageSummary): string[] {
   ];
 }
 
+/** `sha256:` and the first 12 hex digits, as docker shows image IDs. */
+function shortDigest(digest: string): string {
+  return digest.slice(0, "sha256:".length + 12);
+}
+
 /**
  * The lines under an image's row: its other names, absent platforms, uncompressed layers that
- * change the pushed digest, and its problem.
+ * change the pushed digest, the layers a delta bundle leaves out, and its problem.
  */
 function details(image: ImageSummary): string[] {
   const lines = image.names.slice(1).map(familiarName);
@@ -36,6 +41,14 @@ function details(image: ImageSummary): string[] {
     lines.push(
       `  ${image.uncompressedLayers} layer(s) stored uncompressed: push compresses them, which ` +
         "changes the digest (--compression none keeps it)",
+    );
+  }
+  const omitted = image.omittedLayers ?? [];
+  if (omitted.length > 0) {
+    lines.push(
+      `  delta: ${omitted.length} layer(s) left out, the registry must hold them: ${
+        omitted.map(shortDigest).join(", ")
+      }`,
     );
   }
   if (image.problem !== undefined) lines.push(`  cannot be pushed: ${image.problem}`);

@@ -39,6 +39,7 @@ function jsonImage(image: ImageSummary): Record<string, unknown> {
     configDigest: image.configDigest ?? null,
     size: image.size,
     uncompressedLayers: image.uncompressedLayers,
+    omittedLayers: image.omittedLayers ?? [],
     problem: image.problem ?? null,
   };
 }

@@ -1,7 +1,8 @@
 /**
- * The command-line program: parse, set up output, run the command (push, pull, copy, sync or
- * ls), print the result or one error line (a sync: its table, and a line per failed LIST line),
- * and return the exit code. `main.ts` only calls {@link runCli}.
+ * The command-line program: parse, set up output, run the command (push, push --all, pull, copy,
+ * sync or ls), print the result or one error line (a sync: its table, and a line per failed LIST
+ * line; a push --all: a line per failed image), and return the exit code. `main.ts` only calls
+ * {@link runCli}.
  *
  * @module
  */
@@ -10,6 +11,7 @@ import { EXIT_CODES, PusherError, toPusherError } from "../errors.ts";
 import type { Display } from "../logging/display.ts";
 import { moduleLogger, setupLogging, teardownLogging } from "../logging/logger.ts";
 import { Redactor } from "../logging/redact.ts";
+import { bundleExitCode, pushAll } from "../bundle/push_all.ts";
 import { copy } from "../copy/copy.ts";
 import type { PushEvent } from "../logging/events.ts";
 import type { RunHooks } from "../transfer/run.ts";
@@ -48,29 +50,66 @@ function causeChain(error: unknown, redactor: Redactor): string {
 }
 
 /** A command that runs something, as parsed. */
-type RunCommand = Extract<CommandLine, { action: "push" | "pull" | "copy" }>;
+type RunCommand = Extract<
+  CommandLine,
+  { action: "push" | "push-all" | "pull" | "copy" | "sync" }
+>;
 
-/**
- * Runs the command; returns the lines for stdout (`registry/repository@sha256:…` per image
- * written), none when a pull writes its archive to stdout.
- */
+/** What a command leaves for the end of the run. */
+interface CommandOutput {
+  /** Lines for stdout: `registry/repository@sha256:…` per image written, or a sync's table. */
+  lines: string[];
+  /** Error lines for stderr: the images of a `push --all` or the LIST lines that failed. */
+  failures: string[];
+  /** The exit code (non-zero when an image of a `push --all` or a LIST line failed). */
+  exitCode: number;
+}
+
+/** The output of a command that wrote `lines` and failed nowhere. */
+function succeeded(lines: string[]): CommandOutput {
+  return { lines, failures: [], exitCode: 0 };
+}
+
+/** Runs the command; a pull that writes its archive to stdout prints no lines. */
 async function runCommand(
   command: RunCommand,
   runtime: RunHooks,
-): Promise<string[]> {
+): Promise<CommandOutput> {
   switch (command.action) {
     case "push":
-      return (await push(command.options, runtime)).digestReferences;
+      return succeeded((await push(command.options, runtime)).digestReferences);
+    case "push-all": {
+      const result = await pushAll(command.options, runtime);
+      return {
+        lines: result.images.flatMap((image) => image.digestReferences),
+        failures: result.images.flatMap((image) =>
+          image.error === undefined ? [] : [
+            `error: ${image.image} → ${image.targets.join(", ") || "-"}: ${image.error.message}${
+              image.error.hint !== undefined ? ` (${image.error.hint})` : ""
+            }`,
+          ]
+        ),
+        exitCode: bundleExitCode(result),
+      };
+    }
     case "pull": {
       const result = await pull(command.options, runtime);
-      if (command.options.output === "-") return [];
-      return result.images.map((image) => {
+      if (command.options.output === "-") return succeeded([]);
+      return succeeded(result.images.map((image) => {
         const { registry, repository } = parseReference(image.source);
         return `${registry}/${repository}@${image.digest}`;
-      });
+      }));
     }
     case "copy":
-      return [(await copy(command.options, runtime)).digestReference];
+      return succeeded([(await copy(command.options, runtime)).digestReference]);
+    case "sync": {
+      const result = await sync(command.options, runtime);
+      return {
+        lines: formatSyncTable(result).replace(/\n$/, "").split("\n"),
+        failures: failureLines(result, command.options.from),
+        exitCode: syncExitCode(result),
+      };
+    }
   }
 }
 
@@ -135,19 +174,13 @@ export async function runCli(
       signal: controller.signal,
       redactor,
     };
-    if (command.action === "sync") {
-      const result = await sync(command.options, runtime);
-      activeDisplay.close();
-      if (!json) writeStdout(formatSyncTable(result));
-      for (const line of failureLines(result, command.options.from)) writeStderr(`${line}\n`);
-      return syncExitCode(result);
-    }
-    const lines = await runCommand(command, runtime);
+    const output = await runCommand(command, runtime);
     activeDisplay.close();
     if (!json) {
-      for (const line of lines) writeStdout(`${line}\n`);
+      for (const line of output.lines) writeStdout(`${line}\n`);
     }
-    return 0;
+    for (const failure of output.failures) writeStderr(`${redactor.redact(failure)}\n`);
+    return output.exitCode;
   } catch (thrown) {
     const error = toPusherError(controller.signal.aborted ? controller.signal.reason : thrown);
     display?.close();

@@ -51,6 +51,11 @@ export interface ImageSummary {
    * pushed manifest another digest than {@link digest}; `--compression none` keeps it.
    */
   uncompressedLayers: number;
+  /**
+   * Layers a delta bundle leaves out (digests, each once), when it leaves any out: push needs them
+   * in the registry already. Not counted in {@link size}.
+   */
+  omittedLayers?: string[];
   /** Why push would refuse the image, when it would. */
   problem?: string;
 }
@@ -75,12 +80,17 @@ function platformOf(image: ArchiveImage): string {
   return "unknown";
 }
 
-/** Bytes of a selection's configs and layers as stored, each config and layer entry once. */
+/**
+ * Bytes of a selection's configs and layers as stored, each config and layer entry once; layers a
+ * delta leaves out are not stored.
+ */
 function storedSize(selection: ImageSelection): number {
   const blobs = new Map<string, number>();
   for (const image of selection.images) {
     blobs.set(`config ${image.config.digest}`, image.config.bytes.length);
-    for (const layer of image.layers) blobs.set(`layer ${layer.entry}`, layer.size);
+    for (const layer of image.layers) {
+      if (layer.omitted === undefined) blobs.set(`layer ${layer.entry}`, layer.size);
+    }
   }
   let total = 0;
   for (const size of blobs.values()) total += size;
@@ -97,6 +107,14 @@ function uncompressedTarLayers(selection: ImageSelection): number {
     }
   }
   return entries.size;
+}
+
+/** Digests of the layers a delta leaves out of a selection, each once, in image order. */
+function omittedLayers(selection: ImageSelection): string[] {
+  const digests = selection.images.flatMap((image) =>
+    image.layers.flatMap((layer) => layer.omitted === undefined ? [] : [layer.omitted.digest])
+  );
+  return [...new Set(digests)];
 }
 
 /** Describes one listed image: what push would push, or why it would not. */
@@ -128,6 +146,8 @@ function summarize(listed: LayoutImage): ImageSummary {
   summary.skippedPlatforms = resolved.skippedPlatforms;
   summary.size = storedSize(resolved);
   summary.uncompressedLayers = uncompressedTarLayers(resolved);
+  const omitted = omittedLayers(resolved);
+  if (omitted.length > 0) summary.omittedLayers = omitted;
   return summary;
 }
 
@@ -147,10 +167,19 @@ export async function summarizeImages(view: EntryView): Promise<ImageSummary[]> 
  * unreadable file, or one that is no image archive.
  */
 export async function listArchiveImages(pathOrDash: string): Promise<ImageSummary[]> {
+  return await summarizeImages(await readArchiveEntries(pathOrDash));
+}
+
+/**
+ * The entries of the archive at `pathOrDash` (`-` reads standard input), enough to resolve its
+ * layout: a plain tar indexed by offset, or a compressed one read in one pass whose small
+ * documents are kept and whose layers are read past.
+ */
+export async function readArchiveEntries(pathOrDash: string): Promise<EntryView> {
   const source = await openArchive(pathOrDash);
-  if (source.mode === "random") return await summarizeImages(source.archive);
+  if (source.mode === "random") return source.archive;
   const scan = await scanArchiveStream(source.stream, () => Promise.resolve(undefined), {
     name: source.name,
   });
-  return await summarizeImages(scan.view);
+  return scan.view;
 }

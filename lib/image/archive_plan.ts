@@ -38,6 +38,12 @@ import {
   OCI_INDEX,
 } from "../oci/media_types.ts";
 import { platformName } from "../oci/platform.ts";
+import {
+  encodeOmittedLayers,
+  OMITTED_LAYERS_FILE,
+  type OmittedLayer,
+  type OmittedLayers,
+} from "./omitted_layers.ts";
 import { BLOCK_SIZE, paddedSize } from "./tar_header.ts";
 import { END_OF_ARCHIVE_SIZE } from "./tar_writer.ts";
 import type { RawDocument } from "./types.ts";
@@ -100,6 +106,18 @@ export interface ArchivePlan {
   fetched: BlobDescriptor[];
   /** Size of the whole archive in bytes. */
   size: number;
+  /** Layers the manifests name that the archive leaves out (a delta bundle), in archive order. */
+  omitted: OmittedLayer[];
+}
+
+/** Options of {@link planArchive}. */
+export interface PlanOptions {
+  /**
+   * Layers to leave out, by digest (a delta bundle: the far side holds them). Those the images
+   * name are listed in `omitted-layers.json` instead of stored; configs and manifests are always
+   * stored.
+   */
+  omit?: OmittedLayers;
 }
 
 const OCI_LAYOUT_CONTENT = '{"imageLayoutVersion": "1.0.0"}';
@@ -346,22 +364,30 @@ function archiveSize(files: PlannedFile[], blobs: PlannedBlob[]): number {
 
 /**
  * Plans the archive for `images` (in the order given; the same images in the same order always
- * give the same plan). Checks every manifest and index against its digest (verify errors), and
+ * give the same plan), leaving out the layers `options.omit` names (a delta bundle). Checks every manifest and index against its digest (verify errors), and
  * throws an input error for a document that is not an image manifest or index, a usage error
  * when a name is given twice or `loadPlatform` names a platform the index lacks, and an internal
  * error when an index's child manifest was not supplied.
  */
-export function planArchive(images: readonly ImageToWrite[]): ArchivePlan {
+export function planArchive(
+  images: readonly ImageToWrite[],
+  options: PlanOptions = {},
+): ArchivePlan {
   if (images.length === 0) throw new PusherError("internal", "an archive needs at least one image");
   refuseRepeatedNames(images);
   const resolved = images.map(resolveImage);
   const blobs = new Map<string, PlannedBlob>();
+  const omitted = new Map<string, OmittedLayer>();
   for (const image of resolved) {
     addBlob(blobs, documentBlob(image.input.manifest));
     for (const manifest of image.manifests) {
       addBlob(blobs, documentBlob(manifest.document));
       addBlob(blobs, { descriptor: plainDescriptor(manifest.config) });
-      for (const layer of manifest.layers) addBlob(blobs, { descriptor: plainDescriptor(layer) });
+      for (const layer of manifest.layers) {
+        const left = options.omit?.get(layer.digest);
+        if (left === undefined) addBlob(blobs, { descriptor: plainDescriptor(layer) });
+        else omitted.set(layer.digest, { ...left, ...plainDescriptor(layer) });
+      }
     }
   }
   const docker = dockerFiles(resolved);
@@ -376,11 +402,15 @@ export function planArchive(images: readonly ImageToWrite[]): ArchivePlan {
   if (docker.repositories.length > 0) {
     files.push({ path: "repositories", bytes: docker.repositories });
   }
+  if (omitted.size > 0) {
+    files.push({ path: OMITTED_LAYERS_FILE, bytes: encodeOmittedLayers([...omitted.values()]) });
+  }
   const planned = [...blobs.values()];
   return {
     files,
     blobs: planned,
     fetched: planned.filter((blob) => blob.bytes === undefined).map((blob) => blob.descriptor),
     size: archiveSize(files, planned),
+    omitted: [...omitted.values()],
   };
 }

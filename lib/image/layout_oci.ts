@@ -40,6 +40,7 @@ import {
 } from "./json_document.ts";
 import { type Candidate, selectCandidate } from "./image_select.ts";
 import { type LayoutImage, type LayoutOptions, settle } from "./layout_choice.ts";
+import { type OmittedLayers, readOmittedLayers } from "./omitted_layers.ts";
 import type {
   ArchiveImage,
   ArchiveLayer,
@@ -120,13 +121,15 @@ interface LoadedImage {
 
 /**
  * Assembles the image a manifest descriptor names (`namedBy` says where the descriptor came
- * from), or says which blob is absent.
+ * from), or says which blob is absent. A layer a delta bundle leaves out (`omitted`) is not
+ * absent: it is marked so, and push looks for it in the registry.
  */
 async function loadImage(
   view: EntryView,
   descriptor: Descriptor,
   names: string[],
   namedBy: string,
+  omitted: OmittedLayers,
 ): Promise<LoadedImage | MissingBlob> {
   const manifestPath = blobPath(descriptor.digest);
   if (!blobPresent(view, descriptor)) return new MissingBlob(manifestPath, namedBy);
@@ -139,8 +142,10 @@ async function loadImage(
   const layerDescriptors = arrayField(manifest.json, "layers", where).map((value, i) =>
     parseDescriptor(value, `${where} layer ${i + 1}`)
   );
+  const leftOut = (layer: Descriptor): boolean =>
+    !blobPresent(view, layer) && omitted.has(layer.digest);
   for (const [i, layer] of layerDescriptors.entries()) {
-    if (!blobPresent(view, layer)) {
+    if (!blobPresent(view, layer) && !leftOut(layer)) {
       return new MissingBlob(blobPath(layer.digest), `${where} layer ${i + 1}`);
     }
   }
@@ -161,8 +166,11 @@ async function loadImage(
     );
   }
   const layers = layerDescriptors.map((layer, i): ArchiveLayer => {
-    const entry = view.resolve(blobPath(layer.digest));
-    const size = view.size(entry);
+    const omission = leftOut(layer) ? omitted.get(layer.digest) : undefined;
+    const entry = omission === undefined
+      ? view.resolve(blobPath(layer.digest))
+      : blobPath(layer.digest);
+    const size = omission === undefined ? view.size(entry) : layer.size;
     if (size !== layer.size) {
       throw new PusherError(
         "verify",
@@ -187,6 +195,7 @@ async function loadImage(
     const diffId = diffIds?.[i];
     if (diffId !== undefined) result.diffId = diffId;
     if (layer.annotations !== undefined) result.annotations = layer.annotations;
+    if (omission !== undefined) result.omitted = omission;
     return result;
   });
   const image: ArchiveImage = {
@@ -223,6 +232,7 @@ async function loadIndex(
   view: EntryView,
   descriptor: Descriptor,
   names: string[],
+  omitted: OmittedLayers,
 ): Promise<ImageSelection> {
   const index = await readDocument(view, descriptor, INDEX_TYPES, "index.json");
   const where = `index ${blobPath(descriptor.digest)}`;
@@ -246,7 +256,7 @@ async function loadIndex(
       child.annotations?.[DOCKER_REFERENCE_TYPE_ANNOTATION] === "attestation-manifest"
         ? child.annotations[DOCKER_REFERENCE_DIGEST_ANNOTATION] ?? ""
         : undefined;
-    const loaded = await loadImage(view, child, names, where);
+    const loaded = await loadImage(view, child, names, where, omitted);
     if (loaded instanceof MissingBlob) {
       if (attestationOf === undefined) skippedPlatforms.push(childLabel(child));
       continue;
@@ -327,8 +337,9 @@ async function loadSingle(
   view: EntryView,
   descriptor: Descriptor,
   names: string[],
+  omitted: OmittedLayers,
 ): Promise<ImageSelection | undefined> {
-  const loaded = mustLoad(await loadImage(view, descriptor, names, "index.json"));
+  const loaded = mustLoad(await loadImage(view, descriptor, names, "index.json", omitted));
   if (loaded.image.layers.length === 0 && loaded.declaredDiffIds > 0 && view.has("manifest.json")) {
     return undefined;
   }
@@ -368,10 +379,11 @@ async function ociCandidates(view: EntryView): Promise<Candidate<TopLevelImage>[
 async function loadTopLevel(
   view: EntryView,
   chosen: TopLevelImage,
+  omitted: OmittedLayers,
 ): Promise<ImageSelection | undefined> {
   const selection = INDEX_TYPES.has(chosen.descriptor.mediaType)
-    ? await loadIndex(view, chosen.descriptor, chosen.names)
-    : await loadSingle(view, chosen.descriptor, chosen.names);
+    ? await loadIndex(view, chosen.descriptor, chosen.names, omitted)
+    : await loadSingle(view, chosen.descriptor, chosen.names, omitted);
   if (selection === undefined) return undefined;
   const repoTags = await dockerRepoTags(view);
   for (const image of selection.images) {
@@ -395,6 +407,7 @@ export async function resolveOciLayout(
   return await loadTopLevel(
     view,
     selectCandidate(candidates, options.image, options.lsArguments),
+    await readOmittedLayers(view),
   );
 }
 
@@ -405,9 +418,10 @@ export async function resolveOciLayout(
 export async function listOciLayout(view: EntryView): Promise<LayoutImage[] | undefined> {
   const candidates = await ociCandidates(view);
   if (candidates === undefined) return undefined;
+  const omitted = await readOmittedLayers(view);
   const listed: LayoutImage[] = [];
   for (const candidate of candidates) {
-    const resolved = await settle(loadTopLevel(view, candidate.value));
+    const resolved = await settle(loadTopLevel(view, candidate.value, omitted));
     if (resolved === undefined) return undefined;
     listed.push({ names: candidate.value.names, descriptor: candidate.value.descriptor, resolved });
   }

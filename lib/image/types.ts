@@ -8,6 +8,7 @@
 import type { Compression, ManifestFamily } from "../oci/media_types.ts";
 import type { Platform } from "../oci/platform.ts";
 import type { RawDocument } from "../oci/descriptor.ts";
+import type { OmittedLayer } from "./omitted_layers.ts";
 
 export type { RawDocument } from "../oci/descriptor.ts";
 
@@ -27,6 +28,11 @@ export interface ArchiveLayer {
   diffId?: string;
   /** Extra descriptor fields from the source manifest (annotations, urls), kept on re-push. */
   annotations?: Record<string, string>;
+  /**
+   * Set when a delta bundle leaves the layer out (see `omitted_layers.ts`): {@link entry} is not
+   * in the archive, and the registry must already hold the layer.
+   */
+  omitted?: OmittedLayer;
 }
 
 /** One image: a config and its layers, with the source manifest when the layout has one. */

@@ -90,6 +90,8 @@ export type EventBody =
     bytesDownloaded: number;
     /** Blobs downloaded by this run, and blobs an earlier run had already put in place. */
     blobs: { downloaded: number; present: number; planned: number; plannedBytes: number };
+    /** Layers a delta bundle leaves out (the far side holds them), when it leaves any out. */
+    omitted?: { layers: number; bytes: number };
     durationMs: number;
     dryRun: boolean;
   }

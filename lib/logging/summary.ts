@@ -27,14 +27,21 @@ export function resultLine(event: Extract<PushEvent, { type: "result" }>): strin
 export function pulledLine(event: Extract<PushEvent, { type: "pulled" }>): string {
   const sources = event.images.map((image) => image.source).join(", ");
   const { blobs } = event;
+  const omitted = event.omitted === undefined
+    ? ""
+    : `; ${event.omitted.layers} layer(s) (${
+      formatBytes(event.omitted.bytes)
+    }) left out: the far side holds them`;
   if (event.dryRun) {
     return `dry run for ${sources} (nothing written): would download ${blobs.planned} blobs ` +
-      `(${formatBytes(blobs.plannedBytes)}) into ${event.output} (${formatBytes(event.size)})`;
+      `(${formatBytes(blobs.plannedBytes)}) into ${event.output} (${
+        formatBytes(event.size)
+      })${omitted}`;
   }
   return `pulled ${sources} into ${event.output} (${formatBytes(event.size)}) in ${
     formatDuration(event.durationMs)
   }: ${blobs.downloaded} downloaded (${formatBytes(event.bytesDownloaded)}), ${blobs.present} ` +
-    `already in the partial archive`;
+    `already in the partial archive${omitted}`;
 }
 
 /**

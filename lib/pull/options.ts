@@ -17,4 +17,19 @@ export interface PullOptions extends TransferSettings {
   platforms: string[];
   /** Explicit credentials for the source registries; otherwise docker/podman config files. */
   credentials?: Credentials;
+  /**
+   * A LIST file (the sync list format, registry sources only, no `=> TARGET`) whose images are
+   * pulled after {@link sources}; a line's own `--platform=` options replace {@link platforms}.
+   */
+  from?: string;
+  /**
+   * Write a delta bundle: leave out the layers the far side already holds — those of an earlier
+   * bundle (a file path), or those a mirror under a registry prefix has (looked up with `HEAD`).
+   */
+  excludeFrom?: string;
+  /**
+   * With a registry prefix in {@link excludeFrom}: the mirror keeps only the last path segment of
+   * each repository (as `push --all --flatten` names them).
+   */
+  flatten?: boolean;
 }

@@ -10,7 +10,7 @@
 
 import { dirname, resolve } from "node:path";
 import { PusherError } from "../errors.ts";
-import { planArchive } from "../image/archive_plan.ts";
+import { type ArchivePlan, type BlobDescriptor, planArchive } from "../image/archive_plan.ts";
 import { IMAGE_CONFIG_TYPES } from "../oci/media_types.ts";
 import type { BlobInfo, EventSink, PulledImage } from "../logging/events.ts";
 import { Redactor } from "../logging/redact.ts";
@@ -25,6 +25,8 @@ import { parsePlatform } from "../oci/platform.ts";
 import { archiveLayout } from "./archive_layout.ts";
 import { receiveBlob } from "./blob_fetch.ts";
 import { requireFreeSpace } from "./disk_space.ts";
+import { heldLayers } from "./exclusion.ts";
+import { type PullSource, pullSources } from "./list_sources.ts";
 import type { PullOptions } from "./options.ts";
 import { PartialArchive } from "./partial_archive.ts";
 import { resolveSource, type SourceImage } from "./source_image.ts";
@@ -39,6 +41,8 @@ export interface PullResult {
   size: number;
   /** Bytes received from registries by this run. */
   bytesDownloaded: number;
+  /** Layers a delta leaves out (`excludeFrom`): how many, and their bytes. */
+  omitted: { layers: number; bytes: number };
   /** Wall time in milliseconds. */
   durationMs: number;
   /** Nothing was downloaded or written. */
@@ -141,6 +145,74 @@ function pulledImage(source: SourceImage): PulledImage {
   };
 }
 
+/** Runs `work`; a failure is told with the LIST line that named the source, when one did. */
+function atSource<T>(source: PullSource | undefined, work: () => T): T {
+  try {
+    return work();
+  } catch (error) {
+    throw placed(source, error);
+  }
+}
+
+/** {@link atSource} for asynchronous work. */
+async function atSourceAsync<T>(
+  source: PullSource | undefined,
+  work: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw placed(source, error);
+  }
+}
+
+/** `error`, its message led by the source's LIST place (`images.txt:3: …`) when it has one. */
+function placed(source: PullSource | undefined, error: unknown): unknown {
+  if (source?.location === undefined || !(error instanceof PusherError)) return error;
+  return new PusherError(error.kind, `${source.location}: ${error.message}`, {
+    ...(error.hint !== undefined ? { hint: error.hint } : {}),
+    cause: error,
+  });
+}
+
+/**
+ * The archive's plan: every blob of every image, less the layers the far side holds when
+ * `excludeFrom` asks for a delta.
+ */
+async function planBundle(
+  options: PullOptions,
+  resolved: readonly SourceImage[],
+  requests: RequestContext,
+  redactor: Redactor | undefined,
+): Promise<ArchivePlan> {
+  const images = resolved.map((source) => source.image);
+  const full = planArchive(images);
+  if (options.excludeFrom === undefined) return full;
+  const layers = new Map<string, BlobDescriptor>(
+    full.fetched.filter((blob) => !IMAGE_CONFIG_TYPES.includes(blob.mediaType))
+      .map((blob) => [blob.digest, blob]),
+  );
+  const held = await heldLayers(
+    options.excludeFrom,
+    resolved.map((source) => ({
+      name: source.image.names[0] ?? source.source,
+      layers: source.blobs.flatMap((digest) => {
+        const layer = layers.get(digest);
+        return layer === undefined ? [] : [layer];
+      }),
+    })),
+    {
+      requests,
+      flatten: options.flatten ?? false,
+      concurrency: options.maxConcurrent,
+      skipTls: options.skipTls,
+      caCertFiles: options.caCertFiles,
+      ...(redactor !== undefined ? { redactor } : {}),
+    },
+  );
+  return planArchive(images, { omit: held });
+}
+
 /**
  * Pulls images from registries into one Docker-25-style archive (OCI layout plus
  * `manifest.json`), readable by `docker load`, `podman load`, skopeo, `ctr import` and `push`.
@@ -160,18 +232,25 @@ function pulledImage(source: SourceImage): PulledImage {
  * console.log(result.images[0]?.digest, result.size);
  * ```
  *
- * @throws {PusherError} kind `usage` for a bad source or platform, `verify` when a blob does not
+ * With `from`, the images of a LIST are pulled too (each line's `--platform=` applies to it); with
+ * `excludeFrom`, the archive is a delta bundle: the layers an earlier bundle holds, or a mirror
+ * under a registry prefix has, are left out and listed in `omitted-layers.json`.
+ *
+ * @throws {PusherError} kind `usage` for a bad source or platform (naming its LIST line), `verify` when a blob does not
  * match its digest (the archive is not completed), `input` when the disk is too small, and the
  * registry's errors (`auth`, `network`, `registry`).
  */
 export async function pull(options: PullOptions, runtime: RunHooks = {}): Promise<PullResult> {
   const started = Date.now();
   const emit: EventSink = runtime.events ?? (() => {});
-  if (options.sources.length === 0) {
-    throw new PusherError("usage", "no image to pull", { hint: "name at least one SOURCE" });
-  }
-  const platforms = options.platforms.map(parsePlatform);
-  const references = options.sources.map(parseReference);
+  const wanted = await pullSources(options.sources, options.platforms, options.from);
+  const parsed = wanted.map((source) =>
+    atSource(source, () => ({
+      reference: parseReference(source.reference),
+      platforms: source.platforms.map(parsePlatform),
+    }))
+  );
+  const references = parsed.map((source) => source.reference);
   const { signal, dispose } = deadlineSignal(runtime.signal, options.timeoutSeconds, "pull");
   const retry = retrySettings(options.retryAttempts);
   const stallTimeoutMs = options.stallTimeoutSeconds * 1000;
@@ -188,25 +267,26 @@ export async function pull(options: PullOptions, runtime: RunHooks = {}): Promis
       retrying(requests, what, operation);
     const resolved: SourceImage[] = [];
     const sources = new Map<string, RegistryClient>();
-    for (const [i, reference] of references.entries()) {
+    for (const [i, { reference, platforms }] of parsed.entries()) {
       const { client } = clients[i] ?? {};
       if (client === undefined) throw new PusherError("internal", "a source has no client");
-      const source = await resolveSource(reference, platforms, {
-        label: formatReference(reference),
-        manifest: (name) =>
-          request(`GET manifest ${name}`, (attempt) => client.getManifest(name, attempt)),
-        blob: (digest) =>
-          request(`GET config ${digest}`, async (attempt) => {
-            const download = await client.getBlob(digest, { signal: attempt });
-            return new Uint8Array(await new Response(download.body).arrayBuffer());
-          }),
-      });
+      const source = await atSourceAsync(wanted[i], () =>
+        resolveSource(reference, platforms, {
+          label: formatReference(reference),
+          manifest: (name) =>
+            request(`GET manifest ${name}`, (attempt) => client.getManifest(name, attempt)),
+          blob: (digest) =>
+            request(`GET config ${digest}`, async (attempt) => {
+              const download = await client.getBlob(digest, { signal: attempt });
+              return new Uint8Array(await new Response(download.body).arrayBuffer());
+            }),
+        }));
       resolved.push(source);
       for (const digest of source.blobs) {
         if (!sources.has(digest)) sources.set(digest, client);
       }
     }
-    const plan = planArchive(resolved.map((source) => source.image));
+    const plan = await planBundle(options, resolved, requests, runtime.redactor);
     const layout = archiveLayout(plan);
     const blobs = plan.fetched.map((blob) => blobInfo(blob.digest, blob.size, blob.mediaType));
     emit({
@@ -256,6 +336,10 @@ export async function pull(options: PullOptions, runtime: RunHooks = {}): Promis
       images: resolved.map(pulledImage),
       size: layout.size,
       bytesDownloaded: tally.bytesDownloaded,
+      omitted: {
+        layers: plan.omitted.length,
+        bytes: plan.omitted.reduce((sum, layer) => sum + layer.size, 0),
+      },
       durationMs: Date.now() - started,
       dryRun: options.dryRun,
     };
@@ -274,6 +358,7 @@ export async function pull(options: PullOptions, runtime: RunHooks = {}): Promis
         planned: options.dryRun ? blobs.length : 0,
         plannedBytes: options.dryRun ? blobs.reduce((sum, blob) => sum + blob.size, 0) : 0,
       },
+      ...(result.omitted.layers > 0 ? { omitted: result.omitted } : {}),
       durationMs: result.durationMs,
       dryRun: result.dryRun,
     });

@@ -10,6 +10,7 @@ import type { PushOptions } from "../options.ts";
 import type { ChunkLimit } from "../state/chunk_limit.ts";
 import type { LayerCache } from "../state/layer_cache.ts";
 import type { UploadState } from "../state/upload_state.ts";
+import type { BlobClaims } from "../transfer/blob_claims.ts";
 import type { RetrySettings } from "../transfer/retry.ts";
 import type { RepositoryClient } from "./clients.ts";
 import type { CompressionChoice } from "./layer_source.ts";
@@ -45,6 +46,11 @@ export interface PushServices {
   readonly signal: AbortSignal;
   /** Stops the run with `reason`: a failure beside the uploads that ends it (check, lookup). */
   readonly abort: (reason: unknown) => void;
+  /**
+   * Layers in flight across the pushes of one operation (`push --all`): a layer is claimed before
+   * it is looked for, so two images sharing it never upload it at once; absent for a lone push.
+   */
+  readonly blobClaims: BlobClaims | undefined;
 }
 
 /** What a push learns on the way and steers by. */

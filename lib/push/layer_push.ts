@@ -7,6 +7,8 @@
  */
 
 import { releasingSink } from "../bytes/owned_chunk.ts";
+import { PusherError } from "../errors.ts";
+import type { OmittedLayer } from "../image/omitted_layers.ts";
 import { sha256Digest } from "../bytes/sha256.ts";
 import type { ArchiveLayer } from "../image/types.ts";
 import type { BlobInfo } from "../logging/events.ts";
@@ -55,6 +57,7 @@ function cached(ctx: RunContext, layer: ArchiveLayer): CachedLayer | undefined {
 
 /** The digest a layer will have in the registry when that is known without reading it. */
 export function knownOutcome(ctx: RunContext, layer: ArchiveLayer): BlobRef | undefined {
+  if (layer.omitted !== undefined) return omittedRef(layer, layer.omitted);
   if (!isCompressible(layer, ctx.learnt.compression) && layer.storedDigest !== undefined) {
     return { digest: layer.storedDigest, size: layer.size, compression: layer.compression };
   }
@@ -101,9 +104,17 @@ async function dropSavedSession(ctx: RunContext, memory: SessionMemory | undefin
     .catch(() => {});
 }
 
-/** Repositories of this registry that may hold a blob: the cache's, then `--mount-from`. */
-function mountSources(ctx: RunContext, layer: ArchiveLayer): string[] {
-  const sources: string[] = [...(cached(ctx, layer)?.repositories ?? [])];
+/**
+ * Repositories of this registry that may hold a blob: one that got it earlier in this operation
+ * (`landedIn`), the cache's, then `--mount-from`.
+ */
+function mountSources(
+  ctx: RunContext,
+  layer: ArchiveLayer,
+  landedIn: string | undefined,
+): string[] {
+  const sources: string[] = landedIn !== undefined ? [landedIn] : [];
+  sources.push(...(cached(ctx, layer)?.repositories ?? []));
   if (ctx.options.mountFrom !== undefined) sources.push(ctx.options.mountFrom);
   return [...new Set(sources)].filter((repository) => repository !== ctx.primary.repository)
     .slice(0, 3);
@@ -154,6 +165,7 @@ async function alreadyThere(
   layer: ArchiveLayer,
   found: BlobRef,
   blob: BlobInfo,
+  landedIn: string | undefined,
 ): Promise<boolean> {
   const described = { ...blob, digest: found.digest, uploadSize: found.size };
   emitBlob(ctx, described, "checking");
@@ -168,7 +180,7 @@ async function alreadyThere(
     return true;
   }
   if (ctx.options.dryRun) return false;
-  for (const from of mountSources(ctx, layer)) {
+  for (const from of mountSources(ctx, layer, landedIn)) {
     const mounted = await retrying(
       ctx,
       `mount ${found.digest}`,
@@ -182,22 +194,109 @@ async function alreadyThere(
   return false;
 }
 
-/** Gets one layer into the primary repository from a re-readable source. */
+/** What a layer a delta bundle leaves out is in the registry: exactly as the manifest names it. */
+function omittedRef(layer: ArchiveLayer, omitted: OmittedLayer): BlobRef {
+  return { digest: omitted.digest, size: omitted.size, compression: layer.compression };
+}
+
+/**
+ * The key a layer is claimed under across the pushes of one operation: its registry digest when
+ * it goes up as stored (the key a copy claims it under too), else what the layer cache keys it by
+ * (the same source bytes compressed the same way give the same blob), else its archive entry.
+ */
+function claimKey(ctx: RunContext, layer: ArchiveLayer): string {
+  if (layer.omitted !== undefined) return layer.omitted.digest;
+  const key = cacheKey(ctx, layer);
+  if (key === undefined) return `entry ${layer.entry}`;
+  return key.encoder === AS_IS ? key.source : `${key.source} ${key.encoder}`;
+}
+
+/**
+ * Gets one layer into the primary repository from a re-readable source. Within an operation of
+ * several pushes (blob claims), the layer is claimed first: a push that finds another putting the
+ * same layer into the registry waits for it, then finds or mounts it instead of uploading it too.
+ */
 export async function pushLayer(
   ctx: RunContext,
   layer: ArchiveLayer,
   open: () => ReadableStream<Uint8Array>,
 ): Promise<BlobRef> {
+  const claims = ctx.blobClaims;
+  if (claims === undefined || ctx.options.dryRun) return await placeLayer(ctx, layer, open);
+  const claim = await claims.claim(
+    ctx.primary.reference.apiBase.href,
+    claimKey(ctx, layer),
+    ctx.signal,
+  );
+  try {
+    const placed = await placeLayer(ctx, layer, open, claim.landedIn);
+    claim.landed(ctx.primary.repository);
+    return placed;
+  } finally {
+    claim.release();
+  }
+}
+
+/**
+ * A layer a delta bundle leaves out: the registry has it in the repository (or it can be mounted
+ * from one that has it); it is never read, as the archive does not hold it.
+ *
+ * @throws {PusherError} kind `input` when the registry has it nowhere this push can see.
+ */
+async function placeOmittedLayer(
+  ctx: RunContext,
+  layer: ArchiveLayer,
+  omitted: OmittedLayer,
+  landedIn: string | undefined,
+): Promise<BlobRef> {
+  const blob = blobInfo(layer);
+  const ref = omittedRef(layer, omitted);
+  if (await alreadyThere(ctx, layer, ref, blob, landedIn)) return ref;
+  if (ctx.options.dryRun) {
+    emitBlob(
+      ctx,
+      { ...blob, digest: ref.digest, uploadSize: ref.size },
+      "planned",
+      "left out of the delta archive: the push needs it mounted from the repository that holds it",
+    );
+    return ref;
+  }
+  throw new PusherError(
+    "input",
+    `layer ${omitted.digest} is left out of the delta archive and ${ctx.primary.name} does not ` +
+      "have it",
+    {
+      hint: "push the bundle this delta was made against first, or push it with push --all, " +
+        "which mounts left-out layers from the repositories that hold them",
+    },
+  );
+}
+
+/** {@link pushLayer} once claimed; `landedIn` is a repository that got it in this operation. */
+async function placeLayer(
+  ctx: RunContext,
+  layer: ArchiveLayer,
+  open: () => ReadableStream<Uint8Array>,
+  landedIn?: string,
+): Promise<BlobRef> {
+  if (layer.omitted !== undefined) {
+    return await placeOmittedLayer(ctx, layer, layer.omitted, landedIn);
+  }
   const blob = blobInfo(layer);
   const { options } = ctx;
   const key = options.dryRun ? undefined : uploadKey(ctx, layer);
   const memory = key !== undefined ? ctx.uploads?.memory(key) : undefined;
   let known = knownOutcome(ctx, layer) ?? memory?.recall()?.blob;
-  if (!known && !options.forceUpload && await worthMeasuring(ctx, layer)) {
+  // A layer another push of this operation put into the registry is worth computing the digest
+  // of: it can be mounted from there instead of uploaded again.
+  if (
+    !known && !options.forceUpload &&
+    (landedIn !== undefined || await worthMeasuring(ctx, layer))
+  ) {
     emitBlob(ctx, blob, "checking", "computing the compressed digest");
     known = await measure(ctx, layer, open);
   }
-  if (known && !options.forceUpload && await alreadyThere(ctx, layer, known, blob)) {
+  if (known && !options.forceUpload && await alreadyThere(ctx, layer, known, blob, landedIn)) {
     remember(ctx, layer, known);
     await dropSavedSession(ctx, memory);
     await ctx.checkpoint();

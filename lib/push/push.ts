@@ -44,6 +44,7 @@ import { ChunkLimit } from "../state/chunk_limit.ts";
 import { LayerCache } from "../state/layer_cache.ts";
 import { loadRealm, saveRealm } from "../state/realm_memory.ts";
 import { UploadState } from "../state/upload_state.ts";
+import type { BlobClaims } from "../transfer/blob_claims.ts";
 import { retrySettings } from "../transfer/retry.ts";
 import { retrying } from "../transfer/retrying_request.ts";
 import { deadlineSignal, type RunHooks, type WriteResult } from "../transfer/run.ts";
@@ -56,7 +57,13 @@ export interface PushResult extends WriteResult {
 }
 
 /** Hooks of a push run. */
-export type PushRuntime = RunHooks;
+export interface PushRuntime extends RunHooks {
+  /**
+   * Layers in flight across several pushes of one operation into one registry (the images of a
+   * bundle): a layer another push is putting there is waited for, then found or mounted.
+   */
+  blobClaims?: BlobClaims;
+}
 
 /**
  * The compression settings and their name in the layer cache. Docker media types know gzip
@@ -359,6 +366,7 @@ export async function push(options: PushOptions, runtime: PushRuntime = {}): Pro
     emit,
     signal,
     abort,
+    blobClaims: runtime.blobClaims,
     learnt: {
       compression: choice,
       encoder,

@@ -76,6 +76,11 @@ async function pushStreamedEntry(
   return pushed;
 }
 
+/** What opening a layer a delta leaves out would be: a broken invariant, as it is never read. */
+function leftOutEntry(entry: string): never {
+  throw new PusherError("internal", `${entry} is left out of the archive and cannot be read`);
+}
+
 /** One streaming pass; returns the selection and what each of its layers became. */
 export async function pushFromStream(
   ctx: RunContext,
@@ -100,6 +105,11 @@ export async function pushFromStream(
   else announce(ctx, selection);
   const layers = new Map<string, BlobRef>();
   for (const layer of uniqueLayers(selection)) {
+    if (layer.omitted !== undefined) {
+      // A delta's left-out layer is looked for in the registry, never read.
+      layers.set(layer.entry, await pushLayer(ctx, layer, () => leftOutEntry(layer.entry)));
+      continue;
+    }
     const streamed = scan.large.get(layer.entry);
     if (!streamed) {
       const bytes = await scan.view.read(layer.entry);

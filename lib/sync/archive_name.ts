@@ -8,10 +8,8 @@
  */
 
 import { PusherError } from "../errors.ts";
-import { openArchive } from "../image/open_archive.ts";
+import { readArchiveEntries } from "../image/archive_listing.ts";
 import { resolveLayout } from "../image/layout.ts";
-import { scanArchiveStream } from "../image/stream_scan.ts";
-import type { EntryView } from "../image/types.ts";
 import { parseReference, type Reference } from "../registry/reference.ts";
 
 /**
@@ -22,7 +20,7 @@ import { parseReference, type Reference } from "../registry/reference.ts";
  * repository; `input` when it can't be read.
  */
 export async function archiveImageName(path: string): Promise<Reference> {
-  const view = await archiveEntries(path);
+  const view = await readArchiveEntries(path);
   const selection = await resolveLayout(view, {});
   const names = selection.images.flatMap((image) => image.names);
   for (const name of names) {
@@ -39,16 +37,4 @@ export async function archiveImageName(path: string): Promise<Reference> {
       names.length > 0 ? ` (only ${names.join(", ")})` : ""
     }: write the target with "=> TARGET"`,
   );
-}
-
-/** The archive's entries: indexed for a plain tar, buffered documents for a compressed one. */
-async function archiveEntries(path: string): Promise<EntryView> {
-  const source = await openArchive(path);
-  if (source.mode === "random") return source.archive;
-  const scan = await scanArchiveStream(
-    source.stream,
-    () => Promise.resolve(), // layers are skipped unread
-    { name: source.name },
-  );
-  return scan.view;
 }

@@ -34,6 +34,7 @@ interface ListedImage {
   configDigest: string | null;
   size: number;
   uncompressedLayers: number;
+  omittedLayers: string[];
   problem: string | null;
 }
 
@@ -163,6 +164,7 @@ Deno.test("ls lists real archives as their own metadata says", async (t) => {
       configDigest: (manifest["config"] as Json)["digest"],
       size: await ociStoredSize(unpacked, [digest]),
       uncompressedLayers: 0,
+      omittedLayers: [],
       problem: null,
     }]);
   });

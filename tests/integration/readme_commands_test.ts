@@ -3,9 +3,9 @@
  * batch-loop example works as written (with the tool on PATH as `docker-image-pusher`), the
  * registry recipes run against local stand-ins of those registries, the `ls` example prints the
  * table it shows, the containerd recipe lists and pushes from a real containerd store, the nightly
- * sync recipe mirrors its LIST (upstream and the Aliyun prefix played by local registries), every flag
- * in the flag table exists in `--help` and the other way round, and the exit-code table matches
- * the code.
+ * sync recipe mirrors its LIST (upstream and the Aliyun prefix played by local registries), the
+ * bundle and delta recipes move images between two registries as written, every flag in the flag
+ * table exists in `--help` and the other way round, and the exit-code table matches the code.
  */
 
 import assert from "node:assert/strict";
@@ -16,7 +16,8 @@ import { startContainerd } from "../helpers/containerd.ts";
 import { sharedFixtures, writeBuildkitLayout } from "../helpers/fixtures.ts";
 import { startNginx } from "../helpers/nginx.ts";
 import { pullAndVerify, skopeoInspect } from "../helpers/pull_verify.ts";
-import { startRegistry } from "../helpers/registry.ts";
+import { startRegistry, type TestRegistry } from "../helpers/registry.ts";
+import { writeSampleDockerArchive } from "../helpers/sample_archive.ts";
 import { tempDir } from "../helpers/temp_dir.ts";
 import { startVendorProxy } from "../helpers/vendor_proxy.ts";
 
@@ -541,5 +542,81 @@ Deno.test("the nightly sync recipe mirrors its LIST: a dry run writes nothing, t
   } finally {
     await mirror.stop();
     await upstream.stop();
+  }
+});
+
+/** Every shell code block of a README section, in order. */
+function shellBlocks(text: string): string[] {
+  return [...text.matchAll(/```sh\n([\s\S]*?)```/g)].map((match) => match[1] ?? "");
+}
+
+/** Puts a sample image into `registry` with skopeo; returns its manifest digest. */
+async function seedSample(
+  registry: TestRegistry,
+  dir: string,
+  name: string,
+  randomBytes: number,
+): Promise<string> {
+  const file = join(dir, `${name.replaceAll(/[/:]/g, "-")}.tar`);
+  await writeSampleDockerArchive(file, { layers: 3, randomBytes, name });
+  const copied = await new Deno.Command("skopeo", {
+    args: [
+      ...["--insecure-policy", "copy", "--dest-tls-verify=false"],
+      `docker-archive:${file}`,
+      `docker://${registry.host}/${name}`,
+    ],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  assert.ok(copied.success, new TextDecoder().decode(copied.stderr));
+  return (await skopeoInspect(`${registry.host}/${name}`)).digest;
+}
+
+Deno.test("the bundle and delta recipes move images across as written", async () => {
+  const heading = "Many images across an air gap (bundles)";
+  const blocks = shellBlocks(section(heading));
+  const chinese = await chineseSection("多镜像跨越隔离区（镜像包）");
+  assert.deepEqual(
+    shellBlocks(chinese).map(shellCommands),
+    blocks.map(shellCommands),
+    "the Chinese README shows the same commands",
+  );
+  const [bundle = "", delta = "", ...others] = blocks;
+  assert.equal(others.length, 0, "two recipes: the bundle and the delta");
+  const source = await startRegistry();
+  const target = await startRegistry();
+  await using temp = await tempDir();
+  try {
+    const bin = await installWrapper(temp.path);
+    const commands = (block: string) =>
+      shellCommands(block).map((command) =>
+        command.replaceAll("registry.internal/mirror", `${target.host}/mirror`)
+      );
+    const base = await seedSample(source, temp.path, "k8s/base:1", 128 * 1024);
+    const next = await seedSample(source, temp.path, "k8s/next:1", 64 * 1024);
+    const list = join(temp.path, "images.txt");
+    await Deno.writeTextFile(list, `# the set\n${source.host}/k8s/base:1\n`);
+    const [pullBundle = "", pushBundle = ""] = commands(bundle);
+    const pulled = await runShell(pullBundle, temp.path, bin);
+    assert.equal(pulled.code, 0, pulled.stderr);
+    const pushed = await runShell(pushBundle, temp.path, bin);
+    assert.equal(pushed.code, 0, pushed.stderr);
+    assert.equal(pushed.stdout, `${target.host}/mirror/k8s/base@${base}\n`);
+
+    await Deno.writeTextFile(list, `${source.host}/k8s/next:1\n`, { append: true });
+    const [pullDelta = "", pushDelta = ""] = commands(delta);
+    const made = await runShell(pullDelta, temp.path, bin);
+    assert.equal(made.code, 0, made.stderr);
+    assert.match(made.stderr, /3 layer\(s\) \(.*\) left out/, "base's layers, two shared by next");
+    const landed = await runShell(pushDelta, temp.path, bin);
+    assert.equal(landed.code, 0, landed.stderr);
+    assert.deepEqual(landed.stdout.split("\n").filter(Boolean).sort(), [
+      `${target.host}/mirror/k8s/base@${base}`,
+      `${target.host}/mirror/k8s/next@${next}`,
+    ]);
+    await pullAndVerify(`${target.host}/mirror/k8s/next:1`, { expectedManifestDigest: next });
+  } finally {
+    await target.stop();
+    await source.stop();
   }
 });

@@ -86,7 +86,7 @@ Deno.test("pull reads its flags from DOCKER_PUSHER_* too; the flag wins", () => 
 });
 
 Deno.test("pull refuses a missing source, a missing -o, -o - with --json, and push-only flags", () => {
-  usageError(["pull", "-o", "x.tar"], /missing required argument/);
+  usageError(["pull", "-o", "x.tar"], /missing SOURCE/);
   usageError(["pull", "app"], /missing --output/);
   usageError(["pull", "app", "-o", "-", "--json"], /--output - and --json/);
   usageError(["pull", "app", "-o", "x.tar", "--compression", "zstd"], /unknown option/);
@@ -124,7 +124,7 @@ Deno.test("--help lists the subcommands; each subcommand's help shows its own fl
   const main = parse(["--help"]);
   assert.equal(main.action, "help");
   if (main.action !== "help") return;
-  for (const name of ["push [options]", "pull [options] <source...>", "copy [options]"]) {
+  for (const name of ["push [options]", "pull [options] [source...]", "copy [options]"]) {
     assert.ok(main.text.includes(name), `main help lists ${name}`);
   }
   const pull = parse(["pull", "--help"]);
