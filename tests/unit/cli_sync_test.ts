@@ -124,7 +124,7 @@ Deno.test("sync refuses a missing --from or --to, arguments, and other commands'
     ["sync", "--from", "a", "--to", "r.test/m", "--compression", "lz4"],
     /--compression must be/,
   );
-  usageError(["pull", "x", "-o", "x.tar", "--flatten"], /unknown option/);
+  usageError(["pull", "x", "-o", "x.tar", "--parallel-images", "2"], /unknown option/);
 });
 
 Deno.test("sync --help: its flags with their variables, the LIST examples, no push-only flags", () => {
