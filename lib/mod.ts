@@ -89,6 +89,8 @@
  *   dryRun: false,
  * });
  * for (const image of result.images) console.log(image.source, image.digest);
+ * ```
+ *
  * @example Mirror a list of images (registry references and archives) under one prefix
  * ```ts
  * import { DEFAULT_SYNC_SETTINGS, sync, syncExitCode } from "./mod.ts";
