@@ -790,7 +790,7 @@ Deno.test("the backup and restore recipe brings every image back with its digest
 
 /** The long names (and short aliases) of the options a `--help` text lists. */
 function helpOptions(help: string): string[][] {
-  return [...help.matchAll(/^  (?:(-\w), )?(--[a-z-]+)/gm)]
+  return [...help.matchAll(/^ {2}(?:(-\w), )?(--[a-z-]+)/gm)]
     .map((match) => [match[2] ?? "", ...(match[1] ? [match[1]] : [])]);
 }
 
