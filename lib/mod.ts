@@ -2,14 +2,15 @@
  * docker-image-pusher as a library: push an image archive (docker save, skopeo/podman
  * docker-archive, OCI layout; plain, gzip or zstd) to a container registry without a Docker
  * daemon, or an image straight from a containerd content store (`containerdRoot`); pull images
- * from registries into such an archive; copy an image from one registry to another; mirror a list
- * of images under one prefix ({@link sync}); or use its readers and registry client on their own.
+ * from registries into such an archive ({@link pull}); copy an image from one registry to another
+ * ({@link copy}); mirror a list of images under one prefix ({@link sync}); push every image of a
+ * bundle under a prefix ({@link pushAll}); or use its readers and registry client on their own.
  *
- * Each {@link push}, {@link pull} and {@link copy} call owns its resources — compression workers,
- * connections, the secrets it must keep out of logs (a {@link Redactor}) — so several may run at
- * once in one process. {@link Credentials} is the one credentials type: pass it in
- * {@link PushOptions.credentials} or to a {@link RegistryClient}; without it, docker/podman config
- * files and credential helpers are consulted.
+ * Each {@link push}, {@link pull}, {@link copy}, {@link sync} and {@link pushAll} call owns its
+ * resources — compression workers, connections, the secrets it must keep out of logs (a
+ * {@link Redactor}) — so several may run at once in one process. {@link Credentials} is the one
+ * credentials type: pass it in {@link PushOptions.credentials} or to a {@link RegistryClient};
+ * without it, docker/podman config files and credential helpers are consulted.
  *
  * @example Push an archive and print the manifest digest
  * ```ts
@@ -89,6 +90,8 @@
  *   dryRun: false,
  * });
  * for (const image of result.images) console.log(image.source, image.digest);
+ * ```
+ *
  * @example Mirror a list of images (registry references and archives) under one prefix
  * ```ts
  * import { DEFAULT_SYNC_SETTINGS, sync, syncExitCode } from "./mod.ts";

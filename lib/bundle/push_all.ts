@@ -75,7 +75,7 @@ export function bundleExitCode(result: BundlePushResult): number {
  *
  * @example
  * ```ts
- * import { bundleExitCode, DEFAULT_PUSH_SETTINGS, pushAll } from "./mod.ts";
+ * import { bundleExitCode, DEFAULT_PUSH_SETTINGS, pushAll } from "../mod.ts";
  * const result = await pushAll({
  *   ...DEFAULT_PUSH_SETTINGS,
  *   file: "bundle.tar",

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { PusherError } from "../errors.ts";
 import { DEFAULT_NAMESPACE } from "../image/containerd_store.ts";
 import { DEFAULT_PUSH_SETTINGS } from "../options.ts";
 import { DEFAULT_SYNC_SETTINGS } from "../sync/options.ts";
@@ -292,7 +293,9 @@ export function flagsOf(command: CommandName): FlagSpec[] {
 /** The long name of a flag, without dashes (`max-concurrent`). */
 export function longName(spec: FlagSpec): string {
   const match = spec.flags.match(/--([a-z-]+)/);
-  if (!match?.[1]) throw new Error(`flag without a long name: ${spec.flags}`);
+  if (!match?.[1]) {
+    throw new PusherError("internal", `flag without a long name: ${spec.flags}`);
+  }
   return match[1];
 }
 

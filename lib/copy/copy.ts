@@ -55,7 +55,7 @@ export interface CopyHooks extends RunHooks {
  *
  * @example
  * ```ts
- * import { copy } from "./mod.ts";
+ * import { copy } from "../mod.ts";
  * const result = await copy({
  *   source: "docker.io/library/alpine:3.20",
  *   target: "localhost:5000/mirror/alpine:3.20",

@@ -11,7 +11,7 @@
  * parallel writes each blob straight into its place in a partial archive instead (see
  * `lib/pull/partial_archive.ts`); both give the same bytes.
  *
- * ```ts
+ * ```ts ignore
  * const plan = planArchive([{ names: ["app:v1"], manifest }]);
  * await writeArchive(plan, (blob) => download(blob)).pipeTo(file.writable);
  * ```

@@ -219,7 +219,7 @@ async function planBundle(
  *
  * @example
  * ```ts
- * import { DEFAULT_PUSH_SETTINGS, pull } from "./mod.ts";
+ * import { DEFAULT_PUSH_SETTINGS, pull } from "../mod.ts";
  * const result = await pull({
  *   ...DEFAULT_PUSH_SETTINGS,
  *   sources: ["localhost:5000/app:1.0"],

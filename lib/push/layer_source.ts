@@ -6,6 +6,7 @@
  * @module
  */
 
+import { PusherError } from "../errors.ts";
 import type { ArchiveLayer } from "../image/types.ts";
 import { type Compression, isTarLayerType } from "../oci/media_types.ts";
 import type { CompressionPool } from "../pipeline/compress.ts";
@@ -81,7 +82,7 @@ export function layerUpload(
   return {
     source,
     pushed: () => {
-      if (!last) throw new Error(`layer ${layer.entry} was never opened`);
+      if (!last) throw new PusherError("internal", `layer ${layer.entry} was never opened`);
       return last;
     },
   };

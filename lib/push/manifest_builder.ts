@@ -150,7 +150,10 @@ export function buildImageManifest(
   family: FamilyChoice = "as-is",
 ): BuiltManifest {
   if (layers.length !== image.layers.length) {
-    throw new Error(`image has ${image.layers.length} layers but ${layers.length} were pushed`);
+    throw new PusherError(
+      "internal",
+      `image has ${image.layers.length} layers but ${layers.length} were pushed`,
+    );
   }
   const source = image.sourceManifest;
   const forced = family === "as-is" ? undefined : family;

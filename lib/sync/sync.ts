@@ -79,7 +79,7 @@ export function syncExitCode(result: SyncResult): number {
  *
  * @example
  * ```ts
- * import { DEFAULT_SYNC_SETTINGS, sync, syncExitCode } from "./mod.ts";
+ * import { DEFAULT_SYNC_SETTINGS, sync, syncExitCode } from "../mod.ts";
  * const result = await sync({
  *   ...DEFAULT_SYNC_SETTINGS,
  *   from: "images.txt",

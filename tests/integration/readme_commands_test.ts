@@ -4,8 +4,11 @@
  * registry recipes run against local stand-ins of those registries, the `ls` example prints the
  * table it shows, the containerd recipe lists and pushes from a real containerd store, the nightly
  * sync recipe mirrors its LIST (upstream and the Aliyun prefix played by local registries), the
- * bundle and delta recipes move images between two registries as written, every flag in the flag
- * table exists in `--help` and the other way round, and the exit-code table matches the code.
+ * copy recipes copy between two registries and within one, the air-gap workflow pulls on one side
+ * and pushes on the other, the bundle, delta and backup recipes move images between registries as
+ * written, every flag in the flag table exists in `--help` and the other way round, the pull, copy
+ * and sync sections name every flag their `--help` offers, and the exit-code table matches the
+ * code. The Chinese README shows the same commands.
  */
 
 import assert from "node:assert/strict";
@@ -206,8 +209,19 @@ Deno.test("the README exit-code table matches the code", () => {
   );
 });
 
-Deno.test("the air-gapped workflow from the README works as written", async () => {
+Deno.test("the air-gapped workflow from the README works as written, pulled or saved", async () => {
+  const blocks = shellBlocks(section("Air-gapped networks"));
+  const chinese = await chineseSection("离线（空气隔离）网络");
+  assert.deepEqual(
+    shellBlocks(chinese).map(shellCommands),
+    blocks.map(shellCommands),
+    "the Chinese README shows the same commands",
+  );
+  const [pulled = "", saved = "", ...others] = blocks;
+  assert.equal(others.length, 0, "two ways: pull, or docker save");
+  assert.match(pulled, /^docker-image-pusher pull /m, "the usual way needs no Docker");
   const fixture = (await sharedFixtures())["docker-archive"];
+  const connected = await startRegistry();
   const registry = await startRegistry({ tls: true, htpasswd: { deployer: "gap-Secret-1" } });
   await using temp = await tempDir();
   const dir = temp.path;
@@ -215,27 +229,39 @@ Deno.test("the air-gapped workflow from the README works as written", async () =
     const bin = await installWrapper(dir);
     await Deno.writeTextFile(join(dir, "ca.pem"), registry.caCert ?? "");
     await Deno.writeTextFile(join(dir, "secret"), "gap-Secret-1\n");
-    const script = firstCodeBlock(section("Air-gapped networks"), "sh")
-      .replace("docker save myapp:1.0", `cat ${fixture.path}`)
-      .replace("https://registry.internal/", `https://${registry.host}/`)
-      .replace("/etc/pki/internal-ca.pem", join(dir, "ca.pem"))
-      .replace("/run/secrets/registry", join(dir, "secret"));
-    const run = await new Deno.Command("sh", {
-      args: ["-e", "-c", script],
-      cwd: dir,
-      env: { PATH: `${bin}:${Deno.env.get("PATH")}`, DOCKER_PUSHER_CACHE_DIR: join(dir, "cache") },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert.equal(run.code, 0, new TextDecoder().decode(run.stderr));
-    assert.match(new TextDecoder().decode(run.stdout), /myapp-1\.0\.tar\.zst: OK/);
+    const isolated = (script: string) =>
+      script.replace("https://registry.internal/", `https://${registry.host}/`)
+        .replace("/etc/pki/internal-ca.pem", join(dir, "ca.pem"))
+        .replace("/run/secrets/registry", join(dir, "secret"));
+    const digest = await seedSample(connected, dir, "team/myapp:1.0", 96 * 1024);
+    const pull = await runShell(
+      isolated(pulled.replace("registry.example.com/", `${connected.host}/`)),
+      dir,
+      bin,
+    );
+    assert.equal(pull.code, 0, pull.stderr);
+    assert.match(pull.stdout, /myapp-1\.0\.tar: OK/);
+    assert.equal(pull.stdout.trim().split("\n").at(-1), `${registry.host}/team/myapp@${digest}`);
     await pullAndVerify(`${registry.host}/team/myapp:1.0`, {
+      creds: "deployer:gap-Secret-1",
+      expectedManifestDigest: digest,
+    });
+
+    const save = await runShell(
+      isolated(saved.replace("docker save myapp:1.0", `cat ${fixture.path}`))
+        .replaceAll("/team/myapp:1.0", "/team/myapp:saved"),
+      dir,
+      bin,
+    );
+    assert.equal(save.code, 0, save.stderr);
+    await pullAndVerify(`${registry.host}/team/myapp:saved`, {
       creds: "deployer:gap-Secret-1",
       expectedConfigDigest: fixture.configDigest,
       expectedDiffIds: fixture.diffIds,
     });
   } finally {
     await registry.stop();
+    await connected.stop();
   }
 });
 
@@ -441,10 +467,11 @@ Deno.test("the containerd recipe lists and pushes from a real containerd store",
 });
 
 /** Puts an OCI archive fixture's image into a registry with skopeo, digests preserved. */
-async function seedRegistry(archive: string, target: string): Promise<void> {
+async function seedRegistry(archive: string, target: string, creds?: string): Promise<void> {
   const output = await new Deno.Command("skopeo", {
     args: [
       ...["--insecure-policy", "copy", "--all", "--preserve-digests", "--dest-tls-verify=false"],
+      ...(creds !== undefined ? ["--dest-creds", creds] : []),
       `oci-archive:${archive}:v1`,
       `docker://${target}`,
     ],
@@ -618,5 +645,185 @@ Deno.test("the bundle and delta recipes move images across as written", async ()
   } finally {
     await target.stop();
     await source.stop();
+  }
+});
+
+Deno.test("the copy recipes copy between two registries keeping the digest, drop platforms, and mount within one", async () => {
+  const blocks = shellBlocks(section("Copy: registry to registry"));
+  const chinese = await chineseSection("复制：从仓库到仓库");
+  assert.deepEqual(
+    shellBlocks(chinese).map(shellCommands),
+    blocks.map(shellCommands),
+    "the Chinese README shows the same commands",
+  );
+  const [across, arm64, promote, ...rest] = shellCommands(blocks[0] ?? "");
+  assert.ok(across && arm64 && promote && rest.length === 0, blocks[0]);
+  const secrets = { SRC_TOKEN: "src-Secret-6", DST_TOKEN: "dst-Secret-7" };
+  const source = await startRegistry({ htpasswd: { reader: secrets.SRC_TOKEN } });
+  const target = await startRegistry({ htpasswd: { writer: secrets.DST_TOKEN } });
+  await using temp = await tempDir();
+  try {
+    const bin = await installWrapper(temp.path);
+    await Deno.writeTextFile(join(temp.path, "token.txt"), `${secrets.DST_TOKEN}\n`);
+    const fixture = (await sharedFixtures())["oci-multi-platform"];
+    await seedRegistry(fixture.path, `${source.host}/team/app:1.0`, `reader:${secrets.SRC_TOKEN}`);
+    const sourceDigest = (await skopeoInspect(`${source.host}/team/app:1.0`, {
+      creds: `reader:${secrets.SRC_TOKEN}`,
+    })).digest;
+    const local = (command: string) =>
+      command.replaceAll("src.example.com/", `${source.host}/`)
+        .replaceAll("registry.example.com/", `${target.host}/`);
+    const creds = `writer:${secrets.DST_TOKEN}`;
+    const platformsOf = async (reference: string) =>
+      (await pullAndVerify(reference, { creds, all: true })).images.map((image) => image.platform)
+        .filter((platform) => platform !== "unknown/unknown").sort();
+
+    const copied = await runShell(local(across), temp.path, bin, secrets);
+    assert.equal(copied.code, 0, copied.stderr);
+    assert.equal(copied.stdout.trim(), `${target.host}/team/app@${sourceDigest}`);
+    assert.equal(
+      (await skopeoInspect(`${target.host}/team/app:1.0`, { creds })).digest,
+      sourceDigest,
+      "the copy keeps the index digest",
+    );
+    assert.deepEqual(await platformsOf(`${target.host}/team/app:1.0`), [
+      "linux/amd64",
+      "linux/arm64/v8",
+    ]);
+
+    const narrowed = await runShell(local(arm64), temp.path, bin, secrets);
+    assert.equal(narrowed.code, 0, narrowed.stderr);
+    assert.match(narrowed.stderr, /the index digest changed from /);
+    assert.notEqual(narrowed.stdout.trim(), `${target.host}/team/app@${sourceDigest}`);
+    assert.deepEqual(await platformsOf(`${target.host}/team/app:1.0-arm64`), ["linux/arm64/v8"]);
+
+    // `docker login registry.example.com` as writer: both ends of the promotion read it.
+    const dockerConfig = join(temp.path, "docker");
+    await Deno.mkdir(dockerConfig);
+    await Deno.writeTextFile(
+      join(dockerConfig, "config.json"),
+      JSON.stringify({ auths: { [target.host]: { auth: btoa(creds) } } }),
+    );
+    const promoted = await runShell(local(promote), temp.path, bin, {
+      DOCKER_CONFIG: dockerConfig,
+    });
+    assert.equal(promoted.code, 0, promoted.stderr);
+    assert.equal(promoted.stdout.trim(), `${target.host}/prod/app@${sourceDigest}`);
+    const summary = promoted.stderr.match(
+      /: 0 uploaded \(0 B sent\), 0 already there, (\d+) mounted/,
+    );
+    assert.ok(summary && Number(summary[1]) > 0, promoted.stderr);
+    await pullAndVerify(`${target.host}/prod/app:1.0`, {
+      creds,
+      all: true,
+      expectedManifestDigest: sourceDigest,
+    });
+  } finally {
+    await target.stop();
+    await source.stop();
+  }
+});
+
+Deno.test("the backup and restore recipe brings every image back with its digest, or one alone", async () => {
+  const text = section("Backup and restore");
+  const listText = firstCodeBlock(text, "text");
+  const [script = "", ...others] = shellBlocks(text);
+  assert.equal(others.length, 0, text);
+  const chinese = await chineseSection("备份与恢复");
+  assert.equal(firstCodeBlock(chinese, "text"), listText, "the Chinese README shows the same list");
+  assert.deepEqual(
+    shellBlocks(chinese).map(shellCommands),
+    [shellCommands(script)],
+    "and the same commands",
+  );
+  const [backup = "", restoreAll = "", restoreOne = "", ...rest] = shellCommands(script);
+  assert.equal(rest.length, 0, script);
+  const original = await startRegistry();
+  const rebuilt = await startRegistry();
+  const another = await startRegistry();
+  await using temp = await tempDir();
+  try {
+    const bin = await installWrapper(temp.path);
+    const api = await seedSample(original, temp.path, "team/api:2.3", 96 * 1024);
+    const web = await seedSample(original, temp.path, "team/web:1.8", 64 * 1024);
+    await Deno.writeTextFile(
+      join(temp.path, "images.txt"),
+      listText.replaceAll("registry.example.com/", `${original.host}/`),
+    );
+    const backedUp = await runShell(backup, temp.path, bin);
+    assert.equal(backedUp.code, 0, backedUp.stderr);
+
+    const restored = await runShell(
+      restoreAll.replace(/registry\.example\.com$/, rebuilt.host),
+      temp.path,
+      bin,
+    );
+    assert.equal(restored.code, 0, restored.stderr);
+    assert.deepEqual(restored.stdout.trim().split("\n").sort(), [
+      `${rebuilt.host}/team/api@${api}`,
+      `${rebuilt.host}/team/web@${web}`,
+    ]);
+    await pullAndVerify(`${rebuilt.host}/team/web:1.8`, { expectedManifestDigest: web });
+
+    // The bundle names its images as they were pulled: from the original registry.
+    const one = await runShell(
+      restoreOne.replace("--image registry.example.com/", `--image ${original.host}/`)
+        .replace("-r registry.example.com/", `-r ${another.host}/`),
+      temp.path,
+      bin,
+    );
+    assert.equal(one.code, 0, one.stderr);
+    assert.equal(one.stdout.trim(), `${another.host}/team/api@${api}`);
+    await pullAndVerify(`${another.host}/team/api:2.3`, { expectedManifestDigest: api });
+    const absent = await new Deno.Command("skopeo", {
+      args: ["inspect", "--tls-verify=false", `docker://${another.host}/team/web:1.8`],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    assert.ok(!absent.success, "only the one image was restored");
+  } finally {
+    await another.stop();
+    await rebuilt.stop();
+    await original.stop();
+  }
+});
+
+/** The long names (and short aliases) of the options a `--help` text lists. */
+function helpOptions(help: string): string[][] {
+  return [...help.matchAll(/^ {2}(?:(-\w), )?(--[a-z-]+)/gm)]
+    .map((match) => [match[2] ?? "", ...(match[1] ? [match[1]] : [])]);
+}
+
+Deno.test("the pull, copy and sync sections name every flag their --help offers, with the variables of their own", async () => {
+  const main = helpOptions((await runPusher(["--help"])).stdout).map(([long]) => long);
+  const sections: [string, string, string][] = [
+    ["pull", "Pull: registry to archive", "拉取：从仓库到归档"],
+    ["copy", "Copy: registry to registry", "复制：从仓库到仓库"],
+    ["sync", "Sync: mirror a list of images", "同步：按清单镜像一批镜像"],
+  ];
+  for (const [command, heading, chineseHeading] of sections) {
+    const help = await runPusher([command, "--help"]);
+    assert.equal(help.code, 0, help.stderr);
+    const offered = helpOptions(help.stdout).filter(([long]) => long !== "--help");
+    for (const text of [section(heading), await chineseSection(chineseHeading)]) {
+      for (const names of offered) {
+        assert.ok(
+          names.some((name) => new RegExp("`" + name + "[`\\s,=]").test(text)),
+          `the ${command} section names ${names.join(" / ")}`,
+        );
+      }
+      for (const [long = ""] of offered.filter(([long]) => !main.includes(long ?? ""))) {
+        const variable = `DOCKER_PUSHER_${long.slice(2).replaceAll("-", "_").toUpperCase()}`;
+        assert.ok(help.stdout.includes(variable), `${command} --help names ${variable}`);
+        assert.ok(text.includes(`\`${variable}\``), `the ${command} section names ${variable}`);
+      }
+      const documented = [...text.matchAll(/^[|-] `(?:-\w, )?(--[a-z-]+)/gm)].map((m) => m[1]);
+      for (const flag of documented) {
+        assert.ok(
+          offered.some(([long]) => long === flag),
+          `${command} --help offers ${flag}, which its section documents`,
+        );
+      }
+    }
   }
 });

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { parseCommandLine } from "../../lib/cli/args.ts";
+import { longName } from "../../lib/cli/flags.ts";
 import { EXIT_CODES, PusherError } from "../../lib/errors.ts";
 
 const VERSION = "9.9.9";
@@ -143,4 +144,17 @@ Deno.test("--format and --attestations default to auto and keep; docker takes gz
   assert.match(envConflict.message, /^DOCKER_PUSHER_FORMAT docker and DOCKER_PUSHER_COMPRESSION/);
   const gzip = parsePush([...base, "--format", "docker", "--compression", "gzip"]);
   assert.equal(gzip.options.format, "docker");
+});
+
+Deno.test("a flag table row without a long name is an internal error, not a usage error", () => {
+  assert.equal(
+    longName({ flags: "-t, --timeout <seconds>", description: "", kind: "number", commands: [] }),
+    "timeout",
+  );
+  assert.throws(
+    () => longName({ flags: "-x <value>", description: "", kind: "string", commands: [] }),
+    (error: unknown) =>
+      error instanceof PusherError && error.kind === "internal" &&
+      error.message === "flag without a long name: -x <value>",
+  );
 });

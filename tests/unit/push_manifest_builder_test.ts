@@ -194,6 +194,18 @@ Deno.test("manifests: Docker conversion refuses what Docker cannot carry", () =>
   );
 });
 
+Deno.test("manifests: fewer pushed layers than the image has is an internal error", () => {
+  const selection = buildkitSelection();
+  const image = selection.images[0] as ArchiveImage;
+  const pushed = layersOf(image, outcomes(selection, false)).slice(1);
+  assert.throws(
+    () => buildImageManifest(image, "oci", pushed),
+    (error: unknown) =>
+      error instanceof PusherError && error.kind === "internal" &&
+      error.message === "image has 2 layers but 1 were pushed",
+  );
+});
+
 Deno.test("manifests: a rebuilt OCI index keeps annotations and points attestations at new digests", () => {
   const selection = buildkitSelection();
   const pushed = outcomes(selection, false);
