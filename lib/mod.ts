@@ -254,6 +254,8 @@ export {
   type RepositoryAccess,
   type UploadSession,
 } from "./registry/client.ts";
+export { ClientPool, type ClientPoolOptions, type RealmStore } from "./registry/client_pool.ts";
+export type { TlsSettings } from "./registry/connect.ts";
 export type { RateLimit } from "./registry/rate_limit.ts";
 export type { AuthScheme, BearerRealm } from "./registry/auth.ts";
 export type {

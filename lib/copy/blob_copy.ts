@@ -1,9 +1,11 @@
 /**
  * Gets one blob of a copy into the target repository: already there (`HEAD`), mounted from the
  * source repository when both are on one registry, or streamed from the source's `GET` into the
- * target's upload (the push's uploader, with its retries and session handling). A dry run stops
- * after the `HEAD` and reports what it would transfer. With blob claims (a sync's images), the
- * blob is claimed first, so an image sharing it with another waits, then finds or mounts it.
+ * target's upload (the push's uploader, with its retries and session handling). A small blob is
+ * read whole beside the upload's start and carried by its closing `PUT`: `HEAD`, then `GET` and
+ * `POST` together, then `PUT`. A dry run stops after the `HEAD` and reports what it would
+ * transfer. With blob claims (a sync's images), the blob is claimed first, so an image sharing it
+ * with another waits, then finds or mounts it.
  *
  * @module
  */
@@ -12,11 +14,11 @@ import type { BlobInfo } from "../logging/events.ts";
 import { uploadBlob } from "../push/blob_upload.ts";
 import { type BlobEventContext, emitBlob } from "../push/context.ts";
 import { type RequestContext, retrying } from "../transfer/retrying_request.ts";
-import { chunkSizeFor } from "../push/layer_push.ts";
+import { chunkSizeFor, MONOLITHIC_MAX_BYTES } from "../push/layer_push.ts";
 import { DEFAULT_PUSH_SETTINGS } from "../options.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import type { BlobClaims } from "../transfer/blob_claims.ts";
-import { registryBlobSource } from "./blob_source.ts";
+import { heldBlobSource, registryBlobSource } from "./blob_source.ts";
 import type { TreeBlob } from "../registry/manifest_tree.ts";
 
 /** What copying a blob needs of the run. */
@@ -31,6 +33,8 @@ export interface BlobCopyContext extends RequestContext, BlobEventContext {
   dryRun: boolean;
   /** Blobs in flight across the images of one operation, and the target registry's key in it. */
   claims?: { table: BlobClaims; registry: string };
+  /** What the copy learnt of the target: it refused a blob carried by the closing `PUT`. */
+  learnt: { monolithicRefused: boolean };
 }
 
 /** Progress events at most this often per blob. */
@@ -94,16 +98,22 @@ async function placeBlob(
     emitBlob(ctx, info, "retrying", reason);
     ctx.emit({ type: "retry", what: `blob ${digest}`, attempt, delayMs, reason });
   };
-  const source = registryBlobSource({
+  const reading = {
     source: ctx.source,
     digest,
     size,
     retry: ctx.retry,
     signal: ctx.signal,
     onRetry,
-  });
+  };
+  const small = size <= MONOLITHIC_MAX_BYTES && !ctx.learnt.monolithicRefused;
+  const source = small ? heldBlobSource(reading) : registryBlobSource(reading);
   const result = await uploadBlob(source, {
     client: ctx.target,
+    monolithic: small,
+    onMonolithicRefused: () => {
+      ctx.learnt.monolithicRefused = true;
+    },
     chunked: false,
     chunkSize: chunkSizeFor(DEFAULT_PUSH_SETTINGS.largeLayerThreshold),
     retry: ctx.retry,

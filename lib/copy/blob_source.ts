@@ -229,3 +229,47 @@ class Download {
     );
   }
 }
+
+/**
+ * The upload source of a small blob: the whole blob is read from the source registry at once —
+ * beside the upload's start, not after it — and handed to the upload from memory each time it
+ * opens the source (the closing `PUT` carries it; a registry that refuses that gets it by `PATCH`
+ * from the same bytes). A download that failed is started again by the next opening.
+ */
+export function heldBlobSource(options: RegistryBlobSourceOptions): UploadSource {
+  let held: Promise<{ bytes: Uint8Array; outcome: BlobOutcome }> | undefined;
+  const download = (): Promise<{ bytes: Uint8Array; outcome: BlobOutcome }> => {
+    const { stream, outcome } = registryBlobSource(options).open();
+    const reading = new Response(stream).arrayBuffer().then(async (buffer) => ({
+      bytes: new Uint8Array(buffer),
+      outcome: await outcome,
+    }));
+    reading.catch(() => {
+      if (held === reading) held = undefined;
+    });
+    return reading;
+  };
+  held = download();
+  return {
+    reopenable: true,
+    open: () => {
+      const current = held ?? download();
+      held = current;
+      let sent = false;
+      const stream = new ReadableStream<Uint8Array>({
+        pull: async (controller): Promise<void> => {
+          if (sent) {
+            controller.close();
+            return;
+          }
+          sent = true;
+          const { bytes } = await current;
+          if (bytes.byteLength > 0) controller.enqueue(bytes);
+        },
+      }, { highWaterMark: 0 });
+      const outcome = current.then((blob) => blob.outcome);
+      outcome.catch(() => {});
+      return { stream, outcome };
+    },
+  };
+}

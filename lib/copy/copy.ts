@@ -6,10 +6,17 @@
  * never moves it. Manifests are copied byte for byte: without a platform filter the target's
  * digests are the source's.
  *
+ * Nothing waits for what it does not need: the registry checks of both ends go out beside the
+ * source manifest's `GET` (no `ping` before it), a token comes from the realm an earlier run
+ * learnt, fetched beside the first requests, and small blobs are read while their upload opens
+ * and carried by its closing `PUT`.
+ *
  * @module
  */
 
 import { PusherError } from "../errors.ts";
+import type { RawDocument } from "../oci/descriptor.ts";
+import { INDEX_TYPES } from "../oci/media_types.ts";
 import { parsePlatform } from "../oci/platform.ts";
 import type { BlobInfo, EventSink } from "../logging/events.ts";
 import { Redactor } from "../logging/redact.ts";
@@ -25,9 +32,12 @@ import {
   type ManifestTree,
   readManifestTree,
 } from "../registry/manifest_tree.ts";
+import { ClientPool } from "../registry/client_pool.ts";
 import { formatReference, parseReference, type Reference } from "../registry/reference.ts";
+import { cacheDirectory } from "../state/cache_dir.ts";
+import { realmStore } from "../state/realm_memory.ts";
+import { reportedError, startRegistryChecks } from "../transfer/registry_check.ts";
 import { type BlobCopyContext, copyBlob } from "./blob_copy.ts";
-import { openEndpoints } from "./endpoints.ts";
 import type { CopyOptions } from "./options.ts";
 
 /** What a copy did (its digest is the source's unless platforms were dropped). */
@@ -47,6 +57,12 @@ export interface CopyHooks extends RunHooks {
    * copy is putting into the same target registry is waited for, then found or mounted.
    */
   blobClaims?: BlobClaims;
+  /**
+   * The clients of a larger operation (a sync's): the copy takes its clients from there, with
+   * their tokens and connections, checks each registry only if the operation has not, and leaves
+   * closing them to the operation.
+   */
+  clients?: ClientPool;
 }
 
 /**
@@ -81,33 +97,45 @@ export async function copy(options: CopyOptions, runtime: CopyHooks = {}): Promi
   const platforms = options.platforms.map(parsePlatform);
   const sourceReference = parseReference(options.source);
   const targetReference = parseReference(options.target);
-  const { signal, dispose } = deadlineSignal(runtime.signal, options.timeoutSeconds, "copy");
-  const { source, target, transport } = await openEndpoints(
-    sourceReference,
-    targetReference,
+  const { signal, abort, dispose } = deadlineSignal(
+    runtime.signal,
+    options.timeoutSeconds,
+    "copy",
+  );
+  const pool = runtime.clients ?? await ClientPool.open(
+    [sourceReference, targetReference],
     options,
     runtime.redactor ?? new Redactor(),
+    { realms: realmStore(cacheDirectory()), signal },
   );
-  const sameRegistry = sourceReference.apiBase.href === targetReference.apiBase.href;
-  const ctx: BlobCopyContext = {
-    emit,
-    signal,
-    retry: retrySettings(options.retryAttempts),
-    stallTimeoutMs: options.stallTimeoutSeconds * 1000,
-    result: { tally: emptyTally() },
-    source,
-    target,
-    mountFrom: sameRegistry && sourceReference.repository !== targetReference.repository
-      ? sourceReference.repository
-      : undefined,
-    dryRun: options.dryRun,
-    ...(runtime.blobClaims !== undefined
-      ? { claims: { table: runtime.blobClaims, registry: targetReference.apiBase.href } }
-      : {}),
-  };
+  let checks: Promise<void> = Promise.resolve();
   try {
-    await retrying(ctx, "ping of the source", (request) => source.ping(request));
-    await retrying(ctx, "ping of the target", (request) => target.ping(request));
+    const [source, target] = await Promise.all([
+      pool.client(sourceReference, "pull", options.sourceCredentials),
+      pool.client(targetReference, "push", options.credentials),
+    ]);
+    const sameRegistry = sourceReference.apiBase.href === targetReference.apiBase.href;
+    const ctx: BlobCopyContext = {
+      emit,
+      signal,
+      retry: retrySettings(options.retryAttempts),
+      stallTimeoutMs: options.stallTimeoutSeconds * 1000,
+      result: { tally: emptyTally() },
+      source,
+      target,
+      mountFrom: sameRegistry && sourceReference.repository !== targetReference.repository
+        ? sourceReference.repository
+        : undefined,
+      dryRun: options.dryRun,
+      learnt: { monolithicRefused: false },
+      ...(runtime.blobClaims !== undefined
+        ? { claims: { table: runtime.blobClaims, registry: targetReference.apiBase.href } }
+        : {}),
+    };
+    checks = startRegistryChecks(ctx, pool, [
+      { reference: sourceReference, client: source },
+      { reference: targetReference, client: target },
+    ], abort);
     const tree = await readManifestTree(
       manifestSource(ctx, formatReference(sourceReference)),
       sourceReference.digest ?? sourceReference.tag ?? "latest",
@@ -123,6 +151,7 @@ export async function copy(options: CopyOptions, runtime: CopyHooks = {}): Promi
       options.maxConcurrent,
       signal,
     );
+    await checks;
     const references = await writeManifests(ctx, targetReference, tree);
     const name = `${targetReference.registry}/${targetReference.repository}`;
     const result: CopyResult = {
@@ -151,11 +180,10 @@ export async function copy(options: CopyOptions, runtime: CopyHooks = {}): Promi
     });
     return result;
   } catch (error) {
-    if (signal.aborted) throw signal.reason;
-    throw error;
+    throw await reportedError(checks, signal.aborted ? signal.reason : error);
   } finally {
     dispose();
-    transport.close();
+    if (runtime.clients === undefined) await pool.close();
   }
 }
 
@@ -226,7 +254,7 @@ function announce(
 }
 
 /**
- * Writes the child manifests by digest, then the top one under the tag (or its digest when the
+ * Writes the child manifests by digest (the image manifests at once), then the top one under the tag (or its digest when the
  * target names none); in a dry run, only the references. Returns the references.
  */
 async function writeManifests(
@@ -238,7 +266,7 @@ async function writeManifests(
   const tag = target.tag ?? tree.top.digest;
   const reference = target.tag !== undefined ? `${name}:${tag}` : `${name}@${tag}`;
   if (ctx.dryRun) return [reference];
-  for (const child of tree.children) {
+  const putChild = async (child: RawDocument): Promise<void> => {
     await retrying(
       ctx,
       `manifest ${child.digest}`,
@@ -252,6 +280,13 @@ async function writeManifests(
       size: child.bytes.byteLength,
       reference: `${name}@${child.digest}`,
     });
+  };
+  // Image manifests need only their blobs: they go together; a nested index follows its children.
+  await Promise.all(
+    tree.children.filter((child) => !INDEX_TYPES.has(child.mediaType)).map(putChild),
+  );
+  for (const index of tree.children.filter((child) => INDEX_TYPES.has(child.mediaType))) {
+    await putChild(index);
   }
   await putTopManifest(ctx, ctx.target, tag, tree.top, reference);
   ctx.emit({

@@ -16,9 +16,9 @@ import type { BlobDescriptor } from "../image/archive_plan.ts";
 import { listLayout } from "../image/layout.ts";
 import type { OmittedLayer } from "../image/omitted_layers.ts";
 import { Redactor } from "../logging/redact.ts";
-import { openTransport, type TlsSettings } from "../registry/connect.ts";
+import { ClientPool } from "../registry/client_pool.ts";
+import type { TlsSettings } from "../registry/connect.ts";
 import { parseReference } from "../registry/reference.ts";
-import { LookupClients } from "../sync/line_check.ts";
 import { checkPrefix, mirrorTarget, type TargetNaming } from "../sync/target_name.ts";
 import { type RequestContext, retrying } from "../transfer/retrying_request.ts";
 import { schedule } from "../transfer/scheduler.ts";
@@ -109,8 +109,7 @@ export async function layersInMirror(
   const mirrors = images.map((image) =>
     parseReference(mirrorTarget(parseReference(image.name), naming))
   );
-  const transport = await openTransport(mirrors, lookup, redactor);
-  const clients = new LookupClients(transport, redactor, () => undefined);
+  const clients = await ClientPool.open(mirrors, lookup, redactor);
   try {
     const found = await schedule(
       [...namedBy.values()].map(({ layer, names }) => ({
@@ -132,19 +131,19 @@ export async function layersInMirror(
       found.flatMap((layer) => layer === undefined ? [] : [[layer.digest, layer] as const]),
     );
   } finally {
-    transport.close();
+    await clients.close();
   }
 }
 
 /** Whether the mirror repository has the blob; a refused look counts as no. */
 async function mirrorHolds(
   requests: RequestContext,
-  clients: LookupClients,
+  clients: ClientPool,
   mirror: ReturnType<typeof parseReference>,
   digest: string,
   signal: AbortSignal,
 ): Promise<boolean> {
-  const client = await clients.client(mirror);
+  const client = await clients.client(mirror, "pull", undefined);
   try {
     const status = await retrying(
       { ...requests, signal },

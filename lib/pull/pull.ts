@@ -5,6 +5,10 @@
  * the output only when every blob is in and verified. A killed pull, run again, continues from
  * the partial archive. `-o -` fills a temporary partial archive and then streams it to stdout.
  *
+ * Round trips are what a far registry costs: the sources are read at once, the registry check
+ * (`GET /v2/`, once per registry) goes out beside their manifest `GET`s, and a token comes from
+ * the realm an earlier run learnt, fetched beside the first requests.
+ *
  * @module
  */
 
@@ -14,12 +18,15 @@ import { type ArchivePlan, type BlobDescriptor, planArchive } from "../image/arc
 import { IMAGE_CONFIG_TYPES } from "../oci/media_types.ts";
 import type { BlobInfo, EventSink, PulledImage } from "../logging/events.ts";
 import { Redactor } from "../logging/redact.ts";
-import { createClients } from "../push/clients.ts";
 import { type RetrySettings, retrySettings } from "../transfer/retry.ts";
 import { type RequestContext, retrying } from "../transfer/retrying_request.ts";
 import { deadlineSignal, type RunHooks } from "../transfer/run.ts";
 import { schedule, type Task } from "../transfer/scheduler.ts";
 import type { RegistryClient } from "../registry/client.ts";
+import { ClientPool } from "../registry/client_pool.ts";
+import { cacheDirectory } from "../state/cache_dir.ts";
+import { realmStore } from "../state/realm_memory.ts";
+import { reportedError, startRegistryChecks } from "../transfer/registry_check.ts";
 import { formatReference, parseReference } from "../registry/reference.ts";
 import { parsePlatform } from "../oci/platform.ts";
 import { archiveLayout } from "./archive_layout.ts";
@@ -251,41 +258,54 @@ export async function pull(options: PullOptions, runtime: RunHooks = {}): Promis
     }))
   );
   const references = parsed.map((source) => source.reference);
-  const { signal, dispose } = deadlineSignal(runtime.signal, options.timeoutSeconds, "pull");
-  const retry = retrySettings(options.retryAttempts);
-  const stallTimeoutMs = options.stallTimeoutSeconds * 1000;
-  const { clients, transport } = await createClients(
-    references.map((reference) => ({ reference, tags: [] })),
-    options,
-    runtime.redactor ?? new Redactor(),
+  const { signal, abort, dispose } = deadlineSignal(
+    runtime.signal,
+    options.timeoutSeconds,
     "pull",
   );
+  const retry = retrySettings(options.retryAttempts);
+  const stallTimeoutMs = options.stallTimeoutSeconds * 1000;
+  const pool = await ClientPool.open(references, options, runtime.redactor ?? new Redactor(), {
+    realms: realmStore(cacheDirectory()),
+    signal,
+  });
+  const requests: RequestContext = { emit, signal, retry, stallTimeoutMs };
+  let checks: Promise<void> = Promise.resolve();
   let temporary: string | undefined;
   try {
-    const requests: RequestContext = { emit, signal, retry, stallTimeoutMs };
+    const endpoints = await Promise.all(references.map(async (reference) => ({
+      reference,
+      client: await pool.client(reference, "pull", options.credentials),
+    })));
+    checks = startRegistryChecks(requests, pool, endpoints, abort);
     const request = <T>(what: string, operation: (signal: AbortSignal) => Promise<T>) =>
       retrying(requests, what, operation);
-    const resolved: SourceImage[] = [];
+    const resolved = await Promise.all(
+      parsed.map(({ reference, platforms }, i) => {
+        const client = endpoints[i]?.client;
+        if (client === undefined) throw new PusherError("internal", "a source has no client");
+        return atSourceAsync(wanted[i], () =>
+          resolveSource(reference, platforms, {
+            label: formatReference(reference),
+            manifest: (name) =>
+              request(`GET manifest ${name}`, (attempt) => client.getManifest(name, attempt)),
+            blob: (digest) =>
+              request(`GET config ${digest}`, async (attempt) => {
+                const download = await client.getBlob(digest, { signal: attempt });
+                return new Uint8Array(await new Response(download.body).arrayBuffer());
+              }),
+          }));
+      }),
+    );
+    await checks;
     const sources = new Map<string, RegistryClient>();
-    for (const [i, { reference, platforms }] of parsed.entries()) {
-      const { client } = clients[i] ?? {};
+    resolved.forEach((source, i) => {
+      const client = endpoints[i]?.client;
       if (client === undefined) throw new PusherError("internal", "a source has no client");
-      const source = await atSourceAsync(wanted[i], () =>
-        resolveSource(reference, platforms, {
-          label: formatReference(reference),
-          manifest: (name) =>
-            request(`GET manifest ${name}`, (attempt) => client.getManifest(name, attempt)),
-          blob: (digest) =>
-            request(`GET config ${digest}`, async (attempt) => {
-              const download = await client.getBlob(digest, { signal: attempt });
-              return new Uint8Array(await new Response(download.body).arrayBuffer());
-            }),
-        }));
-      resolved.push(source);
       for (const digest of source.blobs) {
         if (!sources.has(digest)) sources.set(digest, client);
       }
-    }
+    });
     const plan = await planBundle(options, resolved, requests, runtime.redactor);
     const layout = archiveLayout(plan);
     const blobs = plan.fetched.map((blob) => blobInfo(blob.digest, blob.size, blob.mediaType));
@@ -364,11 +384,10 @@ export async function pull(options: PullOptions, runtime: RunHooks = {}): Promis
     });
     return result;
   } catch (error) {
-    if (signal.aborted) throw signal.reason;
-    throw error;
+    throw await reportedError(checks, signal.aborted ? signal.reason : error);
   } finally {
     dispose();
-    transport.close();
+    await pool.close();
     if (temporary !== undefined) await Deno.remove(temporary, { recursive: true }).catch(() => {});
   }
 }

@@ -61,6 +61,7 @@ const MAX_DEPTH = 3;
 /**
  * Reads the manifest `reference` (a tag or digest) names and everything below it. With
  * `platforms`, an index keeps the children for them and a single image must be for one of them.
+ * The children of an index are read at once (one round trip for all of them, not one each).
  *
  * @throws {PusherError} kind `usage` when the image has no wanted platform; `input` for a
  * malformed manifest or config; `verify` for a config whose bytes are not its digest; and what
@@ -75,92 +76,68 @@ export async function readManifestTree(
   const walk = new Walk(source);
   const json = parseObject(top.bytes, `manifest ${top.digest}`);
   if (!INDEX_TYPES.has(top.mediaType)) {
-    if (platforms.length > 0) await walk.checkPlatform(json, top.digest, platforms);
-    walk.collectBlobs(json, top.digest);
-    return walk.tree(top.digest, top, [], false);
+    if (platforms.length > 0) await checkPlatform(source, json, top.digest, platforms);
+    return walk.tree(top.digest, top, [], false, [imageFound(json, top.digest)]);
   }
   const kept = filterIndex(top, json, platforms);
-  for (const child of kept.children) await walk.child(child.digest, 1);
-  return walk.tree(top.digest, kept.index, kept.children, kept.rebuilt);
+  const found = await Promise.all(kept.children.map((child) => walk.child(child.digest, 1)));
+  return walk.tree(top.digest, kept.index, kept.children, kept.rebuilt, found);
 }
 
-/** The state of one walk: what was found so far. */
+/** What one manifest and the manifests below it name, in the order the tree lists them. */
+interface Found {
+  /** Manifests, deepest first (a manifest after the children it lists). */
+  manifests: RawDocument[];
+  /** Blobs, configs after the layers of the same image. */
+  blobs: TreeBlob[];
+  /** Foreign layers. */
+  foreign: string[];
+}
+
+/**
+ * One walk below an index: each manifest is read once, however often it is listed (a digest names
+ * its bytes, so no manifest can list itself or an ancestor).
+ */
 class Walk {
   readonly #source: ManifestSource;
-  readonly #children: RawDocument[] = [];
-  readonly #seenManifests = new Set<string>();
-  readonly #blobs = new Map<string, TreeBlob>();
-  readonly #foreign = new Set<string>();
+  readonly #reads = new Map<string, Promise<Found>>();
 
   constructor(source: ManifestSource) {
     this.#source = source;
   }
 
-  /** Reads a child of an index (itself an image manifest or an index) and what it names. */
-  async child(digest: string, depth: number): Promise<void> {
-    if (this.#seenManifests.has(digest)) return;
+  /**
+   * Reads a child of an index (itself an image manifest or an index) and what it names. A child
+   * listed again is read once; {@link tree} keeps what it names where it was first listed.
+   */
+  child(digest: string, depth: number): Promise<Found> {
     if (depth > MAX_DEPTH) {
-      throw new PusherError("input", `indexes nest deeper than ${MAX_DEPTH} levels at ${digest}`);
+      return Promise.reject(
+        new PusherError("input", `indexes nest deeper than ${MAX_DEPTH} levels at ${digest}`),
+      );
     }
-    this.#seenManifests.add(digest);
+    let read = this.#reads.get(digest);
+    if (read === undefined) {
+      read = this.#read(digest, depth);
+      this.#reads.set(digest, read);
+    }
+    return read;
+  }
+
+  async #read(digest: string, depth: number): Promise<Found> {
     const manifest = await this.#source.manifest(digest);
     const json = parseObject(manifest.bytes, `manifest ${digest}`);
-    if (INDEX_TYPES.has(manifest.mediaType)) {
-      for (const grandchild of indexChildren(json, `index ${digest}`)) {
-        await this.child(grandchild.digest, depth + 1);
-      }
-    } else {
-      this.collectBlobs(json, digest);
+    if (!INDEX_TYPES.has(manifest.mediaType)) {
+      return { ...imageFound(json, digest), manifests: [manifest] };
     }
-    this.#children.push(manifest);
-  }
-
-  /** Adds the config and layers of an image manifest. */
-  collectBlobs(json: Record<string, unknown>, digest: string): void {
-    const where = `manifest ${digest}`;
-    const layers = json.layers;
-    if (!Array.isArray(layers)) throw new PusherError("input", `${where} has no "layers" array`);
-    for (const [i, layer] of layers.entries()) {
-      const descriptor = descriptorOf(layer, `${where} layer ${i + 1}`);
-      if (descriptor.foreign) this.#foreign.add(descriptor.digest);
-      else this.#add({ digest: descriptor.digest, size: descriptor.size, role: "layer" });
-    }
-    const config = descriptorOf(json.config, `${where} config`);
-    this.#add({ digest: config.digest, size: config.size, role: "config" });
-  }
-
-  /** Checks that a single image manifest's config is for one of `platforms`. */
-  async checkPlatform(
-    json: Record<string, unknown>,
-    digest: string,
-    platforms: readonly Platform[],
-  ): Promise<void> {
-    const config = descriptorOf(json.config, `manifest ${digest} config`);
-    const where = `config ${config.digest}`;
-    if (config.size > MAX_MANIFEST_BYTES) {
-      throw new PusherError("input", `${where} has ${config.size} bytes, more than a config has`);
-    }
-    const bytes = await this.#source.blob(config.digest);
-    const actual = digestOf(bytes, digestAlgorithm(config.digest));
-    if (bytes.byteLength !== config.size || actual !== config.digest) {
-      throw new PusherError("verify", `${where} from ${this.#source.label} does not match`, {
-        hint: "the registry, or a proxy or cache in front of it, served other bytes",
-      });
-    }
-    const { os, architecture, variant } = parseObject(bytes, where);
-    const platform: Platform = {
-      os: typeof os === "string" ? os : "",
-      architecture: typeof architecture === "string" ? architecture : "",
-    };
-    if (typeof variant === "string" && variant !== "") platform.variant = variant;
-    if (platforms.some((wanted) => platformMatches(wanted, platform))) return;
-    throw new PusherError(
-      "usage",
-      `${this.#source.label} is a single-platform image for ${platformName(platform)}, not ${
-        platforms.map(platformName).join(" or ")
-      }`,
-      { hint: "leave --platform out to take it as it is" },
+    const below = await Promise.all(
+      indexChildren(json, `index ${digest}`).map((child) => this.child(child.digest, depth + 1)),
     );
+    return {
+      manifests: [...below.flatMap((found) => found.manifests), manifest],
+      blobs: below.flatMap((found) => found.blobs),
+      foreign: below.flatMap((found) => found.foreign),
+    };
   }
 
   tree(
@@ -168,21 +145,79 @@ class Walk {
     top: RawDocument,
     entries: IndexChild[],
     filtered: boolean,
+    found: readonly Found[],
   ): ManifestTree {
+    // A manifest listed twice is kept where it came first: still after its own children.
+    const blobs = new Map<string, TreeBlob>();
+    for (const blob of found.flatMap((part) => part.blobs)) {
+      if (!blobs.has(blob.digest)) blobs.set(blob.digest, blob);
+    }
+    const children = new Map<string, RawDocument>();
+    for (const manifest of found.flatMap((part) => part.manifests)) {
+      if (!children.has(manifest.digest)) children.set(manifest.digest, manifest);
+    }
     return {
       sourceDigest,
       top,
       entries,
-      children: [...this.#children],
-      blobs: [...this.#blobs.values()],
+      children: [...children.values()],
+      blobs: [...blobs.values()],
       filtered,
-      foreignLayers: [...this.#foreign],
+      foreignLayers: [...new Set(found.flatMap((part) => part.foreign))],
     };
   }
+}
 
-  #add(blob: TreeBlob): void {
-    if (!this.#blobs.has(blob.digest)) this.#blobs.set(blob.digest, blob);
+/** The config and layers of an image manifest (its own bytes are the caller's to add). */
+function imageFound(json: Record<string, unknown>, digest: string): Found {
+  const where = `manifest ${digest}`;
+  const layers = json.layers;
+  if (!Array.isArray(layers)) throw new PusherError("input", `${where} has no "layers" array`);
+  const blobs: TreeBlob[] = [];
+  const foreign: string[] = [];
+  for (const [i, layer] of layers.entries()) {
+    const descriptor = descriptorOf(layer, `${where} layer ${i + 1}`);
+    if (descriptor.foreign) foreign.push(descriptor.digest);
+    else blobs.push({ digest: descriptor.digest, size: descriptor.size, role: "layer" });
   }
+  const config = descriptorOf(json.config, `${where} config`);
+  blobs.push({ digest: config.digest, size: config.size, role: "config" });
+  return { manifests: [], blobs, foreign };
+}
+
+/** Checks that a single image manifest's config is for one of `platforms`. */
+async function checkPlatform(
+  source: ManifestSource,
+  json: Record<string, unknown>,
+  digest: string,
+  platforms: readonly Platform[],
+): Promise<void> {
+  const config = descriptorOf(json.config, `manifest ${digest} config`);
+  const where = `config ${config.digest}`;
+  if (config.size > MAX_MANIFEST_BYTES) {
+    throw new PusherError("input", `${where} has ${config.size} bytes, more than a config has`);
+  }
+  const bytes = await source.blob(config.digest);
+  const actual = digestOf(bytes, digestAlgorithm(config.digest));
+  if (bytes.byteLength !== config.size || actual !== config.digest) {
+    throw new PusherError("verify", `${where} from ${source.label} does not match`, {
+      hint: "the registry, or a proxy or cache in front of it, served other bytes",
+    });
+  }
+  const { os, architecture, variant } = parseObject(bytes, where);
+  const platform: Platform = {
+    os: typeof os === "string" ? os : "",
+    architecture: typeof architecture === "string" ? architecture : "",
+  };
+  if (typeof variant === "string" && variant !== "") platform.variant = variant;
+  if (platforms.some((wanted) => platformMatches(wanted, platform))) return;
+  throw new PusherError(
+    "usage",
+    `${source.label} is a single-platform image for ${platformName(platform)}, not ${
+      platforms.map(platformName).join(" or ")
+    }`,
+    { hint: "leave --platform out to take it as it is" },
+  );
 }
 
 /** A descriptor of a manifest, with what the walk needs of it. */

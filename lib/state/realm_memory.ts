@@ -8,6 +8,7 @@
  */
 
 import type { BearerRealm } from "../registry/auth.ts";
+import type { RealmStore } from "../registry/client_pool.ts";
 import { readRegistryFile, registryFilePath, writeFileAtomic } from "./cache_dir.ts";
 
 const FORMAT = "docker-image-pusher/token-realm";
@@ -44,4 +45,12 @@ export async function saveRealm(
   };
   if (realm.service !== undefined) file["service"] = realm.service;
   await writeFileAtomic(registryFilePath(directory, "realm", registry), JSON.stringify(file));
+}
+
+/** The realms kept in `directory` (the cache directory), as a run's client pool reads and keeps them. */
+export function realmStore(directory: string): RealmStore {
+  return {
+    load: (registry) => loadRealm(directory, registry),
+    save: (registry, realm, previous) => saveRealm(directory, registry, realm, previous),
+  };
 }

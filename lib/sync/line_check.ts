@@ -1,18 +1,16 @@
 /**
  * The look before a sync line moves anything: one manifest `HEAD` of the source reference (a
- * registry source) and one of the target tag — never a `GET`, which Docker Hub counts against the
- * pull quota. Clients are made once per repository and share the sync's transport.
+ * registry source) and one of the target tag, sent together — never a `GET`, which Docker Hub
+ * counts against the pull quota. Clients come from the sync's pool, shared with the transfers.
  *
  * @module
  */
 
 import type { Credentials } from "../credentials/credentials.ts";
 import { PusherError } from "../errors.ts";
-import type { Redactor } from "../logging/redact.ts";
 import { type RequestContext, retrying } from "../transfer/retrying_request.ts";
 import type { RegistryClient } from "../registry/client.ts";
-import { connectClient } from "../registry/connect.ts";
-import type { Transport } from "../registry/http.ts";
+import type { ClientPool } from "../registry/client_pool.ts";
 import { formatReference, parseReference, type Reference } from "../registry/reference.ts";
 import type { SyncLine } from "./list_file.ts";
 
@@ -24,76 +22,68 @@ export interface LineCheck {
   targetDigest?: string;
 }
 
-/** Read-only clients of the repositories a sync looks at, made on first use. */
-export class LookupClients {
-  readonly #transport: Transport;
-  readonly #redactor: Redactor;
-  readonly #credentialsFor: (reference: Reference) => Credentials | undefined;
-  readonly #clients = new Map<string, Promise<RegistryClient>>();
-
-  /** Clients over `transport`; `credentialsFor` gives a repository's explicit credentials. */
-  constructor(
-    transport: Transport,
-    redactor: Redactor,
-    credentialsFor: (reference: Reference) => Credentials | undefined,
-  ) {
-    this.#transport = transport;
-    this.#redactor = redactor;
-    this.#credentialsFor = credentialsFor;
-  }
-
-  /** The client of `reference`'s repository (pull access). */
-  client(reference: Reference): Promise<RegistryClient> {
-    const key = `${reference.apiBase.href} ${reference.repository}`;
-    let client = this.#clients.get(key);
-    if (client === undefined) {
-      client = connectClient(
-        reference,
-        this.#credentialsFor(reference),
-        this.#transport,
-        "pull",
-        this.#redactor,
-      );
-      this.#clients.set(key, client);
-    }
-    return client;
-  }
-}
-
 /** The tag or digest a reference names in its repository. */
 function manifestName(reference: Reference): string {
   return reference.digest ?? reference.tag ?? "latest";
 }
 
+/** Explicit credentials of a repository, if any (else config files are consulted). */
+export type CredentialsFor = (reference: Reference) => Credentials | undefined;
+
 /**
- * `HEAD`s the line's source (registry sources) and its target tag. A target the registry refuses
- * to show (`auth`) counts as absent, with a warning: the transfer tells whether it may be written.
+ * `HEAD`s the line's source (registry sources) and its target tag, both at once. A target the
+ * registry refuses to show (`auth`) counts as absent, with a warning: the transfer tells whether
+ * it may be written. The target's client is the one a transfer of the line writes with (its token
+ * asks for push and pull at once), so a line that moves fetches no second token.
  *
  * @throws {PusherError} kind `registry` when the source does not exist; the registry's kinds
  * (`auth`, `network`, …) when a `HEAD` fails.
  */
 export async function checkLine(
   ctx: RequestContext,
-  clients: LookupClients,
+  clients: ClientPool,
+  credentialsFor: CredentialsFor,
   line: SyncLine,
 ): Promise<LineCheck> {
+  const [sourceDigest, targetDigest] = await Promise.all([
+    line.source.kind === "registry"
+      ? sourceLookup(ctx, clients, credentialsFor, parseReference(line.source.reference))
+      : undefined,
+    targetLookup(ctx, clients, credentialsFor, parseReference(line.target)),
+  ]);
   const check: LineCheck = {};
-  if (line.source.kind === "registry") {
-    const reference = parseReference(line.source.reference);
-    const client = await clients.client(reference);
-    const head = await retrying(
-      ctx,
-      `manifest ${formatReference(reference)}`,
-      (signal) => client.headManifest(manifestName(reference), signal),
-    );
-    if (head === undefined) {
-      throw new PusherError("registry", `the source ${formatReference(reference)} does not exist`);
-    }
-    const digest = reference.digest ?? head.digest;
-    if (digest !== undefined) check.sourceDigest = digest;
+  if (sourceDigest !== undefined) check.sourceDigest = sourceDigest;
+  if (targetDigest !== undefined) check.targetDigest = targetDigest;
+  return check;
+}
+
+/** The digest of a registry source (when the registry sent one); a missing source is an error. */
+async function sourceLookup(
+  ctx: RequestContext,
+  clients: ClientPool,
+  credentialsFor: CredentialsFor,
+  reference: Reference,
+): Promise<string | undefined> {
+  const client = await clients.client(reference, "pull", credentialsFor(reference));
+  const head = await retrying(
+    ctx,
+    `manifest ${formatReference(reference)}`,
+    (signal) => client.headManifest(manifestName(reference), signal),
+  );
+  if (head === undefined) {
+    throw new PusherError("registry", `the source ${formatReference(reference)} does not exist`);
   }
-  const target = parseReference(line.target);
-  const client = await clients.client(target);
+  return reference.digest ?? head.digest;
+}
+
+/** The digest the target tag names now; `undefined` when it does not exist or can't be seen. */
+async function targetLookup(
+  ctx: RequestContext,
+  clients: ClientPool,
+  credentialsFor: CredentialsFor,
+  target: Reference,
+): Promise<string | undefined> {
+  const client = await clients.client(target, "push", credentialsFor(target));
   let head: Awaited<ReturnType<RegistryClient["headManifest"]>>;
   try {
     head = await retrying(
@@ -109,11 +99,7 @@ export async function checkLine(
       type: "warning",
       message: `could not look up ${formatReference(target)} (${error.message}): transferring`,
     });
-    return check;
+    return undefined;
   }
-  if (head !== undefined) {
-    const digest = target.digest ?? head.digest;
-    if (digest !== undefined) check.targetDigest = digest;
-  }
-  return check;
+  return head === undefined ? undefined : target.digest ?? head.digest;
 }

@@ -10,13 +10,14 @@
 
 import { copy } from "../copy/copy.ts";
 import type { CopyOptions } from "../copy/options.ts";
-import type { Credentials } from "../credentials/credentials.ts";
 import type { SyncLineStatus } from "../logging/events.ts";
 import type { PushOptions } from "../options.ts";
 import { push } from "../push/push.ts";
 import type { BlobClaims } from "../transfer/blob_claims.ts";
 import type { RunHooks } from "../transfer/run.ts";
-import type { LineCheck } from "./line_check.ts";
+import type { ClientPool } from "../registry/client_pool.ts";
+import { parseReference } from "../registry/reference.ts";
+import type { CredentialsFor, LineCheck } from "./line_check.ts";
 import type { SyncLine } from "./list_file.ts";
 import type { SyncOptions } from "./options.ts";
 
@@ -36,12 +37,14 @@ export interface LineTransfer {
 export interface LineTransferContext {
   /** The sync's settings. */
   options: SyncOptions;
-  /** Explicit credentials of the line's target, if any. */
-  credentials: Credentials | undefined;
+  /** Explicit credentials of a repository, if any. */
+  credentialsFor: CredentialsFor;
   /** Hooks for the copy or push (the sink already adds the line number). */
   hooks: RunHooks;
   /** Blobs in flight across the sync's images. */
   claims: BlobClaims;
+  /** The sync's registry clients, which copies share (with their tokens and connections). */
+  clients: ClientPool;
 }
 
 /** A copy or push of the line, dry or real; resolves to the digest written and bytes sent. */
@@ -60,6 +63,7 @@ function hooksOf(ctx: LineTransferContext): RunHooks {
 /** The copy or push that moves the line. */
 function mover(ctx: LineTransferContext, line: SyncLine): Mover {
   const { options } = ctx;
+  const credentials = ctx.credentialsFor(parseReference(line.target));
   const common = {
     timeoutSeconds: options.timeoutSeconds,
     stallTimeoutSeconds: options.stallTimeoutSeconds,
@@ -67,19 +71,22 @@ function mover(ctx: LineTransferContext, line: SyncLine): Mover {
     retryAttempts: options.retryAttempts,
     skipTls: options.skipTls,
     caCertFiles: options.caCertFiles,
-    ...(ctx.credentials !== undefined ? { credentials: ctx.credentials } : {}),
+    ...(credentials !== undefined ? { credentials } : {}),
   };
   const source = line.source;
   if (source.kind === "registry") {
+    const sourceCredentials = ctx.credentialsFor(parseReference(source.reference));
     return (dryRun) => {
       const settings: CopyOptions = {
         ...common,
+        ...(sourceCredentials !== undefined ? { sourceCredentials } : {}),
         source: source.reference,
         target: line.target,
         platforms: line.platforms,
         dryRun,
       };
-      return copy(settings, dryRun ? hooksOf(ctx) : { ...ctx.hooks, blobClaims: ctx.claims });
+      const hooks = dryRun ? hooksOf(ctx) : { ...ctx.hooks, blobClaims: ctx.claims };
+      return copy(settings, { ...hooks, clients: ctx.clients });
     };
   }
   return (dryRun) => {

@@ -21,7 +21,10 @@ export interface SyncOptions extends TransferSettings {
   flatten: boolean;
   /** Images transferred at once. */
   parallelImages: number;
-  /** Lines checked (`HEAD` of source and target) at once. */
+  /**
+   * Lines checked (`HEAD` of source and target, both at once) at once. Checks are small requests,
+   * so many more go at once than transfers: the lines of a short LIST in one round.
+   */
   parallelChecks: number;
   /**
    * Credentials for the prefix's registry; when absent, and for sources and for targets on other
@@ -32,7 +35,10 @@ export interface SyncOptions extends TransferSettings {
   compression: Compression;
   /** Layers of archive sources larger than this many bytes go up in chunks. */
   largeLayerThreshold: number;
-  /** Archive sources: skip the local layer cache and resume state. */
+  /**
+   * Archive sources: skip the local layer cache and resume state; every line: start from no token
+   * realm an earlier run remembered (and keep none).
+   */
   noCache: boolean;
 }
 
@@ -53,7 +59,7 @@ export const DEFAULT_SYNC_SETTINGS: Readonly<
 > = {
   flatten: false,
   parallelImages: 3,
-  parallelChecks: 8,
+  parallelChecks: 32,
   timeoutSeconds: DEFAULT_PUSH_SETTINGS.timeoutSeconds,
   stallTimeoutSeconds: DEFAULT_PUSH_SETTINGS.stallTimeoutSeconds,
   maxConcurrent: DEFAULT_PUSH_SETTINGS.maxConcurrent,

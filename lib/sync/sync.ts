@@ -14,13 +14,15 @@
 import { type ErrorKind, EXIT_CODES, toPusherError } from "../errors.ts";
 import type { EventSink, SyncLineStatus } from "../logging/events.ts";
 import { Redactor } from "../logging/redact.ts";
-import { openTransport } from "../registry/connect.ts";
+import { ClientPool } from "../registry/client_pool.ts";
 import { parseReference, type Reference } from "../registry/reference.ts";
 import { BlobClaims } from "../transfer/blob_claims.ts";
 import { retrySettings } from "../transfer/retry.ts";
 import type { RunHooks } from "../transfer/run.ts";
 import { schedule } from "../transfer/scheduler.ts";
-import { checkLine, type LineCheck, LookupClients } from "./line_check.ts";
+import { cacheDirectory } from "../state/cache_dir.ts";
+import { realmStore } from "../state/realm_memory.ts";
+import { checkLine, type CredentialsFor, type LineCheck } from "./line_check.ts";
 import { type LineTransfer, transferLine } from "./line_transfer.ts";
 import { readSyncList, type SyncLine } from "./list_file.ts";
 import type { SyncOptions } from "./options.ts";
@@ -115,7 +117,7 @@ export async function sync(options: SyncOptions, hooks: RunHooks = {}): Promise<
   });
   const redactor = hooks.redactor ?? new Redactor();
   const prefixRegistry = parseReference(`${prefix}/probe`).registry;
-  const credentialsFor = (reference: Reference) =>
+  const credentialsFor: CredentialsFor = (reference) =>
     reference.registry === prefixRegistry ? options.credentials : undefined;
   const outcomes: LineOutcome[] = [];
   const finish = (line: SyncLine, outcome: Omit<LineOutcome, "line" | "source" | "target">) => {
@@ -158,52 +160,60 @@ export async function sync(options: SyncOptions, hooks: RunHooks = {}): Promise<
     events: (event) => emit({ ...event, line: line.line }),
   });
 
-  const checks = await checkAll(lines, options, hooks, redactor, credentialsFor, lineHooks);
-  const claims = new BlobClaims();
-  const moving: Array<{ line: SyncLine; check: LineCheck }> = [];
-  for (const [index, line] of lines.entries()) {
-    const check = checks[index];
-    if (check === undefined) continue;
-    if (check instanceof Error) {
-      failed(line, check);
-      continue;
-    }
-    const unchanged = unchangedDigest(line, check);
-    if (unchanged !== undefined) {
-      finish(line, {
-        status: "unchanged",
-        digest: unchanged,
-        bytesSent: 0,
-        message: "the target tag already names the source's digest",
-      });
-    } else moving.push({ line, check });
-  }
-  await schedule(
-    moving.map(({ line, check }) => ({
-      weight: 0,
-      run: async () => {
-        let moved: LineTransfer;
-        try {
-          moved = await transferLine(
-            {
-              options,
-              credentials: credentialsFor(parseReference(line.target)),
-              hooks: lineHooks(line),
-              claims,
-            },
-            line,
-            check,
-          );
-        } catch (error) {
-          failed(line, error);
-          return;
-        }
-        finish(line, moved);
-      },
-    })),
-    options.parallelImages,
-    hooks.signal,
+  const clients = await ClientPool.open(
+    lines.flatMap(lineReferences),
+    options,
+    redactor,
+    {
+      ...(options.noCache ? {} : { realms: realmStore(cacheDirectory()) }),
+      ...(hooks.signal !== undefined ? { signal: hooks.signal } : {}),
+    },
   );
+  try {
+    const checks = await checkAll(lines, options, hooks, clients, credentialsFor, lineHooks);
+    const claims = new BlobClaims();
+    const moving: Array<{ line: SyncLine; check: LineCheck }> = [];
+    for (const [index, line] of lines.entries()) {
+      const check = checks[index];
+      if (check === undefined) continue;
+      if (check instanceof Error) {
+        failed(line, check);
+        continue;
+      }
+      const unchanged = unchangedDigest(line, check);
+      if (unchanged !== undefined) {
+        finish(line, {
+          status: "unchanged",
+          digest: unchanged,
+          bytesSent: 0,
+          message: "the target tag already names the source's digest",
+        });
+      } else moving.push({ line, check });
+    }
+    await schedule(
+      moving.map(({ line, check }) => ({
+        weight: 0,
+        run: async () => {
+          let moved: LineTransfer;
+          try {
+            moved = await transferLine(
+              { options, credentialsFor, hooks: lineHooks(line), claims, clients },
+              line,
+              check,
+            );
+          } catch (error) {
+            failed(line, error);
+            return;
+          }
+          finish(line, moved);
+        },
+      })),
+      options.parallelImages,
+      hooks.signal,
+    );
+  } finally {
+    await clients.close();
+  }
   outcomes.sort((a, b) => a.line - b.line);
   const result: SyncResult = {
     lines: outcomes,
@@ -248,44 +258,43 @@ function unchangedDigest(line: SyncLine, check: LineCheck): string | undefined {
   return comparable && check.sourceDigest === check.targetDigest ? check.sourceDigest : undefined;
 }
 
-/** Checks every line, `parallelChecks` at a time, over one transport; a failure is kept as such. */
+/** The registries a line talks to: its target's, and its source's when that is a registry. */
+function lineReferences(line: SyncLine): Reference[] {
+  return [
+    parseReference(line.target),
+    ...(line.source.kind === "registry" ? [parseReference(line.source.reference)] : []),
+  ];
+}
+
+/** Checks every line, `parallelChecks` at a time; a failure is kept as such. */
 async function checkAll(
   lines: readonly SyncLine[],
   options: SyncOptions,
   hooks: RunHooks,
-  redactor: Redactor,
-  credentialsFor: (reference: Reference) => SyncOptions["credentials"],
+  clients: ClientPool,
+  credentialsFor: CredentialsFor,
   lineHooks: (line: SyncLine) => RunHooks,
 ): Promise<Array<LineCheck | Error>> {
-  const references = lines.flatMap((line) => [
-    parseReference(line.target),
-    ...(line.source.kind === "registry" ? [parseReference(line.source.reference)] : []),
-  ]);
-  const transport = await openTransport(references, options, redactor);
-  const clients = new LookupClients(transport, redactor, credentialsFor);
-  try {
-    return await schedule(
-      lines.map((line) => ({
-        weight: 0,
-        run: (signal: AbortSignal) =>
-          checkLine(
-            {
-              emit: lineHooks(line).events ?? (() => {}),
-              signal,
-              retry: retrySettings(options.retryAttempts),
-              stallTimeoutMs: options.stallTimeoutSeconds * 1000,
-            },
-            clients,
-            line,
-          ).catch((error: unknown) => {
-            if (hooks.signal?.aborted) throw hooks.signal.reason;
-            return error instanceof Error ? error : new Error(String(error));
-          }),
-      })),
-      options.parallelChecks,
-      hooks.signal,
-    );
-  } finally {
-    transport.close();
-  }
+  return await schedule(
+    lines.map((line) => ({
+      weight: 0,
+      run: (signal: AbortSignal) =>
+        checkLine(
+          {
+            emit: lineHooks(line).events ?? (() => {}),
+            signal,
+            retry: retrySettings(options.retryAttempts),
+            stallTimeoutMs: options.stallTimeoutSeconds * 1000,
+          },
+          clients,
+          credentialsFor,
+          line,
+        ).catch((error: unknown) => {
+          if (hooks.signal?.aborted) throw hooks.signal.reason;
+          return error instanceof Error ? error : new Error(String(error));
+        }),
+    })),
+    options.parallelChecks,
+    hooks.signal,
+  );
 }

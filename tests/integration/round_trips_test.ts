@@ -15,6 +15,7 @@ import { type CliRun, runPusher } from "../helpers/cli.ts";
 import { startMemoryRegistry } from "../helpers/memory_registry.ts";
 import { pullAndVerify } from "../helpers/pull_verify.ts";
 import { type RecordedRequest, startRecordingProxy } from "../helpers/recording_proxy.ts";
+import { assertNoRepeats, authorised, count } from "../helpers/request_counts.ts";
 import { startRegistry } from "../helpers/registry.ts";
 import { type SampleArchive, writeSampleDockerArchive } from "../helpers/sample_archive.ts";
 import { tempDir } from "../helpers/temp_dir.ts";
@@ -30,32 +31,6 @@ async function smallImage(dir: string): Promise<SampleArchive> {
     seed: 16,
     name: "round/trips:latest",
   });
-}
-
-/** Requests that were not refused for want of a token (those are retried once with one). */
-function authorised(records: readonly RecordedRequest[]): RecordedRequest[] {
-  return records.filter((record) => record.status !== 401);
-}
-
-/** A request's identity: method, path, and the `digest` a closing PUT names. */
-function identity(record: RecordedRequest): string {
-  const digest = new URLSearchParams(record.query).get("digest");
-  return record.kind === "upload-put" ? `PUT digest=${digest}` : `${record.method} ${record.path}`;
-}
-
-/** Fails when any request of `kinds` was sent twice. */
-function assertNoRepeats(records: readonly RecordedRequest[], kinds: readonly string[]): void {
-  const seen = new Map<string, number>();
-  for (const record of records) {
-    if (!kinds.includes(record.kind)) continue;
-    seen.set(identity(record), (seen.get(identity(record)) ?? 0) + 1);
-  }
-  const repeated = [...seen].filter(([, count]) => count > 1);
-  assert.deepEqual(repeated, [], "no request sent twice");
-}
-
-function count(records: readonly RecordedRequest[], kind: string): number {
-  return records.filter((record) => record.kind === kind).length;
 }
 
 /** The checks every cold push of the small image must pass. */

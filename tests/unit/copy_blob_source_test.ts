@@ -2,12 +2,12 @@
  * The copy's upload source over a source registry's blob `GET`, with a scripted getter: a body
  * broken mid-way is asked for again from the byte it reached, a registry ignoring the range has
  * the part already sent skipped, bytes that don't match the digest error the stream, and retries
- * run out.
+ * run out. A held small blob is read once, at once, and handed out from memory.
  */
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { type BlobGetter, registryBlobSource } from "../../lib/copy/blob_source.ts";
+import { type BlobGetter, heldBlobSource, registryBlobSource } from "../../lib/copy/blob_source.ts";
 import { PusherError } from "../../lib/errors.ts";
 import type { BlobDownload, GetBlobOptions } from "../../lib/registry/client.ts";
 import { RegistryError } from "../../lib/registry/errors.ts";
@@ -144,4 +144,40 @@ Deno.test("each opening reads the blob anew from byte 0", async () => {
   assert.deepEqual(await collectBytes(blobSource.open().stream), BLOB);
   assert.deepEqual(await collectBytes(blobSource.open().stream), BLOB);
   assert.deepEqual(getter.offsets, [0, 0]);
+});
+
+Deno.test("a held small blob is read once, as soon as its source is made, and every opening gets it from memory", async () => {
+  const getter = scripted([{ ranged: true }]);
+  const held = heldBlobSource({
+    source: getter,
+    digest: DIGEST,
+    size: BLOB.byteLength,
+    retry: { attempts: 0, baseDelayMs: 1, maxDelayMs: 2 },
+    signal: new AbortController().signal,
+  });
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.deepEqual(getter.offsets, [0], "the GET went out before the upload opened the source");
+  for (let opening = 0; opening < 2; opening++) {
+    const { stream, outcome } = held.open();
+    assert.deepEqual(await collectBytes(stream), BLOB);
+    assert.deepEqual(await outcome, { digest: DIGEST, size: BLOB.byteLength });
+  }
+  assert.deepEqual(getter.offsets, [0], "one GET for both openings");
+});
+
+Deno.test("a held small blob whose download failed is downloaded again by the next opening", async () => {
+  const getter = scripted([{ ranged: true, bytes: new Uint8Array(BLOB.byteLength) }]);
+  const held = heldBlobSource({
+    source: getter,
+    digest: DIGEST,
+    size: BLOB.byteLength,
+    retry: { attempts: 0, baseDelayMs: 1, maxDelayMs: 2 },
+    signal: new AbortController().signal,
+  });
+  const first = held.open();
+  await assert.rejects(collectBytes(first.stream), PusherError);
+  await assert.rejects(first.outcome, PusherError);
+  const second = held.open();
+  assert.deepEqual(await collectBytes(second.stream), BLOB);
+  assert.deepEqual(getter.offsets, [0, 0], "the second opening asked again");
 });
