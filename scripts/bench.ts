@@ -45,7 +45,25 @@ import {
   timeCommand,
   timeCurlUploads,
   type TimedCommand,
+  type TimedOutcome,
 } from "./bench_process.ts";
+import {
+  copyFloorTable,
+  type PullCopyBench,
+  pullCopyMemoryTable,
+  pullCopyRows,
+  pullWritesTable,
+  startPullCopySource,
+  timePullCopyRound,
+} from "./bench_pull_copy.ts";
+import {
+  type SyncBench,
+  syncBytesTable,
+  syncRows,
+  type SyncTallies,
+  type SyncWorkload,
+  timeSyncs,
+} from "./bench_sync.ts";
 import { longLinkTable, measureLongLink } from "./bench_long_link.ts";
 import { type Profile, profileStages, type StageTiming } from "./bench_profile.ts";
 import {
@@ -74,6 +92,10 @@ const STANDARD: ArchivePlan = { realBytes: 768 * MIB, randomBytes: 256 * MIB, so
 const LARGE: ArchivePlan = { realBytes: 3072 * MIB, randomBytes: 1024 * MIB, sources: SOURCES };
 /** `--quick`: ~25 MB of real files + 8 MiB random. */
 const QUICK: ArchivePlan = { realBytes: 24 * MIB, randomBytes: 8 * MIB, sources: SOURCES };
+/** The sync workload: 20 small images, 2 of them changed before each second run. */
+const STANDARD_SYNC: SyncWorkload = { images: 20, changed: 2, randomBytes: 1024 * 1024 };
+/** `--quick`: 5 tiny images, 2 changed. */
+const QUICK_SYNC: SyncWorkload = { images: 5, changed: 2, randomBytes: 64 * 1024 };
 const COMMAND_TIMEOUT_MS = 20 * 60_000;
 const TAG = "latest";
 const APP = "bench/app";
@@ -157,14 +179,15 @@ async function freshCache(bench: Bench): Promise<string> {
   return await Deno.makeTempDir({ dir: bench.scratch, prefix: "cache-" });
 }
 
-/** Times one command into `key`. */
+/** Times one command into `key`, with the CPU time `registries` spent meanwhile. */
 async function measure(
   bench: Bench,
   key: string,
   run: TimedCommand,
-  registry: BenchRegistry,
-): Promise<Sample> {
-  const sample = await timeCommand(run, registry, COMMAND_TIMEOUT_MS);
+  registries: readonly BenchRegistry[],
+): Promise<TimedOutcome> {
+  const outcome = await timeCommand(run, registries, COMMAND_TIMEOUT_MS);
+  const { sample } = outcome;
   record(bench.samples, key, sample);
   bench.log(
     `  ${key}: ${formatSeconds(sample.seconds)}, peak RSS ${formatBytes(sample.peakRss)}, ` +
@@ -172,7 +195,7 @@ async function measure(
         sample.registryCpuSeconds.toFixed(2)
       } s`,
   );
-  return sample;
+  return outcome;
 }
 
 /** Runs `work` against a fresh registry, stopping it afterwards. */
@@ -204,11 +227,11 @@ async function coldAsIs(
         bench,
         key,
         ours(bench, archive, registry, APP, cache, ["--compression", "none", ...extra]),
-        registry,
+        [registry],
       );
     } else {
       await clearSkopeoCache();
-      await measure(bench, key, skopeo(archive, registry, APP, ["--preserve-digests"]), registry);
+      await measure(bench, key, skopeo(archive, registry, APP, ["--preserve-digests"]), [registry]);
     }
     record(bench.bytes, key, await pushedBytes(registry, APP, TAG));
   });
@@ -231,46 +254,46 @@ async function gzipFlow(
         bench,
         key("gzip"),
         ours(bench, archive, registry, APP, cache, extra),
-        registry,
+        [registry],
       );
       record(bench.bytes, key("gzip"), await pushedBytes(registry, APP, TAG));
       if (coldOnly) return;
-      await measure(bench, key("repush"), ours(bench, archive, registry, APP, cache), registry);
+      await measure(bench, key("repush"), ours(bench, archive, registry, APP, cache), [registry]);
       const fresh = await freshCache(bench);
       await measure(
         bench,
         key("repush-fresh"),
         ours(bench, archive, registry, APP, fresh),
-        registry,
+        [registry],
       );
       await measure(
         bench,
         key("sibling"),
         ours(bench, archive, registry, SIBLING, cache),
-        registry,
+        [registry],
       );
       const other = await freshCache(bench);
       await measure(
         bench,
         key("sibling-fresh"),
         ours(bench, archive, registry, SIBLING_FRESH, other, ["--mount-from", APP]),
-        registry,
+        [registry],
       );
     } else {
       await clearSkopeoCache();
-      await measure(bench, key("gzip"), skopeo(archive, registry, APP), registry);
+      await measure(bench, key("gzip"), skopeo(archive, registry, APP), [registry]);
       record(bench.bytes, key("gzip"), await pushedBytes(registry, APP, TAG));
       if (coldOnly) return;
-      await measure(bench, key("repush"), skopeo(archive, registry, APP), registry);
+      await measure(bench, key("repush"), skopeo(archive, registry, APP), [registry]);
       await clearSkopeoCache();
-      await measure(bench, key("repush-fresh"), skopeo(archive, registry, APP), registry);
-      await measure(bench, key("sibling"), skopeo(archive, registry, SIBLING), registry);
+      await measure(bench, key("repush-fresh"), skopeo(archive, registry, APP), [registry]);
+      await measure(bench, key("sibling"), skopeo(archive, registry, SIBLING), [registry]);
       await clearSkopeoCache();
       await measure(
         bench,
         key("sibling-fresh"),
         skopeo(archive, registry, SIBLING_FRESH),
-        registry,
+        [registry],
       );
     }
   });
@@ -288,6 +311,64 @@ async function curlFloor(bench: Bench, archive: BuiltArchive, prefix: string): P
     record(bench.samples, `${prefix}floor/curl`, sample);
     bench.log(`  ${prefix}floor/curl: ${formatSeconds(sample.seconds)}`);
   });
+}
+
+/** What the pull and copy runs use of the benchmark. */
+function pullCopyBench(bench: Bench): PullCopyBench {
+  return {
+    scratch: bench.scratch,
+    log: bench.log,
+    env: baseEnv(),
+    ours: (args, cacheDir) => ({
+      command: Deno.execPath(),
+      args: ["run", "-A", "--no-prompt", RUNTIME_V8_FLAGS, bench.main, ...args],
+      env: { ...baseEnv(), DOCKER_PUSHER_CACHE_DIR: cacheDir },
+    }),
+    measure: (key, run, registries) => measure(bench, key, run, registries),
+    keep: (key, sample) => record(bench.samples, key, sample),
+    keepBytes: (key, bytes) => record(bench.bytes, key, bytes),
+  };
+}
+
+/** Pulls and copies of the image (and of the large one, ours only), `runs` rounds. */
+async function pullCopyFlow(
+  bench: Bench,
+  archive: BuiltArchive,
+  large: BuiltArchive | undefined,
+): Promise<void> {
+  const runner = pullCopyBench(bench);
+  const source = await startPullCopySource(runner, archive);
+  try {
+    for (let run = 0; run < bench.options.runs; run++) {
+      bench.log(`pull/copy: run ${run + 1} of ${bench.options.runs}`);
+      await timePullCopyRound(runner, source, order(run), "", true);
+    }
+  } finally {
+    await source.stop();
+  }
+  if (large === undefined) return;
+  const largeSource = await startPullCopySource(runner, large);
+  try {
+    for (let run = 0; run < bench.options.runs; run++) {
+      bench.log(`pull/copy, ~4 GB image: run ${run + 1} of ${bench.options.runs}`);
+      await timePullCopyRound(runner, largeSource, ["ours"], "large-", false);
+    }
+  } finally {
+    await largeSource.stop();
+  }
+}
+
+/** The sync runs of the benchmark. */
+function syncFlow(bench: Bench, workload: SyncWorkload): Promise<SyncTallies> {
+  const runner: SyncBench = {
+    scratch: bench.scratch,
+    runs: bench.options.runs,
+    log: bench.log,
+    env: baseEnv(),
+    order,
+    measure: (key, run, registries) => measure(bench, key, run, registries),
+  };
+  return timeSyncs(runner, workload);
 }
 
 /** The tools in the order run `index` uses: alternating who goes first. */
@@ -573,6 +654,9 @@ async function runBench(bench: Bench, workDir: string): Promise<string> {
       for (const tool of order(run)) await gzipFlow(bench, large, tool, "large-", true);
     }
   }
+  await pullCopyFlow(bench, archive, large);
+  const workload = options.quick ? QUICK_SYNC : STANDARD_SYNC;
+  const tallies = await syncFlow(bench, workload);
   const profile = options.profile
     ? await profileStages(archive, bench.scratch, bench.log)
     : undefined;
@@ -607,6 +691,47 @@ async function runBench(bench: Bench, workDir: string): Promise<string> {
   const archives = [{ prefix: "", archive }];
   if (large !== undefined) archives.push({ prefix: "large-", archive: large });
   sections.push("### Peak memory", "", memoryTable(bench, archives), "");
+  const figures = {
+    samples: (key: string) => samplesOf(bench, key),
+    bytes: (key: string) => bench.bytes.get(key) ?? [],
+  };
+  sections.push(
+    "### Pull and copy",
+    "",
+    `- The same image in a source registry, put there by our push twice: layers as they are ` +
+      "(what the pulls fetch) and gzip (what the copies move); each copy goes to a fresh registry.",
+    "",
+    scenarioTable(pullCopyRows(figures, "")),
+    "",
+    copyFloorTable(figures, ""),
+    "",
+    pullCopyMemoryTable(figures, archives),
+    "",
+    pullWritesTable(figures, archives),
+    "",
+  );
+  if (large !== undefined) {
+    sections.push(
+      "#### ~4 GB image, ours only",
+      "",
+      scenarioTable(pullCopyRows(figures, "large-").slice(0, 2)),
+      "",
+    );
+  }
+  sections.push(
+    "### Sync",
+    "",
+    `- ${workload.images} images of three layers (${
+      formatBytes(workload.randomBytes)
+    } of random bytes in the last) put into a source registry with skopeo; each tool syncs ` +
+      `them into a registry of its own, then ${workload.changed} images change at the source ` +
+      "and the second runs are timed.",
+    "",
+    scenarioTable(syncRows((key) => samplesOf(bench, key), workload)),
+    "",
+    syncBytesTable(tallies, workload),
+    "",
+  );
   sections.push("### CPU during the cold pushes", "", cpuTable(bench), "");
   if (options.sweepConcurrency.length > 0) {
     sections.push(
@@ -636,6 +761,7 @@ async function runBench(bench: Bench, workDir: string): Promise<string> {
         {
           samples: Object.fromEntries(bench.samples),
           bytes: Object.fromEntries(bench.bytes),
+          syncTallies: tallies,
           profile: profile ?? null,
         },
         null,
