@@ -64,7 +64,7 @@ import {
   type SyncWorkload,
   timeSyncs,
 } from "./bench_sync.ts";
-import { longLinkTable, measureLongLink } from "./bench_long_link.ts";
+import { LINK_SYNC_IMAGES, longLinkTable, measureLongLink, ONE_WAY_MS } from "./bench_long_link.ts";
 import { type Profile, profileStages, type StageTiming } from "./bench_profile.ts";
 import {
   formatBytes,
@@ -596,13 +596,22 @@ function sweepTable(bench: Bench, values: readonly number[]): string {
   );
 }
 
-/** The long-link section: round trips through a delay proxy, with the machine and date. */
+/** `--long-link --quick`: a 5 ms one-way delay and 3 images in the sync's list. */
+const QUICK_LINK = { oneWayMs: 5, syncImages: 3 } as const;
+
+/** The long-link section: round trips through delay proxies, with the machine and date. */
 async function longLinkSection(bench: Bench, header: boolean): Promise<string[]> {
-  bench.log("long link: pushes through a delay proxy at 0 and 100 ms round trip");
+  const { oneWayMs, syncImages } = bench.options.quick
+    ? QUICK_LINK
+    : { oneWayMs: ONE_WAY_MS, syncImages: LINK_SYNC_IMAGES };
+  const rtt = 2 * oneWayMs;
+  bench.log(`long link: commands through delay proxies at 0 and ${rtt} ms round trip`);
   const samples = await measureLongLink({
     main: bench.main,
     scratch: bench.scratch,
     runs: bench.options.runs,
+    oneWayMs,
+    syncImages,
     log: bench.log,
     env: baseEnv(),
   });
@@ -619,12 +628,16 @@ async function longLinkSection(bench: Bench, header: boolean): Promise<string[]>
     ]
     : ["### Round trips on a long link", ""];
   lines.push(
-    "- A three-layer image of about 200 kB, pushed through a TCP proxy that holds every packet " +
-      "50 ms each way (a new connection costs one more round trip); round trips = (time at 100 ms " +
-      "RTT − time at 0 ms) / 100 ms. Cold: a new repository, empty caches; re-push: the same " +
-      "push again. The token registry's auth server sits behind its own delayed proxy.",
+    "- Registries behind a TCP proxy that holds every packet " +
+      `${oneWayMs} ms each way (a new connection costs one more round trip); round trips = ` +
+      `(time at ${rtt} ms RTT − time at 0 ms) / ${rtt} ms. A three-layer image of about ` +
+      "200 kB: cold push to a new repository with empty caches, the same push again, a pull of " +
+      "it into an archive, a copy of it to a second registry behind its own proxy; then a second " +
+      `sync (ours \`sync()\`, skopeo \`sync --src yaml\`) of ${syncImages} small images between ` +
+      "those registries, none changed since the first. With tokens, each registry's auth server " +
+      "sits behind its own delayed proxy.",
     "",
-    longLinkTable(samples),
+    longLinkTable(samples, oneWayMs, syncImages),
     "",
   );
   return lines;
