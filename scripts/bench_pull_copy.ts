@@ -38,17 +38,17 @@ import {
 } from "./bench_report.ts";
 
 /** Pull and copy time against skopeo's. */
-export const TARGET_PULL_COPY_RATIO: Target = { kind: "ratio", max: 0.7 };
+const TARGET_PULL_COPY_RATIO: Target = { kind: "ratio", max: 0.7 };
 /** Peak RSS of our pull and copy, whatever the image size. */
-export const TARGET_PULL_COPY_RSS: Target = { kind: "bytes", max: 150e6 };
+const TARGET_PULL_COPY_RSS: Target = { kind: "bytes", max: 150e6 };
 /** Bytes our pull writes to disk against the archive's size. */
-export const TARGET_PULL_WRITES: Target = { kind: "ratio", max: 1.05 };
+const TARGET_PULL_WRITES: Target = { kind: "ratio", max: 1.05 };
 
 const TAG = "latest";
 /** The image with its layers as they are (uncompressed tars): what the pulls fetch. */
-export const ASIS_REPOSITORY = "bench/asis";
+const ASIS_REPOSITORY = "bench/asis";
 /** The gzip image: what the copies move. */
-export const GZIP_REPOSITORY = "bench/gzip";
+const GZIP_REPOSITORY = "bench/gzip";
 const CURL_PARALLEL = 4;
 
 /** The tools timed. */
@@ -258,7 +258,7 @@ export function pullCopyRows(figures: PullCopyFigures, prefix: string): Scenario
     },
     {
       label:
-        "↳ the registries' limit: the same blobs, curl `GET | PATCH`, 4 at once (not our tool)",
+        "↳ the registries' limit: the same blobs, curl GET piped into PATCH, 4 at once (not our tool)",
       ours: figures.samples(`${prefix}copy-floor/curl`),
     },
   ];
