@@ -7,7 +7,7 @@
  * deno task bench --quick         # small archive, 1 run (under a minute; a test runs this)
  * deno task bench --large         # also a ~4.3 GB archive (cold pushes)
  * deno task bench --sweep-concurrency 1,2,4,8 --no-profile
- * deno task bench --long-link     # only the round trips at 100 ms RTT (about a minute per run)
+ * deno task bench --long-link     # only the round trips at 100 ms RTT (a few minutes per run)
  * ```
  *
  * The archive is a docker-archive of real files from this machine (shared libraries first) and
@@ -23,7 +23,12 @@
  * 3. re-push of the unchanged image: with the tool's cache, and on a "fresh machine" (empty cache);
  * 4. push of the same archive to a sibling repository: with the cache, and on a fresh machine
  *    (ours with `--mount-from`);
- * 5. (not with `--quick`) round trips on a long link: see {@link ./bench_long_link.ts}.
+ * 5. pull of the image into an archive and copy between two registries, beside skopeo and the
+ *    registries' own limit, with peak RSS and the bytes the pull wrote: see
+ *    {@link ./bench_pull_copy.ts};
+ * 6. a second sync of 20 small images, 2 of them changed, beside `skopeo sync`: see
+ *    {@link ./bench_sync.ts};
+ * 7. (not with `--quick`) round trips on a long link: see {@link ./bench_long_link.ts}.
  *
  * Peak RSS comes from `/usr/bin/time -f %M` (or `VmHWM` polling), CPU time from the same tool and
  * the registry's `/proc/<pid>/stat`. Progress goes to stderr, the tables to stdout.
@@ -45,8 +50,26 @@ import {
   timeCommand,
   timeCurlUploads,
   type TimedCommand,
+  type TimedOutcome,
 } from "./bench_process.ts";
-import { longLinkTable, measureLongLink } from "./bench_long_link.ts";
+import {
+  copyFloorTable,
+  type PullCopyBench,
+  pullCopyMemoryTable,
+  pullCopyRows,
+  pullWritesTable,
+  startPullCopySource,
+  timePullCopyRound,
+} from "./bench_pull_copy.ts";
+import {
+  type SyncBench,
+  syncBytesTable,
+  syncRows,
+  type SyncTallies,
+  type SyncWorkload,
+  timeSyncs,
+} from "./bench_sync.ts";
+import { LINK_SYNC_IMAGES, longLinkTable, measureLongLink, ONE_WAY_MS } from "./bench_long_link.ts";
 import { type Profile, profileStages, type StageTiming } from "./bench_profile.ts";
 import {
   formatBytes,
@@ -74,6 +97,10 @@ const STANDARD: ArchivePlan = { realBytes: 768 * MIB, randomBytes: 256 * MIB, so
 const LARGE: ArchivePlan = { realBytes: 3072 * MIB, randomBytes: 1024 * MIB, sources: SOURCES };
 /** `--quick`: ~25 MB of real files + 8 MiB random. */
 const QUICK: ArchivePlan = { realBytes: 24 * MIB, randomBytes: 8 * MIB, sources: SOURCES };
+/** The sync workload: 20 small images, 2 of them changed before each second run. */
+const STANDARD_SYNC: SyncWorkload = { images: 20, changed: 2, randomBytes: 1024 * 1024 };
+/** `--quick`: 5 tiny images, 2 changed. */
+const QUICK_SYNC: SyncWorkload = { images: 5, changed: 2, randomBytes: 64 * 1024 };
 const COMMAND_TIMEOUT_MS = 20 * 60_000;
 const TAG = "latest";
 const APP = "bench/app";
@@ -157,14 +184,15 @@ async function freshCache(bench: Bench): Promise<string> {
   return await Deno.makeTempDir({ dir: bench.scratch, prefix: "cache-" });
 }
 
-/** Times one command into `key`. */
+/** Times one command into `key`, with the CPU time `registries` spent meanwhile. */
 async function measure(
   bench: Bench,
   key: string,
   run: TimedCommand,
-  registry: BenchRegistry,
-): Promise<Sample> {
-  const sample = await timeCommand(run, registry, COMMAND_TIMEOUT_MS);
+  registries: readonly BenchRegistry[],
+): Promise<TimedOutcome> {
+  const outcome = await timeCommand(run, registries, COMMAND_TIMEOUT_MS);
+  const { sample } = outcome;
   record(bench.samples, key, sample);
   bench.log(
     `  ${key}: ${formatSeconds(sample.seconds)}, peak RSS ${formatBytes(sample.peakRss)}, ` +
@@ -172,7 +200,7 @@ async function measure(
         sample.registryCpuSeconds.toFixed(2)
       } s`,
   );
-  return sample;
+  return outcome;
 }
 
 /** Runs `work` against a fresh registry, stopping it afterwards. */
@@ -204,11 +232,11 @@ async function coldAsIs(
         bench,
         key,
         ours(bench, archive, registry, APP, cache, ["--compression", "none", ...extra]),
-        registry,
+        [registry],
       );
     } else {
       await clearSkopeoCache();
-      await measure(bench, key, skopeo(archive, registry, APP, ["--preserve-digests"]), registry);
+      await measure(bench, key, skopeo(archive, registry, APP, ["--preserve-digests"]), [registry]);
     }
     record(bench.bytes, key, await pushedBytes(registry, APP, TAG));
   });
@@ -231,46 +259,46 @@ async function gzipFlow(
         bench,
         key("gzip"),
         ours(bench, archive, registry, APP, cache, extra),
-        registry,
+        [registry],
       );
       record(bench.bytes, key("gzip"), await pushedBytes(registry, APP, TAG));
       if (coldOnly) return;
-      await measure(bench, key("repush"), ours(bench, archive, registry, APP, cache), registry);
+      await measure(bench, key("repush"), ours(bench, archive, registry, APP, cache), [registry]);
       const fresh = await freshCache(bench);
       await measure(
         bench,
         key("repush-fresh"),
         ours(bench, archive, registry, APP, fresh),
-        registry,
+        [registry],
       );
       await measure(
         bench,
         key("sibling"),
         ours(bench, archive, registry, SIBLING, cache),
-        registry,
+        [registry],
       );
       const other = await freshCache(bench);
       await measure(
         bench,
         key("sibling-fresh"),
         ours(bench, archive, registry, SIBLING_FRESH, other, ["--mount-from", APP]),
-        registry,
+        [registry],
       );
     } else {
       await clearSkopeoCache();
-      await measure(bench, key("gzip"), skopeo(archive, registry, APP), registry);
+      await measure(bench, key("gzip"), skopeo(archive, registry, APP), [registry]);
       record(bench.bytes, key("gzip"), await pushedBytes(registry, APP, TAG));
       if (coldOnly) return;
-      await measure(bench, key("repush"), skopeo(archive, registry, APP), registry);
+      await measure(bench, key("repush"), skopeo(archive, registry, APP), [registry]);
       await clearSkopeoCache();
-      await measure(bench, key("repush-fresh"), skopeo(archive, registry, APP), registry);
-      await measure(bench, key("sibling"), skopeo(archive, registry, SIBLING), registry);
+      await measure(bench, key("repush-fresh"), skopeo(archive, registry, APP), [registry]);
+      await measure(bench, key("sibling"), skopeo(archive, registry, SIBLING), [registry]);
       await clearSkopeoCache();
       await measure(
         bench,
         key("sibling-fresh"),
         skopeo(archive, registry, SIBLING_FRESH),
-        registry,
+        [registry],
       );
     }
   });
@@ -288,6 +316,64 @@ async function curlFloor(bench: Bench, archive: BuiltArchive, prefix: string): P
     record(bench.samples, `${prefix}floor/curl`, sample);
     bench.log(`  ${prefix}floor/curl: ${formatSeconds(sample.seconds)}`);
   });
+}
+
+/** What the pull and copy runs use of the benchmark. */
+function pullCopyBench(bench: Bench): PullCopyBench {
+  return {
+    scratch: bench.scratch,
+    log: bench.log,
+    env: baseEnv(),
+    ours: (args, cacheDir) => ({
+      command: Deno.execPath(),
+      args: ["run", "-A", "--no-prompt", RUNTIME_V8_FLAGS, bench.main, ...args],
+      env: { ...baseEnv(), DOCKER_PUSHER_CACHE_DIR: cacheDir },
+    }),
+    measure: (key, run, registries) => measure(bench, key, run, registries),
+    keep: (key, sample) => record(bench.samples, key, sample),
+    keepBytes: (key, bytes) => record(bench.bytes, key, bytes),
+  };
+}
+
+/** Pulls and copies of the image (and of the large one, ours only), `runs` rounds. */
+async function pullCopyFlow(
+  bench: Bench,
+  archive: BuiltArchive,
+  large: BuiltArchive | undefined,
+): Promise<void> {
+  const runner = pullCopyBench(bench);
+  const source = await startPullCopySource(runner, archive);
+  try {
+    for (let run = 0; run < bench.options.runs; run++) {
+      bench.log(`pull/copy: run ${run + 1} of ${bench.options.runs}`);
+      await timePullCopyRound(runner, source, order(run), "", true);
+    }
+  } finally {
+    await source.stop();
+  }
+  if (large === undefined) return;
+  const largeSource = await startPullCopySource(runner, large);
+  try {
+    for (let run = 0; run < bench.options.runs; run++) {
+      bench.log(`pull/copy, ~4 GB image: run ${run + 1} of ${bench.options.runs}`);
+      await timePullCopyRound(runner, largeSource, ["ours"], "large-", false);
+    }
+  } finally {
+    await largeSource.stop();
+  }
+}
+
+/** The sync runs of the benchmark. */
+function syncFlow(bench: Bench, workload: SyncWorkload): Promise<SyncTallies> {
+  const runner: SyncBench = {
+    scratch: bench.scratch,
+    runs: bench.options.runs,
+    log: bench.log,
+    env: baseEnv(),
+    order,
+    measure: (key, run, registries) => measure(bench, key, run, registries),
+  };
+  return timeSyncs(runner, workload);
 }
 
 /** The tools in the order run `index` uses: alternating who goes first. */
@@ -515,13 +601,22 @@ function sweepTable(bench: Bench, values: readonly number[]): string {
   );
 }
 
-/** The long-link section: round trips through a delay proxy, with the machine and date. */
+/** `--long-link --quick`: a 5 ms one-way delay and 3 images in the sync's list. */
+const QUICK_LINK = { oneWayMs: 5, syncImages: 3 } as const;
+
+/** The long-link section: round trips through delay proxies, with the machine and date. */
 async function longLinkSection(bench: Bench, header: boolean): Promise<string[]> {
-  bench.log("long link: pushes through a delay proxy at 0 and 100 ms round trip");
+  const { oneWayMs, syncImages } = bench.options.quick
+    ? QUICK_LINK
+    : { oneWayMs: ONE_WAY_MS, syncImages: LINK_SYNC_IMAGES };
+  const rtt = 2 * oneWayMs;
+  bench.log(`long link: commands through delay proxies at 0 and ${rtt} ms round trip`);
   const samples = await measureLongLink({
     main: bench.main,
     scratch: bench.scratch,
     runs: bench.options.runs,
+    oneWayMs,
+    syncImages,
     log: bench.log,
     env: baseEnv(),
   });
@@ -538,12 +633,16 @@ async function longLinkSection(bench: Bench, header: boolean): Promise<string[]>
     ]
     : ["### Round trips on a long link", ""];
   lines.push(
-    "- A three-layer image of about 200 kB, pushed through a TCP proxy that holds every packet " +
-      "50 ms each way (a new connection costs one more round trip); round trips = (time at 100 ms " +
-      "RTT − time at 0 ms) / 100 ms. Cold: a new repository, empty caches; re-push: the same " +
-      "push again. The token registry's auth server sits behind its own delayed proxy.",
+    "- Registries behind a TCP proxy that holds every packet " +
+      `${oneWayMs} ms each way (a new connection costs one more round trip); round trips = ` +
+      `(time at ${rtt} ms RTT − time at 0 ms) / ${rtt} ms. A three-layer image of about ` +
+      "200 kB: cold push to a new repository with empty caches, the same push again, a pull of " +
+      "it into an archive, a copy of it to a second registry behind its own proxy; then a second " +
+      `sync (ours \`sync()\`, skopeo \`sync --src yaml\`) of ${syncImages} small images between ` +
+      "those registries, none changed since the first. With tokens, each registry's auth server " +
+      "sits behind its own delayed proxy.",
     "",
-    longLinkTable(samples),
+    longLinkTable(samples, oneWayMs, syncImages),
     "",
   );
   return lines;
@@ -573,6 +672,9 @@ async function runBench(bench: Bench, workDir: string): Promise<string> {
       for (const tool of order(run)) await gzipFlow(bench, large, tool, "large-", true);
     }
   }
+  await pullCopyFlow(bench, archive, large);
+  const workload = options.quick ? QUICK_SYNC : STANDARD_SYNC;
+  const tallies = await syncFlow(bench, workload);
   const profile = options.profile
     ? await profileStages(archive, bench.scratch, bench.log)
     : undefined;
@@ -607,6 +709,53 @@ async function runBench(bench: Bench, workDir: string): Promise<string> {
   const archives = [{ prefix: "", archive }];
   if (large !== undefined) archives.push({ prefix: "large-", archive: large });
   sections.push("### Peak memory", "", memoryTable(bench, archives), "");
+  const figures = {
+    samples: (key: string) => samplesOf(bench, key),
+    bytes: (key: string) => bench.bytes.get(key) ?? [],
+  };
+  sections.push(
+    "### Pull and copy",
+    "",
+    `- The same image in a source registry, put there by our push twice: layers as they are ` +
+      "(what the pulls fetch) and gzip (what the copies move); each copy goes to a fresh registry.",
+    "",
+    scenarioTable(pullCopyRows(figures, "")),
+    "",
+    copyFloorTable(figures, ""),
+    "",
+    pullCopyMemoryTable(figures, archives),
+    "",
+    pullWritesTable(figures, archives),
+    "",
+  );
+  if (large !== undefined) {
+    sections.push(
+      "#### ~4 GB image, ours only",
+      "",
+      // Ours only: no skopeo figure to hold a ratio target against.
+      scenarioTable(
+        pullCopyRows(figures, "large-").slice(0, 2).map(({ label, ours }) => ({
+          label,
+          ours,
+        })),
+      ),
+      "",
+    );
+  }
+  sections.push(
+    "### Sync",
+    "",
+    `- ${workload.images} images of three layers (${
+      formatBytes(workload.randomBytes)
+    } of random bytes in the last) put into a source registry with skopeo; each tool syncs ` +
+      `them into a registry of its own, then ${workload.changed} images change at the source ` +
+      "and the second runs are timed.",
+    "",
+    scenarioTable(syncRows((key) => samplesOf(bench, key), workload)),
+    "",
+    syncBytesTable(tallies, workload),
+    "",
+  );
   sections.push("### CPU during the cold pushes", "", cpuTable(bench), "");
   if (options.sweepConcurrency.length > 0) {
     sections.push(
@@ -636,6 +785,7 @@ async function runBench(bench: Bench, workDir: string): Promise<string> {
         {
           samples: Object.fromEntries(bench.samples),
           bytes: Object.fromEntries(bench.bytes),
+          syncTallies: tallies,
           profile: profile ?? null,
         },
         null,

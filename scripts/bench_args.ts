@@ -25,7 +25,7 @@ export interface BenchOptions {
   profile: boolean;
   /** Also write the raw samples as JSON to this file. */
   json: string | undefined;
-  /** Only the long-link table: round trips through a delay proxy (no large archive). */
+  /** Only the long-link table: round trips through delay proxies (quick: short delay, 1 run). */
   longLink: boolean;
   /** Print the help text and exit. */
   help: boolean;
@@ -34,8 +34,10 @@ export interface BenchOptions {
 /** The help text. */
 export const BENCH_HELP = `Usage: deno task bench [options]
 
-Times docker-image-pusher against skopeo on a local Distribution registry: cold pushes with
-layers as they are and with gzip, re-pushes, a sibling repository; peak RSS and medians.
+Times docker-image-pusher against skopeo on local Distribution registries: cold pushes with
+layers as they are and with gzip, re-pushes, a sibling repository; pull into an archive, copy
+between registries (beside curl's floor), a sync of 20 images with 2 changed; peak RSS, bytes
+written and medians.
 
 Options:
   --runs <n>                  timed runs per scenario (default 3; 1 with --quick)
@@ -47,6 +49,7 @@ Options:
   --no-profile                skip the stage-by-stage profile
   --json <file>               also write the raw samples as JSON
   --long-link                 only the long-link table: round trips at 100 ms RTT, both tools
+                              (with --quick: 10 ms RTT, 3 sync images, one run)
   -h, --help                  show this help
 `;
 

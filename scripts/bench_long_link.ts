@@ -1,12 +1,17 @@
 /**
- * The long-link table of `deno task bench`: how many round trips a push waits for when the
- * registry is far away. A small three-layer image is pushed through a delay proxy
- * (tests/helpers/delay_proxy.ts) at 0 ms and at 50 ms each way; the difference of the wall times
- * divided by the 100 ms round trip is the number of round trips the push waited for (fastest
- * runs compared, as other work on the machine only adds time). Cold pushes
- * go to a new repository with an empty cache, re-pushes repeat them unchanged with the cache.
- * Both on plain HTTP and with a bearer-token registry (its token server behind its own delay
- * proxy, as an auth host elsewhere would be), ours and skopeo's.
+ * The long-link table of `deno task bench`: how many round trips a command waits for when the
+ * registries are far away. Two registries per link sit behind delay proxies
+ * (tests/helpers/delay_proxy.ts), at 0 ms and at `oneWayMs` each way; the difference of the wall
+ * times divided by the round trip is the number of round trips the command waited for (fastest
+ * runs compared, as other work on the machine only adds time). Timed, ours and skopeo's:
+ *
+ * - a cold push of a small three-layer image to a new repository (empty cache), and the same
+ *   push again unchanged (with the cache);
+ * - a pull of that image into an archive, and a copy of it to the second registry;
+ * - a second sync of a list of small images, none changed since the first (untimed) sync.
+ *
+ * Both on plain HTTP and with bearer-token registries (each token server behind its own delay
+ * proxy, as an auth host elsewhere would be).
  *
  * @module
  */
@@ -15,40 +20,61 @@ import { join } from "node:path";
 import { type DelayProxy, startDelayProxy } from "../tests/helpers/delay_proxy.ts";
 import { startRegistry, type TestRegistry } from "../tests/helpers/registry.ts";
 import { writeSampleDockerArchive } from "../tests/helpers/sample_archive.ts";
-import { clearSkopeoCache } from "./bench_process.ts";
+import {
+  LINK_SCENARIOS,
+  linkCommand,
+  type LinkJob,
+  type LinkScenario,
+  type LinkTool,
+  type LinkTools,
+} from "./bench_link_commands.ts";
+import { clearSkopeoCache, type TimedCommand } from "./bench_process.ts";
 import { markdownTable } from "./bench_report.ts";
+import { type LinkSyncSetup, linkSyncSetup } from "./bench_link_sync.ts";
+import type { BenchCredentials } from "./bench_sync_images.ts";
 
 /** One-way delay of the long link, in milliseconds. */
 export const ONE_WAY_MS = 50;
-/** Round-trip targets: a cold push and a re-push of an unchanged image. */
-export const ROUND_TRIP_TARGETS = { cold: 6.5, repush: 3.5 } as const;
+/** Images in the list of the sync row. */
+export const LINK_SYNC_IMAGES = 20;
 
-const USER = "bench";
-const PASSWORD = "bench-long-link";
+const CREDENTIALS: BenchCredentials = { username: "bench", password: "bench-long-link" };
 const COMMAND_TIMEOUT_MS = 5 * 60_000;
 
-/** How the registry authorises. */
+/** How the registries authorise. */
 export type LinkAuth = "plain" | "token";
-/** The tools timed. */
-export type LinkTool = "ours" | "skopeo";
-/** A push measured. */
-export type LinkScenario = "cold" | "repush";
+
+/** Round-trip targets of each scenario (the sync's depends on the auth). */
+export function roundTripTarget(scenario: LinkScenario, auth: LinkAuth): number {
+  switch (scenario) {
+    case "cold":
+      return 6.5;
+    case "repush":
+      return 3.5;
+    case "pull":
+      return 5.5;
+    case "copy":
+      return 7;
+    case "sync":
+      return auth === "plain" ? 4 : 5;
+  }
+}
 
 /** Wall seconds of each run, by `auth/tool/scenario/delay`. */
 export type LinkSamples = Map<string, number[]>;
 
 /** What the long-link runs share. */
-export interface LongLinkSetup {
-  /** `main.ts` of the checkout to time. */
-  main: string;
-  /** Scratch directory (archive, caches). */
+export interface LongLinkSetup extends LinkTools {
+  /** Scratch directory (archives, lists, caches). */
   scratch: string;
   /** Timed runs per cell. */
   runs: number;
+  /** One-way delay of the long link ({@link ONE_WAY_MS}; less in quick mode). */
+  oneWayMs: number;
+  /** Images in the sync's list ({@link LINK_SYNC_IMAGES}; fewer in quick mode). */
+  syncImages: number;
   /** Progress lines. */
   log: (line: string) => void;
-  /** The environment of the children. */
-  env: Record<string, string>;
 }
 
 /** The key of one cell's samples. */
@@ -62,19 +88,25 @@ export function sampleKey(
 }
 
 /**
- * Round trips between the fastest runs at 0 ms and at `ONE_WAY_MS` each way: other work on the
+ * Round trips between the fastest runs at 0 ms and at `oneWayMs` each way: other work on the
  * machine only ever adds time, so the minimum is the least noisy figure.
  */
-export function roundTrips(fast: readonly number[], slow: readonly number[]): number {
+export function roundTrips(
+  fast: readonly number[],
+  slow: readonly number[],
+  oneWayMs: number,
+): number {
   if (fast.length === 0 || slow.length === 0) return Number.NaN;
-  return (Math.min(...slow) - Math.min(...fast)) / (2 * ONE_WAY_MS / 1000);
+  return (Math.min(...slow) - Math.min(...fast)) / (2 * oneWayMs / 1000);
 }
 
 /** A registry (and its token server) behind delay proxies. */
 interface FarRegistry {
   registry: TestRegistry;
-  /** The registry's proxy; its delay is what the runs vary. */
-  proxies: { registry: DelayProxy; token?: DelayProxy };
+  /** The registry's proxy; its host is how the commands reach it. */
+  proxy: DelayProxy;
+  /** The token server's proxy. */
+  tokenProxy?: DelayProxy;
 }
 
 /** Starts a registry behind a delay proxy of `delayMs` (its token server behind another). */
@@ -84,7 +116,7 @@ async function farRegistry(auth: LinkAuth, delayMs: number): Promise<FarRegistry
     auth === "token"
       ? {
         token: {
-          users: { [USER]: PASSWORD },
+          users: { [CREDENTIALS.username]: CREDENTIALS.password },
           realmHost: (own) => {
             tokenProxy = startDelayProxy({ upstream: own, delayMs });
             return tokenProxy.host;
@@ -94,66 +126,31 @@ async function farRegistry(auth: LinkAuth, delayMs: number): Promise<FarRegistry
       : {},
   );
   const proxy = startDelayProxy({ upstream: registry.host, delayMs });
-  return {
-    registry,
-    proxies: tokenProxy !== undefined
-      ? { registry: proxy, token: tokenProxy }
-      : { registry: proxy },
-  };
+  return tokenProxy !== undefined ? { registry, proxy, tokenProxy } : { registry, proxy };
 }
 
 async function stopFar(far: FarRegistry): Promise<void> {
-  await far.proxies.registry.close();
-  await far.proxies.token?.close();
+  await far.proxy.close();
+  await far.tokenProxy?.close();
   await far.registry.stop();
 }
 
-/** The command line of one push. */
-function pushCommand(
-  setup: LongLinkSetup,
-  tool: LinkTool,
-  auth: LinkAuth,
-  archive: string,
-  target: string,
-  cacheDir: string,
-): { command: string; args: string[]; env: Record<string, string> } {
-  if (tool === "ours") {
-    const credentials = auth === "token" ? ["-u", USER, "-p", PASSWORD] : [];
-    return {
-      command: Deno.execPath(),
-      args: [
-        ...["run", "-A", "--no-prompt", setup.main, "-f", archive, "-r", target, "--quiet"],
-        ...credentials,
-      ],
-      env: { ...setup.env, DOCKER_PUSHER_CACHE_DIR: cacheDir },
-    };
-  }
-  const credentials = auth === "token" ? [`--dest-creds=${USER}:${PASSWORD}`] : [];
-  return {
-    command: "skopeo",
-    args: [
-      ...["copy", "--quiet", "--dest-tls-verify=false", ...credentials],
-      `docker-archive:${archive}`,
-      `docker://${target}`,
-    ],
-    env: setup.env,
-  };
+/** One link: two far registries at the same delay, and the sync's list between them. */
+interface Link {
+  delayMs: number;
+  /** Pushes, pulls and the copies' and syncs' sources. */
+  first: FarRegistry;
+  /** Where copies and syncs go. */
+  second: FarRegistry;
+  sync?: LinkSyncSetup;
 }
 
-/** Runs one push; returns its wall time in seconds. */
-async function timedPush(
-  setup: LongLinkSetup,
-  tool: LinkTool,
-  auth: LinkAuth,
-  archive: string,
-  target: string,
-  cacheDir: string,
-): Promise<number> {
-  const { command, args, env } = pushCommand(setup, tool, auth, archive, target, cacheDir);
+/** Runs one command; returns its wall time in seconds. */
+async function timed(run: TimedCommand, what: string): Promise<number> {
   const started = performance.now();
-  const output = await new Deno.Command(command, {
-    args,
-    env,
+  const output = await new Deno.Command(run.command, {
+    args: run.args,
+    env: run.env,
     clearEnv: true,
     stdin: "null",
     stdout: "piped",
@@ -162,9 +159,7 @@ async function timedPush(
   }).output();
   const seconds = (performance.now() - started) / 1000;
   if (!output.success) {
-    throw new Error(
-      `${tool} push to ${target} failed: ${new TextDecoder().decode(output.stderr).trim()}`,
-    );
+    throw new Error(`${what} failed: ${new TextDecoder().decode(output.stderr).trim()}`);
   }
   return seconds;
 }
@@ -175,9 +170,32 @@ function record(samples: LinkSamples, key: string, seconds: number): void {
   samples.set(key, list);
 }
 
-/** Times cold pushes and re-pushes of both tools at 0 ms and `ONE_WAY_MS`, for both auth modes. */
+/** Starts the links of one auth mode (0 ms and `oneWayMs`) with their sync lists synced once. */
+async function startLinks(setup: LongLinkSetup, auth: LinkAuth, links: Link[]): Promise<void> {
+  for (const delayMs of [0, setup.oneWayMs]) {
+    const link: Link = {
+      delayMs,
+      first: await farRegistry(auth, delayMs),
+      second: await farRegistry(auth, delayMs),
+    };
+    links.push(link);
+    setup.log(`  long-link ${auth}/${delayMs} ms: the sync's ${setup.syncImages} images`);
+    link.sync = await linkSyncSetup({
+      tools: setup,
+      dir: join(setup.scratch, `link-sync-${auth}-${delayMs}`),
+      images: setup.syncImages,
+      source: { direct: link.first.registry.host, far: link.first.proxy.host },
+      target: link.second.proxy.host,
+      ...(auth === "token" ? { credentials: CREDENTIALS } : {}),
+      timed: (run, what) => timed(run, what),
+    });
+  }
+}
+
+/** Times every scenario of both tools at 0 ms and `oneWayMs`, for both auth modes. */
 export async function measureLongLink(setup: LongLinkSetup): Promise<LinkSamples> {
   const archive = join(setup.scratch, "long-link.tar");
+  const pulled = join(setup.scratch, "long-link-pulled.tar");
   await writeSampleDockerArchive(archive, {
     layers: 3,
     randomBytes: 64 * 1024,
@@ -196,21 +214,33 @@ export async function measureLongLink(setup: LongLinkSetup): Promise<LinkSamples
   for (const auth of ["plain", "token"] as const) {
     // Both links stay up and the runs alternate between them, so a busy moment of the machine
     // does not land on one side only.
-    const links: { delayMs: number; far: FarRegistry }[] = [];
+    const links: Link[] = [];
     try {
-      for (const delayMs of [0, ONE_WAY_MS]) {
-        links.push({ delayMs, far: await farRegistry(auth, delayMs) });
-      }
+      await startLinks(setup, auth, links);
       for (let run = 0; run < setup.runs; run++) {
         const tools: LinkTool[] = run % 2 === 0 ? ["ours", "skopeo"] : ["skopeo", "ours"];
         for (const tool of tools) {
-          for (const { delayMs, far } of run % 2 === 0 ? links : [...links].reverse()) {
-            const target = `${far.proxies.registry.host}/long-link/${tool}-${++counter}:latest`;
-            const cache = await Deno.makeTempDir({ dir: setup.scratch, prefix: "cache-" });
+          for (const link of run % 2 === 0 ? links : [...links].reverse()) {
+            const name = `long-link/${tool}-${++counter}:latest`;
+            const sync = link.sync;
+            if (sync === undefined) throw new Error("the link's sync was not set up");
+            const job: LinkJob = {
+              archive,
+              pulled,
+              image: `${link.first.proxy.host}/${name}`,
+              copyTarget: `${link.second.proxy.host}/${name}`,
+              ...sync.job,
+              cacheDir: await Deno.makeTempDir({ dir: setup.scratch, prefix: "cache-" }),
+              ...(auth === "token" ? { credentials: CREDENTIALS } : {}),
+            };
             if (tool === "skopeo") await clearSkopeoCache();
-            for (const scenario of ["cold", "repush"] as const) {
-              const seconds = await timedPush(setup, tool, auth, archive, target, cache);
-              const key = sampleKey(auth, tool, scenario, delayMs);
+            for (const scenario of LINK_SCENARIOS) {
+              if (scenario === "pull") await Deno.remove(pulled).catch(() => {});
+              const seconds = await timed(
+                linkCommand(setup, tool, scenario, job),
+                `${tool} ${scenario} (${auth}, ${link.delayMs} ms)`,
+              );
+              const key = sampleKey(auth, tool, scenario, link.delayMs);
               record(samples, key, seconds);
               setup.log(`  long-link ${key}: ${seconds.toFixed(2)} s`);
             }
@@ -218,30 +248,53 @@ export async function measureLongLink(setup: LongLinkSetup): Promise<LinkSamples
         }
       }
     } finally {
-      for (const { far } of links) await stopFar(far);
+      for (const link of links) {
+        await stopFar(link.first);
+        await stopFar(link.second);
+      }
     }
   }
   return samples;
 }
 
+/** How a scenario reads in the table. */
+function scenarioLabel(scenario: LinkScenario, syncImages: number): string {
+  switch (scenario) {
+    case "cold":
+      return "first push (empty registry, empty cache)";
+    case "repush":
+      return "re-push unchanged";
+    case "pull":
+      return "pull to an archive";
+    case "copy":
+      return "copy to a second far registry";
+    case "sync":
+      return `second sync of ${syncImages} unchanged images`;
+  }
+}
+
 /** The markdown table of round trips (ours, skopeo, our target and whether it is met). */
-export function longLinkTable(samples: LinkSamples): string {
+export function longLinkTable(
+  samples: LinkSamples,
+  oneWayMs: number,
+  syncImages: number,
+): string {
   const rows: string[][] = [];
   const cell = (value: number): string => (Number.isFinite(value) ? value.toFixed(1) : "–");
   for (const auth of ["plain", "token"] as const) {
-    for (const scenario of ["cold", "repush"] as const) {
+    for (const scenario of LINK_SCENARIOS) {
       const trips = (tool: LinkTool): number =>
         roundTrips(
           samples.get(sampleKey(auth, tool, scenario, 0)) ?? [],
-          samples.get(sampleKey(auth, tool, scenario, ONE_WAY_MS)) ?? [],
+          samples.get(sampleKey(auth, tool, scenario, oneWayMs)) ?? [],
+          oneWayMs,
         );
       const ours = trips("ours");
-      const target = ROUND_TRIP_TARGETS[scenario];
+      const target = roundTripTarget(scenario, auth);
       rows.push([
-        `${
-          scenario === "cold" ? "first push (empty registry, empty cache)" : "re-push unchanged"
-        }` +
-        `, ${auth === "plain" ? "plain HTTP" : "bearer token"}`,
+        `${scenarioLabel(scenario, syncImages)}, ${
+          auth === "plain" ? "plain HTTP" : "bearer token"
+        }`,
         cell(ours),
         cell(trips("skopeo")),
         `≤ ${target}`,

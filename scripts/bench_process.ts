@@ -104,17 +104,29 @@ async function hasGnuTime(): Promise<boolean> {
   }
 }
 
-/** Parses `%M %U %S` (peak RSS KiB, user s, system s) from the last line GNU time wrote. */
-export function parseTimeOutput(text: string): { peakRss: number; cpuSeconds: number } {
+/** What GNU time reports of a finished command. */
+export interface TimeReport {
+  /** Peak resident set size in bytes. */
+  peakRss: number;
+  /** User + system CPU seconds. */
+  cpuSeconds: number;
+  /** Bytes written to storage (`%O` file system outputs, 512-byte units on Linux). */
+  writtenBytes: number;
+}
+
+/** Parses `%M %U %S %O` (peak RSS KiB, user s, system s, outputs) from GNU time's last line. */
+export function parseTimeOutput(text: string): TimeReport {
   const line = text.trim().split("\n").at(-1) ?? "";
-  const [rss, user, system] = line.trim().split(/\s+/).map(Number);
+  const [rss, user, system, outputs] = line.trim().split(/\s+/).map(Number);
   if (rss === undefined || user === undefined || system === undefined) {
-    return { peakRss: 0, cpuSeconds: 0 };
+    return { peakRss: 0, cpuSeconds: 0, writtenBytes: 0 };
   }
   const cpu = user + system;
+  const written = (outputs ?? Number.NaN) * 512;
   return {
     peakRss: Number.isFinite(rss) ? rss * 1024 : 0,
     cpuSeconds: Number.isFinite(cpu) ? cpu : 0,
+    writtenBytes: Number.isFinite(written) ? written : 0,
   };
 }
 
@@ -129,21 +141,35 @@ async function vmHwm(pid: number): Promise<number> {
   }
 }
 
+/** CPU seconds the registries used so far, together. */
+async function registriesCpu(registries: readonly BenchRegistry[]): Promise<number> {
+  const each = await Promise.all(registries.map((registry) => registry.cpuSeconds()));
+  return each.reduce((sum, seconds) => sum + seconds, 0);
+}
+
+/** A timed command's measurements and what it printed on stdout. */
+export interface TimedOutcome {
+  /** The measurements. */
+  sample: Sample;
+  /** Its standard output. */
+  stdout: string;
+}
+
 /**
- * Runs a command to completion and measures it. Throws with its output when it fails or runs
- * longer than `timeoutMs`.
+ * Runs a command to completion and measures it, with the CPU time `registries` spent meanwhile.
+ * Throws with its output when it fails or runs longer than `timeoutMs`.
  */
 export async function timeCommand(
   run: TimedCommand,
-  registry: BenchRegistry,
+  registries: readonly BenchRegistry[],
   timeoutMs: number,
-): Promise<Sample> {
+): Promise<TimedOutcome> {
   const gnuTime = await hasGnuTime();
   const timeFile = gnuTime ? await Deno.makeTempFile({ prefix: "bench-time-" }) : undefined;
   const [command, args] = timeFile !== undefined
-    ? [TIME, ["-f", "%M %U %S", "-o", timeFile, run.command, ...run.args]]
+    ? [TIME, ["-f", "%M %U %S %O", "-o", timeFile, run.command, ...run.args]]
     : [run.command, run.args];
-  const registryBefore = await registry.cpuSeconds();
+  const registryBefore = await registriesCpu(registries);
   const started = performance.now();
   const child = new Deno.Command(command, {
     args,
@@ -166,8 +192,8 @@ export async function timeCommand(
   const seconds = (performance.now() - started) / 1000;
   polling = false;
   await poll;
-  const registryCpuSeconds = (await registry.cpuSeconds()) - registryBefore;
-  let measured = { peakRss: polledPeak, cpuSeconds: 0 };
+  const registryCpuSeconds = (await registriesCpu(registries)) - registryBefore;
+  let measured: TimeReport = { peakRss: polledPeak, cpuSeconds: 0, writtenBytes: 0 };
   if (timeFile !== undefined) {
     measured = parseTimeOutput(await Deno.readTextFile(timeFile));
     await Deno.remove(timeFile);
@@ -178,7 +204,10 @@ export async function timeCommand(
         decoder.decode(output.stdout) + decoder.decode(output.stderr),
     );
   }
-  return { seconds, ...measured, registryCpuSeconds };
+  return {
+    sample: { seconds, ...measured, registryCpuSeconds },
+    stdout: decoder.decode(output.stdout),
+  };
 }
 
 /**
@@ -203,12 +232,20 @@ export async function clearSkopeoCache(): Promise<void> {
   });
 }
 
-/** The manifest a registry holds for `repository:tag`, and the bytes of the blobs it names. */
-export async function pushedBytes(
+/** A blob an image manifest names. */
+export interface BlobRef {
+  /** Its digest. */
+  digest: string;
+  /** Its size in bytes. */
+  size: number;
+}
+
+/** The config and layers of the image manifest a registry holds for `repository:tag`. */
+export async function imageBlobs(
   registry: BenchRegistry,
   repository: string,
   tag: string,
-): Promise<number> {
+): Promise<BlobRef[]> {
   const response = await fetch(`${registry.url}/v2/${repository}/manifests/${tag}`, {
     headers: {
       accept: "application/vnd.oci.image.manifest.v1+json, " +
@@ -219,24 +256,33 @@ export async function pushedBytes(
     await response.body?.cancel();
     throw new Error(`no manifest for ${repository}:${tag} (HTTP ${response.status})`);
   }
-  const manifest = await response.json() as {
-    config: { size: number };
-    layers: { size: number }[];
-  };
-  return manifest.layers.reduce((sum, layer) => sum + layer.size, manifest.config.size);
+  const manifest = await response.json() as { config: BlobRef; layers: BlobRef[] };
+  return [manifest.config, ...manifest.layers].map(({ digest, size }) => ({ digest, size }));
+}
+
+/** The bytes of the blobs the manifest of `repository:tag` names. */
+export async function pushedBytes(
+  registry: BenchRegistry,
+  repository: string,
+  tag: string,
+): Promise<number> {
+  const blobs = await imageBlobs(registry, repository, tag);
+  return blobs.reduce((sum, blob) => sum + blob.size, 0);
+}
+
+/** One command run to its end; throws with its stderr when it fails. */
+async function runTool(command: string, args: string[]): Promise<string> {
+  const output = await new Deno.Command(command, { args, stdout: "piped", stderr: "piped" })
+    .output();
+  if (!output.success) {
+    throw new Error(`${command} ${args.join(" ")} failed: ${decoder.decode(output.stderr)}`);
+  }
+  return decoder.decode(output.stdout);
 }
 
 /** One curl run; throws with its output when it fails. */
-async function curl(args: string[]): Promise<string> {
-  const output = await new Deno.Command("curl", {
-    args: ["--silent", "--show-error", "--fail", ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!output.success) {
-    throw new Error(`curl ${args.join(" ")} failed: ${decoder.decode(output.stderr)}`);
-  }
-  return decoder.decode(output.stdout);
+function curl(args: string[]): Promise<string> {
+  return runTool("curl", ["--silent", "--show-error", "--fail", ...args]);
 }
 
 /** The `Location` header in curl's `--dump-header -` output, made absolute. */
@@ -246,6 +292,26 @@ function locationOf(headers: string, base: string): URL {
   return new URL(match[1] as string, base);
 }
 
+/** Opens an upload session (`POST`); returns where its bytes go. */
+async function startUpload(registry: BenchRegistry, repository: string): Promise<URL> {
+  const headers = await curl([
+    ...["--request", "POST", "--dump-header", "-", "--output", "/dev/null"],
+    `${registry.url}/v2/${repository}/blobs/uploads/`,
+  ]);
+  return locationOf(headers, registry.url);
+}
+
+/** Closes an upload session with the blob's digest (`PUT`), given the `PATCH`'s headers. */
+async function finishUpload(
+  registry: BenchRegistry,
+  patchHeaders: string,
+  digest: string,
+): Promise<void> {
+  const done = locationOf(patchHeaders, registry.url);
+  done.search += `${done.search === "" ? "?" : "&"}digest=${encodeURIComponent(digest)}`;
+  await curl(["--request", "PUT", "--output", "/dev/null", done.href]);
+}
+
 /** Uploads one blob file the way a client does: POST, one streamed PATCH, PUT with the digest. */
 async function curlUpload(
   registry: BenchRegistry,
@@ -253,18 +319,45 @@ async function curlUpload(
   file: string,
   digest: string,
 ): Promise<void> {
-  const start = await curl([
-    ...["--request", "POST", "--dump-header", "-", "--output", "/dev/null"],
-    `${registry.url}/v2/${repository}/blobs/uploads/`,
-  ]);
+  const session = await startUpload(registry, repository);
   const patched = await curl([
     ...["--request", "PATCH", "--dump-header", "-", "--output", "/dev/null"],
     ...["--header", "content-type: application/octet-stream", "--upload-file", file],
-    locationOf(start, registry.url).href,
+    session.href,
   ]);
-  const done = locationOf(patched, registry.url);
-  done.search += `${done.search === "" ? "?" : "&"}digest=${encodeURIComponent(digest)}`;
-  await curl(["--request", "PUT", "--output", "/dev/null", done.href]);
+  await finishUpload(registry, patched, digest);
+}
+
+/** Shell text of a `GET | PATCH` pipe of two curl processes; `$1` the blob, `$2` the session. */
+const RELAY_PIPE = 'curl -sSfL "$1" | curl -sSf --request PATCH --dump-header - ' +
+  '--output /dev/null --header "content-type: application/octet-stream" --upload-file - "$2"';
+
+/** Moves one blob between registries: `GET` piped into a streamed `PATCH`, then the `PUT`. */
+async function curlRelay(
+  source: BenchRegistry,
+  target: BenchRegistry,
+  repository: string,
+  digest: string,
+): Promise<void> {
+  const session = await startUpload(target, repository);
+  const blob = `${source.url}/v2/${repository}/blobs/${digest}`;
+  const patched = await runTool("bash", [
+    ...["-o", "pipefail", "-c", RELAY_PIPE, "relay", blob, session.href],
+  ]);
+  await finishUpload(target, patched, digest);
+}
+
+/** Runs `work` on each item, `parallel` at a time, in the order given. */
+async function inParallel<T>(
+  items: readonly T[],
+  parallel: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  const queue = [...items];
+  const worker = async (): Promise<void> => {
+    for (let item = queue.shift(); item !== undefined; item = queue.shift()) await work(item);
+  };
+  await Promise.all(Array.from({ length: parallel }, worker));
 }
 
 /**
@@ -276,19 +369,44 @@ export async function timeCurlUploads(
   blobs: readonly { path: string; digest: string; size: number }[],
   parallel: number,
 ): Promise<Sample> {
-  const queue = [...blobs].sort((a, b) => b.size - a.size);
+  const largestFirst = [...blobs].sort((a, b) => b.size - a.size);
   const registryBefore = await registry.cpuSeconds();
   const started = performance.now();
-  const worker = async (): Promise<void> => {
-    for (let blob = queue.shift(); blob !== undefined; blob = queue.shift()) {
-      await curlUpload(registry, "bench/curl", blob.path, blob.digest);
-    }
-  };
-  await Promise.all(Array.from({ length: parallel }, worker));
+  await inParallel(largestFirst, parallel, async (blob) => {
+    await curlUpload(registry, "bench/curl", blob.path, blob.digest);
+  });
   return {
     seconds: (performance.now() - started) / 1000,
     peakRss: 0,
     cpuSeconds: 0,
     registryCpuSeconds: (await registry.cpuSeconds()) - registryBefore,
+    writtenBytes: 0,
+  };
+}
+
+/**
+ * Times moving blobs of `repository` from one registry to the same repository on another with
+ * curl (`GET` piped into `PATCH`), `parallel` at a time, largest first: what the two registries
+ * can pass on, with no client of ours in the way.
+ */
+export async function timeCurlRelay(
+  source: BenchRegistry,
+  target: BenchRegistry,
+  repository: string,
+  blobs: readonly { digest: string; size: number }[],
+  parallel: number,
+): Promise<Sample> {
+  const largestFirst = [...blobs].sort((a, b) => b.size - a.size);
+  const registryBefore = await registriesCpu([source, target]);
+  const started = performance.now();
+  await inParallel(largestFirst, parallel, async (blob) => {
+    await curlRelay(source, target, repository, blob.digest);
+  });
+  return {
+    seconds: (performance.now() - started) / 1000,
+    peakRss: 0,
+    cpuSeconds: 0,
+    registryCpuSeconds: (await registriesCpu([source, target])) - registryBefore,
+    writtenBytes: 0,
   };
 }

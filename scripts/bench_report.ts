@@ -15,6 +15,8 @@ export interface Sample {
   cpuSeconds: number;
   /** CPU time the registry spent meanwhile. */
   registryCpuSeconds: number;
+  /** Bytes the process (and its children) wrote to storage (0 when unknown). */
+  writtenBytes: number;
 }
 
 /** Median, minimum and maximum of some numbers. */

@@ -1,13 +1,26 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { PusherError } from "../../lib/errors.ts";
-import { isSharedLibrary, planKey, splitByShares } from "../../scripts/bench_archive.ts";
+import {
+  type BuiltArchive,
+  isSharedLibrary,
+  planKey,
+  splitByShares,
+} from "../../scripts/bench_archive.ts";
 import { parseBenchArgs, parseIntegerList } from "../../scripts/bench_args.ts";
 import {
+  LINK_SCENARIOS,
+  linkCommand,
+  type LinkJob,
+  type LinkScenario,
+} from "../../scripts/bench_link_commands.ts";
+import {
+  LINK_SYNC_IMAGES,
   type LinkSamples,
   longLinkTable,
   ONE_WAY_MS,
   roundTrips,
+  roundTripTarget,
   sampleKey,
 } from "../../scripts/bench_long_link.ts";
 import {
@@ -15,6 +28,22 @@ import {
   parseTimeOutput,
   skopeoCachePath,
 } from "../../scripts/bench_process.ts";
+import {
+  copyFloorTable,
+  pullCopyMemoryTable,
+  pullCopyRows,
+  pullWritesTable,
+} from "../../scripts/bench_pull_copy.ts";
+import { syncBytesTable, syncRows } from "../../scripts/bench_sync.ts";
+import {
+  syncImageRepositories,
+  tallySyncResult,
+  writeDockerConfig,
+  writeSkopeoSyncYaml,
+  writeSyncList,
+} from "../../scripts/bench_sync_images.ts";
+import { benchSyncOptions } from "../../scripts/bench_sync_run.ts";
+import { tempDir } from "../helpers/temp_dir.ts";
 import {
   formatBytes,
   formatRatio,
@@ -42,7 +71,7 @@ function usageError(pattern: RegExp): (error: unknown) => boolean {
 }
 
 function sample(seconds: number, peakRss = 0): Sample {
-  return { seconds, peakRss, cpuSeconds: 0, registryCpuSeconds: 0 };
+  return { seconds, peakRss, cpuSeconds: 0, registryCpuSeconds: 0, writtenBytes: 0 };
 }
 
 Deno.test("bench args: defaults, quick, and every option", () => {
@@ -79,14 +108,17 @@ Deno.test("bench args: defaults, quick, and every option", () => {
 Deno.test("bench long link: --long-link, round trips from the fastest runs, the table", () => {
   assert.equal(parseBenchArgs(["--long-link"]).longLink, true);
   assert.equal(ONE_WAY_MS, 50);
+  assert.equal(LINK_SYNC_IMAGES, 20);
   // Fastest at 100 ms RTT minus fastest at 0 ms, in round trips: (1.0 - 0.4) / 0.1 = 6.
-  assert.ok(Math.abs(roundTrips([0.5, 0.4, 0.9], [1.2, 1.0, 1.1]) - 6) < 1e-9);
-  assert.ok(Number.isNaN(roundTrips([], [1])));
+  assert.ok(Math.abs(roundTrips([0.5, 0.4, 0.9], [1.2, 1.0, 1.1], 50) - 6) < 1e-9);
+  // At 10 ms RTT the same difference is ten times as many round trips.
+  assert.ok(Math.abs(roundTrips([0.4], [1.0], 5) - 60) < 1e-9);
+  assert.ok(Number.isNaN(roundTrips([], [1], 50)));
   const samples: LinkSamples = new Map();
   const put = (
     auth: "plain" | "token",
     tool: "ours" | "skopeo",
-    scenario: "cold" | "repush",
+    scenario: LinkScenario,
     fast: number,
     slow: number,
   ): void => {
@@ -96,19 +128,96 @@ Deno.test("bench long link: --long-link, round trips from the fastest runs, the 
   put("plain", "ours", "cold", 0.5, 0.9);
   put("plain", "skopeo", "cold", 0.3, 2.5);
   put("plain", "ours", "repush", 0.3, 0.5);
+  put("plain", "ours", "pull", 0.3, 0.8);
+  put("plain", "skopeo", "pull", 0.2, 1.4);
+  put("plain", "ours", "copy", 0.4, 1.2);
+  put("plain", "ours", "sync", 0.3, 0.7);
   put("token", "ours", "cold", 0.5, 1.3);
-  const lines = longLinkTable(samples).split("\n");
-  assert.equal(lines.length, 6, "a header, its rule and four rows");
+  put("token", "ours", "sync", 0.3, 0.75);
+  const lines = longLinkTable(samples, ONE_WAY_MS, 20).split("\n");
+  assert.equal(lines.length, 12, "a header, its rule and five rows per auth mode");
   assert.equal(
     lines[2],
     "| first push (empty registry, empty cache), plain HTTP | 4.0 | 22.0 | ≤ 6.5 | yes |",
   );
   assert.equal(lines[3], "| re-push unchanged, plain HTTP | 2.0 | – | ≤ 3.5 | yes |");
-  assert.match(lines[4] ?? "", /bearer token \| 8\.0 \| – \| ≤ 6\.5 \| \*\*no\*\* \|$/);
+  assert.equal(lines[4], "| pull to an archive, plain HTTP | 5.0 | 12.0 | ≤ 5.5 | yes |");
+  assert.equal(lines[5], "| copy to a second far registry, plain HTTP | 8.0 | – | ≤ 7 | **no** |");
+  assert.equal(
+    lines[6],
+    "| second sync of 20 unchanged images, plain HTTP | 4.0 | – | ≤ 4 | yes |",
+  );
+  assert.match(lines[7] ?? "", /bearer token \| 8\.0 \| – \| ≤ 6\.5 \| \*\*no\*\* \|$/);
   assert.match(
-    lines[5] ?? "",
+    lines[8] ?? "",
     /re-push unchanged, bearer token \| – \| – \| ≤ 3\.5 \| \*\*no\*\* \|$/,
   );
+  assert.equal(
+    lines[11],
+    "| second sync of 20 unchanged images, bearer token | 4.5 | – | ≤ 5 | yes |",
+  );
+  assert.deepEqual(
+    LINK_SCENARIOS.map((
+      scenario,
+    ) => [roundTripTarget(scenario, "plain"), roundTripTarget(scenario, "token")]),
+    [[6.5, 6.5], [3.5, 3.5], [5.5, 5.5], [7, 7], [4, 5]],
+  );
+});
+
+Deno.test("bench long link: each tool's command line for each scenario, credentials included", () => {
+  const tools = { main: "/repo/main.ts", env: { PATH: "/bin" } };
+  const job: LinkJob = {
+    archive: "/s/in.tar",
+    pulled: "/s/out.tar",
+    image: "127.0.0.1:1/long-link/x:latest",
+    copyTarget: "127.0.0.1:2/long-link/x:latest",
+    syncList: "/s/images.txt",
+    skopeoYaml: "/s/images.yaml",
+    syncPrefix: "127.0.0.1:2/mirror",
+    skopeoPrefix: "127.0.0.1:2/skopeo-mirror",
+    cacheDir: "/s/cache",
+    dockerConfigDir: "/s/docker",
+    credentials: { username: "u", password: "pw" },
+  };
+  const ours = (scenario: LinkScenario) => linkCommand(tools, "ours", scenario, job);
+  const skopeo = (scenario: LinkScenario) => linkCommand(tools, "skopeo", scenario, job);
+  assert.deepEqual(ours("cold").args.slice(4), [
+    ...["-f", "/s/in.tar", "-r", "127.0.0.1:1/long-link/x:latest", "--quiet", "-u", "u"],
+    ...["-p", "pw"],
+  ]);
+  assert.equal(ours("cold").env["DOCKER_PUSHER_CACHE_DIR"], "/s/cache");
+  assert.deepEqual(ours("pull").args.slice(4, 8), [
+    "pull",
+    "127.0.0.1:1/long-link/x:latest",
+    "-o",
+    "/s/out.tar",
+  ]);
+  const copy = ours("copy").args;
+  assert.deepEqual(copy.slice(4, 7), ["copy", job.image, job.copyTarget]);
+  assert.ok(copy.includes("--src-username") && copy.includes("--src-password"), copy.join(" "));
+  const sync = ours("sync");
+  assert.deepEqual(sync.args.slice(-4), ["--from", "/s/images.txt", "--to", "127.0.0.1:2/mirror"]);
+  assert.equal(sync.env["DOCKER_PUSHER_USERNAME"], "u");
+  assert.equal(sync.env["DOCKER_PUSHER_PASSWORD"], "pw");
+  assert.equal(sync.env["DOCKER_CONFIG"], "/s/docker");
+  assert.deepEqual(skopeo("pull").args, [
+    ...["copy", "--quiet", "--src-tls-verify=false", "--src-creds=u:pw"],
+    ...["docker://127.0.0.1:1/long-link/x:latest", "docker-archive:/s/out.tar"],
+  ]);
+  assert.deepEqual(skopeo("copy").args.slice(-4), [
+    "--src-creds=u:pw",
+    "--dest-creds=u:pw",
+    "docker://127.0.0.1:1/long-link/x:latest",
+    "docker://127.0.0.1:2/long-link/x:latest",
+  ]);
+  assert.deepEqual(skopeo("sync").args, [
+    ...["sync", "--src", "yaml", "--dest", "docker", "--dest-tls-verify=false"],
+    ...["--dest-creds=u:pw", "/s/images.yaml", "127.0.0.1:2/skopeo-mirror"],
+  ]);
+  const plain: LinkJob = { ...job };
+  delete plain.credentials;
+  assert.ok(!linkCommand(tools, "ours", "copy", plain).args.includes("-u"));
+  assert.ok(!linkCommand(tools, "skopeo", "copy", plain).args.some((arg) => arg.includes("creds")));
 });
 
 Deno.test("bench args: bad values are usage errors naming the flag", () => {
@@ -195,16 +304,143 @@ Deno.test("bench report: markdown tables with medians, ratios, verdicts and peak
   assert.equal(rssVerdict([sample(1)], { kind: "bytes", max: 150e6 }), "–");
 });
 
+Deno.test("bench pull/copy: rows, the copy against curl's floor, peak RSS, bytes written", () => {
+  const samples = new Map<string, Sample[]>([
+    ["pull/ours", [{ ...sample(3, 90e6), writtenBytes: 1.02e9 }]],
+    ["pull/skopeo", [{ ...sample(5, 30e6), writtenBytes: 2.1e9 }]],
+    ["copy/ours", [sample(4, 160e6)]],
+    ["copy/skopeo", [sample(4.4, 40e6)]],
+    ["copy-floor/curl", [sample(4)]],
+  ]);
+  const bytes = new Map<string, number[]>([
+    ["pull/ours/archive", [1e9]],
+    ["pull/ours/written", [1.02e9, 1.06e9]],
+    ["pull/skopeo/archive", [1e9]],
+    ["pull/skopeo/written", [2.1e9]],
+  ]);
+  const figures = {
+    samples: (key: string) => samples.get(key) ?? [],
+    bytes: (key: string) => bytes.get(key) ?? [],
+  };
+  const rows = scenarioTable(pullCopyRows(figures, "")).split("\n");
+  assert.match(
+    rows[2] ?? "",
+    /^\| pull to an archive.* \| 3\.00 s \| 5\.00 s \| 0\.60× \| ≤ 0\.7× \| yes \|/,
+  );
+  assert.match(
+    rows[3] ?? "",
+    /^\| copy between two local registries.* \| 0\.91× \| ≤ 0\.7× \| \*\*no\*\* \|/,
+  );
+  assert.match(rows[4] ?? "", /^\| ↳ the registries' limit.* \| 4\.00 s \| – \|/);
+  assert.equal(
+    copyFloorTable(figures, "").split("\n")[2],
+    "| gzip image between two local registries | 4.00 s | 4.40 s | 4.00 s | 0.91× | 1.00× | 1.10× |",
+  );
+  const archive = { size: 1e9 } as BuiltArchive;
+  const memory = pullCopyMemoryTable(figures, [{ prefix: "", archive }]).split("\n");
+  assert.equal(memory[2], "| 1.00 GB | pull | 90.0 MB | 30.0 MB | ≤ 150 MB | yes |");
+  assert.equal(memory[3], "| 1.00 GB | copy | 160 MB | 40.0 MB | ≤ 150 MB | **no** |");
+  const writes = pullWritesTable(figures, [{ prefix: "", archive }]).split("\n");
+  // The worst run counts: 1.06 GB written for a 1 GB archive misses 1.05×.
+  assert.equal(writes[2], "| 1.00 GB | ours | 1.00 GB | 1.06 GB | 1.06× | ≤ 1.05× | **no** |");
+  assert.equal(writes[3], "| 1.00 GB | skopeo | 1.00 GB | 2.10 GB | 2.10× | – | – |");
+  // No GNU time, no count: the row is left out rather than shown as 0 bytes written.
+  bytes.set("pull/ours/written", [0]);
+  assert.equal(pullWritesTable(figures, [{ prefix: "", archive }]).split("\n").length, 3);
+});
+
+Deno.test("bench sync: the list, skopeo's yaml, our result tallied, the tables", async () => {
+  await using dir = await tempDir();
+  const repositories = syncImageRepositories(3);
+  assert.deepEqual(repositories, ["bench/img-01", "bench/img-02", "bench/img-03"]);
+  await writeSyncList(`${dir.path}/images.txt`, "127.0.0.1:9", repositories.slice(0, 2));
+  assert.equal(
+    await Deno.readTextFile(`${dir.path}/images.txt`),
+    "# deno task bench: sync images\n127.0.0.1:9/bench/img-01:latest\n" +
+      "127.0.0.1:9/bench/img-02:latest\n",
+  );
+  await writeSkopeoSyncYaml(`${dir.path}/images.yaml`, "127.0.0.1:9", ["bench/img-01"], {
+    username: "u",
+    password: "p",
+  });
+  assert.equal(
+    await Deno.readTextFile(`${dir.path}/images.yaml`),
+    '"127.0.0.1:9":\n  tls-verify: false\n  credentials:\n    username: "u"\n' +
+      '    password: "p"\n  images:\n    bench/img-01: [latest]\n',
+  );
+  const docker = await writeDockerConfig(`${dir.path}/docker`, ["127.0.0.1:9"], {
+    username: "u",
+    password: "p",
+  });
+  assert.deepEqual(JSON.parse(await Deno.readTextFile(`${docker}/config.json`)), {
+    auths: { "127.0.0.1:9": { auth: btoa("u:p") } },
+  });
+  const options = benchSyncOptions(
+    ["--from", "l.txt", "--to", "h:1/m"],
+    (name) => ({ DOCKER_PUSHER_USERNAME: "u", DOCKER_PUSHER_PASSWORD: "p" })[name],
+  );
+  assert.equal(options.from, "l.txt");
+  assert.equal(options.to, "h:1/m");
+  assert.deepEqual(options.credentials, { username: "u", password: "p" });
+  assert.equal(
+    benchSyncOptions(["--from", "l", "--to", "t"], () => undefined).credentials,
+    undefined,
+  );
+  assert.throws(() => benchSyncOptions(["--from", "l"], () => undefined), usageError(/--to/));
+
+  const result = (statuses: [string, number][]): string =>
+    JSON.stringify({
+      lines: statuses.map(([status, bytesSent], index) => ({ line: index + 2, status, bytesSent })),
+    });
+  const tally = tallySyncResult(
+    result([["transferred", 300], ["unchanged", 0], ["transferred", 200], ["unchanged", 0]]),
+  );
+  assert.deepEqual(tally, {
+    transferred: 2,
+    unchanged: 2,
+    failed: 0,
+    transferredBytes: 500,
+    unchangedBytes: 0,
+  });
+  const workload = { images: 4, changed: 2, randomBytes: 1 };
+  assert.match(
+    syncBytesTable([tally, tally], workload).split("\n")[2] ?? "",
+    /^\| 2 runs \| 2, 2 \| 2, 2 \| 500 B \| 0 B \| 0 B \| yes \|$/,
+  );
+  const leaky = tallySyncResult(result([["transferred", 300], ["unchanged", 7], ["failed", 0]]));
+  assert.equal(leaky.unchangedBytes, 7);
+  assert.equal(leaky.failed, 1);
+  assert.match(syncBytesTable([leaky], workload), /\| 7 B \| 0 B \| \*\*no\*\* \|$/);
+  assert.match(syncBytesTable([], workload), /\*\*no\*\* \|$/, "no run is no evidence");
+  const rows = scenarioTable(
+    syncRows((key) => (key.endsWith("ours") ? [sample(0.6)] : [sample(3)]), {
+      images: 20,
+      changed: 2,
+      randomBytes: 1,
+    }),
+  ).split("\n");
+  assert.match(rows[2] ?? "", /^\| sync of 20 images, first run .*\| 0\.20× \| – \| – \|/);
+  assert.match(
+    rows[3] ?? "",
+    /^\| sync of 20 images, second run, 2 changed .*\| 0\.20× \| ≤ 0\.3× \| yes \|/,
+  );
+});
+
 Deno.test("bench process: /proc stat, GNU time output and skopeo's cache path", () => {
   // Field 2 may hold spaces and parentheses; utime and stime are fields 14 and 15.
   const stat = "4242 (docker (reg) x) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 12";
   assert.equal(parseStatCpuSeconds(stat), 3.25);
   assert.equal(parseStatCpuSeconds("garbage"), 0);
-  assert.deepEqual(parseTimeOutput("Command exited with non-zero status 1\n125000 3.50 0.25\n"), {
+  assert.deepEqual(
+    parseTimeOutput("Command exited with non-zero status 1\n125000 3.50 0.25 2048\n"),
+    { peakRss: 125000 * 1024, cpuSeconds: 3.75, writtenBytes: 2048 * 512 },
+  );
+  assert.deepEqual(parseTimeOutput("125000 3.50 0.25"), {
     peakRss: 125000 * 1024,
     cpuSeconds: 3.75,
+    writtenBytes: 0,
   });
-  assert.deepEqual(parseTimeOutput(""), { peakRss: 0, cpuSeconds: 0 });
+  assert.deepEqual(parseTimeOutput(""), { peakRss: 0, cpuSeconds: 0, writtenBytes: 0 });
   const env = (values: Record<string, string>) => (name: string) => values[name];
   assert.equal(
     skopeoCachePath(0, env({ HOME: "/root" })),
@@ -251,7 +487,7 @@ Deno.test({
       stdout: "piped",
       stderr: "piped",
       env: { NO_COLOR: "1" },
-      signal: AbortSignal.timeout(120_000),
+      signal: AbortSignal.timeout(180_000),
     }).output();
     const stdout = new TextDecoder().decode(output.stdout);
     const stderr = new TextDecoder().decode(output.stderr);
@@ -265,6 +501,11 @@ Deno.test({
         "re-push, nothing changed, fresh machine",
         "sibling repository, same registry",
         "sibling repository, fresh machine",
+        "pull to an archive, layers as they are",
+        "copy between two local registries",
+        "↳ the registries' limit",
+        "sync of 5 images, first run",
+        "sync of 5 images, second run, 2 changed",
       ]
     ) {
       const line = stdout.split("\n").find((text) => text.startsWith(`| ${row}`));
@@ -276,7 +517,65 @@ Deno.test({
     assert.match(stdout, /- Command: `deno task bench --quick`/);
     assert.match(stdout, /\| gzip \| [\d.]+ [kMG]?B \| [\d.]+ [kMG]?B \| \d\.\d\d× \| ≤ 1\.05× \|/);
     assert.match(stdout, /### Peak memory/);
-    // Each timed push ran to completion against the registry: one progress line per scenario.
-    assert.equal(stderr.match(/^ {2}\S+\/(ours|skopeo): /gm)?.length, 12, stderr);
+    // The copy against curl's floor: three times and three ratios, all numbers.
+    assert.match(
+      stdout,
+      /\| gzip image between two local registries( \| \d+\.\d+ s){3}( \| \d\.\d\d×){3} \|/,
+    );
+    // Peak RSS of our pull and copy was measured.
+    assert.match(stdout, /\| [\d.]+ MB \| pull \| [\d.]+ MB \| [\d.]+ MB \| ≤ 150 MB \|/);
+    assert.match(stdout, /\| [\d.]+ MB \| copy \| [\d.]+ MB \| [\d.]+ MB \| ≤ 150 MB \|/);
+    // Our pull wrote about the archive's bytes to disk (GNU time counted them).
+    const written =
+      /\| [\d.]+ MB \| ours \| ([\d.]+) MB \| ([\d.]+) MB \| (\d\.\d\d)× \| ≤ 1\.05× \|/
+        .exec(stdout);
+    assert.ok(written, `our pull's writes in:\n${stdout}`);
+    assert.ok(Number(written[3]) > 0.5, "the pull wrote its archive");
+    // Our second sync sent blobs for the 2 changed images and none for the 3 others.
+    assert.match(stdout, /\| 1 run \| 2 \| 3 \| [\d.]+ kB \| 0 B \| 0 B \| yes \|/);
+    // Each timed command ran to completion: one progress line per push, pull, copy and sync.
+    assert.equal(stderr.match(/^ {2}\S+\/(ours|skopeo): /gm)?.length, 20, stderr);
+    assert.match(stderr, /^ {2}copy-floor\/curl: \d+\.\d+ s$/m);
+  },
+});
+
+Deno.test({
+  name: "bench: --long-link --quick times every scenario of both tools and prints round trips",
+  sanitizeResources: false,
+  fn: async () => {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--no-prompt", "scripts/bench.ts", "--long-link", "--quick"],
+      cwd: ROOT,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+      signal: AbortSignal.timeout(180_000),
+    }).output();
+    const stdout = new TextDecoder().decode(output.stdout);
+    const stderr = new TextDecoder().decode(output.stderr);
+    assert.equal(output.code, 0, stderr);
+    assert.match(stdout, /- Machine: .+\d+ cores \(nproc\)/);
+    assert.match(stdout, /- Date: \d{4}-\d\d-\d\d \d\d:\d\d UTC/);
+    for (const auth of ["plain HTTP", "bearer token"]) {
+      for (
+        const row of [
+          "first push",
+          "re-push unchanged",
+          "pull to an archive",
+          "copy to a second far registry",
+          "second sync of 3 unchanged images",
+        ]
+      ) {
+        const line = stdout.split("\n").find((text) =>
+          text.startsWith(`| ${row}`) && text.includes(`, ${auth} |`)
+        );
+        assert.ok(line, `row "${row}, ${auth}" in:\n${stdout}`);
+        // Round trips of both tools are numbers (noisy at 10 ms RTT, so any sign), then a target.
+        assert.match(line, /\| -?\d+\.\d \| -?\d+\.\d \| ≤ [\d.]+ \| (yes|\*\*no\*\*) \|$/);
+      }
+    }
+    // Every cell was timed: 2 auth modes × 2 tools × 5 scenarios × 2 delays, one run each.
+    assert.equal(stderr.match(/^ {2}long-link \S+: \d+\.\d\d s$/gm)?.length, 40, stderr);
   },
 });

@@ -1,0 +1,138 @@
+/**
+ * The command lines of the long-link table (see {@link ./bench_long_link.ts}): for each scenario
+ * (push, re-push, pull, copy, second sync), ours and skopeo's, with credentials when the
+ * registries want a token.
+ *
+ * @module
+ */
+
+import type { TimedCommand } from "./bench_process.ts";
+import { type BenchCredentials, ourSyncCommand, skopeoSyncCommand } from "./bench_sync_images.ts";
+
+/** The tools timed. */
+export type LinkTool = "ours" | "skopeo";
+/** What is timed: a push to a new repository, the same push again, a pull, a copy, a sync. */
+export type LinkScenario = "cold" | "repush" | "pull" | "copy" | "sync";
+/** Every scenario, in table order. */
+export const LINK_SCENARIOS: readonly LinkScenario[] = ["cold", "repush", "pull", "copy", "sync"];
+
+/** Where one scenario's command reads and writes. */
+export interface LinkJob {
+  /** The archive pushed. */
+  archive: string;
+  /** The archive a pull writes (removed before each pull). */
+  pulled: string;
+  /** The image pushed, pulled, or copied from. */
+  image: string;
+  /** Where a copy goes. */
+  copyTarget: string;
+  /** Our sync's LIST and prefix. */
+  syncList: string;
+  /** skopeo's sync yaml and prefix. */
+  skopeoYaml: string;
+  /** The prefix our sync writes under. */
+  syncPrefix: string;
+  /** The prefix skopeo's sync writes under. */
+  skopeoPrefix: string;
+  /** Our layer cache. */
+  cacheDir: string;
+  /** A docker config with the credentials of the sync's sources (token registries). */
+  dockerConfigDir?: string;
+  /** Credentials of every registry, when they want a token. */
+  credentials?: BenchCredentials;
+}
+
+/** What every command shares: `main.ts` and the environment. */
+export interface LinkTools {
+  /** `main.ts` of the checkout timed. */
+  main: string;
+  /** The environment of the children. */
+  env: Record<string, string>;
+}
+
+/** Our command line for a scenario. */
+function oursCommand(tools: LinkTools, scenario: LinkScenario, job: LinkJob): TimedCommand {
+  const { credentials } = job;
+  const env = { ...tools.env, DOCKER_PUSHER_CACHE_DIR: job.cacheDir };
+  const run = (args: string[], secrets: string[]): TimedCommand => ({
+    command: Deno.execPath(),
+    args: ["run", "-A", "--no-prompt", tools.main, ...args, "--quiet", ...secrets],
+    env,
+  });
+  const target = credentials !== undefined
+    ? ["-u", credentials.username, "-p", credentials.password]
+    : [];
+  switch (scenario) {
+    case "cold":
+    case "repush":
+      return run(["-f", job.archive, "-r", job.image], target);
+    case "pull":
+      return run(["pull", job.image, "-o", job.pulled], target);
+    case "copy": {
+      const source = credentials !== undefined
+        ? ["--src-username", credentials.username, "--src-password", credentials.password]
+        : [];
+      return run(["copy", job.image, job.copyTarget], [...target, ...source]);
+    }
+    case "sync":
+      return ourSyncCommand(
+        job.syncList,
+        job.syncPrefix,
+        tools.env,
+        job.cacheDir,
+        credentials,
+        job.dockerConfigDir,
+      );
+  }
+}
+
+/** skopeo's command line for a scenario. */
+function skopeoCommand(tools: LinkTools, scenario: LinkScenario, job: LinkJob): TimedCommand {
+  const { credentials } = job;
+  const creds = (side: "src" | "dest"): string[] =>
+    credentials !== undefined
+      ? [`--${side}-creds=${credentials.username}:${credentials.password}`]
+      : [];
+  const copy = (flags: string[], from: string, to: string): TimedCommand => ({
+    command: "skopeo",
+    args: ["copy", "--quiet", ...flags, from, to],
+    env: tools.env,
+  });
+  switch (scenario) {
+    case "cold":
+    case "repush":
+      return copy(
+        ["--dest-tls-verify=false", ...creds("dest")],
+        `docker-archive:${job.archive}`,
+        `docker://${job.image}`,
+      );
+    case "pull":
+      return copy(
+        ["--src-tls-verify=false", ...creds("src")],
+        `docker://${job.image}`,
+        `docker-archive:${job.pulled}`,
+      );
+    case "copy":
+      return copy(
+        [
+          ...["--src-tls-verify=false", "--dest-tls-verify=false"],
+          ...creds("src"),
+          ...creds("dest"),
+        ],
+        `docker://${job.image}`,
+        `docker://${job.copyTarget}`,
+      );
+    case "sync":
+      return skopeoSyncCommand(job.skopeoYaml, job.skopeoPrefix, tools.env, credentials);
+  }
+}
+
+/** The command line of `tool` for `scenario`. */
+export function linkCommand(
+  tools: LinkTools,
+  tool: LinkTool,
+  scenario: LinkScenario,
+  job: LinkJob,
+): TimedCommand {
+  return tool === "ours" ? oursCommand(tools, scenario, job) : skopeoCommand(tools, scenario, job);
+}
