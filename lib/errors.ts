@@ -67,3 +67,14 @@ export function toPusherError(error: unknown): PusherError {
   const message = error instanceof Error ? error.message : String(error);
   return new PusherError("internal", `unexpected error: ${message}`, { cause: error });
 }
+
+/**
+ * The exit code of a run of several items (a sync's LIST lines, the images of a `push --all`):
+ * the code of the first failed item's kind, or 0 when none failed.
+ */
+export function firstFailureExitCode(
+  items: readonly { status: string; error?: { kind: ErrorKind } }[],
+): number {
+  const failed = items.find((item) => item.status === "failed");
+  return failed?.error === undefined ? 0 : EXIT_CODES[failed.error.kind];
+}

@@ -211,6 +211,7 @@ export type {
   PulledImage,
   PushEvent,
   SyncLinePlan,
+  SyncLineReport,
   SyncLineStatus,
 } from "./logging/events.ts";
 export {

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { type ErrorKind, EXIT_CODES, PusherError, toPusherError } from "../errors.ts";
+import { type ErrorKind, firstFailureExitCode, PusherError, toPusherError } from "../errors.ts";
 import { readArchiveEntries } from "../image/archive_listing.ts";
 import { listLayout } from "../image/layout.ts";
 import type { EventSink } from "../logging/events.ts";
@@ -65,8 +65,7 @@ export interface BundlePushResult {
  * image's kind, in archive order.
  */
 export function bundleExitCode(result: BundlePushResult): number {
-  const failed = result.images.find((image) => image.status === "failed");
-  return failed?.error === undefined ? 0 : EXIT_CODES[failed.error.kind];
+  return firstFailureExitCode(result.images);
 }
 
 /**

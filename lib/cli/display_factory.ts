@@ -10,7 +10,8 @@ import { JsonDisplay } from "../logging/json_display.ts";
 import { PlainDisplay } from "../logging/plain_display.ts";
 import { SyncPlainDisplay } from "../logging/sync_plain_display.ts";
 import { SyncTtyDisplay } from "../logging/sync_tty_display.ts";
-import { type TerminalSize, TtyDisplay } from "../logging/tty_display.ts";
+import type { TerminalSize } from "../logging/live_area.ts";
+import { TtyDisplay } from "../logging/tty_display.ts";
 import type { OutputSettings } from "./args.ts";
 
 const encoder = new TextEncoder();

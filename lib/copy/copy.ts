@@ -23,7 +23,7 @@ import { Redactor } from "../logging/redact.ts";
 import { schedule } from "../transfer/scheduler.ts";
 import { retrySettings } from "../transfer/retry.ts";
 import type { BlobClaims } from "../transfer/blob_claims.ts";
-import { deadlineSignal, type RunHooks, type WriteResult } from "../transfer/run.ts";
+import { deadlineSignal, resultEvent, type RunHooks, type WriteResult } from "../transfer/run.ts";
 import { emptyTally } from "../push/context.ts";
 import { retrying } from "../transfer/retrying_request.ts";
 import { putTopManifest } from "../push/publish.ts";
@@ -167,17 +167,7 @@ export async function copy(options: CopyOptions, runtime: CopyHooks = {}): Promi
       durationMs: Date.now() - started,
       dryRun: options.dryRun,
     };
-    emit({
-      type: "result",
-      repository: name,
-      references,
-      digest: result.digest,
-      size: result.size,
-      durationMs: result.durationMs,
-      bytesSent: result.bytesSent,
-      dryRun: options.dryRun,
-      blobs: { ...ctx.result.tally },
-    });
+    emit(resultEvent(result, { ...ctx.result.tally }));
     return result;
   } catch (error) {
     throw await reportedError(checks, signal.aborted ? signal.reason : error);

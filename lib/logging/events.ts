@@ -61,6 +61,22 @@ export interface SyncLinePlan {
   target: string;
 }
 
+/** How one line of a sync ended, as its `sync` event and its outcome report it. */
+export interface SyncLineReport {
+  /** The source as written (a reference) or the archive's resolved path. */
+  source: string;
+  /** The target reference. */
+  target: string;
+  /** `transferred`, `unchanged`, `failed`, or `planned` (dry run). */
+  status: SyncLineStatus;
+  /** The digest the target tag names now (or would name). */
+  digest?: string;
+  /** Bytes uploaded for the line. */
+  bytesSent: number;
+  /** What a dry run would do, why the line is unchanged, or why it failed. */
+  message?: string;
+}
+
 /** What a push, pull, copy or sync tells its observers, without the sync's line number. */
 export type EventBody =
   | {
@@ -113,19 +129,10 @@ export type EventBody =
       plannedBytes: number;
     };
   }
-  | {
+  | ({
     /** One line of a sync is done (or, in a dry run, planned). */
     type: "sync";
-    source: string;
-    target: string;
-    status: SyncLineStatus;
-    /** The digest the target tag names now (or would name). */
-    digest?: string;
-    /** Bytes uploaded for the line. */
-    bytesSent: number;
-    /** Why: the failure's message, or what a dry run would do. */
-    message?: string;
-  }
+  } & SyncLineReport)
   | {
     /** A sync begins: its LIST was read and every line has its target. */
     type: "syncing";

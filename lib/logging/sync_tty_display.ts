@@ -8,14 +8,11 @@
  */
 
 import { ProgressBook } from "./display.ts";
-import type { Display } from "./display.ts";
 import type { PushEvent, SyncLinePlan, SyncLineStatus } from "./events.ts";
 import { formatDuration } from "./format.ts";
-import { LiveArea } from "./live_area.ts";
 import { linePrefix, syncedLine, syncStatusWord } from "./summary.ts";
-import { bar, type TerminalSize } from "./tty_display.ts";
+import { bar, LiveDisplay, type TerminalSize } from "./live_area.ts";
 
-const REDRAW_MS = 100;
 const STATUS_WIDTH = 17;
 
 /** What the display knows about one LIST line. */
@@ -30,17 +27,11 @@ interface LineRow {
 }
 
 /** Live display of a sync for a terminal on stderr. */
-export class SyncTtyDisplay implements Display {
-  private readonly write: (text: string) => void;
-  private readonly size: () => TerminalSize;
-  private readonly clock: () => number;
-  private readonly area: LiveArea;
-  private readonly timer: ReturnType<typeof setInterval>;
+export class SyncTtyDisplay extends LiveDisplay {
   private readonly rows = new Map<number, LineRow>();
   private heading = "";
   private startedAt: number;
   private dryRun = false;
-  private dirty = false;
 
   /** Starts the display; writer, terminal size and clock are injectable for tests. */
   constructor(
@@ -48,19 +39,12 @@ export class SyncTtyDisplay implements Display {
     size: () => TerminalSize,
     clock: () => number = Date.now,
   ) {
-    this.write = write;
-    this.size = size;
-    this.clock = clock;
+    super(write, size, clock);
     this.startedAt = clock();
-    this.area = new LiveArea(write);
-    this.timer = setInterval(() => {
-      if (this.dirty) this.redraw();
-    }, REDRAW_MS);
-    Deno.unrefTimer(Number(this.timer));
   }
 
   /** Records the event; the next tick redraws. Warnings, retries and the summary print at once. */
-  onEvent(event: PushEvent): void {
+  override onEvent(event: PushEvent): void {
     const row = event.line === undefined ? undefined : this.rows.get(event.line);
     switch (event.type) {
       case "syncing":
@@ -114,19 +98,6 @@ export class SyncTtyDisplay implements Display {
     }
   }
 
-  /** Prints a line above the display, then redraws it. */
-  log(line: string): void {
-    this.area.clear();
-    this.write(`${line}\n`);
-    this.redraw();
-  }
-
-  /** Draws the final state and stops redrawing. */
-  close(): void {
-    clearInterval(this.timer);
-    if (this.dirty) this.redraw();
-  }
-
   /** The status column of a row. */
   private statusText(row: LineRow): string {
     if (row.status !== undefined) return syncStatusWord(row.status, this.dryRun);
@@ -148,7 +119,7 @@ export class SyncTtyDisplay implements Display {
     return text.slice(0, Math.max(10, columns - 1));
   }
 
-  private lines(): string[] {
+  protected override lines(): string[] {
     const { columns, rows } = this.size();
     const all = [...this.rows.values()];
     const numberWidth = String(Math.max(0, ...all.map((row) => row.plan.line))).length;
@@ -175,10 +146,5 @@ export class SyncTtyDisplay implements Display {
     lines.push(overall.slice(0, Math.max(10, columns - 1)));
     if (this.heading) lines.unshift(this.heading.slice(0, Math.max(10, columns - 1)));
     return lines;
-  }
-
-  private redraw(): void {
-    this.area.draw(this.lines());
-    this.dirty = false;
   }
 }

@@ -5,28 +5,11 @@
  * @module
  */
 
-import { type BlobProgress, type Display, isFinished, isMoving, ProgressBook } from "./display.ts";
+import { type BlobProgress, isFinished, isMoving, ProgressBook } from "./display.ts";
 import type { PushEvent } from "./events.ts";
 import { formatBytes, formatDuration, shortDigest } from "./format.ts";
-import { LiveArea } from "./live_area.ts";
+import { bar, LiveDisplay, type TerminalSize } from "./live_area.ts";
 import { pulledLine, resultLine } from "./summary.ts";
-
-const BAR_WIDTH = 20;
-const REDRAW_MS = 100;
-
-/** Terminal width and height. */
-export interface TerminalSize {
-  /** Columns. */
-  columns: number;
-  /** Rows. */
-  rows: number;
-}
-
-/** A 20-character progress bar, `[#####---------------]`. */
-export function bar(fraction: number): string {
-  const filled = Math.max(0, Math.min(BAR_WIDTH, Math.round(fraction * BAR_WIDTH)));
-  return `[${"#".repeat(filled)}${"-".repeat(BAR_WIDTH - filled)}]`;
-}
 
 /** Per-blob speed from the bytes seen between redraws. */
 class SpeedMeter {
@@ -49,15 +32,9 @@ class SpeedMeter {
 }
 
 /** Live multi-line display for a terminal on stderr. */
-export class TtyDisplay implements Display {
+export class TtyDisplay extends LiveDisplay {
   private readonly book: ProgressBook;
-  private readonly write: (text: string) => void;
-  private readonly size: () => TerminalSize;
-  private readonly clock: () => number;
   private readonly speeds = new SpeedMeter();
-  private readonly timer: ReturnType<typeof setInterval>;
-  private readonly area: LiveArea;
-  private dirty = false;
   private heading = "";
 
   /** Starts the display; writer, terminal size and clock are injectable for tests. */
@@ -66,19 +43,12 @@ export class TtyDisplay implements Display {
     size: () => TerminalSize,
     clock: () => number = Date.now,
   ) {
-    this.write = write;
-    this.area = new LiveArea(write);
-    this.size = size;
-    this.clock = clock;
+    super(write, size, clock);
     this.book = new ProgressBook(clock);
-    this.timer = setInterval(() => {
-      if (this.dirty) this.redraw();
-    }, REDRAW_MS);
-    Deno.unrefTimer(Number(this.timer));
   }
 
   /** Records the event; the next tick redraws. Final lines print at once. */
-  onEvent(event: PushEvent): void {
+  override onEvent(event: PushEvent): void {
     this.book.apply(event);
     switch (event.type) {
       case "start":
@@ -114,19 +84,6 @@ export class TtyDisplay implements Display {
     }
   }
 
-  /** Prints a line above the display, then redraws it. */
-  log(line: string): void {
-    this.area.clear();
-    this.write(`${line}\n`);
-    this.redraw();
-  }
-
-  /** Draws the final state and stops redrawing. */
-  close(): void {
-    clearInterval(this.timer);
-    if (this.dirty) this.redraw();
-  }
-
   private blobLine(blob: BlobProgress, columns: number): string {
     const now = this.clock();
     const fraction = blob.total > 0 ? blob.bytes / blob.total : 1;
@@ -145,7 +102,7 @@ export class TtyDisplay implements Display {
     return parts.join(" ").slice(0, Math.max(10, columns - 1));
   }
 
-  private lines(): string[] {
+  protected override lines(): string[] {
     const { columns, rows } = this.size();
     const blobs = [...this.book.blobs.values()];
     const room = Math.max(1, rows - 3);
@@ -166,10 +123,5 @@ export class TtyDisplay implements Display {
     lines.push(overall.slice(0, Math.max(10, columns - 1)));
     if (this.heading) lines.unshift(this.heading.slice(0, Math.max(10, columns - 1)));
     return lines;
-  }
-
-  private redraw(): void {
-    this.area.draw(this.lines());
-    this.dirty = false;
   }
 }

@@ -47,7 +47,7 @@ import { UploadState } from "../state/upload_state.ts";
 import type { BlobClaims } from "../transfer/blob_claims.ts";
 import { retrySettings } from "../transfer/retry.ts";
 import { retrying } from "../transfer/retrying_request.ts";
-import { deadlineSignal, type RunHooks, type WriteResult } from "../transfer/run.ts";
+import { deadlineSignal, resultEvent, type RunHooks, type WriteResult } from "../transfer/run.ts";
 import { schedule } from "../transfer/scheduler.ts";
 
 /** What a push did. */
@@ -281,17 +281,7 @@ function finish(
     durationMs: Date.now() - started,
     dryRun: options.dryRun,
   };
-  emit({
-    type: "result",
-    repository: result.repository,
-    references,
-    digest: result.digest,
-    size: result.size,
-    durationMs: result.durationMs,
-    bytesSent: result.bytesSent,
-    dryRun: options.dryRun,
-    blobs: { ...ctx.result.tally },
-  });
+  emit(resultEvent(result, { ...ctx.result.tally }));
   return result;
 }
 

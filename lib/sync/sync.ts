@@ -11,8 +11,8 @@
  * @module
  */
 
-import { type ErrorKind, EXIT_CODES, toPusherError } from "../errors.ts";
-import type { EventSink, SyncLineStatus } from "../logging/events.ts";
+import { type ErrorKind, firstFailureExitCode, toPusherError } from "../errors.ts";
+import type { EventSink, SyncLineReport, SyncLineStatus } from "../logging/events.ts";
 import { Redactor } from "../logging/redact.ts";
 import { ClientPool } from "../registry/client_pool.ts";
 import { parseReference, type Reference } from "../registry/reference.ts";
@@ -29,21 +29,9 @@ import type { SyncOptions } from "./options.ts";
 import { checkPrefix } from "./target_name.ts";
 
 /** How one line ended. */
-export interface LineOutcome {
+export interface LineOutcome extends SyncLineReport {
   /** 1-based line number in the LIST. */
   line: number;
-  /** The source as written (a reference) or the archive's resolved path. */
-  source: string;
-  /** The target reference. */
-  target: string;
-  /** `transferred`, `unchanged`, `failed`, or `planned` (dry run). */
-  status: SyncLineStatus;
-  /** The digest the target tag names now (or would name). */
-  digest?: string;
-  /** Bytes uploaded for the line. */
-  bytesSent: number;
-  /** What a dry run would do, or why the line is unchanged. */
-  message?: string;
   /** Why the line failed (or, in a dry run, would fail). */
   error?: {
     /** The failure's class, which gives the exit code. */
@@ -72,8 +60,7 @@ export interface SyncResult {
  * failed line in LIST order.
  */
 export function syncExitCode(result: SyncResult): number {
-  const failed = result.lines.find((line) => line.status === "failed");
-  return failed?.error === undefined ? 0 : EXIT_CODES[failed.error.kind];
+  return firstFailureExitCode(result.lines);
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 
 import { PusherError } from "../errors.ts";
-import type { EventSink } from "../logging/events.ts";
+import type { EventSink, PushEvent } from "../logging/events.ts";
 import type { Redactor } from "../logging/redact.ts";
 
 /** Hooks of one run. */
@@ -41,6 +41,24 @@ export interface WriteResult {
   durationMs: number;
   /** Nothing was written. */
   dryRun: boolean;
+}
+
+/** The `result` event of a run that wrote an image, with how its blobs ended. */
+export function resultEvent(
+  result: WriteResult,
+  blobs: Extract<PushEvent, { type: "result" }>["blobs"],
+): PushEvent {
+  return {
+    type: "result",
+    repository: result.repository,
+    references: result.references,
+    digest: result.digest,
+    size: result.size,
+    durationMs: result.durationMs,
+    bytesSent: result.bytesSent,
+    dryRun: result.dryRun,
+    blobs,
+  };
 }
 
 /** A run's abort signal and the disposal of its timer. */
