@@ -26,7 +26,7 @@ import type { BlobClaims } from "../transfer/blob_claims.ts";
 import { deadlineSignal, resultEvent, type RunHooks, type WriteResult } from "../transfer/run.ts";
 import { emptyTally } from "../push/context.ts";
 import { retrying } from "../transfer/retrying_request.ts";
-import { putTopManifest } from "../push/publish.ts";
+import { putChildManifest, putTopManifest } from "../push/publish.ts";
 import {
   type ManifestSource,
   type ManifestTree,
@@ -256,21 +256,8 @@ async function writeManifests(
   const tag = target.tag ?? tree.top.digest;
   const reference = target.tag !== undefined ? `${name}:${tag}` : `${name}@${tag}`;
   if (ctx.dryRun) return [reference];
-  const putChild = async (child: RawDocument): Promise<void> => {
-    await retrying(
-      ctx,
-      `manifest ${child.digest}`,
-      (signal) => ctx.target.putManifest(child.digest, child.bytes, child.mediaType, signal),
-      child.bytes.byteLength,
-    );
-    ctx.emit({
-      type: "manifest",
-      digest: child.digest,
-      mediaType: child.mediaType,
-      size: child.bytes.byteLength,
-      reference: `${name}@${child.digest}`,
-    });
-  };
+  const putChild = (child: RawDocument): Promise<void> =>
+    putChildManifest(ctx, ctx.target, name, child);
   // Image manifests need only their blobs: they go together; a nested index follows its children.
   await Promise.all(
     tree.children.filter((child) => !INDEX_TYPES.has(child.mediaType)).map(putChild),

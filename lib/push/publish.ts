@@ -14,7 +14,7 @@ import { RegistryError } from "../registry/errors.ts";
 import type { RepositoryClient } from "./clients.ts";
 import { type RunContext } from "./context.ts";
 import { type RequestContext, retrying } from "../transfer/retrying_request.ts";
-import type { BlobRef } from "../oci/descriptor.ts";
+import type { BlobRef, RawDocument } from "../oci/descriptor.ts";
 import type { CurrentTags } from "./current_tags.ts";
 import { buildImageManifest, buildIndex, type BuiltManifest } from "./manifest_builder.ts";
 import { attestationDigests, type ManifestShape, shapedSelection } from "./manifest_shape.ts";
@@ -112,6 +112,31 @@ async function copyBlobs(
 }
 
 /**
+ * Writes a child manifest (an index's image manifest) by its digest, under the run's retries, and
+ * reports it (push and copy). `name` is `registry/repository` as shown to the user.
+ */
+export async function putChildManifest(
+  ctx: RequestContext,
+  client: RegistryClient,
+  name: string,
+  child: RawDocument,
+): Promise<void> {
+  await retrying(
+    ctx,
+    `manifest ${child.digest}`,
+    (signal) => client.putManifest(child.digest, child.bytes, child.mediaType, signal),
+    child.bytes.byteLength,
+  );
+  ctx.emit({
+    type: "manifest",
+    digest: child.digest,
+    mediaType: child.mediaType,
+    size: child.bytes.byteLength,
+    reference: `${name}@${child.digest}`,
+  });
+}
+
+/**
  * Writes the top manifest under a tag (push and copy). A registry with immutable tags (ECR)
  * refuses to write a tag again; when the tag already points at this very manifest, that is
  * success.
@@ -167,20 +192,7 @@ export async function publish(
     // Tags that name the index already mean its children are there.
     if (ctx.options.dryRun || await current.allPointAt([target], top.digest)) continue;
     for (const child of children) {
-      await putShaped(child, () =>
-        retrying(
-          ctx,
-          `manifest ${child.digest}`,
-          (signal) => target.client.putManifest(child.digest, child.bytes, child.mediaType, signal),
-          child.bytes.length,
-        ));
-      ctx.emit({
-        type: "manifest",
-        digest: child.digest,
-        mediaType: child.mediaType,
-        size: child.bytes.length,
-        reference: `${target.name}@${child.digest}`,
-      });
+      await putShaped(child, () => putChildManifest(ctx, target.client, target.name, child));
     }
   }
   for (const target of targets) {
