@@ -38,8 +38,8 @@ Deno.test({
       const second = await exchange();
       assert.ok(first >= 4 * DELAY_MS, `a new connection costs two round trips (${first} ms)`);
       assert.ok(second >= 2 * DELAY_MS, `a request on it one (${second} ms)`);
-      assert.ok(second < first, "the second exchange reused the connection");
-      assert.equal(proxy.connections, 1);
+      // Timing says little about reuse with a 300 KiB body (TCP windows grow); the proxy counts.
+      assert.equal(proxy.connections, 1, "the second exchange reused the connection");
     } finally {
       client.close();
       await server.shutdown();
