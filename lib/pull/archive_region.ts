@@ -1,7 +1,8 @@
 /**
  * A blob's place inside the partial archive file, as a {@link BlobSink}: bytes are written at
  * the blob's offset plus what the region holds, and a running sha256 covers them. Each region
- * has its own file handle, so parallel downloads never share a file position. Opening a region
+ * has its own file handle, so parallel downloads never share a file position, and a region seeks
+ * only before its first write and after a restart. Opening a region
  * that an earlier run filled partly hashes the bytes already there first.
  *
  * @module
@@ -20,6 +21,8 @@ export class ArchiveRegion implements BlobSink {
   #capacity: number;
   #hasher: Hasher;
   #size: number;
+  /** Whether the file position is the region's offset plus its size (no seek needed). */
+  #positioned = false;
 
   private constructor(
     file: Deno.FsFile,
@@ -72,8 +75,11 @@ export class ArchiveRegion implements BlobSink {
     if (this.#size + chunk.byteLength > this.#capacity) {
       throw new PusherError("internal", "a download overran its place in the archive");
     }
-    await this.#file.seek(this.#offset + this.#size, Deno.SeekMode.Start);
+    if (!this.#positioned) await this.#file.seek(this.#offset + this.#size, Deno.SeekMode.Start);
+    // A failed write leaves the position unknown: the next append seeks again.
+    this.#positioned = false;
     await writeFully(this.#file, chunk);
+    this.#positioned = true;
     this.#hasher.update(chunk);
     this.#size += chunk.byteLength;
   }
@@ -82,6 +88,7 @@ export class ArchiveRegion implements BlobSink {
   restart(): Promise<void> {
     this.#hasher.reset();
     this.#size = 0;
+    this.#positioned = false;
     return Promise.resolve();
   }
 

@@ -18,6 +18,7 @@ import { guardRequest } from "../transfer/request_guard.ts";
 import type { BlobDownload, GetBlobOptions } from "../registry/client.ts";
 import { RegistryError } from "../registry/errors.ts";
 import { fileSize, PartialBlobFile, stagingPaths } from "./partial_file.ts";
+import { WriteBatch } from "./write_batch.ts";
 
 /** Where blobs come from: {@link RegistryClient.getBlob} fits. */
 export interface BlobReader {
@@ -222,23 +223,34 @@ async function copyRest(
   const reader = download.body.getReader();
   const stop = (): void => void reader.cancel(signal.reason).catch(() => {});
   signal.addEventListener("abort", stop, { once: true });
+  const batch = new WriteBatch(file, {
+    onWritten: (size) => options.onProgress?.(size),
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
+  });
+  let received = file.size;
   try {
     for (;;) {
       const { done, value } = await reader.read();
       signal.throwIfAborted();
-      if (done) return;
+      if (done) break;
       touch();
-      if (options.size !== undefined && file.size + value.byteLength > options.size) {
+      received += value.byteLength;
+      if (options.size !== undefined && received > options.size) {
         throw mismatch(options.digest, `the registry sent more than ${options.size} bytes`);
       }
-      await file.append(value);
+      await batch.add(value);
       transfer.downloaded += value.byteLength;
-      options.onProgress?.(file.size);
     }
+  } catch (error) {
+    // What came before the failure is good: on disk, the next request need not ask for it.
+    await batch.flush().catch(() => {});
+    throw error;
   } finally {
+    batch.close();
     signal.removeEventListener("abort", stop);
     await reader.cancel().catch(() => {});
   }
+  await batch.flush();
 }
 
 async function restart(transfer: Transfer): Promise<void> {
