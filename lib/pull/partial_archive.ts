@@ -96,6 +96,16 @@ async function createArchive(paths: PartialArchivePaths, layout: ArchiveLayout):
   }
 }
 
+/** Flushes the file at `path` to disk (data and metadata). */
+async function syncFile(path: string): Promise<void> {
+  const file = await Deno.open(path, { read: true, write: true });
+  try {
+    await file.sync();
+  } finally {
+    file.close();
+  }
+}
+
 /** An archive being filled, and its saved progress. */
 export class PartialArchive {
   /** Its files. */
@@ -108,6 +118,9 @@ export class PartialArchive {
   #held: Map<string, number>;
   #saving: Promise<void> = Promise.resolve();
   #lastSave = 0;
+  /** The background flushes of finished blobs, one after another. */
+  #flushing: Promise<void> = Promise.resolve();
+  #flushQueued = false;
 
   private constructor(
     paths: PartialArchivePaths,
@@ -185,11 +198,31 @@ export class PartialArchive {
     if (Date.now() - this.#lastSave >= SAVE_INTERVAL_MS) void this.save().catch(() => {});
   }
 
-  /** Records a verified blob, and saves. */
+  /**
+   * Records a verified blob, and saves. Its bytes start going to disk in the background, so that
+   * the flush of {@link complete} has only the last blobs' bytes left to wait for.
+   */
   async markDone(digest: string): Promise<void> {
     this.#done.add(digest);
     this.#held.delete(digest);
+    this.#flushSoon();
     await this.save();
+  }
+
+  /** Waits for the work still running in the background (flushes, a progress save). */
+  async settle(): Promise<void> {
+    await Promise.all([this.#flushing, this.#saving.catch(() => {})]);
+  }
+
+  /** Queues a flush of the archive file, unless one is queued that has not started yet. */
+  #flushSoon(): void {
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    // A failure here is met again by the flush of `complete`, which reports it.
+    this.#flushing = this.#flushing.then(() => {
+      this.#flushQueued = false;
+      return syncFile(this.paths.archive);
+    }).catch(() => {});
   }
 
   /** Writes `progress.json` (through a temporary file, so a kill leaves the old or the new). */
@@ -221,13 +254,8 @@ export class PartialArchive {
     if (missing.length > 0) {
       throw new PusherError("internal", `the archive is missing ${missing.length} blob(s)`);
     }
-    await this.#saving.catch(() => {});
-    const file = await Deno.open(this.paths.archive, { read: true, write: true });
-    try {
-      await file.sync();
-    } finally {
-      file.close();
-    }
+    await this.settle();
+    await syncFile(this.paths.archive);
     await Deno.rename(this.paths.archive, output);
     await Deno.remove(this.paths.dir, { recursive: true });
   }

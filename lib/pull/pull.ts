@@ -347,6 +347,7 @@ export async function pull(options: PullOptions, runtime: RunHooks = {}): Promis
         await schedule(tasks, options.maxConcurrent, signal);
       } finally {
         await archive.save();
+        await archive.settle();
       }
       await archive.complete(target);
       if (toStdout) await streamToStdout(target);
