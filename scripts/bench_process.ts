@@ -1,7 +1,8 @@
 /**
  * The processes the benchmark times: a Distribution registry it can account CPU time for, timed
  * child processes with their peak RSS (`/usr/bin/time -f`, or `VmHWM` polling where that tool is
- * missing), skopeo's blob-info cache, and the registry's own ingest limit (parallel curl uploads).
+ * missing), skopeo's blob-info cache, and the registries' own limits with curl: parallel uploads
+ * (push), downloads into files (pull) and `GET`s piped into uploads (copy).
  *
  * @module
  */
@@ -347,6 +348,16 @@ async function curlRelay(
   await finishUpload(target, patched, digest);
 }
 
+/** Downloads one blob of `repository` with curl into the file `path`. */
+async function curlDownload(
+  registry: BenchRegistry,
+  repository: string,
+  digest: string,
+  path: string,
+): Promise<void> {
+  await curl(["--location", "--output", path, `${registry.url}/v2/${repository}/blobs/${digest}`]);
+}
+
 /** Runs `work` on each item, `parallel` at a time, in the order given. */
 async function inParallel<T>(
   items: readonly T[],
@@ -382,6 +393,36 @@ export async function timeCurlUploads(
     registryCpuSeconds: (await registry.cpuSeconds()) - registryBefore,
     writtenBytes: 0,
   };
+}
+
+/**
+ * Times downloading blobs of `repository` with curl into files in `dir`, `parallel` at a time,
+ * largest first: what the registry can send and the disk take in, with no client of ours in the
+ * way. The files are removed afterwards (untimed).
+ */
+export async function timeCurlDownloads(
+  registry: BenchRegistry,
+  repository: string,
+  blobs: readonly { digest: string; size: number }[],
+  parallel: number,
+  dir: string,
+): Promise<Sample> {
+  const largestFirst = [...blobs].sort((a, b) => b.size - a.size);
+  const pathOf = (digest: string): string => join(dir, digest.replace(":", "-"));
+  const registryBefore = await registry.cpuSeconds();
+  const started = performance.now();
+  await inParallel(largestFirst, parallel, async (blob) => {
+    await curlDownload(registry, repository, blob.digest, pathOf(blob.digest));
+  });
+  const sample: Sample = {
+    seconds: (performance.now() - started) / 1000,
+    peakRss: 0,
+    cpuSeconds: 0,
+    registryCpuSeconds: (await registry.cpuSeconds()) - registryBefore,
+    writtenBytes: 0,
+  };
+  for (const blob of largestFirst) await Deno.remove(pathOf(blob.digest));
+  return sample;
 }
 
 /**

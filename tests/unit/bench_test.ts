@@ -29,7 +29,7 @@ import {
   skopeoCachePath,
 } from "../../scripts/bench_process.ts";
 import {
-  copyFloorTable,
+  floorTable,
   pullCopyMemoryTable,
   pullCopyRows,
   pullWritesTable,
@@ -304,10 +304,11 @@ Deno.test("bench report: markdown tables with medians, ratios, verdicts and peak
   assert.equal(rssVerdict([sample(1)], { kind: "bytes", max: 150e6 }), "–");
 });
 
-Deno.test("bench pull/copy: rows, the copy against curl's floor, peak RSS, bytes written", () => {
+Deno.test("bench pull/copy: rows, both against curl's floors, peak RSS, bytes written", () => {
   const samples = new Map<string, Sample[]>([
     ["pull/ours", [{ ...sample(3, 90e6), writtenBytes: 1.02e9 }]],
     ["pull/skopeo", [{ ...sample(5, 30e6), writtenBytes: 2.1e9 }]],
+    ["pull-floor/curl", [sample(1.5), sample(2.5), sample(2)]],
     ["copy/ours", [sample(4, 160e6)]],
     ["copy/skopeo", [sample(4.4, 40e6)]],
     ["copy-floor/curl", [sample(4)]],
@@ -329,12 +330,21 @@ Deno.test("bench pull/copy: rows, the copy against curl's floor, peak RSS, bytes
   );
   assert.match(
     rows[3] ?? "",
+    /^\| ↳ the registry's limit: .*curl GET into files.* \| 2\.00 s \(1\.50–2\.50\) \| – \|/,
+  );
+  assert.match(
+    rows[4] ?? "",
     /^\| copy between two local registries.* \| 0\.91× \| ≤ 0\.7× \| \*\*no\*\* \|/,
   );
-  assert.match(rows[4] ?? "", /^\| ↳ the registries' limit.* \| 4\.00 s \| – \|/);
+  assert.match(rows[5] ?? "", /^\| ↳ the registries' limit.* \| 4\.00 s \| – \|/);
+  const floors = floorTable(figures, "").split("\n");
   assert.equal(
-    copyFloorTable(figures, "").split("\n")[2],
-    "| gzip image between two local registries | 4.00 s | 4.40 s | 4.00 s | 0.91× | 1.00× | 1.10× |",
+    floors[2],
+    "| pull: uncompressed image into an archive | 3.00 s | 5.00 s | 2.00 s | 0.60× | 1.50× | 2.50× |",
+  );
+  assert.equal(
+    floors[3],
+    "| copy: gzip image between two local registries | 4.00 s | 4.40 s | 4.00 s | 0.91× | 1.00× | 1.10× |",
   );
   const archive = { size: 1e9 } as BuiltArchive;
   const memory = pullCopyMemoryTable(figures, [{ prefix: "", archive }]).split("\n");
@@ -517,11 +527,13 @@ Deno.test({
     assert.match(stdout, /- Command: `deno task bench --quick`/);
     assert.match(stdout, /\| gzip \| [\d.]+ [kMG]?B \| [\d.]+ [kMG]?B \| \d\.\d\d× \| ≤ 1\.05× \|/);
     assert.match(stdout, /### Peak memory/);
-    // The copy against curl's floor: three times and three ratios, all numbers.
-    assert.match(
-      stdout,
-      /\| gzip image between two local registries( \| \d+\.\d+ s){3}( \| \d\.\d\d×){3} \|/,
-    );
+    // The pull and the copy against curl's floors: three times and three ratios, all numbers.
+    for (const label of ["pull: uncompressed image", "copy: gzip image"]) {
+      assert.match(
+        stdout,
+        new RegExp(`\\| ${label}[^|]*( \\| \\d+\\.\\d+ s){3}( \\| \\d\\.\\d\\d×){3} \\|`),
+      );
+    }
     // Peak RSS of our pull and copy was measured.
     assert.match(stdout, /\| [\d.]+ MB \| pull \| [\d.]+ MB \| [\d.]+ MB \| ≤ 150 MB \|/);
     assert.match(stdout, /\| [\d.]+ MB \| copy \| [\d.]+ MB \| [\d.]+ MB \| ≤ 150 MB \|/);
@@ -535,6 +547,7 @@ Deno.test({
     assert.match(stdout, /\| 1 run \| 2 \| 3 \| [\d.]+ kB \| 0 B \| 0 B \| yes \|/);
     // Each timed command ran to completion: one progress line per push, pull, copy and sync.
     assert.equal(stderr.match(/^ {2}\S+\/(ours|skopeo): /gm)?.length, 20, stderr);
+    assert.match(stderr, /^ {2}pull-floor\/curl: \d+\.\d+ s$/m);
     assert.match(stderr, /^ {2}copy-floor\/curl: \d+\.\d+ s$/m);
   },
 });
