@@ -15,6 +15,8 @@ import type { RepositoryClient } from "./clients.ts";
 import { type RunContext } from "./context.ts";
 import { type RequestContext, retrying } from "../transfer/retrying_request.ts";
 import type { BlobRef, RawDocument } from "../oci/descriptor.ts";
+import { INDEX_TYPES } from "../oci/media_types.ts";
+import { schedule } from "../transfer/scheduler.ts";
 import type { CurrentTags } from "./current_tags.ts";
 import { buildImageManifest, buildIndex, type BuiltManifest } from "./manifest_builder.ts";
 import { attestationDigests, type ManifestShape, shapedSelection } from "./manifest_shape.ts";
@@ -81,20 +83,23 @@ async function putShaped<T>(manifest: BuiltManifest, put: () => Promise<T>): Pro
   }
 }
 
-/** Makes every blob of the first repository present in the other target repositories. */
+/**
+ * Makes every blob of the first repository present in the other target repositories: the checks
+ * and mounts of one repository run beside each other, up to the run's `--max-concurrent`.
+ */
 async function copyBlobs(
   ctx: RunContext,
   others: readonly RepositoryClient[],
   digests: readonly string[],
 ): Promise<void> {
   for (const target of others) {
-    for (const digest of digests) {
+    const present = async (digest: string): Promise<void> => {
       const existing = await retrying(
         ctx,
         `HEAD ${digest}`,
         (signal) => target.client.blobExists(digest, signal),
       );
-      if (existing.exists || ctx.options.dryRun) continue;
+      if (existing.exists || ctx.options.dryRun) return;
       const mounted = await retrying(
         ctx,
         `mount ${digest}`,
@@ -107,7 +112,25 @@ async function copyBlobs(
           { hint: "push to that repository in a separate run" },
         );
       }
-    }
+    };
+    await schedule(
+      digests.map((digest) => ({ weight: 1, run: () => present(digest) })),
+      ctx.options.maxConcurrent,
+    );
+  }
+}
+
+/**
+ * Writes the child manifests of an index by digest: the image manifests at once (each needs only
+ * its blobs), then any nested index in the given order (after the manifests it lists).
+ */
+export async function putChildManifests<T extends RawDocument>(
+  children: readonly T[],
+  put: (child: T) => Promise<void>,
+): Promise<void> {
+  await Promise.all(children.filter((child) => !INDEX_TYPES.has(child.mediaType)).map(put));
+  for (const index of children.filter((child) => INDEX_TYPES.has(child.mediaType))) {
+    await put(index);
   }
 }
 
@@ -191,9 +214,13 @@ export async function publish(
   for (const target of targets) {
     // Tags that name the index already mean its children are there.
     if (ctx.options.dryRun || await current.allPointAt([target], top.digest)) continue;
-    for (const child of children) {
-      await putShaped(child, () => putChildManifest(ctx, target.client, target.name, child));
-    }
+    const put = (child: BuiltManifest): Promise<void> =>
+      putShaped(child, () => putChildManifest(ctx, target.client, target.name, child));
+    // The first child goes alone: a registry that refuses the manifests' shape refuses it, and
+    // the push is built again before the others are sent.
+    const [first, ...others] = children;
+    if (first !== undefined) await put(first);
+    await putChildManifests(others, put);
   }
   for (const target of targets) {
     const tags = target.tags.length > 0 ? target.tags : [top.digest];
