@@ -64,6 +64,7 @@ import {
 import {
   type SyncBench,
   syncBytesTable,
+  syncFloorTable,
   syncRows,
   type SyncTallies,
   type SyncWorkload,
@@ -366,12 +367,14 @@ async function pullCopyFlow(
 /** The sync runs of the benchmark. */
 function syncFlow(bench: Bench, workload: SyncWorkload): Promise<SyncTallies> {
   const runner: SyncBench = {
+    main: bench.main,
     scratch: bench.scratch,
     runs: bench.options.runs,
     log: bench.log,
     env: baseEnv(),
     order,
     measure: (key, run, registries) => measure(bench, key, run, registries),
+    keep: (key, sample) => record(bench.samples, key, sample),
   };
   return timeSyncs(runner, workload);
 }
@@ -648,10 +651,49 @@ async function longLinkSection(bench: Bench, header: boolean): Promise<string[]>
   return lines;
 }
 
+/** The sync section of the report: both tools, the curl floor, and what our second runs sent. */
+function syncSection(bench: Bench, workload: SyncWorkload, tallies: SyncTallies): string[] {
+  const samples = (key: string): readonly Sample[] => samplesOf(bench, key);
+  return [
+    "### Sync",
+    "",
+    `- ${workload.images} images of three layers (${
+      formatBytes(workload.randomBytes)
+    } of random bytes in the last) put into a source registry with skopeo; each tool syncs ` +
+    `them into a registry of its own, then ${workload.changed} images change at the source ` +
+    "and the second runs are timed. The floor is curl doing only the requests the job needs: " +
+    "the manifest HEADs of both sides in one `curl --parallel`, then for each changed image " +
+    "the manifest GET, each blob's GET beside its upload's POST, the closing PUT, the manifest PUT.",
+    "",
+    scenarioTable(syncRows(samples, workload)),
+    "",
+    syncFloorTable(samples, workload),
+    "",
+    syncBytesTable(tallies, workload),
+    "",
+  ];
+}
+
+/** `--sync-only`: the sync section alone. */
+async function syncOnlyReport(bench: Bench): Promise<string> {
+  const workload = bench.options.quick ? QUICK_SYNC : STANDARD_SYNC;
+  const tallies = await syncFlow(bench, workload);
+  return [
+    "## Benchmark: sync, docker-image-pusher against skopeo",
+    "",
+    `- Machine: ${await machine()}`,
+    `- Command: \`${["deno task bench", ...Deno.args].join(" ")}\` (${bench.options.runs} ` +
+    `run${bench.options.runs === 1 ? "" : "s"}, medians, min–max in brackets)`,
+    "",
+    ...syncSection(bench, workload, tallies),
+  ].join("\n");
+}
+
 /** Runs the benchmark and returns the markdown report. */
 async function runBench(bench: Bench, workDir: string): Promise<string> {
   const { options } = bench;
   if (options.longLink) return (await longLinkSection(bench, true)).join("\n");
+  if (options.syncOnly) return await syncOnlyReport(bench);
   const plan = options.quick ? QUICK : STANDARD;
   const archive = await ensureArchive(workDir, plan, bench.log);
   const large = options.large ? await ensureArchive(workDir, LARGE, bench.log) : undefined;
@@ -741,20 +783,7 @@ async function runBench(bench: Bench, workDir: string): Promise<string> {
       "",
     );
   }
-  sections.push(
-    "### Sync",
-    "",
-    `- ${workload.images} images of three layers (${
-      formatBytes(workload.randomBytes)
-    } of random bytes in the last) put into a source registry with skopeo; each tool syncs ` +
-      `them into a registry of its own, then ${workload.changed} images change at the source ` +
-      "and the second runs are timed.",
-    "",
-    scenarioTable(syncRows((key) => samplesOf(bench, key), workload)),
-    "",
-    syncBytesTable(tallies, workload),
-    "",
-  );
+  sections.push(...syncSection(bench, workload, tallies));
   sections.push("### CPU during the cold pushes", "", cpuTable(bench), "");
   if (options.sweepConcurrency.length > 0) {
     sections.push(

@@ -27,6 +27,8 @@ export interface BenchOptions {
   json: string | undefined;
   /** Only the long-link table: round trips through delay proxies (quick: short delay, 1 run). */
   longLink: boolean;
+  /** Only the sync section: both tools and the curl floor (quick: 5 images, 1 run). */
+  syncOnly: boolean;
   /** Print the help text and exit. */
   help: boolean;
 }
@@ -50,6 +52,8 @@ Options:
   --json <file>               also write the raw samples as JSON
   --long-link                 only the long-link table: round trips at 100 ms RTT, both tools
                               (with --quick: 10 ms RTT, 3 sync images, one run)
+  --sync-only                 only the sync section: ours, skopeo and the curl floor
+                              (with --quick: 5 images, one run)
   -h, --help                  show this help
 `;
 
@@ -85,6 +89,7 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions {
         "no-profile": { type: "boolean" },
         json: { type: "string" },
         "long-link": { type: "boolean" },
+        "sync-only": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -111,6 +116,7 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions {
     profile: !quick && values["no-profile"] !== true,
     json: values.json,
     longLink: values["long-link"] === true,
+    syncOnly: values["sync-only"] === true,
     help: values.help === true,
   };
 }

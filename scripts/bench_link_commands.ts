@@ -76,6 +76,7 @@ function oursCommand(tools: LinkTools, scenario: LinkScenario, job: LinkJob): Ti
     }
     case "sync":
       return ourSyncCommand(
+        tools.main,
         job.syncList,
         job.syncPrefix,
         tools.env,

@@ -68,7 +68,15 @@ export async function linkSyncSetup(options: LinkSyncOptions): Promise<LinkSyncS
   };
   const cache = join(dir, "cache");
   await options.timed(
-    ourSyncCommand(syncList, job.syncPrefix, tools.env, cache, credentials, dockerConfigDir),
+    ourSyncCommand(
+      tools.main,
+      syncList,
+      job.syncPrefix,
+      tools.env,
+      cache,
+      credentials,
+      dockerConfigDir,
+    ),
     "our first sync",
   );
   await options.timed(

@@ -1,9 +1,10 @@
 /**
  * Sync in `deno task bench`: a list of small images in a source registry (put there by skopeo) is
- * synced by both tools into registries of their own (ours: `sync()` of the library in its own
- * process; skopeo: `skopeo sync --src yaml`). After the first runs a few images change at the
- * source; the second runs are timed against each other, and our result must show no byte sent for
- * the images that did not change.
+ * synced by both tools into registries of their own (ours: `main.ts sync --json`, as a user runs
+ * it; skopeo: `skopeo sync --src yaml`), and by curl doing only the requests the job needs (the
+ * floor, see {@link ./bench_sync_floor.ts}). After the first runs a few images change at the
+ * source; the second runs are timed against each other and the floor, and our result must show no
+ * byte sent for the images that did not change.
  *
  * @module
  */
@@ -16,9 +17,13 @@ import {
   type TimedCommand,
   type TimedOutcome,
 } from "./bench_process.ts";
+import { timeCurlSync } from "./bench_sync_floor.ts";
 import {
   formatBytes,
+  formatRatio,
+  formatSeconds,
   markdownTable,
+  median,
   type Sample,
   type ScenarioRow,
   type Target,
@@ -54,6 +59,8 @@ export type SyncTool = "ours" | "skopeo";
 
 /** What the sync runs need from the benchmark. */
 export interface SyncBench {
+  /** The `main.ts` our syncs run. */
+  main: string;
   /** Scratch directory (archives, lists, caches, registries). */
   scratch: string;
   /** Timed runs of the second sync. */
@@ -70,12 +77,17 @@ export interface SyncBench {
     run: TimedCommand,
     registries: readonly BenchRegistry[],
   ) => Promise<TimedOutcome>;
+  /** Keeps a sample timed in this process (the floor's) under `key`. */
+  keep: (key: string, sample: Sample) => void;
 }
 
 /** Our result of each second sync. */
 export type SyncTallies = SyncTally[];
 
-/** Runs the sync benchmark; samples go to `sync-first/<tool>` and `sync-second/<tool>`. */
+/**
+ * Runs the sync benchmark; samples go to `sync-first/<tool>` and `sync-second/<tool>`, the
+ * floor's to `sync-first/floor` and `sync-second/floor`.
+ */
 export async function timeSyncs(bench: SyncBench, workload: SyncWorkload): Promise<SyncTallies> {
   const repositories = syncImageRepositories(workload.images);
   const images = join(bench.scratch, "sync-images");
@@ -84,10 +96,11 @@ export async function timeSyncs(bench: SyncBench, workload: SyncWorkload): Promi
   );
   const started: BenchRegistry[] = [];
   try {
-    for (let index = 0; index < 3; index++) {
+    for (let index = 0; index < 4; index++) {
       started.push(await startBenchRegistry(bench.scratch));
     }
-    const [source, oursTarget, skopeoTarget] = started as [
+    const [source, oursTarget, skopeoTarget, floorTarget] = started as [
+      BenchRegistry,
       BenchRegistry,
       BenchRegistry,
       BenchRegistry,
@@ -101,7 +114,7 @@ export async function timeSyncs(bench: SyncBench, workload: SyncWorkload): Promi
     const cache = await Deno.makeTempDir({ dir: bench.scratch, prefix: "cache-" });
     const commands: Record<SyncTool, { run: TimedCommand; registries: BenchRegistry[] }> = {
       ours: {
-        run: ourSyncCommand(list, `${oursTarget.host}/${PREFIX}`, bench.env, cache),
+        run: ourSyncCommand(bench.main, list, `${oursTarget.host}/${PREFIX}`, bench.env, cache),
         registries: [source, oursTarget],
       },
       skopeo: {
@@ -113,7 +126,22 @@ export async function timeSyncs(bench: SyncBench, workload: SyncWorkload): Promi
       if (tool === "skopeo") await clearSkopeoCache();
       return await bench.measure(key, commands[tool].run, commands[tool].registries);
     };
+    const floorImages = repositories.map((repository) => ({ repository, tag: "latest" }));
+    const floorOnce = async (key: string, expected: number): Promise<void> => {
+      const floor = await timeCurlSync({
+        source,
+        target: floorTarget,
+        namespace: PREFIX,
+        images: floorImages,
+      });
+      if (floor.copied !== expected) {
+        throw new Error(`the curl floor copied ${floor.copied} images, not ${expected}`);
+      }
+      bench.keep(key, floor.sample);
+      bench.log(`  ${key}: ${formatSeconds(floor.sample.seconds)}`);
+    };
     for (const tool of bench.order(0)) await syncOnce(tool, `sync-first/${tool}`);
+    await floorOnce("sync-first/floor", workload.images);
     const tallies: SyncTallies = [];
     for (let run = 0; run < bench.runs; run++) {
       const changed = repositories.slice(0, workload.changed);
@@ -128,6 +156,7 @@ export async function timeSyncs(bench: SyncBench, workload: SyncWorkload): Promi
         const { stdout } = await syncOnce(tool, `sync-second/${tool}`);
         if (tool === "ours") tallies.push(tallySyncResult(stdout));
       }
+      await floorOnce("sync-second/floor", workload.changed);
     }
     return tallies;
   } finally {
@@ -142,7 +171,7 @@ export function syncRows(
 ): ScenarioRow[] {
   return [
     {
-      label: `sync of ${workload.images} images, first run (empty target; ours \`sync()\`, ` +
+      label: `sync of ${workload.images} images, first run (empty target; ours \`sync --json\`, ` +
         "skopeo `sync --src yaml`)",
       ours: samples("sync-first/ours"),
       skopeo: samples("sync-first/skopeo"),
@@ -185,5 +214,33 @@ export function syncBytesTable(tallies: SyncTallies, workload: SyncWorkload): st
       "0 B",
       expected && tallies.length > 0 && unchangedBytes === 0 ? "yes" : "**no**",
     ]],
+  );
+}
+
+/** Both runs beside the curl floor: how far each tool is from the requests the job needs. */
+export function syncFloorTable(
+  samples: (key: string) => readonly Sample[],
+  workload: SyncWorkload,
+): string {
+  const seconds = (key: string): number => median(samples(key).map((sample) => sample.seconds));
+  const row = (label: string, run: string): string[] => {
+    const ours = seconds(`${run}/ours`);
+    const skopeo = seconds(`${run}/skopeo`);
+    const floor = seconds(`${run}/floor`);
+    return [
+      label,
+      formatSeconds(ours),
+      formatSeconds(skopeo),
+      formatSeconds(floor),
+      formatRatio(ours, floor),
+      formatRatio(skopeo, floor),
+    ];
+  };
+  return markdownTable(
+    ["sync (medians)", "ours", "skopeo", "curl floor", "ours / floor", "skopeo / floor"],
+    [
+      row(`first run, ${workload.images} images`, "sync-first"),
+      row(`second run, ${workload.changed} changed`, "sync-second"),
+    ],
   );
 }

@@ -2,19 +2,17 @@
  * The sync workload of `deno task bench`: a set of small images (`bench/img-01:latest`, …, each a
  * docker-archive from the sample writer) put into a source registry with skopeo, a LIST naming
  * them for our sync and the same list as a skopeo `sync --src yaml` file, and the command lines
- * of both tools' syncs into a prefix (`PREFIX/bench/img-NN:latest` for both).
+ * of both tools' syncs into a prefix (`PREFIX/bench/img-NN:latest` for both): ours is the command
+ * a user runs, `main.ts sync --from LIST --to PREFIX --json`.
  *
  * @module
  */
 
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { writeSampleDockerArchive } from "../tests/helpers/sample_archive.ts";
 import { RUNTIME_V8_FLAGS } from "./compile.ts";
 import type { TimedCommand } from "./bench_process.ts";
 
-/** The process that runs one of our syncs (see {@link ./bench_sync_run.ts}). */
-const SYNC_RUNNER = fileURLToPath(new URL("./bench_sync_run.ts", import.meta.url));
 const TAG = "latest";
 const SEED_PARALLEL = 4;
 
@@ -128,10 +126,12 @@ export async function writeSkopeoSyncYaml(
 }
 
 /**
- * Our sync of `list` into `prefix`, in a process of its own; the prefix registry's credentials go
- * in the environment, those of sources in the docker config at `dockerConfigDir`.
+ * Our sync of `list` into `prefix` through `main` (the CLI, printing its events as JSON); the
+ * prefix registry's credentials go in the environment, those of sources in the docker config at
+ * `dockerConfigDir`.
  */
 export function ourSyncCommand(
+  main: string,
   list: string,
   prefix: string,
   env: Record<string, string>,
@@ -142,8 +142,8 @@ export function ourSyncCommand(
   return {
     command: Deno.execPath(),
     args: [
-      ...["run", "-A", "--no-prompt", RUNTIME_V8_FLAGS, SYNC_RUNNER],
-      ...["--from", list, "--to", prefix],
+      ...["run", "-A", "--no-prompt", RUNTIME_V8_FLAGS, main],
+      ...["sync", "--from", list, "--to", prefix, "--json"],
     ],
     env: {
       ...env,
@@ -206,9 +206,12 @@ export interface SyncTally {
   unchangedBytes: number;
 }
 
-/** Counts the lines of a sync result printed as JSON by the sync runner. */
-export function tallySyncResult(json: string): SyncTally {
-  const result = JSON.parse(json) as { lines: { status: string; bytesSent: number }[] };
+/** Counts the lines of a sync from its `--json` events: one `sync` event per LIST line. */
+export function tallySyncResult(ndjson: string): SyncTally {
+  const lines = ndjson.split("\n").filter((line) => line.trim() !== "")
+    .map((line) => JSON.parse(line) as { type: string; status?: string; bytesSent?: number })
+    .filter((event) => event.type === "sync")
+    .map((event) => ({ status: event.status ?? "", bytesSent: event.bytesSent ?? 0 }));
   const tally: SyncTally = {
     transferred: 0,
     unchanged: 0,
@@ -216,7 +219,7 @@ export function tallySyncResult(json: string): SyncTally {
     transferredBytes: 0,
     unchangedBytes: 0,
   };
-  for (const line of result.lines) {
+  for (const line of lines) {
     if (line.status === "transferred") {
       tally.transferred++;
       tally.transferredBytes += line.bytesSent;

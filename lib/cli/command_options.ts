@@ -18,7 +18,7 @@ import {
 } from "../options.ts";
 import type { PullOptions } from "../pull/options.ts";
 import { DEFAULT_SYNC_SETTINGS, type SyncOptions } from "../sync/options.ts";
-import { DEFAULT_NAMESPACE } from "../image/containerd_store.ts";
+import { DEFAULT_NAMESPACE } from "../image/containerd_namespace.ts";
 import type { FlagReader } from "./flag_reader.ts";
 import type { ListOptions } from "./list_command.ts";
 

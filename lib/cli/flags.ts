@@ -8,7 +8,7 @@
  */
 
 import { PusherError } from "../errors.ts";
-import { DEFAULT_NAMESPACE } from "../image/containerd_store.ts";
+import { DEFAULT_NAMESPACE } from "../image/containerd_namespace.ts";
 import { DEFAULT_PUSH_SETTINGS } from "../options.ts";
 import { DEFAULT_SYNC_SETTINGS } from "../sync/options.ts";
 import { OUTAGE_BUDGET_MS } from "../transfer/retry.ts";

@@ -11,19 +11,11 @@ import { EXIT_CODES, PusherError, toPusherError } from "../errors.ts";
 import type { Display } from "../logging/display.ts";
 import { moduleLogger, setupLogging, teardownLogging } from "../logging/logger.ts";
 import { Redactor } from "../logging/redact.ts";
-import { bundleExitCode, pushAll } from "../bundle/push_all.ts";
-import { copy } from "../copy/copy.ts";
 import type { PushEvent } from "../logging/events.ts";
 import type { RunHooks } from "../transfer/run.ts";
-import { pull } from "../pull/pull.ts";
-import { push } from "../push/push.ts";
-import { sync, syncExitCode } from "../sync/sync.ts";
-import { parseReference } from "../registry/reference.ts";
 import { VERSION } from "../version.ts";
 import { type CommandLine, parseCommandLine } from "./args.ts";
 import { createDisplay, writeStderr, writeStdout } from "./display_factory.ts";
-import { runList } from "./list_command.ts";
-import { failureLines, formatSyncTable } from "./sync_report.ts";
 
 async function readPasswordFromStdin(): Promise<string> {
   const text = await new Response(Deno.stdin.readable).text();
@@ -70,15 +62,21 @@ function succeeded(lines: string[]): CommandOutput {
   return { lines, failures: [], exitCode: 0 };
 }
 
-/** Runs the command; a pull that writes its archive to stdout prints no lines. */
+/**
+ * Runs the command; a pull that writes its archive to stdout prints no lines. Each command's
+ * modules are loaded when it runs, so a command (or `--help`) never waits for the others' to load.
+ */
 async function runCommand(
   command: RunCommand,
   runtime: RunHooks,
 ): Promise<CommandOutput> {
   switch (command.action) {
-    case "push":
+    case "push": {
+      const { push } = await import("../push/push.ts");
       return succeeded((await push(command.options, runtime)).digestReferences);
+    }
     case "push-all": {
+      const { bundleExitCode, pushAll } = await import("../bundle/push_all.ts");
       const result = await pushAll(command.options, runtime);
       return {
         lines: result.images.flatMap((image) => image.digestReferences),
@@ -93,6 +91,10 @@ async function runCommand(
       };
     }
     case "pull": {
+      const [{ pull }, { parseReference }] = await Promise.all([
+        import("../pull/pull.ts"),
+        import("../registry/reference.ts"),
+      ]);
       const result = await pull(command.options, runtime);
       if (command.options.output === "-") return succeeded([]);
       return succeeded(result.images.map((image) => {
@@ -100,9 +102,15 @@ async function runCommand(
         return `${registry}/${repository}@${image.digest}`;
       }));
     }
-    case "copy":
+    case "copy": {
+      const { copy } = await import("../copy/copy.ts");
       return succeeded([(await copy(command.options, runtime)).digestReference]);
+    }
     case "sync": {
+      const [{ sync, syncExitCode }, { failureLines, formatSyncTable }] = await Promise.all([
+        import("../sync/sync.ts"),
+        import("./sync_report.ts"),
+      ]);
       const result = await sync(command.options, runtime);
       return {
         lines: formatSyncTable(result).replace(/\n$/, "").split("\n"),
@@ -144,6 +152,7 @@ export async function runCli(
     }
     if (command.action === "ls") {
       json = command.options.json;
+      const { runList } = await import("./list_command.ts");
       writeStdout(await runList(command.options));
       return 0;
     }

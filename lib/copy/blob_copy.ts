@@ -14,7 +14,7 @@ import type { BlobInfo } from "../logging/events.ts";
 import { uploadBlob } from "../push/blob_upload.ts";
 import { type BlobEventContext, emitBlob } from "../push/context.ts";
 import { type RequestContext, retrying } from "../transfer/retrying_request.ts";
-import { chunkSizeFor, MONOLITHIC_MAX_BYTES } from "../push/layer_push.ts";
+import { chunkSizeFor, MONOLITHIC_MAX_BYTES } from "../push/chunk_size.ts";
 import { DEFAULT_PUSH_SETTINGS } from "../options.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import type { BlobClaims } from "../transfer/blob_claims.ts";

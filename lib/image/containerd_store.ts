@@ -31,13 +31,12 @@ import { type ImageSummary, summarizeImages } from "./archive_listing.ts";
 import { fileRangeStream, openForReading, readFully } from "./file_io.ts";
 import { resolveLayout } from "./layout.ts";
 import type { RandomAccessArchive } from "./random_access.ts";
+import { DEFAULT_NAMESPACE } from "./containerd_namespace.ts";
 import { normalizeEntryPath } from "./tar_path.ts";
 import type { ImageSelection } from "./types.ts";
 
 /** Where containerd keeps sha256 blobs under its root. */
 export const CONTENT_BLOBS_PATH = "io.containerd.content.v1.content/blobs/sha256";
-/** The namespace `ctr` and the containerd client use when none is given. */
-export const DEFAULT_NAMESPACE = "default";
 /** The name of the made-up index that lists a namespace's images. */
 const INDEX_ENTRY = "index.json";
 /** Largest blob {@link ContainerdStore.read} loads whole (documents are far smaller). */

@@ -1,5 +1,6 @@
 /**
- * How large the chunks of a chunked upload are: within what the registry takes (its
+ * Which blobs go up whole in one request ({@link MONOLITHIC_MAX_BYTES}), and how large the chunks
+ * of a chunked upload are: within what the registry takes (its
  * `OCI-Chunk-Min-Length`, a host's known minimum or maximum), and how far they shrink when a
  * proxy in front of the registry refuses a request body as too large (413). nginx's default limit
  * is 1 MB and common ones are 10–100 MB, so halving from the configured size finds a size that
@@ -9,6 +10,18 @@
  */
 
 import { knownChunkLimits } from "../registry/quirks.ts";
+
+/**
+ * Blobs up to this many stored bytes go up in the closing `PUT` (no `PATCH`): one round trip
+ * less each, for at most this much memory per parallel upload. Half of nginx's default
+ * `client_max_body_size` (1 MiB), so even incompressible bytes gzipped stay under it.
+ */
+export const MONOLITHIC_MAX_BYTES = 512 * 1024;
+
+/** Chunk size for chunked uploads: the threshold, kept between 5 MiB (ECR's minimum) and 64 MiB. */
+export function chunkSizeFor(threshold: number): number {
+  return Math.min(64 * 1024 * 1024, Math.max(5 * 1024 * 1024, threshold));
+}
 
 /** The chunk sizes a registry takes, in bytes. */
 export interface ChunkBounds {

@@ -21,16 +21,10 @@ import { blobInfo, emitBlob, type RunContext } from "./context.ts";
 import { retrying } from "../transfer/retrying_request.ts";
 import { isCompressible, layerUpload } from "./layer_source.ts";
 import { streamOf } from "./progress_stream.ts";
+import { chunkSizeFor, MONOLITHIC_MAX_BYTES } from "./chunk_size.ts";
 
 /** Encoder name of layers that go up as they are stored. */
 const AS_IS = "as-is";
-
-/**
- * Blobs up to this many stored bytes go up in the closing `PUT` (no `PATCH`): one round trip
- * less each, for at most this much memory per parallel upload. Half of nginx's default
- * `client_max_body_size` (1 MiB), so even incompressible bytes gzipped stay under it.
- */
-export const MONOLITHIC_MAX_BYTES = 512 * 1024;
 
 /**
  * The layer cache key of a layer: a compressed layer by its own digest (it goes up as it is); an
@@ -385,11 +379,6 @@ export function uploadSettings(
     onResume: (offset) => emitBlob(ctx, blob, "uploading", `resuming at byte ${offset}`),
     onChunkSizeFits: (bytes) => ctx.chunkLimit.learnt(bytes),
   };
-}
-
-/** Chunk size for chunked uploads: the threshold, kept between 5 MiB (ECR's minimum) and 64 MiB. */
-export function chunkSizeFor(threshold: number): number {
-  return Math.min(64 * 1024 * 1024, Math.max(5 * 1024 * 1024, threshold));
 }
 
 /**

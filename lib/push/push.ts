@@ -15,7 +15,8 @@
  */
 
 import { PusherError } from "../errors.ts";
-import { DEFAULT_NAMESPACE, openContainerdStore } from "../image/containerd_store.ts";
+import { DEFAULT_NAMESPACE } from "../image/containerd_namespace.ts";
+import { openContainerdStore } from "../image/containerd_store.ts";
 import { type ArchiveSource, openArchive } from "../image/open_archive.ts";
 import type { RandomAccessArchive } from "../image/random_access.ts";
 import { type LayoutOptions, resolveLayout } from "../image/layout.ts";

@@ -22,7 +22,6 @@ import type {
   TransportRequest,
   TransportResponse,
 } from "./http.ts";
-import { nodeBackend } from "./node_backend.ts";
 import { parseRateLimit } from "./rate_limit.ts";
 import { redactUrl } from "../logging/redact.ts";
 
@@ -51,13 +50,34 @@ const DEFAULT_MAX_REDIRECTS = 10;
  */
 export function createTransport(options: TransportOptions = {}): Transport {
   const verified = fetchBackend(options.caCerts ?? []);
-  const unverified = options.skipTlsVerify === true ? nodeBackend() : undefined;
+  const unverified = options.skipTlsVerify === true ? lazyNodeBackend() : undefined;
   const pick = (url: URL): HttpBackend =>
     unverified !== undefined && url.protocol === "https:" ? unverified : verified;
   return new RedirectingTransport(pick, options, () => {
     verified.close();
     unverified?.close();
   });
+}
+
+/**
+ * The `node:https` backend, loaded with its first request: the `node:` HTTP modules take a while
+ * to load, and only an https request with `--skip-tls` needs them.
+ */
+function lazyNodeBackend(): HttpBackend {
+  let loading: Promise<HttpBackend> | undefined;
+  let closed = false;
+  return {
+    send: async (request) => {
+      loading ??= import("./node_backend.ts").then(({ nodeBackend }) => nodeBackend());
+      const backend = await loading;
+      if (closed) backend.close();
+      return await backend.send(request);
+    },
+    close: () => {
+      closed = true;
+      loading?.then((backend) => backend.close(), () => {});
+    },
+  };
 }
 
 /** Wraps backends with redirect handling, the request hook and a `User-Agent`. */

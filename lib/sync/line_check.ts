@@ -1,7 +1,9 @@
 /**
  * The look before a sync line moves anything: one manifest `HEAD` of the source reference (a
  * registry source) and one of the target tag, sent together — never a `GET`, which Docker Hub
- * counts against the pull quota. Clients come from the sync's pool, shared with the transfers.
+ * counts against the pull quota. Clients come from the sync's pool, shared with the transfers; a
+ * `HEAD` that found a manifest shows that its registry answers as one, and counts as the pool's
+ * registry check, so a transfer of the line sends no `GET /v2/` of its own.
  *
  * @module
  */
@@ -73,6 +75,7 @@ async function sourceLookup(
   if (head === undefined) {
     throw new PusherError("registry", `the source ${formatReference(reference)} does not exist`);
   }
+  await answeredAsRegistry(clients, reference);
   return reference.digest ?? head.digest;
 }
 
@@ -101,5 +104,15 @@ async function targetLookup(
     });
     return undefined;
   }
-  return head === undefined ? undefined : target.digest ?? head.digest;
+  if (head === undefined) return undefined;
+  await answeredAsRegistry(clients, target);
+  return target.digest ?? head.digest;
+}
+
+/**
+ * Records that `reference`'s registry served a manifest to the run's client: the registry check
+ * (`GET /v2/`) would learn nothing more, so it is settled as passed.
+ */
+async function answeredAsRegistry(clients: ClientPool, reference: Reference): Promise<void> {
+  await clients.checkRegistry(reference, () => Promise.resolve());
 }

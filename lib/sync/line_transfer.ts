@@ -12,7 +12,6 @@ import { copy } from "../copy/copy.ts";
 import type { CopyOptions } from "../copy/options.ts";
 import type { SyncLineStatus } from "../logging/events.ts";
 import type { PushOptions } from "../options.ts";
-import { push } from "../push/push.ts";
 import type { BlobClaims } from "../transfer/blob_claims.ts";
 import type { RunHooks } from "../transfer/run.ts";
 import type { ClientPool } from "../registry/client_pool.ts";
@@ -89,7 +88,9 @@ function mover(ctx: LineTransferContext, line: SyncLine): Mover {
       return copy(settings, { ...hooks, clients: ctx.clients });
     };
   }
-  return (dryRun) => {
+  return async (dryRun) => {
+    // Loaded only for a LIST with archive lines: a registry-only sync never needs the push code.
+    const { push } = await import("../push/push.ts");
     const settings: PushOptions = {
       ...common,
       file: source.path,
@@ -100,7 +101,7 @@ function mover(ctx: LineTransferContext, line: SyncLine): Mover {
       forceUpload: false,
       dryRun,
     };
-    return push(settings, dryRun ? hooksOf(ctx) : ctx.hooks);
+    return await push(settings, dryRun ? hooksOf(ctx) : ctx.hooks);
   };
 }
 

@@ -13,7 +13,6 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import { PusherError } from "../errors.ts";
 import { parsePlatform } from "../oci/platform.ts";
 import { formatReference, parseReference, type Reference } from "../registry/reference.ts";
-import { archiveImageName } from "./archive_name.ts";
 import { mirrorTarget, type TargetNaming } from "./target_name.ts";
 
 /** Where a line's image comes from. */
@@ -177,9 +176,10 @@ async function lineTarget(
   naming: TargetNaming,
 ): Promise<string> {
   if (entry.target !== undefined) return entry.target;
+  // The archive readers are loaded only for an archive line that names no target.
   const name: Reference = source.kind === "registry"
     ? parseReference(source.reference)
-    : await archiveImageName(source.path);
+    : await (await import("./archive_name.ts")).archiveImageName(source.path);
   return mirrorTarget(name, naming);
 }
 

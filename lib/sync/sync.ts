@@ -2,9 +2,11 @@
  * The orchestrator of a sync: many images, from registries or archives, into one target prefix —
  * the nightly mirror job. The LIST is read and checked whole before anything moves; then every
  * line is looked at with two manifest `HEAD`s (many lines at once) and an image whose target tag
- * already names the source's digest is left alone; the rest move a few images at a time, registry
- * sources through `copy()`, archives through `push()`, sharing one table of blobs in flight so two
- * images with a common layer upload it once. A failing line is reported and the others go on.
+ * already names the source's digest is left alone. A line that needs moving starts as soon as its
+ * own look is done, while the other lines are still being looked at, a few images at a time:
+ * registry sources through `copy()`, archives through `push()`, with the clients (tokens,
+ * connections, registry checks) of the looks, and one table of blobs in flight so two images with
+ * a common layer upload it once. A failing line is reported and the others go on.
  * Every event of a line carries its LIST line number; the run opens with a `syncing` event naming
  * every line and closes with a `synced` count.
  *
@@ -26,6 +28,7 @@ import { checkLine, type CredentialsFor, type LineCheck } from "./line_check.ts"
 import { type LineTransfer, transferLine } from "./line_transfer.ts";
 import { readSyncList, type SyncLine } from "./list_file.ts";
 import type { SyncOptions } from "./options.ts";
+import { Slots } from "./slots.ts";
 import { checkPrefix } from "./target_name.ts";
 
 /** How one line ended. */
@@ -156,48 +159,67 @@ export async function sync(options: SyncOptions, hooks: RunHooks = {}): Promise<
       ...(hooks.signal !== undefined ? { signal: hooks.signal } : {}),
     },
   );
-  try {
-    const checks = await checkAll(lines, options, hooks, clients, credentialsFor, lineHooks);
-    const claims = new BlobClaims();
-    const moving: Array<{ line: SyncLine; check: LineCheck }> = [];
-    for (const [index, line] of lines.entries()) {
-      const check = checks[index];
-      if (check === undefined) continue;
-      if (check instanceof Error) {
-        failed(line, check);
-        continue;
-      }
-      const unchanged = unchangedDigest(line, check);
-      if (unchanged !== undefined) {
-        finish(line, {
-          status: "unchanged",
-          digest: unchanged,
-          bytesSent: 0,
-          message: "the target tag already names the source's digest",
-        });
-      } else moving.push({ line, check });
+  const claims = new BlobClaims();
+  const transfers = new Slots(options.parallelImages);
+  const moving: Promise<void>[] = [];
+  const move = async (line: SyncLine, check: LineCheck): Promise<void> => {
+    let moved: LineTransfer;
+    try {
+      moved = await transfers.run(
+        () =>
+          transferLine(
+            { options, credentialsFor, hooks: lineHooks(line), claims, clients },
+            line,
+            check,
+          ),
+        hooks.signal,
+      );
+    } catch (error) {
+      failed(line, error);
+      return;
     }
-    await schedule(
-      moving.map(({ line, check }) => ({
-        weight: 0,
-        run: async () => {
-          let moved: LineTransfer;
-          try {
-            moved = await transferLine(
-              { options, credentialsFor, hooks: lineHooks(line), claims, clients },
-              line,
-              check,
-            );
-          } catch (error) {
-            failed(line, error);
-            return;
-          }
-          finish(line, moved);
+    finish(line, moved);
+  };
+  // A line's check settles it at once: unchanged, failed, or handed to a transfer slot while the
+  // other lines are still being looked at.
+  const settle = (line: SyncLine, check: LineCheck | Error): void => {
+    if (check instanceof Error) {
+      failed(line, check);
+      return;
+    }
+    const unchanged = unchangedDigest(line, check);
+    if (unchanged === undefined) {
+      moving.push(move(line, check));
+      return;
+    }
+    finish(line, {
+      status: "unchanged",
+      digest: unchanged,
+      bytesSent: 0,
+      message: "the target tag already names the source's digest",
+    });
+  };
+  try {
+    const look = (line: SyncLine, signal: AbortSignal): Promise<LineCheck> =>
+      checkLine(
+        {
+          emit: lineHooks(line).events ?? (() => {}),
+          signal,
+          retry: retrySettings(options.retryAttempts),
+          stallTimeoutMs: options.stallTimeoutSeconds * 1000,
         },
-      })),
-      options.parallelImages,
-      hooks.signal,
-    );
+        clients,
+        credentialsFor,
+        line,
+      );
+    const checked = await checkAll(lines, look, settle, options.parallelChecks, hooks.signal)
+      .then(() => undefined, (error: unknown) => ({ error }));
+    // Every transfer settles before the run ends, even when it is being aborted.
+    const moved = await Promise.allSettled(moving);
+    if (checked !== undefined) throw checked.error;
+    for (const transfer of moved) {
+      if (transfer.status === "rejected") throw transfer.reason;
+    }
   } finally {
     await clients.close();
   }
@@ -253,35 +275,30 @@ function lineReferences(line: SyncLine): Reference[] {
   ];
 }
 
-/** Checks every line, `parallelChecks` at a time; a failure is kept as such. */
+/**
+ * Looks at every line with `look`, `parallel` at a time, and hands each check (or its failure) to
+ * `settle` as soon as it is known. Rejects with `signal`'s reason when the run is aborted.
+ */
 async function checkAll(
   lines: readonly SyncLine[],
-  options: SyncOptions,
-  hooks: RunHooks,
-  clients: ClientPool,
-  credentialsFor: CredentialsFor,
-  lineHooks: (line: SyncLine) => RunHooks,
-): Promise<Array<LineCheck | Error>> {
-  return await schedule(
+  look: (line: SyncLine, signal: AbortSignal) => Promise<LineCheck>,
+  settle: (line: SyncLine, check: LineCheck | Error) => void,
+  parallel: number,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  await schedule(
     lines.map((line) => ({
       weight: 0,
-      run: (signal: AbortSignal) =>
-        checkLine(
-          {
-            emit: lineHooks(line).events ?? (() => {}),
-            signal,
-            retry: retrySettings(options.retryAttempts),
-            stallTimeoutMs: options.stallTimeoutSeconds * 1000,
+      run: (taskSignal: AbortSignal) =>
+        look(line, taskSignal).then(
+          (check) => settle(line, check),
+          (error: unknown) => {
+            if (signal?.aborted) throw signal.reason;
+            settle(line, error instanceof Error ? error : new Error(String(error)));
           },
-          clients,
-          credentialsFor,
-          line,
-        ).catch((error: unknown) => {
-          if (hooks.signal?.aborted) throw hooks.signal.reason;
-          return error instanceof Error ? error : new Error(String(error));
-        }),
+        ),
     })),
-    options.parallelChecks,
-    hooks.signal,
+    parallel,
+    signal,
   );
 }

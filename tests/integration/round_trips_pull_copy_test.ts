@@ -4,7 +4,8 @@
  * go out together are seen to). A pull checks the registry once, reads the manifest once and gets
  * every blob once, all at once. A copy checks each registry once, sends small blobs in the closing
  * PUT, and gets no blob from the source that the target has. A second sync of unchanged images is
- * one manifest HEAD per side per image, all at once. With token registries every token is fetched
+ * one manifest HEAD per side per image, all at once; with one image changed it sends no registry
+ * check, and that image's copy starts while the other lines are still being looked at. With token registries every token is fetched
  * once per run and scope, no request is refused once the token is there, and the next run starts
  * from the remembered realm: only the registry check meets a challenge. Copied images are pulled
  * back with skopeo, pulled archives read by skopeo.
@@ -328,6 +329,53 @@ Deno.test({
       [...from.proxy.records, ...to.proxy.records].filter((r) => r.kind === "manifest-head"),
       "manifest HEAD",
     );
+  },
+});
+
+Deno.test({
+  name: "round trips, second sync with one image changed: no registry check, and its copy starts " +
+    "while the other lines are still being looked at",
+  sanitizeResources: false,
+  fn: async () => {
+    await using dir = await tempDir("round-trips-sync-changed-");
+    const sample = await smallImage(dir.path);
+    await using from = await watchedRegistry(false);
+    await using to = await watchedRegistry(false);
+    await seedImages(sample, from.registry.host, join(dir.path, "seed"), []);
+    const list = await writeList(join(dir.path, "images.txt"), from.proxy.host);
+    // One look at a time: the looks of the lines after the changed first one take a while.
+    const options = { ...syncSettings(list, `${to.proxy.host}/mirror`), parallelChecks: 1 };
+    const cache = join(dir.path, "cache");
+    assert.deepEqual(statuses(await syncWithCache(options, cache)), ["transferred"]);
+    const changed = await writeSampleDockerArchive(join(dir.path, "changed.tar"), {
+      layers: 3,
+      randomBytes: 64 * 1024,
+      seed: 18,
+      name: "round/trips:latest",
+    });
+    await pusher(["-f", changed.path, "-r", `${from.registry.host}/round/sync-0:1`], cache);
+
+    from.proxy.clear();
+    to.proxy.clear();
+    const result = await syncWithCache(options, cache);
+    assert.deepEqual(
+      result.lines.map((line) => line.status),
+      ["transferred", ...Array(IMAGES - 1).fill("unchanged")],
+    );
+    for (const far of [from, to]) {
+      assert.equal(count(far.proxy.records, "ping"), 0, "the manifest HEADs stand for the check");
+    }
+    const copyStarted = Math.min(
+      ...from.proxy.records.filter((r) => r.kind === "manifest-get").map((r) => r.startedAt),
+    );
+    const lastLook = Math.max(
+      ...from.proxy.records.filter((r) => r.kind === "manifest-head").map((r) => r.startedAt),
+    );
+    assert.ok(copyStarted < lastLook, "the copy of line 1 starts before the last line's look");
+    await pullAndVerify(`${to.registry.host}/mirror/round/sync-0:1`, {
+      expectedConfigDigest: changed.configDigest,
+      expectedDiffIds: changed.diffIds,
+    });
   },
 });
 

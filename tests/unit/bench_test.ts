@@ -34,15 +34,15 @@ import {
   pullCopyRows,
   pullWritesTable,
 } from "../../scripts/bench_pull_copy.ts";
-import { syncBytesTable, syncRows } from "../../scripts/bench_sync.ts";
+import { syncBytesTable, syncFloorTable, syncRows } from "../../scripts/bench_sync.ts";
 import {
+  ourSyncCommand,
   syncImageRepositories,
   tallySyncResult,
   writeDockerConfig,
   writeSkopeoSyncYaml,
   writeSyncList,
 } from "../../scripts/bench_sync_images.ts";
-import { benchSyncOptions } from "../../scripts/bench_sync_run.ts";
 import { tempDir } from "../helpers/temp_dir.ts";
 import {
   formatBytes,
@@ -85,8 +85,10 @@ Deno.test("bench args: defaults, quick, and every option", () => {
     profile: true,
     json: undefined,
     longLink: false,
+    syncOnly: false,
     help: false,
   });
+  assert.equal(parseBenchArgs(["--sync-only"]).syncOnly, true);
   const quick = parseBenchArgs(["--quick"]);
   assert.equal(quick.runs, 1);
   assert.equal(quick.profile, false, "quick mode skips the profile");
@@ -196,7 +198,10 @@ Deno.test("bench long link: each tool's command line for each scenario, credenti
   assert.deepEqual(copy.slice(4, 7), ["copy", job.image, job.copyTarget]);
   assert.ok(copy.includes("--src-username") && copy.includes("--src-password"), copy.join(" "));
   const sync = ours("sync");
-  assert.deepEqual(sync.args.slice(-4), ["--from", "/s/images.txt", "--to", "127.0.0.1:2/mirror"]);
+  assert.deepEqual(sync.args.slice(-7), [
+    ...["/repo/main.ts", "sync", "--from", "/s/images.txt", "--to", "127.0.0.1:2/mirror"],
+    "--json",
+  ]);
   assert.equal(sync.env["DOCKER_PUSHER_USERNAME"], "u");
   assert.equal(sync.env["DOCKER_PUSHER_PASSWORD"], "pw");
   assert.equal(sync.env["DOCKER_CONFIG"], "/s/docker");
@@ -385,23 +390,27 @@ Deno.test("bench sync: the list, skopeo's yaml, our result tallied, the tables",
   assert.deepEqual(JSON.parse(await Deno.readTextFile(`${docker}/config.json`)), {
     auths: { "127.0.0.1:9": { auth: btoa("u:p") } },
   });
-  const options = benchSyncOptions(
-    ["--from", "l.txt", "--to", "h:1/m"],
-    (name) => ({ DOCKER_PUSHER_USERNAME: "u", DOCKER_PUSHER_PASSWORD: "p" })[name],
-  );
-  assert.equal(options.from, "l.txt");
-  assert.equal(options.to, "h:1/m");
-  assert.deepEqual(options.credentials, { username: "u", password: "p" });
-  assert.equal(
-    benchSyncOptions(["--from", "l", "--to", "t"], () => undefined).credentials,
-    undefined,
-  );
-  assert.throws(() => benchSyncOptions(["--from", "l"], () => undefined), usageError(/--to/));
+  const ours = ourSyncCommand("/repo/main.ts", "/l.txt", "h:1/m", { PATH: "/bin" }, "/c", {
+    username: "u",
+    password: "p",
+  });
+  assert.deepEqual(ours.args.slice(-7), [
+    ...["/repo/main.ts", "sync", "--from", "/l.txt", "--to", "h:1/m", "--json"],
+  ]);
+  assert.equal(ours.env["DOCKER_PUSHER_CACHE_DIR"], "/c");
+  assert.equal(ours.env["DOCKER_PUSHER_USERNAME"], "u");
 
+  // The --json event stream: a `sync` event per LIST line among the image events.
   const result = (statuses: [string, number][]): string =>
-    JSON.stringify({
-      lines: statuses.map(([status, bytesSent], index) => ({ line: index + 2, status, bytesSent })),
-    });
+    [
+      JSON.stringify({ type: "syncing", lines: [] }),
+      ...statuses.flatMap(([status, bytesSent], index) => [
+        JSON.stringify({ type: "blob", line: index + 2 }),
+        JSON.stringify({ type: "sync", line: index + 2, status, bytesSent }),
+      ]),
+      JSON.stringify({ type: "synced", bytesSent: 0 }),
+      "",
+    ].join("\n");
   const tally = tallySyncResult(
     result([["transferred", 300], ["unchanged", 0], ["transferred", 200], ["unchanged", 0]]),
   );
@@ -434,6 +443,12 @@ Deno.test("bench sync: the list, skopeo's yaml, our result tallied, the tables",
     rows[3] ?? "",
     /^\| sync of 20 images, second run, 2 changed .*\| 0\.20× \| ≤ 0\.3× \| yes \|/,
   );
+  const seconds: Record<string, number> = { ours: 0.6, skopeo: 3, floor: 0.2 };
+  const floor = syncFloorTable(
+    (key) => [sample(seconds[key.split("/")[1] ?? ""] ?? Number.NaN)],
+    { images: 20, changed: 2, randomBytes: 1 },
+  ).split("\n");
+  assert.equal(floor[3], "| second run, 2 changed | 0.60 s | 3.00 s | 0.20 s | 3.00× | 15.00× |");
 });
 
 Deno.test("bench process: /proc stat, GNU time output and skopeo's cache path", () => {
@@ -543,6 +558,9 @@ Deno.test({
         .exec(stdout);
     assert.ok(written, `our pull's writes in:\n${stdout}`);
     assert.ok(Number(written[3]) > 0.5, "the pull wrote its archive");
+    // Both syncs beside the curl floor: three times and two ratios, all numbers.
+    assert.match(stdout, /\| second run, 2 changed( \| \d+\.\d+ s){3}( \| \d+\.\d\d×){2} \|/);
+    assert.match(stderr, /^ {2}sync-second\/floor: \d+\.\d+ s$/m);
     // Our second sync sent blobs for the 2 changed images and none for the 3 others.
     assert.match(stdout, /\| 1 run \| 2 \| 3 \| [\d.]+ kB \| 0 B \| 0 B \| yes \|/);
     // Each timed command ran to completion: one progress line per push, pull, copy and sync.
