@@ -3,9 +3,12 @@
  * source repository when both are on one registry, or streamed from the source's `GET` into the
  * target's upload (the push's uploader, with its retries and session handling). A small blob is
  * read whole beside the upload's start and carried by its closing `PUT`: `HEAD`, then `GET` and
- * `POST` together, then `PUT`. A dry run stops after the `HEAD` and reports what it would
- * transfer. With blob claims (a sync's images), the blob is claimed first, so an image sharing it
- * with another waits, then finds or mounts it.
+ * `POST` together, then `PUT`. Into a new repository (no tags: nothing to find there, short of a
+ * copy that failed half-way) the small blob does not wait for its lookup: `HEAD`, `GET` and
+ * `POST` go out together, and the closing `PUT` waits for the lookup — a blob found there is not
+ * sent (its session is cancelled), only read for nothing. A dry run stops after the `HEAD` and
+ * reports what it would transfer. With blob claims (a sync's images), the blob is claimed first,
+ * so an image sharing it with another waits, then finds or mounts it.
  *
  * @module
  */
@@ -35,6 +38,11 @@ export interface BlobCopyContext extends RequestContext, BlobEventContext {
   claims?: { table: BlobClaims; registry: string };
   /** What the copy learnt of the target: it refused a blob carried by the closing `PUT`. */
   learnt: { monolithicRefused: boolean };
+  /**
+   * Settles true when the target repository proved new (no tags), false when it has tags or
+   * that could not be told.
+   */
+  targetIsNew: Promise<boolean>;
 }
 
 /** Progress events at most this often per blob. */
@@ -63,34 +71,42 @@ async function placeBlob(
   const { digest, size } = blob;
   const info: BlobInfo = { id: digest, digest, size, uploadSize: size, role: blob.role };
   emitBlob(ctx, info, "checking");
-  const existing = await retrying(
+  const lookup = retrying(
     ctx,
     `HEAD ${digest}`,
     (signal) => ctx.target.blobExists(digest, signal),
   );
-  if (existing.exists) {
-    emitBlob(ctx, info, "exists");
-    return 0;
-  }
-  if (ctx.dryRun) {
-    const how = ctx.mountFrom !== undefined ? `mount from ${ctx.mountFrom} or copy` : "copy";
-    emitBlob(ctx, info, "planned", `would ${how} ${size} bytes`);
-    return 0;
-  }
+  lookup.catch(() => {});
   const mountSources = new Set([
     ...(ctx.mountFrom !== undefined ? [ctx.mountFrom] : []),
     ...alsoMountFrom,
   ]);
   mountSources.delete(ctx.target.repository);
-  for (const from of mountSources) {
-    const mounted = await retrying(
-      ctx,
-      `mount ${digest}`,
-      (signal) => ctx.target.mountBlob(digest, from, signal),
-    );
-    if (mounted) {
-      emitBlob(ctx, info, "mounted", `from ${from}`);
+  const small = size <= MONOLITHIC_MAX_BYTES && !ctx.learnt.monolithicRefused;
+  // Whichever tells first: a new repository (read at once), or the lookup's own answer.
+  const readAtOnce = small && !ctx.dryRun && mountSources.size === 0 &&
+    await Promise.race([ctx.targetIsNew, lookup.then(() => false, () => false)]);
+  if (!readAtOnce) {
+    const existing = await lookup;
+    if (existing.exists) {
+      emitBlob(ctx, info, "exists");
       return 0;
+    }
+    if (ctx.dryRun) {
+      const how = ctx.mountFrom !== undefined ? `mount from ${ctx.mountFrom} or copy` : "copy";
+      emitBlob(ctx, info, "planned", `would ${how} ${size} bytes`);
+      return 0;
+    }
+    for (const from of mountSources) {
+      const mounted = await retrying(
+        ctx,
+        `mount ${digest}`,
+        (signal) => ctx.target.mountBlob(digest, from, signal),
+      );
+      if (mounted) {
+        emitBlob(ctx, info, "mounted", `from ${from}`);
+        return 0;
+      }
     }
   }
   emitBlob(ctx, info, "uploading");
@@ -106,7 +122,6 @@ async function placeBlob(
     signal: ctx.signal,
     onRetry,
   };
-  const small = size <= MONOLITHIC_MAX_BYTES && !ctx.learnt.monolithicRefused;
   const source = small ? heldBlobSource(reading) : registryBlobSource(reading);
   const result = await uploadBlob(source, {
     client: ctx.target,
@@ -123,6 +138,7 @@ async function placeBlob(
     onProgress: throttledProgress(ctx, digest, size),
     onRetry,
     onResume: (offset) => emitBlob(ctx, info, "uploading", `resuming at byte ${offset}`),
+    ...(readAtOnce ? { present: async () => (await lookup).exists } : {}),
   });
   emitBlob(ctx, info, result.foundOnRetry ? "exists" : "uploaded");
   return result.bytesSent;

@@ -9,7 +9,9 @@
  * Nothing waits for what it does not need: the registry checks of both ends go out beside the
  * source manifest's `GET` (no `ping` before it), a token comes from the realm an earlier run
  * learnt, fetched beside the first requests, and small blobs are read while their upload opens
- * and carried by its closing `PUT`.
+ * and carried by its closing `PUT`. Whether the target repository is new (no tags) is asked
+ * beside the registry checks too: into a new repository, small blobs are read and their uploads
+ * opened beside their lookups rather than after them.
  *
  * @module
  */
@@ -128,6 +130,9 @@ export async function copy(options: CopyOptions, runtime: CopyHooks = {}): Promi
         : undefined,
       dryRun: options.dryRun,
       learnt: { monolithicRefused: false },
+      targetIsNew: options.dryRun
+        ? Promise.resolve(false)
+        : target.hasTags(signal).then((has) => !has, () => false),
       ...(runtime.blobClaims !== undefined
         ? { claims: { table: runtime.blobClaims, registry: targetReference.apiBase.href } }
         : {}),

@@ -525,6 +525,33 @@ export class RegistryClient {
   }
 
   /**
+   * Whether the repository has any tag: `GET tags/list?n=1`, false for an unknown repository
+   * (404) or an empty list. A new repository has no blobs worth looking up before reading them.
+   *
+   * @throws {RegistryError} for any other answer (a registry that does not list tags).
+   */
+  async hasTags(signal?: AbortSignal): Promise<boolean> {
+    const url = this.#url("tags/list");
+    url.search = "n=1";
+    const what = `listing the tags of ${this.#name()}`;
+    const response = await this.#send({ method: "GET", url, what, signal });
+    if (response.status === 404) {
+      await response.discard();
+      return false;
+    }
+    if (response.status !== 200) throw await this.#error(response, what);
+    const listed: unknown = await response.json().catch(() => undefined);
+    const tags = typeof listed === "object" && listed !== null
+      ? (listed as Record<string, unknown>).tags
+      : undefined;
+    if (tags === null || (Array.isArray(tags) && tags.length === 0)) return false;
+    if (Array.isArray(tags)) return true;
+    throw new RegistryError("registry", `${what}: the registry sent no tag list`, {
+      status: response.status,
+    });
+  }
+
+  /**
    * `GET`s a blob, from `offset` on when above 0 (`Range: bytes=<offset>-`). Redirects to blob
    * storage on another origin are followed without `Authorization`. The answer says whether the
    * range was honoured (206) or the whole blob came (200).

@@ -3,9 +3,11 @@
  * of real Distribution registries (each behind a delay proxy of 25 ms each way, so requests that
  * go out together are seen to). A pull checks the registry once, reads the manifest once and gets
  * every blob once, all at once. A copy checks each registry once, sends small blobs in the closing
- * PUT, and gets no blob from the source that the target has. A second sync of unchanged images is
- * one manifest HEAD per side per image, all at once; with one image changed it sends no registry
- * check, and that image's copy starts while the other lines are still being looked at. With token registries every token is fetched
+ * PUT, and gets no blob from the source that the target has; into a new repository it reads each
+ * small blob and opens its upload beside its lookup, and a blob the repository holds anyway is
+ * not sent again. A second sync of unchanged images is one manifest HEAD per side per image, all
+ * at once; with one image changed it sends no registry check, and that image's copy starts while
+ * the other lines are still being looked at. With token registries every token is fetched
  * once per run and scope, no request is refused once the token is there, and the next run starts
  * from the remembered realm: only the registry check meets a challenge. Copied images are pulled
  * back with skopeo, pulled archives read by skopeo.
@@ -14,6 +16,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Credentials } from "../../lib/credentials/credentials.ts";
+import { RegistryClient } from "../../lib/registry/client.ts";
+import { parseReference } from "../../lib/registry/reference.ts";
 import { DEFAULT_SYNC_SETTINGS, type SyncOptions } from "../../lib/sync/options.ts";
 import { sync, type SyncResult } from "../../lib/sync/sync.ts";
 import { assertExit, pushedDigest } from "./auth_tls_support.ts";
@@ -213,9 +217,22 @@ Deno.test({
       assert.equal(count(target, "upload-put"), 4);
       assert.equal(count(to.proxy.records, "upload-patch"), 0, "small blobs go up in the PUT");
       assert.equal(count(target, "manifest-put"), 1);
+      assert.equal(count(target, "tags-list"), 1, "whether the repository is new, asked once");
+      assert.equal(count(to.proxy.records, "upload-delete"), 0, "no upload opened for nothing");
       assertNoRepeats(source, ["manifest-get", "blob-get"]);
       assertNoRepeats(target, ["blob-head", "upload-put", "manifest-put"]);
       assertSentTogether(target.filter((record) => record.kind === "blob-head"), "blob HEAD");
+      if (!token) {
+        // With tokens the repository's tag list may come back after the lookups (both wait for
+        // the target's token), and the blobs are then read after their lookups.
+        assertSentTogether(
+          [
+            ...source.filter((record) => record.kind === "blob-get"),
+            ...target.filter((record) => ["blob-head", "upload-start"].includes(record.kind)),
+          ],
+          "blob GET, HEAD and POST of the new repository",
+        );
+      }
       if (token) {
         assert.deepEqual(tokenScopes(from.registry), ["repository:round/copy:pull"]);
         assert.deepEqual(tokenScopes(to.registry), ["repository:round/copy:pull,push"]);
@@ -237,8 +254,15 @@ Deno.test({
       assert.equal(count(from.proxy.records, "blob-get"), 0, "the target has every blob");
       assert.deepEqual(
         kinds(authorised(to.proxy.records)).filter((kind) => !kind.startsWith("ping")),
-        ["blob-head 200", "blob-head 200", "blob-head 200", "blob-head 200", "manifest-put 201"],
-        "the second copy looks the blobs up and writes the tag",
+        [
+          "blob-head 200",
+          "blob-head 200",
+          "blob-head 200",
+          "blob-head 200",
+          "manifest-put 201",
+          "tags-list 200",
+        ],
+        "the second copy finds the repository has tags, looks the blobs up and writes the tag",
       );
       if (token) {
         assert.equal(from.registry.tokenRequests.length, 1, "one source token");
@@ -412,5 +436,62 @@ Deno.test({
       "one token per repository: pull for a source, pull and push for a target",
     );
     assert.deepEqual(kinds(far.proxy.records), Array(2 * IMAGES).fill("manifest-head 200"));
+  },
+});
+
+Deno.test({
+  name: "round trips, copy into a repository without tags that holds a blob already (a copy " +
+    "that failed half-way): the lookup beside the upload keeps the blob from being sent again",
+  sanitizeResources: false,
+  fn: async () => {
+    await using dir = await tempDir("round-trips-copy-tagless-");
+    const sample = await smallImage(dir.path);
+    await using from = await watchedRegistry(false);
+    await using to = await watchedRegistry(false);
+    const seeded = await pusher(
+      ["-f", sample.path, "-r", `${from.registry.host}/round/tagless:1`],
+      join(dir.path, "seed"),
+    );
+    const config = await fetch(
+      `${from.registry.url}/v2/round/tagless/blobs/${sample.configDigest}`,
+    );
+    assert.equal(config.status, 200);
+    const held = new RegistryClient({
+      reference: parseReference(`${to.registry.host}/round/tagless`),
+    });
+    try {
+      const bytes = new Uint8Array(await config.arrayBuffer());
+      await held.completeUpload(await held.startUpload(), sample.configDigest, bytes);
+    } finally {
+      held.close();
+    }
+
+    await pusher(
+      ["copy", `${from.proxy.host}/round/tagless:1`, `${to.proxy.host}/round/tagless:1`],
+      join(dir.path, "cache"),
+    );
+    const target = to.proxy.records;
+    assert.deepEqual(
+      kinds(target.filter((record) => record.kind === "tags-list")),
+      ["tags-list 404"],
+      "the repository has no tags: its blobs are read beside their lookups",
+    );
+    assertSentTogether(
+      [
+        ...from.proxy.records.filter((record) => record.kind === "blob-get"),
+        ...target.filter((record) => ["blob-head", "upload-start"].includes(record.kind)),
+      ],
+      "blob GET, HEAD and POST",
+    );
+    const completed = target.filter((record) => record.kind === "upload-put")
+      .map((record) => new URLSearchParams(record.query).get("digest"));
+    assert.equal(completed.length, 3, "the three layers go up");
+    assert.ok(!completed.includes(sample.configDigest), "the config it held is not sent again");
+    assert.equal(count(target, "upload-delete"), 1, "the config's upload is cancelled");
+    await pullAndVerify(`${to.registry.host}/round/tagless:1`, {
+      expectedManifestDigest: pushedDigest(seeded),
+      expectedConfigDigest: sample.configDigest,
+      expectedDiffIds: sample.diffIds,
+    });
   },
 });
