@@ -18,7 +18,6 @@
 
 import { PusherError } from "../errors.ts";
 import type { RawDocument } from "../oci/descriptor.ts";
-import { INDEX_TYPES } from "../oci/media_types.ts";
 import { parsePlatform } from "../oci/platform.ts";
 import type { BlobInfo, EventSink } from "../logging/events.ts";
 import { Redactor } from "../logging/redact.ts";
@@ -28,7 +27,7 @@ import type { BlobClaims } from "../transfer/blob_claims.ts";
 import { deadlineSignal, resultEvent, type RunHooks, type WriteResult } from "../transfer/run.ts";
 import { emptyTally } from "../push/context.ts";
 import { retrying } from "../transfer/retrying_request.ts";
-import { putChildManifest, putTopManifest } from "../push/publish.ts";
+import { putChildManifest, putChildManifests, putTopManifest } from "../push/publish.ts";
 import {
   type ManifestSource,
   type ManifestTree,
@@ -261,15 +260,10 @@ async function writeManifests(
   const tag = target.tag ?? tree.top.digest;
   const reference = target.tag !== undefined ? `${name}:${tag}` : `${name}@${tag}`;
   if (ctx.dryRun) return [reference];
-  const putChild = (child: RawDocument): Promise<void> =>
-    putChildManifest(ctx, ctx.target, name, child);
-  // Image manifests need only their blobs: they go together; a nested index follows its children.
-  await Promise.all(
-    tree.children.filter((child) => !INDEX_TYPES.has(child.mediaType)).map(putChild),
+  await putChildManifests(
+    tree.children,
+    (child: RawDocument) => putChildManifest(ctx, ctx.target, name, child),
   );
-  for (const index of tree.children.filter((child) => INDEX_TYPES.has(child.mediaType))) {
-    await putChild(index);
-  }
   await putTopManifest(ctx, ctx.target, tag, tree.top, reference);
   ctx.emit({
     type: "manifest",
