@@ -355,9 +355,13 @@ Deno.test("every registry recipe in the README pushes to a local stand-in of its
     );
     assert.equal(acrPulled.images.length, 2, "ACR personal: attestations left out");
     // The image manifests after the first go up together: each attestation may be refused once.
-    const refused = acr.refusals.map((refusal) => refusal.path);
-    assert.ok(refused.length >= 1, "ACR personal refused the attestations");
-    assert.equal(new Set(refused).size, refused.length, "ACR personal: nothing refused twice");
+    const acrRefused = acr.refusals.map((refusal) => refusal.path);
+    assert.ok(acrRefused.length >= 1, "ACR personal refused the attestations");
+    assert.equal(
+      new Set(acrRefused).size,
+      acrRefused.length,
+      "ACR personal: nothing refused twice",
+    );
     const swrPulled = await check(
       "swr.cn-north-4.myhuaweicloud.com",
       `cn-north-4@${secrets.SWR_ACCESS_KEY}`,
