@@ -8,10 +8,8 @@
  * @module
  */
 
-import { Command, CommanderError, Option } from "commander";
 import type { BundlePushOptions } from "../bundle/options.ts";
 import type { CopyOptions } from "../copy/options.ts";
-import { PusherError } from "../errors.ts";
 import type { PushOptions } from "../options.ts";
 import type { PullOptions } from "../pull/options.ts";
 import type { SyncOptions } from "../sync/options.ts";
@@ -23,10 +21,12 @@ import {
   pushOptions,
   syncOptions,
 } from "./command_options.ts";
+import { type ParsedWords, parseWords, usageError } from "./argv.ts";
 import { envNameFor } from "./env.ts";
 import { FlagReader } from "./flag_reader.ts";
-import { type CommandName, flagsOf, longName } from "./flags.ts";
+import { type CommandName, flagsOf, type FlagSpec, longName } from "./flags.ts";
 import { helpFooter } from "./help.ts";
+import { formatHelp, type HelpRow } from "./help_layout.ts";
 import type { ListOptions } from "./list_command.ts";
 
 /** How the user wants to see the run. */
@@ -70,100 +70,132 @@ const DESCRIPTIONS: Readonly<Record<CommandName, string>> = {
   ls: "list the images an archive or a containerd namespace holds: names, platforms, digest, size",
 };
 
-/** The commands as parsed: which one ran, and the help text captured when help was asked. */
-interface Parsed {
-  invoked?: { name: CommandName; command: Command };
-  help?: { name: CommandName | "main"; text: string };
+const PROGRAM = "docker-image-pusher";
+
+const PROGRAM_DESCRIPTION =
+  "Push a docker/OCI image archive to a container registry, no Docker daemon needed; " +
+  "pull images into an archive; copy images between registries; mirror a list of " +
+  "images under a prefix; list what an archive or a containerd store holds.";
+
+const PROGRAM_USAGE = `${PROGRAM} [options] | push [options] | push --all -f FILE -r PREFIX | ` +
+  "pull SOURCE... -o FILE | copy SOURCE TARGET | sync --from LIST --to PREFIX | ls FILE";
+
+/** An operand a command takes. */
+interface Operand {
+  /** Its name in help and messages. */
+  name: string;
+  /** What it is. */
+  description: string;
+  /** Must be given. */
+  required: boolean;
+  /** Takes every remaining operand. */
+  variadic: boolean;
 }
 
-function configure(
-  command: Command,
-  name: CommandName | "main",
-  flagsFor: CommandName,
-  parsed: Parsed,
-): Command {
-  command
-    .helpOption("-h, --help", "show this help")
-    .allowExcessArguments(false)
-    .exitOverride()
-    .configureOutput({
-      writeOut: (text) => {
-        parsed.help = { name, text: (parsed.help?.text ?? "") + text };
-      },
-      writeErr: () => {},
-    })
-    .action(() => {
-      parsed.invoked = { name: flagsFor, command };
-    });
-  for (const spec of flagsOf(flagsFor)) {
-    const option = new Option(spec.flags, spec.description);
-    option.description = `${spec.description}${
-      spec.defaultText ? ` (default ${spec.defaultText})` : ""
-    } [env ${envNameFor(`--${longName(spec)}`)}]`;
-    if (spec.kind === "list") {
-      option.argParser((value: string, previous: string[] | undefined) => [
-        ...(previous ?? []),
-        value,
-      ]);
+const OPERANDS: Readonly<Record<CommandName, readonly Operand[]>> = {
+  push: [],
+  pull: [{
+    name: "source",
+    description: "images as docker names them: nginx, host:port/path/name:tag, " +
+      "name@sha256:… (or a LIST with --from)",
+    required: false,
+    variadic: true,
+  }],
+  copy: [
+    {
+      name: "source",
+      description: "the image to copy, as docker names it",
+      required: true,
+      variadic: false,
+    },
+    {
+      name: "target",
+      description: "where it goes: host[:port]/path/name:tag",
+      required: true,
+      variadic: false,
+    },
+  ],
+  sync: [],
+  ls: [{
+    name: "file",
+    description: "the archive to list (- reads stdin); leave out with --containerd-root",
+    required: false,
+    variadic: false,
+  }],
+};
+
+const COMMAND_NAMES = Object.keys(DESCRIPTIONS) as CommandName[];
+
+/** `<source>`, `[file]`, `[source...]`. */
+function operandTerm(operand: Operand): string {
+  const name = operand.variadic ? `${operand.name}...` : operand.name;
+  return operand.required ? `<${name}>` : `[${name}]`;
+}
+
+/** `copy [options] <source> <target>`. */
+function commandTerm(name: CommandName): string {
+  return [name, "[options]", ...OPERANDS[name].map(operandTerm)].join(" ");
+}
+
+/** The option rows of a help text: each flag with its default and variable, then `--help`. */
+function optionRows(specs: readonly FlagSpec[]): HelpRow[] {
+  return [
+    ...specs.map((spec) => ({
+      term: spec.flags,
+      description:
+        `${spec.description}${spec.defaultText ? ` (default ${spec.defaultText})` : ""} ` +
+        `[env ${envNameFor(`--${longName(spec)}`)}]`,
+    })),
+    { term: "-h, --help", description: "show this help" },
+  ];
+}
+
+/** The main help, or a subcommand's, with its examples and exit codes. */
+function helpText(name: CommandName | "main"): string {
+  const page = name === "main"
+    ? {
+      usage: PROGRAM_USAGE,
+      description: PROGRAM_DESCRIPTION,
+      arguments: [],
+      options: [
+        { term: "--version", description: "print the version" },
+        ...optionRows(flagsOf("push")),
+      ],
+      commands: COMMAND_NAMES.map((command) => ({
+        term: commandTerm(command),
+        description: DESCRIPTIONS[command],
+      })),
     }
-    command.addOption(option);
+    : {
+      usage: `${PROGRAM} ${commandTerm(name)}`,
+      description: DESCRIPTIONS[name],
+      arguments: OPERANDS[name].map((operand) => ({
+        term: operand.name,
+        description: operand.description,
+      })),
+      options: optionRows(flagsOf(name)),
+      commands: [],
+    };
+  return formatHelp(page) + helpFooter(name);
+}
+
+/** A command's operands, checked against what it takes. */
+function checkedOperands(name: CommandName | "main", given: readonly string[]): string[] {
+  const expected = name === "main" ? [] : OPERANDS[name];
+  for (const [index, operand] of expected.entries()) {
+    if (operand.required && given[index] === undefined) {
+      throw usageError(`missing required argument '${operand.name}'`);
+    }
   }
-  return command;
-}
-
-function buildProgram(version: string, parsed: Parsed): Command {
-  const program = configure(
-    new Command("docker-image-pusher")
-      .description(
-        "Push a docker/OCI image archive to a container registry, no Docker daemon needed; " +
-          "pull images into an archive; copy images between registries; mirror a list of " +
-          "images under a prefix; list what an archive or a containerd store holds.",
-      )
-      .usage(
-        "[options] | push [options] | push --all -f FILE -r PREFIX | pull SOURCE... -o FILE | " +
-          "copy SOURCE TARGET | sync --from LIST --to PREFIX | ls FILE",
-      )
-      .version(version, "--version", "print the version")
-      .enablePositionalOptions()
-      .helpCommand(false),
-    "main",
-    "push",
-    parsed,
-  );
-  program.addCommand(
-    configure(new Command("push"), "push", "push", parsed).description(
-      DESCRIPTIONS.push,
-    ),
-  );
-  program.addCommand(
-    configure(new Command("pull"), "pull", "pull", parsed)
-      .description(DESCRIPTIONS.pull)
-      .argument(
-        "[source...]",
-        "images as docker names them: nginx, host:port/path/name:tag, " +
-          "name@sha256:… (or a LIST with --from)",
-      ),
-  );
-  program.addCommand(
-    configure(new Command("copy"), "copy", "copy", parsed)
-      .description(DESCRIPTIONS.copy)
-      .argument("<source>", "the image to copy, as docker names it")
-      .argument("<target>", "where it goes: host[:port]/path/name:tag"),
-  );
-  program.addCommand(
-    configure(new Command("sync"), "sync", "sync", parsed).description(DESCRIPTIONS.sync),
-  );
-  program.addCommand(
-    configure(new Command("ls"), "ls", "ls", parsed)
-      .description(DESCRIPTIONS.ls)
-      .argument("[file]", "the archive to list (- reads stdin); leave out with --containerd-root"),
-  );
-  return program;
-}
-
-function commanderToUsage(error: CommanderError): PusherError {
-  const message = error.message.replace(/^error:\s*/i, "");
-  return new PusherError("usage", message, { hint: "run with --help to see the flags" });
+  if (expected.at(-1)?.variadic !== true && given.length > expected.length) {
+    const whose = name === "main" ? "" : ` for '${name}'`;
+    throw usageError(
+      `too many arguments${whose}. Expected ${expected.length} argument${
+        expected.length === 1 ? "" : "s"
+      } but got ${given.length}.`,
+    );
+  }
+  return [...given];
 }
 
 function runCommon(flags: FlagReader, passwordFlags: readonly string[]): RunCommon {
@@ -188,25 +220,22 @@ export function parseCommandLine(
   env: Readonly<Record<string, string>>,
   version: string,
 ): CommandLine {
-  const parsed: Parsed = {};
-  const program = buildProgram(version, parsed);
-  try {
-    program.parse([...argv], { from: "user" });
-  } catch (error) {
-    if (!(error instanceof CommanderError)) throw error;
-    if (error.code === "commander.helpDisplayed" || error.code === "commander.help") {
-      const name = parsed.help?.name ?? "main";
-      const text = parsed.help?.text ?? program.helpInformation();
-      return { action: "help", text: text + helpFooter(name) };
-    }
-    if (error.code === "commander.version") return { action: "version", text: version };
-    throw commanderToUsage(error);
+  const main = parseWords(argv, flagsOf("push"), { stopAtOperand: true, version: true });
+  if (main.help) return { action: "help", text: helpText("main") };
+  if (main.version) return { action: "version", text: version };
+  const [first, ...rest] = main.rest;
+  let name: CommandName = "push";
+  let words: ParsedWords = main;
+  if (first !== undefined && (COMMAND_NAMES as readonly string[]).includes(first)) {
+    name = first as CommandName;
+    words = parseWords(rest, flagsOf(name));
+    if (words.help) return { action: "help", text: helpText(name) };
+  } else if (first !== undefined) {
+    checkedOperands("main", main.rest);
   }
-  const invoked = parsed.invoked;
-  if (invoked === undefined) throw new PusherError("internal", "no command was run");
-  const flags = new FlagReader(flagsOf(invoked.name), invoked.command, env);
-  const args = invoked.command.processedArgs as unknown[];
-  switch (invoked.name) {
+  const args = checkedOperands(name, words.operands);
+  const flags = new FlagReader(flagsOf(name), words.values, env);
+  switch (name) {
     case "push":
       if (flags.flag("all")) {
         return {
@@ -219,7 +248,7 @@ export function parseCommandLine(
     case "pull":
       return {
         action: "pull",
-        options: pullOptions(flags, (args[0] as string[] | undefined) ?? []),
+        options: pullOptions(flags, args),
         ...runCommon(flags, ["password"]),
       };
     case "copy":
@@ -231,6 +260,6 @@ export function parseCommandLine(
     case "sync":
       return { action: "sync", options: syncOptions(flags), ...runCommon(flags, ["password"]) };
     case "ls":
-      return { action: "ls", options: listOptions(flags, args[0] as string | undefined) };
+      return { action: "ls", options: listOptions(flags, args[0]) };
   }
 }

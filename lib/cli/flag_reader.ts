@@ -5,13 +5,12 @@
  * @module
  */
 
-import type { Command } from "commander";
 import { PusherError } from "../errors.ts";
+import type { TypedValue } from "./argv.ts";
 import { envNameFor, parseEnvBoolean, parseWholeNumber } from "./env.ts";
-import { attributeName, type FlagSpec, longName } from "./flags.ts";
+import { type FlagSpec, longName } from "./flags.ts";
 
 type RawValue = string | string[] | boolean | undefined;
-type RawValues = Record<string, RawValue>;
 
 /** One flag's effective value and where it came from. */
 interface Setting {
@@ -25,18 +24,13 @@ interface Setting {
 /** Reads one flag's value: the command line first, then its environment variable. */
 function effectiveSetting(
   spec: FlagSpec,
-  values: RawValues,
-  command: Command,
+  typed: ReadonlyMap<string, TypedValue>,
   env: Readonly<Record<string, string>>,
 ): Setting {
   const long = longName(spec);
   const flagLabel = `--${long}`;
-  if (command.getOptionValueSource(attributeName(long)) === "cli") {
-    return { spec, value: values[attributeName(long)], label: flagLabel };
-  }
-  if (long === "no-cache" && values["cache"] === false) {
-    return { spec, value: true, label: flagLabel };
-  }
+  const value = typed.get(long);
+  if (value !== undefined) return { spec, value, label: flagLabel };
   const envName = envNameFor(flagLabel);
   const fromEnv = env[envName];
   if (fromEnv === undefined) return { spec, value: undefined, label: flagLabel };
@@ -53,14 +47,17 @@ function effectiveSetting(
 /** The effective flag values of one parsed command. */
 export class FlagReader {
   #settings = new Map<string, Setting>();
-  #command: Command;
+  #typed: ReadonlyMap<string, TypedValue>;
 
-  /** Reads every flag of `specs` from the parsed `command` and `env`. */
-  constructor(specs: readonly FlagSpec[], command: Command, env: Readonly<Record<string, string>>) {
-    this.#command = command;
-    const values = command.opts<RawValues>();
+  /** Reads every flag of `specs` from the values `typed` on the command line and `env`. */
+  constructor(
+    specs: readonly FlagSpec[],
+    typed: ReadonlyMap<string, TypedValue>,
+    env: Readonly<Record<string, string>>,
+  ) {
+    this.#typed = typed;
     for (const spec of specs) {
-      this.#settings.set(longName(spec), effectiveSetting(spec, values, command, env));
+      this.#settings.set(longName(spec), effectiveSetting(spec, typed, env));
     }
   }
 
@@ -101,7 +98,7 @@ export class FlagReader {
 
   /** Whether the flag was typed on the command line (not taken from the environment). */
   fromCommandLine(name: string): boolean {
-    return this.#command.getOptionValueSource(attributeName(name)) === "cli";
+    return this.#typed.has(name);
   }
 
   /** A usage error for two flags that exclude each other. */

@@ -18,7 +18,7 @@ export type CommandName = "push" | "pull" | "copy" | "sync" | "ls";
 
 /** One flag. */
 export interface FlagSpec {
-  /** Commander's flag text, e.g. `-t, --timeout <seconds>`. */
+  /** The flag as help shows it, e.g. `-t, --timeout <seconds>`: short form, long form, value. */
   flags: string;
   /** What the flag does, as `--help` shows it. */
   description: string;
@@ -297,9 +297,4 @@ export function longName(spec: FlagSpec): string {
     throw new PusherError("internal", `flag without a long name: ${spec.flags}`);
   }
   return match[1];
-}
-
-/** The property commander stores a flag's value under (`maxConcurrent`). */
-export function attributeName(long: string): string {
-  return long.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
 }

@@ -41,7 +41,10 @@ function requestLine(entry: RequestLog, redactor: Redactor): string {
   );
 }
 
-/** Creates the run's transport for the given registries; sends no request. */
+/**
+ * Creates the run's transport for the given registries; sends no request. Requests are logged
+ * when the `http` logger shows debug lines at this point (configure logging before a run).
+ */
 export async function openTransport(
   references: readonly Reference[],
   tls: TlsSettings,
@@ -58,7 +61,10 @@ export async function openTransport(
   return createTransport({
     ...(pems.length > 0 ? { caCerts: pems } : {}),
     skipTlsVerify: tls.skipTls,
-    onRequest: (entry) => httpLog.debug(requestLine(entry, redactor)),
+    // Without `--verbose` no request is logged: no hook, so no request pays for a redacted line.
+    ...(httpLog.isEnabledFor("debug")
+      ? { onRequest: (entry: RequestLog) => httpLog.debug(requestLine(entry, redactor)) }
+      : {}),
   });
 }
 
