@@ -110,12 +110,21 @@ export async function copy(options: CopyOptions, runtime: CopyHooks = {}): Promi
     { realms: realmStore(cacheDirectory()), signal },
   );
   let checks: Promise<void> = Promise.resolve();
+  const sameRegistry = sourceReference.apiBase.href === targetReference.apiBase.href;
+  const mountFrom = sameRegistry && sourceReference.repository !== targetReference.repository
+    ? sourceReference.repository
+    : undefined;
   try {
+    // The target's first token already allows the mounts (pull on the source repository).
     const [source, target] = await Promise.all([
       pool.client(sourceReference, "pull", options.sourceCredentials),
-      pool.client(targetReference, "push", options.credentials),
+      pool.client(
+        targetReference,
+        "push",
+        options.credentials,
+        mountFrom !== undefined ? [mountFrom] : [],
+      ),
     ]);
-    const sameRegistry = sourceReference.apiBase.href === targetReference.apiBase.href;
     const ctx: BlobCopyContext = {
       emit,
       signal,
@@ -124,9 +133,7 @@ export async function copy(options: CopyOptions, runtime: CopyHooks = {}): Promi
       result: { tally: emptyTally() },
       source,
       target,
-      mountFrom: sameRegistry && sourceReference.repository !== targetReference.repository
-        ? sourceReference.repository
-        : undefined,
+      mountFrom,
       dryRun: options.dryRun,
       learnt: { monolithicRefused: false },
       targetIsNew: options.dryRun
