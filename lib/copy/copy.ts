@@ -8,8 +8,9 @@
  *
  * Nothing waits for what it does not need: the registry checks of both ends go out beside the
  * source manifest's `GET` (no `ping` before it), a token comes from the realm an earlier run
- * learnt, fetched beside the first requests, and small blobs are read while their upload opens
- * and carried by its closing `PUT`. Whether the target repository is new (no tags) is asked
+ * learnt, fetched beside the checks — the first requests, which wait for it, then go out on the
+ * checks' connections —, the target's token allows the mounts from the start, and small blobs
+ * are read while their upload opens and carried by its closing `PUT`. Whether the target repository is new (no tags) is asked
  * beside the registry checks too: into a new repository, small blobs are read and their uploads
  * opened beside their lookups rather than after them.
  *
@@ -26,7 +27,7 @@ import { retrySettings } from "../transfer/retry.ts";
 import type { BlobClaims } from "../transfer/blob_claims.ts";
 import { deadlineSignal, resultEvent, type RunHooks, type WriteResult } from "../transfer/run.ts";
 import { emptyTally } from "../push/context.ts";
-import { retrying } from "../transfer/retrying_request.ts";
+import { type RequestContext, retrying } from "../transfer/retrying_request.ts";
 import { putChildManifest, putChildManifests, putTopManifest } from "../push/publish.ts";
 import {
   type ManifestSource,
@@ -125,11 +126,20 @@ export async function copy(options: CopyOptions, runtime: CopyHooks = {}): Promi
         mountFrom !== undefined ? [mountFrom] : [],
       ),
     ]);
-    const ctx: BlobCopyContext = {
+    const requests: RequestContext = {
       emit,
       signal,
       retry: retrySettings(options.retryAttempts),
       stallTimeoutMs: options.stallTimeoutSeconds * 1000,
+    };
+    // The checks first: the requests waiting for a token then wait for them too, and go out on
+    // their connections.
+    checks = startRegistryChecks(requests, pool, [
+      { reference: sourceReference, client: source },
+      { reference: targetReference, client: target },
+    ], abort);
+    const ctx: BlobCopyContext = {
+      ...requests,
       result: { tally: emptyTally() },
       source,
       target,
@@ -143,10 +153,6 @@ export async function copy(options: CopyOptions, runtime: CopyHooks = {}): Promi
         ? { claims: { table: runtime.blobClaims, registry: targetReference.apiBase.href } }
         : {}),
     };
-    checks = startRegistryChecks(ctx, pool, [
-      { reference: sourceReference, client: source },
-      { reference: targetReference, client: target },
-    ], abort);
     const tree = await readManifestTree(
       manifestSource(ctx, formatReference(sourceReference)),
       sourceReference.digest ?? sourceReference.tag ?? "latest",

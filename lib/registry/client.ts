@@ -205,9 +205,9 @@ export class RegistryClient {
    * check in flight (a {@link probe}), when it comes back soon after the token: on a far
    * registry the two come back at about the same time, and a request sent once both are back
    * goes out on the check's kept-alive connection instead of opening another — one round trip
-   * less for the run's first request. It waits at most half as long again as the token took, so
-   * a check much slower than a near token service costs little. Requests that find a token
-   * ready, or need none, never wait.
+   * less for the run's first request. Reusing it wins while the check is back within twice the
+   * time the token took (a new connection costs the registry's round trip again), so a request
+   * waits at most that long; requests that find a token ready, or need none, never wait.
    */
   shareConnectionWith(check: Promise<unknown>): void {
     const gate: CheckGate = { settled: check.then(() => {}, () => {}), since: performance.now() };
@@ -705,7 +705,7 @@ export class RegistryClient {
     const gate = this.#checkGate;
     if (gate === undefined || !this.#auth.fetchingToken) return await this.#auth.ticket(signal);
     const ticket = await this.#auth.ticket(signal);
-    const patience = (performance.now() - gate.since) / 2;
+    const patience = performance.now() - gate.since;
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
       gate.settled,
