@@ -1,7 +1,8 @@
 /**
  * The command lines of the long-link table (see {@link ./bench_long_link.ts}): for each scenario
- * (push, re-push, pull, copy, second sync), ours and skopeo's, with credentials when the
- * registries want a token.
+ * (push, re-push, pull, copy — first contact with the target, then with both token realms
+ * known —, second sync), ours and skopeo's, with credentials when the registries want a token,
+ * and the untimed copy that lets our cache learn both realms before the second copy.
  *
  * @module
  */
@@ -11,10 +12,21 @@ import { type BenchCredentials, ourSyncCommand, skopeoSyncCommand } from "./benc
 
 /** The tools timed. */
 export type LinkTool = "ours" | "skopeo";
-/** What is timed: a push to a new repository, the same push again, a pull, a copy, a sync. */
-export type LinkScenario = "cold" | "repush" | "pull" | "copy" | "sync";
+/**
+ * What is timed: a push to a new repository, the same push again, a pull, a copy whose cache
+ * has not met the target registry, a copy whose cache knows both registries' token realms
+ * (`copy-known`, timed with token registries only), a sync.
+ */
+export type LinkScenario = "cold" | "repush" | "pull" | "copy" | "copy-known" | "sync";
 /** Every scenario, in table order. */
-export const LINK_SCENARIOS: readonly LinkScenario[] = ["cold", "repush", "pull", "copy", "sync"];
+export const LINK_SCENARIOS: readonly LinkScenario[] = [
+  "cold",
+  "repush",
+  "pull",
+  "copy",
+  "copy-known",
+  "sync",
+];
 
 /** Where one scenario's command reads and writes. */
 export interface LinkJob {
@@ -24,8 +36,15 @@ export interface LinkJob {
   pulled: string;
   /** The image pushed, pulled, or copied from. */
   image: string;
-  /** Where a copy goes. */
+  /** Where the copy goes (a new repository). */
   copyTarget: string;
+  /** Where the copy with both realms known goes (another new repository). */
+  knownCopyTarget: string;
+  /**
+   * The untimed copy before `copy-known`: a different small image from the first registry to a
+   * new repository of the second, so the cache learns both realms without the timed image.
+   */
+  realmWarmup: { source: string; target: string };
   /** Our sync's LIST and prefix. */
   syncList: string;
   /** skopeo's sync yaml and prefix. */
@@ -34,8 +53,10 @@ export interface LinkJob {
   syncPrefix: string;
   /** The prefix skopeo's sync writes under. */
   skopeoPrefix: string;
-  /** Our layer cache. */
+  /** Our cache (layers, token realms) of every scenario but `copy-known`. */
   cacheDir: string;
+  /** Our cache of `copy-known`: it has seen both registries only through the warm-up copy. */
+  knownCacheDir: string;
   /** A docker config with the credentials of the sync's sources (token registries). */
   dockerConfigDir?: string;
   /** Credentials of every registry, when they want a token. */
@@ -53,11 +74,13 @@ export interface LinkTools {
 /** Our command line for a scenario. */
 function oursCommand(tools: LinkTools, scenario: LinkScenario, job: LinkJob): TimedCommand {
   const { credentials } = job;
-  const env = { ...tools.env, DOCKER_PUSHER_CACHE_DIR: job.cacheDir };
   const run = (args: string[], secrets: string[]): TimedCommand => ({
     command: Deno.execPath(),
     args: ["run", "-A", "--no-prompt", tools.main, ...args, "--quiet", ...secrets],
-    env,
+    env: {
+      ...tools.env,
+      DOCKER_PUSHER_CACHE_DIR: scenario === "copy-known" ? job.knownCacheDir : job.cacheDir,
+    },
   });
   const target = credentials !== undefined
     ? ["-u", credentials.username, "-p", credentials.password]
@@ -68,12 +91,12 @@ function oursCommand(tools: LinkTools, scenario: LinkScenario, job: LinkJob): Ti
       return run(["-f", job.archive, "-r", job.image], target);
     case "pull":
       return run(["pull", job.image, "-o", job.pulled], target);
-    case "copy": {
-      const source = credentials !== undefined
-        ? ["--src-username", credentials.username, "--src-password", credentials.password]
-        : [];
-      return run(["copy", job.image, job.copyTarget], [...target, ...source]);
-    }
+    case "copy":
+    case "copy-known":
+      return run(
+        ["copy", job.image, scenario === "copy" ? job.copyTarget : job.knownCopyTarget],
+        [...target, ...sourceCredentials(credentials)],
+      );
     case "sync":
       return ourSyncCommand(
         tools.main,
@@ -85,6 +108,34 @@ function oursCommand(tools: LinkTools, scenario: LinkScenario, job: LinkJob): Ti
         job.dockerConfigDir,
       );
   }
+}
+
+/** Our `--src-username`/`--src-password` flags for `credentials`, if any. */
+function sourceCredentials(credentials: BenchCredentials | undefined): string[] {
+  return credentials !== undefined
+    ? ["--src-username", credentials.username, "--src-password", credentials.password]
+    : [];
+}
+
+/**
+ * Our untimed copy before `copy-known` (see {@link LinkJob.realmWarmup}), in the cache of
+ * `copy-known`.
+ */
+export function realmWarmupCommand(tools: LinkTools, job: LinkJob): TimedCommand {
+  const { credentials } = job;
+  const target = credentials !== undefined
+    ? ["-u", credentials.username, "-p", credentials.password]
+    : [];
+  return {
+    command: Deno.execPath(),
+    args: [
+      ...["run", "-A", "--no-prompt", tools.main, "copy"],
+      ...[job.realmWarmup.source, job.realmWarmup.target, "--quiet"],
+      ...target,
+      ...sourceCredentials(credentials),
+    ],
+    env: { ...tools.env, DOCKER_PUSHER_CACHE_DIR: job.knownCacheDir },
+  };
 }
 
 /** skopeo's command line for a scenario. */
@@ -114,6 +165,7 @@ function skopeoCommand(tools: LinkTools, scenario: LinkScenario, job: LinkJob): 
         `docker-archive:${job.pulled}`,
       );
     case "copy":
+    case "copy-known":
       return copy(
         [
           ...["--src-tls-verify=false", "--dest-tls-verify=false"],
@@ -121,7 +173,7 @@ function skopeoCommand(tools: LinkTools, scenario: LinkScenario, job: LinkJob): 
           ...creds("dest"),
         ],
         `docker://${job.image}`,
-        `docker://${job.copyTarget}`,
+        `docker://${scenario === "copy" ? job.copyTarget : job.knownCopyTarget}`,
       );
     case "sync":
       return skopeoSyncCommand(job.skopeoYaml, job.skopeoPrefix, tools.env, credentials);

@@ -11,7 +11,10 @@
  * - a second sync of a list of small images, none changed since the first (untimed) sync.
  *
  * Both on plain HTTP and with bearer-token registries (each token server behind its own delay
- * proxy, as an auth host elsewhere would be).
+ * proxy, as an auth host elsewhere would be). With tokens the copy is timed twice, into a new
+ * repository each time: first with the cache of the earlier scenarios, which knows the first
+ * registry's token realm but has never met the second (first contact), then with a cache that
+ * learnt both realms from an untimed copy of another small image (any later run).
  *
  * @module
  */
@@ -27,11 +30,12 @@ import {
   type LinkScenario,
   type LinkTool,
   type LinkTools,
+  realmWarmupCommand,
 } from "./bench_link_commands.ts";
 import { clearSkopeoCache, type TimedCommand } from "./bench_process.ts";
 import { markdownTable } from "./bench_report.ts";
 import { type LinkSyncSetup, linkSyncSetup } from "./bench_link_sync.ts";
-import type { BenchCredentials } from "./bench_sync_images.ts";
+import { type BenchCredentials, seedWithSkopeo } from "./bench_sync_images.ts";
 
 /** One-way delay of the long link, in milliseconds. */
 export const ONE_WAY_MS = 50;
@@ -41,11 +45,22 @@ export const LINK_SYNC_IMAGES = 20;
 const CREDENTIALS: BenchCredentials = { username: "bench", password: "bench-long-link" };
 const COMMAND_TIMEOUT_MS = 5 * 60_000;
 
+/** The repository of the untimed warm-up copy's source, in the first registry. */
+const WARMUP_REPOSITORY = "long-link/realm-warmup";
+
 /** How the registries authorise. */
 export type LinkAuth = "plain" | "token";
 
-/** Round-trip targets of each scenario (the sync's depends on the auth). */
-export function roundTripTarget(scenario: LinkScenario, auth: LinkAuth): number {
+/** The scenarios timed with `auth`: `copy-known` only with tokens (plain HTTP has no realms). */
+export function linkScenarios(auth: LinkAuth): LinkScenario[] {
+  return LINK_SCENARIOS.filter((scenario) => auth === "token" || scenario !== "copy-known");
+}
+
+/**
+ * Round-trip targets of each scenario (the sync's depends on the auth); none for a token copy's
+ * first contact with the target, which has to meet the target's challenge before its token.
+ */
+export function roundTripTarget(scenario: LinkScenario, auth: LinkAuth): number | undefined {
   switch (scenario) {
     case "cold":
       return 6.5;
@@ -54,6 +69,8 @@ export function roundTripTarget(scenario: LinkScenario, auth: LinkAuth): number 
     case "pull":
       return 5.5;
     case "copy":
+      return auth === "plain" ? 7 : undefined;
+    case "copy-known":
       return 7;
     case "sync":
       return auth === "plain" ? 4 : 5;
@@ -170,8 +187,16 @@ function record(samples: LinkSamples, key: string, seconds: number): void {
   samples.set(key, list);
 }
 
-/** Starts the links of one auth mode (0 ms and `oneWayMs`) with their sync lists synced once. */
-async function startLinks(setup: LongLinkSetup, auth: LinkAuth, links: Link[]): Promise<void> {
+/**
+ * Starts the links of one auth mode (0 ms and `oneWayMs`) with their sync lists synced once and,
+ * with tokens, the warm-up copy's source (`warmup`, an archive) in the first registry.
+ */
+async function startLinks(
+  setup: LongLinkSetup,
+  auth: LinkAuth,
+  warmup: string,
+  links: Link[],
+): Promise<void> {
   for (const delayMs of [0, setup.oneWayMs]) {
     const link: Link = {
       delayMs,
@@ -179,6 +204,15 @@ async function startLinks(setup: LongLinkSetup, auth: LinkAuth, links: Link[]): 
       second: await farRegistry(auth, delayMs),
     };
     links.push(link);
+    if (auth === "token") {
+      await seedWithSkopeo(
+        [warmup],
+        [WARMUP_REPOSITORY],
+        link.first.registry.host,
+        setup.env,
+        CREDENTIALS,
+      );
+    }
     setup.log(`  long-link ${auth}/${delayMs} ms: the sync's ${setup.syncImages} images`);
     link.sync = await linkSyncSetup({
       tools: setup,
@@ -202,6 +236,12 @@ export async function measureLongLink(setup: LongLinkSetup): Promise<LinkSamples
     seed: 150,
     name: "bench/long-link:latest",
   });
+  const warmup = await writeSampleDockerArchive(join(setup.scratch, "long-link-warmup.tar"), {
+    layers: 1,
+    randomBytes: 16 * 1024,
+    seed: 151,
+    name: "bench/long-link-warmup:latest",
+  });
   // One untimed run first, so the module cache is warm for every timed one.
   await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--no-prompt", setup.main, "--version"],
@@ -216,26 +256,35 @@ export async function measureLongLink(setup: LongLinkSetup): Promise<LinkSamples
     // does not land on one side only.
     const links: Link[] = [];
     try {
-      await startLinks(setup, auth, links);
+      await startLinks(setup, auth, warmup.path, links);
       for (let run = 0; run < setup.runs; run++) {
         const tools: LinkTool[] = run % 2 === 0 ? ["ours", "skopeo"] : ["skopeo", "ours"];
         for (const tool of tools) {
           for (const link of run % 2 === 0 ? links : [...links].reverse()) {
-            const name = `long-link/${tool}-${++counter}:latest`;
+            const name = `long-link/${tool}-${++counter}`;
             const sync = link.sync;
             if (sync === undefined) throw new Error("the link's sync was not set up");
             const job: LinkJob = {
               archive,
               pulled,
-              image: `${link.first.proxy.host}/${name}`,
-              copyTarget: `${link.second.proxy.host}/${name}`,
+              image: `${link.first.proxy.host}/${name}:latest`,
+              copyTarget: `${link.second.proxy.host}/${name}:latest`,
+              knownCopyTarget: `${link.second.proxy.host}/${name}-known:latest`,
+              realmWarmup: {
+                source: `${link.first.proxy.host}/${WARMUP_REPOSITORY}:latest`,
+                target: `${link.second.proxy.host}/${name}-warmup:latest`,
+              },
               ...sync.job,
               cacheDir: await Deno.makeTempDir({ dir: setup.scratch, prefix: "cache-" }),
+              knownCacheDir: await Deno.makeTempDir({ dir: setup.scratch, prefix: "cache-" }),
               ...(auth === "token" ? { credentials: CREDENTIALS } : {}),
             };
             if (tool === "skopeo") await clearSkopeoCache();
-            for (const scenario of LINK_SCENARIOS) {
+            for (const scenario of linkScenarios(auth)) {
               if (scenario === "pull") await Deno.remove(pulled).catch(() => {});
+              if (scenario === "copy-known" && tool === "ours") {
+                await timed(realmWarmupCommand(setup, job), `our warm-up copy (${auth})`);
+              }
               const seconds = await timed(
                 linkCommand(setup, tool, scenario, job),
                 `${tool} ${scenario} (${auth}, ${link.delayMs} ms)`,
@@ -258,7 +307,7 @@ export async function measureLongLink(setup: LongLinkSetup): Promise<LinkSamples
 }
 
 /** How a scenario reads in the table. */
-function scenarioLabel(scenario: LinkScenario, syncImages: number): string {
+function scenarioLabel(scenario: LinkScenario, auth: LinkAuth, syncImages: number): string {
   switch (scenario) {
     case "cold":
       return "first push (empty registry, empty cache)";
@@ -267,7 +316,11 @@ function scenarioLabel(scenario: LinkScenario, syncImages: number): string {
     case "pull":
       return "pull to an archive";
     case "copy":
-      return "copy to a second far registry";
+      return auth === "plain"
+        ? "copy to a second far registry"
+        : "copy to a second far registry, first contact with the target (its realm not yet known)";
+    case "copy-known":
+      return "copy to a second far registry, both realms known (any later run)";
     case "sync":
       return `second sync of ${syncImages} unchanged images`;
   }
@@ -282,7 +335,7 @@ export function longLinkTable(
   const rows: string[][] = [];
   const cell = (value: number): string => (Number.isFinite(value) ? value.toFixed(1) : "–");
   for (const auth of ["plain", "token"] as const) {
-    for (const scenario of LINK_SCENARIOS) {
+    for (const scenario of linkScenarios(auth)) {
       const trips = (tool: LinkTool): number =>
         roundTrips(
           samples.get(sampleKey(auth, tool, scenario, 0)) ?? [],
@@ -292,13 +345,13 @@ export function longLinkTable(
       const ours = trips("ours");
       const target = roundTripTarget(scenario, auth);
       rows.push([
-        `${scenarioLabel(scenario, syncImages)}, ${
+        `${scenarioLabel(scenario, auth, syncImages)}, ${
           auth === "plain" ? "plain HTTP" : "bearer token"
         }`,
         cell(ours),
         cell(trips("skopeo")),
-        `≤ ${target}`,
-        ours <= target ? "yes" : "**no**",
+        target === undefined ? "–" : `≤ ${target}`,
+        target === undefined ? "–" : ours <= target ? "yes" : "**no**",
       ]);
     }
   }

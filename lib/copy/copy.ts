@@ -8,8 +8,9 @@
  *
  * Nothing waits for what it does not need: the registry checks of both ends go out beside the
  * source manifest's `GET` (no `ping` before it), a token comes from the realm an earlier run
- * learnt, fetched beside the first requests, and small blobs are read while their upload opens
- * and carried by its closing `PUT`. Whether the target repository is new (no tags) is asked
+ * learnt, fetched beside the checks — the first requests, which wait for it, then go out on the
+ * checks' connections —, the target's token allows the mounts from the start, and small blobs
+ * are read while their upload opens and carried by its closing `PUT`. Whether the target repository is new (no tags) is asked
  * beside the registry checks too: into a new repository, small blobs are read and their uploads
  * opened beside their lookups rather than after them.
  *
@@ -26,7 +27,7 @@ import { retrySettings } from "../transfer/retry.ts";
 import type { BlobClaims } from "../transfer/blob_claims.ts";
 import { deadlineSignal, resultEvent, type RunHooks, type WriteResult } from "../transfer/run.ts";
 import { emptyTally } from "../push/context.ts";
-import { retrying } from "../transfer/retrying_request.ts";
+import { type RequestContext, retrying } from "../transfer/retrying_request.ts";
 import { putChildManifest, putChildManifests, putTopManifest } from "../push/publish.ts";
 import {
   type ManifestSource,
@@ -110,23 +111,39 @@ export async function copy(options: CopyOptions, runtime: CopyHooks = {}): Promi
     { realms: realmStore(cacheDirectory()), signal },
   );
   let checks: Promise<void> = Promise.resolve();
+  const sameRegistry = sourceReference.apiBase.href === targetReference.apiBase.href;
+  const mountFrom = sameRegistry && sourceReference.repository !== targetReference.repository
+    ? sourceReference.repository
+    : undefined;
   try {
+    // The target's first token already allows the mounts (pull on the source repository).
     const [source, target] = await Promise.all([
       pool.client(sourceReference, "pull", options.sourceCredentials),
-      pool.client(targetReference, "push", options.credentials),
+      pool.client(
+        targetReference,
+        "push",
+        options.credentials,
+        mountFrom !== undefined ? [mountFrom] : [],
+      ),
     ]);
-    const sameRegistry = sourceReference.apiBase.href === targetReference.apiBase.href;
-    const ctx: BlobCopyContext = {
+    const requests: RequestContext = {
       emit,
       signal,
       retry: retrySettings(options.retryAttempts),
       stallTimeoutMs: options.stallTimeoutSeconds * 1000,
+    };
+    // The checks first: the requests waiting for a token then wait for them too, and go out on
+    // their connections.
+    checks = startRegistryChecks(requests, pool, [
+      { reference: sourceReference, client: source },
+      { reference: targetReference, client: target },
+    ], abort);
+    const ctx: BlobCopyContext = {
+      ...requests,
       result: { tally: emptyTally() },
       source,
       target,
-      mountFrom: sameRegistry && sourceReference.repository !== targetReference.repository
-        ? sourceReference.repository
-        : undefined,
+      mountFrom,
       dryRun: options.dryRun,
       learnt: { monolithicRefused: false },
       targetIsNew: options.dryRun
@@ -136,10 +153,6 @@ export async function copy(options: CopyOptions, runtime: CopyHooks = {}): Promi
         ? { claims: { table: runtime.blobClaims, registry: targetReference.apiBase.href } }
         : {}),
     };
-    checks = startRegistryChecks(ctx, pool, [
-      { reference: sourceReference, client: source },
-      { reference: targetReference, client: target },
-    ], abort);
     const tree = await readManifestTree(
       manifestSource(ctx, formatReference(sourceReference)),
       sourceReference.digest ?? sourceReference.tag ?? "latest",

@@ -106,6 +106,11 @@ export class Authorizer {
     this.#refresh(false, signal).catch(() => this.#forgetAssumed());
   }
 
+  /** Whether a bearer token is being fetched: a request now waits for it. */
+  get fetchingToken(): boolean {
+    return this.#pending !== undefined;
+  }
+
   /** Adds a scope (e.g. `repository:<source>:pull` for a mount); the next token carries it. */
   addScope(scope: string): void {
     this.#scopes.add(scope);

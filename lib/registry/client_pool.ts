@@ -4,7 +4,9 @@
  * is fetched once per run and kept alive connections serve every request. A client starts from
  * the token realm its registry is known by — one a client of this run learnt from a challenge,
  * else one an earlier run remembered — and fetches its token at once, beside its first request,
- * instead of after a 401. The registry check (`GET /v2/`) runs once per registry.
+ * instead of after a 401. The registry check (`GET /v2/`) runs once per registry, and the
+ * requests of its registry that wait for a token wait for the check too (see
+ * `RegistryClient.shareConnectionWith`), so the first of them reuses the check's connection.
  *
  * @module
  */
@@ -67,17 +69,21 @@ export class ClientPool {
   /**
    * The client of `reference`'s repository with `access`; the first call makes it with
    * `credentials` (else the docker/podman config entry of its registry) and, when its registry's
-   * token realm is known, starts fetching its token.
+   * token realm is known, starts fetching its token. `mountSources` are repositories of the same
+   * registry whose `pull` its tokens carry too (blobs are mounted from them); a client with
+   * other mount sources is another client.
    */
   client(
     reference: Reference,
     access: RepositoryAccess,
     credentials: Credentials | undefined,
+    mountSources: readonly string[] = [],
   ): Promise<RegistryClient> {
-    const key = `${reference.apiBase.href} ${reference.repository} ${access}`;
+    const mounts = mountSources.length === 0 ? "" : ` from ${[...mountSources].sort().join(",")}`;
+    const key = `${reference.apiBase.href} ${reference.repository} ${access}${mounts}`;
     const known = this.#clients.get(key);
     if (known !== undefined) return known;
-    const client = this.#connect(reference, access, credentials);
+    const client = this.#connect(reference, access, credentials, mountSources);
     this.#clients.set(key, client);
     // A client that could not be made is made again by the next call.
     client.catch(() => {
@@ -103,6 +109,9 @@ export class ClientPool {
     }
     const mine = check();
     this.#checks.set(key, mine);
+    for (const client of this.#made) {
+      if (client.apiOrigin === key) client.shareConnectionWith(mine);
+    }
     try {
       await mine;
     } catch (error) {
@@ -131,6 +140,7 @@ export class ClientPool {
     reference: Reference,
     access: RepositoryAccess,
     credentials: Credentials | undefined,
+    mountSources: readonly string[],
   ): Promise<RegistryClient> {
     const client = await connectClient(
       reference,
@@ -138,10 +148,13 @@ export class ClientPool {
       this.#transport,
       access,
       this.#redactor,
+      mountSources,
     );
     const realm = this.#learnt(reference.registry) ??
       await this.#rememberedRealm(reference.registry);
     if (realm !== undefined) client.assumeBearer(realm, this.#options.signal);
+    const check = this.#checks.get(reference.apiBase.origin);
+    if (check !== undefined) client.shareConnectionWith(check);
     this.#made.push(client);
     return client;
   }

@@ -70,7 +70,8 @@ export async function openTransport(
 
 /**
  * A client for one repository: `explicit` credentials when given, else the docker/podman config
- * entry of its registry; their secrets are registered with `redactor`.
+ * entry of its registry; their secrets are registered with `redactor`. Its tokens also carry
+ * `pull` on `mountSources` (see `RegistryClientOptions.mountSources`).
  */
 export async function connectClient(
   reference: Reference,
@@ -78,8 +79,9 @@ export async function connectClient(
   transport: Transport,
   access: RepositoryAccess,
   redactor: Redactor,
+  mountSources: readonly string[] = [],
 ): Promise<RegistryClient> {
   const credentials = await resolveCredentials(explicit, reference.registry, reference.repository);
   redactor.addCredentials(credentials);
-  return new RegistryClient({ reference, credentials, transport, access });
+  return new RegistryClient({ reference, credentials, transport, access, mountSources });
 }

@@ -113,8 +113,6 @@ export async function startRegistry(options: TestRegistryOptions = {}): Promise<
     await storage.remove();
   };
   try {
-    const port = freePort();
-    const host = `127.0.0.1:${port}`;
     const httpLines: string[] = [];
     const sections: string[] = [];
     let caCert: string | undefined;
@@ -150,6 +148,10 @@ export async function startRegistry(options: TestRegistryOptions = {}): Promise<
         `    rootcertbundle: ${JSON.stringify(certs.signingCertPath)}`,
       );
     }
+    // Chosen once this process's own servers (the token server, a proxy in front of it) hold
+    // their ports, so none of them can take the registry's in between.
+    const port = freePort();
+    const host = `127.0.0.1:${port}`;
     const configPath = `${dir}/config.yml`;
     await Deno.writeTextFile(
       configPath,

@@ -2,7 +2,8 @@
  * `copy()` against real Distribution registries: images put into a source registry by skopeo
  * (from fixture archives of every layout the fixtures have) are copied to a second registry, and
  * skopeo pulls them back from there with every blob checked; digests are the source's. Within one
- * registry blobs are mounted (no upload request reaches the registry); a second copy sends no
+ * registry blobs are mounted (no upload request reaches the registry), with a token that allows
+ * the mounts from the first request on; a second copy sends no
  * blob byte; a multi-platform index is copied whole or filtered by platform; a Basic-auth source
  * takes its own credentials; faults on either side (fault proxy in front of Distribution, and a
  * download or an upload cut mid-blob by the in-process registry) still land the image intact —
@@ -22,6 +23,7 @@ import { type FixtureInfo, type LayoutName, sharedFixtures } from "../helpers/fi
 import { type MemoryRegistry, startMemoryRegistry } from "../helpers/memory_registry.ts";
 import { pullAndVerify, skopeoInspect } from "../helpers/pull_verify.ts";
 import { startRegistry, type TestRegistry } from "../helpers/registry.ts";
+import { tempDir } from "../helpers/temp_dir.ts";
 
 const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
 const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
@@ -195,6 +197,35 @@ Deno.test("within one registry, every blob is mounted: no upload request reaches
       expectedManifestDigest: (await skopeoInspect(from)).digest,
     });
   });
+});
+
+Deno.test("within one token registry, the target's first token already allows the mounts: no token fetched again", async () => {
+  const fixtures = await sharedFixtures();
+  await using cache = await tempDir("copy-mount-token-");
+  const registry = await startRegistry({ token: { users: { mounter: "mount-Pa55" } } });
+  Deno.env.set("DOCKER_PUSHER_CACHE_DIR", cache.path);
+  try {
+    await seed(fixtures["oci-archive"], `${registry.host}/team/app:v1`, "mounter:mount-Pa55");
+    registry.tokenRequests.length = 0;
+    const credentials = { username: "mounter", password: "mount-Pa55" };
+    const { events } = await recordedCopy(
+      options(`${registry.host}/team/app:v1`, `${registry.host}/other/app:v1`, {
+        credentials,
+        sourceCredentials: credentials,
+      }),
+    );
+    const states = [...finalStates(events).values()];
+    assert.equal(states.length, fixtures["oci-archive"].diffIds.length + 1);
+    assert.deepEqual(states, states.map(() => "mounted"));
+    assert.deepEqual(
+      registry.tokenRequests.map((request) => request.scopes.join(" ")).sort(),
+      ["repository:other/app:pull,push repository:team/app:pull", "repository:team/app:pull"],
+      "one token for the source, one for the target that also reads the source",
+    );
+  } finally {
+    Deno.env.delete("DOCKER_PUSHER_CACHE_DIR");
+    await registry.stop();
+  }
 });
 
 Deno.test("a multi-platform index: copied whole with its digest, or filtered to one platform with a new index", async () => {

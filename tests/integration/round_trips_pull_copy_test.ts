@@ -9,7 +9,8 @@
  * at once; with one image changed it sends no registry check, and that image's copy starts while
  * the other lines are still being looked at. With token registries every token is fetched
  * once per run and scope, no request is refused once the token is there, and the next run starts
- * from the remembered realm: only the registry check meets a challenge. Copied images are pulled
+ * from the remembered realm: only the registry check meets a challenge; a copy that knows both
+ * realms sends its first requests on the registry checks' connections. Copied images are pulled
  * back with skopeo, pulled archives read by skopeo.
  */
 
@@ -51,9 +52,43 @@ interface WatchedRegistry extends AsyncDisposable {
   proxy: RecordingProxy;
 }
 
-async function watchedRegistry(token: boolean): Promise<WatchedRegistry> {
-  const registry = await startRegistry(token ? { token: { users: { [USER]: PASSWORD } } } : {});
-  const delay: DelayProxy = startDelayProxy({ upstream: registry.host, delayMs: 25 });
+/** Milliseconds each way of a registry's delay proxy and, when it has one, its token server's. */
+interface Distances {
+  registryMs: number;
+  tokenMs?: number;
+}
+
+/**
+ * A registry behind a delay proxy (25 ms each way unless `distances` say), seen through a
+ * recording proxy; with `distances.tokenMs`, its token server sits behind a delay proxy too.
+ */
+async function watchedRegistry(
+  token: boolean,
+  distances: Distances = { registryMs: 25 },
+): Promise<WatchedRegistry> {
+  const tokenDelayMs = distances.tokenMs;
+  let tokenDelay: DelayProxy | undefined;
+  const registry = await startRegistry(
+    token
+      ? {
+        token: {
+          users: { [USER]: PASSWORD },
+          ...(tokenDelayMs !== undefined
+            ? {
+              realmHost: (own: string) => {
+                tokenDelay = startDelayProxy({ upstream: own, delayMs: tokenDelayMs });
+                return tokenDelay.host;
+              },
+            }
+            : {}),
+        },
+      }
+      : {},
+  );
+  const delay: DelayProxy = startDelayProxy({
+    upstream: registry.host,
+    delayMs: distances.registryMs,
+  });
   const proxy = startRecordingProxy(`http://${delay.host}`);
   return {
     registry,
@@ -61,6 +96,7 @@ async function watchedRegistry(token: boolean): Promise<WatchedRegistry> {
     [Symbol.asyncDispose]: async () => {
       await proxy.close();
       await delay.close();
+      await tokenDelay?.close();
       await registry.stop();
     },
   };
@@ -276,6 +312,85 @@ Deno.test({
         }
       }
     }
+  },
+});
+
+/** The one request of `kind`; fails unless there is exactly one. */
+function only(records: readonly RecordedRequest[], kind: string): RecordedRequest {
+  const found = records.filter((record) => record.kind === kind);
+  assert.equal(found.length, 1, `one ${kind}`);
+  return found[0] as RecordedRequest;
+}
+
+Deno.test({
+  name: "round trips, copy with both token realms known (any later run) into a new repository: " +
+    "each token once, no request refused but the registry checks, and the first requests go " +
+    "out on the checks' connections",
+  sanitizeResources: false,
+  fn: async () => {
+    await using dir = await tempDir("round-trips-copy-known-");
+    const sample = await smallImage(dir.path);
+    const other = await writeSampleDockerArchive(join(dir.path, "other.tar"), {
+      layers: 1,
+      randomBytes: 4 * 1024,
+      seed: 23,
+      name: "round/other:latest",
+    });
+    // The tokens come back before the checks (a token service a little nearer than the
+    // registry): the first requests wait for the checks' connections rather than open new ones.
+    const distances = { registryMs: 50, tokenMs: 15 };
+    await using from = await watchedRegistry(true, distances);
+    await using to = await watchedRegistry(true, distances);
+    const seedCache = join(dir.path, "seed");
+    const seeded = await pusher(
+      ["-f", sample.path, "-r", `${from.registry.host}/round/known:1`, ...CREDENTIALS],
+      seedCache,
+    );
+    await pusher(
+      ["-f", other.path, "-r", `${from.registry.host}/round/other:1`, ...CREDENTIALS],
+      seedCache,
+    );
+    const cache = join(dir.path, "cache");
+    const copy = (source: string, target: string) =>
+      pusher([
+        "copy",
+        `${from.proxy.host}/${source}`,
+        `${to.proxy.host}/${target}`,
+        ...[...CREDENTIALS, "--src-username", USER, "--src-password", PASSWORD],
+      ], cache);
+    // Another image teaches the cache both realms; the copy then goes to a new repository.
+    await copy("round/other:1", "round/other-copy:1");
+    for (const far of [from, to]) {
+      far.proxy.clear();
+      far.registry.tokenRequests.length = 0;
+    }
+
+    await copy("round/known:1", "round/known-copy:1");
+    assert.deepEqual(tokenScopes(from.registry), ["repository:round/known:pull"]);
+    assert.deepEqual(tokenScopes(to.registry), ["repository:round/known-copy:pull,push"]);
+    for (const far of [from, to]) {
+      assert.deepEqual(
+        kinds(far.proxy.records).filter((kind) => kind.endsWith("401")),
+        ["ping 401"],
+        "only the registry check goes without a token",
+      );
+    }
+    assert.equal(
+      only(from.proxy.records, "manifest-get").connection,
+      only(from.proxy.records, "ping").connection,
+      "the source manifest is read on the source check's connection",
+    );
+    assert.equal(
+      only(to.proxy.records, "tags-list").connection,
+      only(to.proxy.records, "ping").connection,
+      "the target's tags are asked on the target check's connection",
+    );
+    await pullAndVerify(`${to.registry.host}/round/known-copy:1`, {
+      expectedManifestDigest: pushedDigest(seeded),
+      expectedConfigDigest: sample.configDigest,
+      expectedDiffIds: sample.diffIds,
+      creds: `${USER}:${PASSWORD}`,
+    });
   },
 });
 

@@ -13,10 +13,12 @@ import {
   linkCommand,
   type LinkJob,
   type LinkScenario,
+  realmWarmupCommand,
 } from "../../scripts/bench_link_commands.ts";
 import {
   LINK_SYNC_IMAGES,
   type LinkSamples,
+  linkScenarios,
   longLinkTable,
   ONE_WAY_MS,
   roundTrips,
@@ -135,9 +137,11 @@ Deno.test("bench long link: --long-link, round trips from the fastest runs, the 
   put("plain", "ours", "copy", 0.4, 1.2);
   put("plain", "ours", "sync", 0.3, 0.7);
   put("token", "ours", "cold", 0.5, 1.3);
+  put("token", "ours", "copy", 0.4, 1.3);
+  put("token", "ours", "copy-known", 0.4, 1.05);
   put("token", "ours", "sync", 0.3, 0.75);
   const lines = longLinkTable(samples, ONE_WAY_MS, 20).split("\n");
-  assert.equal(lines.length, 12, "a header, its rule and five rows per auth mode");
+  assert.equal(lines.length, 13, "a header, its rule, five plain rows and six token rows");
   assert.equal(
     lines[2],
     "| first push (empty registry, empty cache), plain HTTP | 4.0 | 22.0 | ≤ 6.5 | yes |",
@@ -155,14 +159,26 @@ Deno.test("bench long link: --long-link, round trips from the fastest runs, the 
     /re-push unchanged, bearer token \| – \| – \| ≤ 3\.5 \| \*\*no\*\* \|$/,
   );
   assert.equal(
+    lines[10],
+    "| copy to a second far registry, first contact with the target (its realm not yet known), " +
+      "bearer token | 9.0 | – | – | – |",
+  );
+  assert.equal(
     lines[11],
+    "| copy to a second far registry, both realms known (any later run), bearer token | 6.5 | – " +
+      "| ≤ 7 | yes |",
+  );
+  assert.equal(
+    lines[12],
     "| second sync of 20 unchanged images, bearer token | 4.5 | – | ≤ 5 | yes |",
   );
+  assert.deepEqual(linkScenarios("plain"), ["cold", "repush", "pull", "copy", "sync"]);
+  assert.deepEqual(linkScenarios("token"), LINK_SCENARIOS);
   assert.deepEqual(
     LINK_SCENARIOS.map((
       scenario,
     ) => [roundTripTarget(scenario, "plain"), roundTripTarget(scenario, "token")]),
-    [[6.5, 6.5], [3.5, 3.5], [5.5, 5.5], [7, 7], [4, 5]],
+    [[6.5, 6.5], [3.5, 3.5], [5.5, 5.5], [7, undefined], [7, 7], [4, 5]],
   );
 });
 
@@ -173,11 +189,17 @@ Deno.test("bench long link: each tool's command line for each scenario, credenti
     pulled: "/s/out.tar",
     image: "127.0.0.1:1/long-link/x:latest",
     copyTarget: "127.0.0.1:2/long-link/x:latest",
+    knownCopyTarget: "127.0.0.1:2/long-link/x-known:latest",
+    realmWarmup: {
+      source: "127.0.0.1:1/long-link/warm:latest",
+      target: "127.0.0.1:2/long-link/x-warmup:latest",
+    },
     syncList: "/s/images.txt",
     skopeoYaml: "/s/images.yaml",
     syncPrefix: "127.0.0.1:2/mirror",
     skopeoPrefix: "127.0.0.1:2/skopeo-mirror",
     cacheDir: "/s/cache",
+    knownCacheDir: "/s/known-cache",
     dockerConfigDir: "/s/docker",
     credentials: { username: "u", password: "pw" },
   };
@@ -197,6 +219,19 @@ Deno.test("bench long link: each tool's command line for each scenario, credenti
   const copy = ours("copy").args;
   assert.deepEqual(copy.slice(4, 7), ["copy", job.image, job.copyTarget]);
   assert.ok(copy.includes("--src-username") && copy.includes("--src-password"), copy.join(" "));
+  const known = ours("copy-known");
+  assert.deepEqual(known.args.slice(4, 7), ["copy", job.image, job.knownCopyTarget]);
+  assert.equal(known.env["DOCKER_PUSHER_CACHE_DIR"], "/s/known-cache");
+  assert.equal(ours("copy").env["DOCKER_PUSHER_CACHE_DIR"], "/s/cache");
+  const warmup = realmWarmupCommand(tools, job);
+  assert.deepEqual(warmup.args.slice(4, 7), [
+    "copy",
+    job.realmWarmup.source,
+    job.realmWarmup.target,
+  ]);
+  assert.ok(warmup.args.includes("-u") && warmup.args.includes("--src-username"));
+  assert.equal(warmup.env["DOCKER_PUSHER_CACHE_DIR"], "/s/known-cache", "it warms copy-known's");
+  assert.equal(skopeo("copy-known").args.at(-1), "docker://127.0.0.1:2/long-link/x-known:latest");
   const sync = ours("sync");
   assert.deepEqual(sync.args.slice(-7), [
     ...["/repo/main.ts", "sync", "--from", "/s/images.txt", "--to", "127.0.0.1:2/mirror"],
@@ -588,25 +623,30 @@ Deno.test({
     assert.equal(output.code, 0, stderr);
     assert.match(stdout, /- Machine: .+\d+ cores \(nproc\)/);
     assert.match(stdout, /- Date: \d{4}-\d\d-\d\d \d\d:\d\d UTC/);
+    const rows = [
+      "first push",
+      "re-push unchanged",
+      "pull to an archive",
+      "copy to a second far registry",
+      "second sync of 3 unchanged images",
+    ];
     for (const auth of ["plain HTTP", "bearer token"]) {
-      for (
-        const row of [
-          "first push",
-          "re-push unchanged",
-          "pull to an archive",
-          "copy to a second far registry",
-          "second sync of 3 unchanged images",
-        ]
-      ) {
+      const token = auth === "bearer token";
+      for (const row of token ? [...rows, "copy to a second far registry, both realms"] : rows) {
         const line = stdout.split("\n").find((text) =>
           text.startsWith(`| ${row}`) && text.includes(`, ${auth} |`)
         );
         assert.ok(line, `row "${row}, ${auth}" in:\n${stdout}`);
-        // Round trips of both tools are numbers (noisy at 10 ms RTT, so any sign), then a target.
-        assert.match(line, /\| -?\d+\.\d \| -?\d+\.\d \| ≤ [\d.]+ \| (yes|\*\*no\*\*) \|$/);
+        // Round trips of both tools are numbers (noisy at 10 ms RTT, so any sign), then a target
+        // (none for a token copy's first contact with the target).
+        assert.match(
+          line,
+          /\| -?\d+\.\d \| -?\d+\.\d \| (≤ [\d.]+ \| (yes|\*\*no\*\*)|– \| –) \|$/,
+        );
       }
     }
-    // Every cell was timed: 2 auth modes × 2 tools × 5 scenarios × 2 delays, one run each.
-    assert.equal(stderr.match(/^ {2}long-link \S+: \d+\.\d\d s$/gm)?.length, 40, stderr);
+    assert.match(stdout, /\| copy .*, first contact with the target .*, bearer token \|/);
+    // Every cell was timed: 2 tools × 2 delays × (5 scenarios plain + 6 with tokens), one run each.
+    assert.equal(stderr.match(/^ {2}long-link \S+: \d+\.\d\d s$/gm)?.length, 44, stderr);
   },
 });
