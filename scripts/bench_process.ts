@@ -157,6 +157,15 @@ export interface TimedOutcome {
 }
 
 /**
+ * Writes out the dirty pages earlier steps left in the page cache (`sync`), so that a timed
+ * command does not pay for another's writeback: one that flushes its own output to disk (our pull
+ * does, before it renames the finished archive) would otherwise wait for the whole disk queue.
+ */
+export async function settleDisk(): Promise<void> {
+  await new Deno.Command("sync", { stdin: "null", stdout: "null", stderr: "null" }).output();
+}
+
+/**
  * Runs a command to completion and measures it, with the CPU time `registries` spent meanwhile.
  * Throws with its output when it fails or runs longer than `timeoutMs`.
  */
@@ -171,6 +180,7 @@ export async function timeCommand(
     ? [TIME, ["-f", "%M %U %S %O", "-o", timeFile, run.command, ...run.args]]
     : [run.command, run.args];
   const registryBefore = await registriesCpu(registries);
+  await settleDisk();
   const started = performance.now();
   const child = new Deno.Command(command, {
     args,
@@ -382,6 +392,7 @@ export async function timeCurlUploads(
 ): Promise<Sample> {
   const largestFirst = [...blobs].sort((a, b) => b.size - a.size);
   const registryBefore = await registry.cpuSeconds();
+  await settleDisk();
   const started = performance.now();
   await inParallel(largestFirst, parallel, async (blob) => {
     await curlUpload(registry, "bench/curl", blob.path, blob.digest);
@@ -410,6 +421,7 @@ export async function timeCurlDownloads(
   const largestFirst = [...blobs].sort((a, b) => b.size - a.size);
   const pathOf = (digest: string): string => join(dir, digest.replace(":", "-"));
   const registryBefore = await registry.cpuSeconds();
+  await settleDisk();
   const started = performance.now();
   await inParallel(largestFirst, parallel, async (blob) => {
     await curlDownload(registry, repository, blob.digest, pathOf(blob.digest));
@@ -439,6 +451,7 @@ export async function timeCurlRelay(
 ): Promise<Sample> {
   const largestFirst = [...blobs].sort((a, b) => b.size - a.size);
   const registryBefore = await registriesCpu([source, target]);
+  await settleDisk();
   const started = performance.now();
   await inParallel(largestFirst, parallel, async (blob) => {
     await curlRelay(source, target, repository, blob.digest);
