@@ -692,11 +692,56 @@ async function syncOnlyReport(bench: Bench): Promise<string> {
   ].join("\n");
 }
 
+/** The pull and copy section of the report: both tools, the curl floors, memory and disk writes. */
+function pullCopySection(
+  bench: Bench,
+  archives: readonly { prefix: string; archive: BuiltArchive }[],
+): string[] {
+  const figures = {
+    samples: (key: string) => samplesOf(bench, key),
+    bytes: (key: string) => bench.bytes.get(key) ?? [],
+  };
+  return [
+    "### Pull and copy",
+    "",
+    `- The same image in a source registry, put there by our push twice: layers as they are ` +
+    "(what the pulls fetch) and gzip (what the copies move); each copy goes to a fresh registry.",
+    "",
+    scenarioTable(pullCopyRows(figures, "")),
+    "",
+    floorTable(figures, ""),
+    "",
+    pullCopyMemoryTable(figures, archives),
+    "",
+    pullWritesTable(figures, archives),
+    "",
+  ];
+}
+
+/** `--pull-copy-only`: the pull and copy section alone, on the standard (or quick) archive. */
+async function pullCopyOnlyReport(bench: Bench, workDir: string): Promise<string> {
+  const archive = await ensureArchive(workDir, bench.options.quick ? QUICK : STANDARD, bench.log);
+  bench.log(`archive: ${describe(archive)}`);
+  await pullCopyFlow(bench, archive, undefined);
+  return [
+    "## Benchmark: pull and copy, docker-image-pusher against skopeo",
+    "",
+    `- Machine: ${await machine()}`,
+    `- Date: ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC`,
+    `- Command: \`${["deno task bench", ...Deno.args].join(" ")}\` (${bench.options.runs} ` +
+    `run${bench.options.runs === 1 ? "" : "s"}, medians, min–max in brackets)`,
+    `- Archive: ${describe(archive)}`,
+    "",
+    ...pullCopySection(bench, [{ prefix: "", archive }]),
+  ].join("\n");
+}
+
 /** Runs the benchmark and returns the markdown report. */
 async function runBench(bench: Bench, workDir: string): Promise<string> {
   const { options } = bench;
   if (options.longLink) return (await longLinkSection(bench, true)).join("\n");
   if (options.syncOnly) return await syncOnlyReport(bench);
+  if (options.pullCopyOnly) return await pullCopyOnlyReport(bench, workDir);
   const plan = options.quick ? QUICK : STANDARD;
   const archive = await ensureArchive(workDir, plan, bench.log);
   const large = options.large ? await ensureArchive(workDir, LARGE, bench.log) : undefined;
@@ -758,21 +803,7 @@ async function runBench(bench: Bench, workDir: string): Promise<string> {
     samples: (key: string) => samplesOf(bench, key),
     bytes: (key: string) => bench.bytes.get(key) ?? [],
   };
-  sections.push(
-    "### Pull and copy",
-    "",
-    `- The same image in a source registry, put there by our push twice: layers as they are ` +
-      "(what the pulls fetch) and gzip (what the copies move); each copy goes to a fresh registry.",
-    "",
-    scenarioTable(pullCopyRows(figures, "")),
-    "",
-    floorTable(figures, ""),
-    "",
-    pullCopyMemoryTable(figures, archives),
-    "",
-    pullWritesTable(figures, archives),
-    "",
-  );
+  sections.push(...pullCopySection(bench, archives));
   if (large !== undefined) {
     sections.push(
       "#### ~4 GB image, ours only",

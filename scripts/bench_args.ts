@@ -29,6 +29,8 @@ export interface BenchOptions {
   longLink: boolean;
   /** Only the sync section: both tools and the curl floor (quick: 5 images, 1 run). */
   syncOnly: boolean;
+  /** Only the pull and copy section (the standard archive, its curl floors). */
+  pullCopyOnly: boolean;
   /** Print the help text and exit. */
   help: boolean;
 }
@@ -53,6 +55,7 @@ Options:
   --long-link                 only the long-link table: round trips at 100 ms RTT, both tools
                               (with --quick: 10 ms RTT, 3 sync images, one run)
   --sync-only                 only the sync section: ours, skopeo and the curl floor
+  --pull-copy-only            only the pull and copy section: ours, skopeo and the curl floors
                               (with --quick: 5 images, one run)
   -h, --help                  show this help
 `;
@@ -90,6 +93,7 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions {
         json: { type: "string" },
         "long-link": { type: "boolean" },
         "sync-only": { type: "boolean" },
+        "pull-copy-only": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -117,6 +121,7 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions {
     json: values.json,
     longLink: values["long-link"] === true,
     syncOnly: values["sync-only"] === true,
+    pullCopyOnly: values["pull-copy-only"] === true,
     help: values.help === true,
   };
 }

@@ -88,9 +88,11 @@ Deno.test("bench args: defaults, quick, and every option", () => {
     json: undefined,
     longLink: false,
     syncOnly: false,
+    pullCopyOnly: false,
     help: false,
   });
   assert.equal(parseBenchArgs(["--sync-only"]).syncOnly, true);
+  assert.equal(parseBenchArgs(["--pull-copy-only"]).pullCopyOnly, true);
   const quick = parseBenchArgs(["--quick"]);
   assert.equal(quick.runs, 1);
   assert.equal(quick.profile, false, "quick mode skips the profile");
@@ -600,6 +602,37 @@ Deno.test({
     assert.match(stdout, /\| 1 run \| 2 \| 3 \| [\d.]+ kB \| 0 B \| 0 B \| yes \|/);
     // Each timed command ran to completion: one progress line per push, pull, copy and sync.
     assert.equal(stderr.match(/^ {2}\S+\/(ours|skopeo): /gm)?.length, 20, stderr);
+    assert.match(stderr, /^ {2}pull-floor\/curl: \d+\.\d+ s$/m);
+    assert.match(stderr, /^ {2}copy-floor\/curl: \d+\.\d+ s$/m);
+  },
+});
+
+Deno.test({
+  name: "bench: --pull-copy-only --quick times only the pulls and copies, beside their floors",
+  sanitizeResources: false,
+  fn: async () => {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--no-prompt", "scripts/bench.ts", "--pull-copy-only", "--quick"],
+      cwd: ROOT,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+      signal: AbortSignal.timeout(180_000),
+    }).output();
+    const stdout = new TextDecoder().decode(output.stdout);
+    const stderr = new TextDecoder().decode(output.stderr);
+    assert.equal(output.code, 0, stderr);
+    assert.match(stdout, /- Command: `deno task bench --pull-copy-only --quick`/);
+    for (const label of ["pull: uncompressed image", "copy: gzip image"]) {
+      assert.match(
+        stdout,
+        new RegExp(`\\| ${label}[^|]*( \\| \\d+\\.\\d+ s){3}( \\| \\d\\.\\d\\d×){3} \\|`),
+      );
+    }
+    assert.doesNotMatch(stdout, /cold push|### Sync|long link/i, "nothing but pull and copy");
+    // One pull and one copy per tool, and both floors.
+    assert.equal(stderr.match(/^ {2}(pull|copy)\/(ours|skopeo): /gm)?.length, 4, stderr);
     assert.match(stderr, /^ {2}pull-floor\/curl: \d+\.\d+ s$/m);
     assert.match(stderr, /^ {2}copy-floor\/curl: \d+\.\d+ s$/m);
   },
