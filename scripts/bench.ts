@@ -55,6 +55,7 @@ import {
 import {
   floorTable,
   type PullCopyBench,
+  type PullCopyFigures,
   pullCopyMemoryTable,
   pullCopyRows,
   pullWritesTable,
@@ -692,15 +693,20 @@ async function syncOnlyReport(bench: Bench): Promise<string> {
   ].join("\n");
 }
 
+/** The pull and copy samples and byte counts of the run, as the report's tables read them. */
+function pullCopyFigures(bench: Bench): PullCopyFigures {
+  return {
+    samples: (key: string) => samplesOf(bench, key),
+    bytes: (key: string) => bench.bytes.get(key) ?? [],
+  };
+}
+
 /** The pull and copy section of the report: both tools, the curl floors, memory and disk writes. */
 function pullCopySection(
   bench: Bench,
   archives: readonly { prefix: string; archive: BuiltArchive }[],
 ): string[] {
-  const figures = {
-    samples: (key: string) => samplesOf(bench, key),
-    bytes: (key: string) => bench.bytes.get(key) ?? [],
-  };
+  const figures = pullCopyFigures(bench);
   return [
     "### Pull and copy",
     "",
@@ -799,10 +805,7 @@ async function runBench(bench: Bench, workDir: string): Promise<string> {
   const archives = [{ prefix: "", archive }];
   if (large !== undefined) archives.push({ prefix: "large-", archive: large });
   sections.push("### Peak memory", "", memoryTable(bench, archives), "");
-  const figures = {
-    samples: (key: string) => samplesOf(bench, key),
-    bytes: (key: string) => bench.bytes.get(key) ?? [],
-  };
+  const figures = pullCopyFigures(bench);
   sections.push(...pullCopySection(bench, archives));
   if (large !== undefined) {
     sections.push(

@@ -538,22 +538,38 @@ Deno.test("bench archive: shares split whole files in order, libraries are recog
   assert.notEqual(planKey(plan), planKey({ ...plan, randomBytes: 3 }));
 });
 
+/** Runs `scripts/bench.ts` with `args` to success; returns what it printed. */
+async function runBench(args: string[]): Promise<{ stdout: string; stderr: string }> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--no-prompt", "scripts/bench.ts", ...args],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+    signal: AbortSignal.timeout(180_000),
+  }).output();
+  const stdout = new TextDecoder().decode(output.stdout);
+  const stderr = new TextDecoder().decode(output.stderr);
+  assert.equal(output.code, 0, stderr);
+  return { stdout, stderr };
+}
+
+/** The pull and the copy against curl's floors: three times and three ratios, all numbers. */
+function assertFloorRows(stdout: string): void {
+  for (const label of ["pull: uncompressed image", "copy: gzip image"]) {
+    assert.match(
+      stdout,
+      new RegExp(`\\| ${label}[^|]*( \\| \\d+\\.\\d+ s){3}( \\| \\d\\.\\d\\d×){3} \\|`),
+    );
+  }
+}
+
 Deno.test({
   name: "bench: --quick times both tools on a real registry and prints the tables",
   sanitizeResources: false,
   fn: async () => {
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--no-prompt", "scripts/bench.ts", "--quick"],
-      cwd: ROOT,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-      signal: AbortSignal.timeout(180_000),
-    }).output();
-    const stdout = new TextDecoder().decode(output.stdout);
-    const stderr = new TextDecoder().decode(output.stderr);
-    assert.equal(output.code, 0, stderr);
+    const { stdout, stderr } = await runBench(["--quick"]);
     for (
       const row of [
         "cold push, layers as they are",
@@ -579,13 +595,7 @@ Deno.test({
     assert.match(stdout, /- Command: `deno task bench --quick`/);
     assert.match(stdout, /\| gzip \| [\d.]+ [kMG]?B \| [\d.]+ [kMG]?B \| \d\.\d\d× \| ≤ 1\.05× \|/);
     assert.match(stdout, /### Peak memory/);
-    // The pull and the copy against curl's floors: three times and three ratios, all numbers.
-    for (const label of ["pull: uncompressed image", "copy: gzip image"]) {
-      assert.match(
-        stdout,
-        new RegExp(`\\| ${label}[^|]*( \\| \\d+\\.\\d+ s){3}( \\| \\d\\.\\d\\d×){3} \\|`),
-      );
-    }
+    assertFloorRows(stdout);
     // Peak RSS of our pull and copy was measured.
     assert.match(stdout, /\| [\d.]+ MB \| pull \| [\d.]+ MB \| [\d.]+ MB \| ≤ 150 MB \|/);
     assert.match(stdout, /\| [\d.]+ MB \| copy \| [\d.]+ MB \| [\d.]+ MB \| ≤ 150 MB \|/);
@@ -611,25 +621,9 @@ Deno.test({
   name: "bench: --pull-copy-only --quick times only the pulls and copies, beside their floors",
   sanitizeResources: false,
   fn: async () => {
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--no-prompt", "scripts/bench.ts", "--pull-copy-only", "--quick"],
-      cwd: ROOT,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-      signal: AbortSignal.timeout(180_000),
-    }).output();
-    const stdout = new TextDecoder().decode(output.stdout);
-    const stderr = new TextDecoder().decode(output.stderr);
-    assert.equal(output.code, 0, stderr);
+    const { stdout, stderr } = await runBench(["--pull-copy-only", "--quick"]);
     assert.match(stdout, /- Command: `deno task bench --pull-copy-only --quick`/);
-    for (const label of ["pull: uncompressed image", "copy: gzip image"]) {
-      assert.match(
-        stdout,
-        new RegExp(`\\| ${label}[^|]*( \\| \\d+\\.\\d+ s){3}( \\| \\d\\.\\d\\d×){3} \\|`),
-      );
-    }
+    assertFloorRows(stdout);
     assert.doesNotMatch(stdout, /cold push|### Sync|long link/i, "nothing but pull and copy");
     // One pull and one copy per tool, and both floors.
     assert.equal(stderr.match(/^ {2}(pull|copy)\/(ours|skopeo): /gm)?.length, 4, stderr);
@@ -642,18 +636,7 @@ Deno.test({
   name: "bench: --long-link --quick times every scenario of both tools and prints round trips",
   sanitizeResources: false,
   fn: async () => {
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--no-prompt", "scripts/bench.ts", "--long-link", "--quick"],
-      cwd: ROOT,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-      signal: AbortSignal.timeout(180_000),
-    }).output();
-    const stdout = new TextDecoder().decode(output.stdout);
-    const stderr = new TextDecoder().decode(output.stderr);
-    assert.equal(output.code, 0, stderr);
+    const { stdout, stderr } = await runBench(["--long-link", "--quick"]);
     assert.match(stdout, /- Machine: .+\d+ cores \(nproc\)/);
     assert.match(stdout, /- Date: \d{4}-\d\d-\d\d \d\d:\d\d UTC/);
     const rows = [
