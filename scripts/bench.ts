@@ -26,8 +26,8 @@
  * 5. pull of the image into an archive and copy between two registries, beside skopeo and the
  *    registries' own limit, with peak RSS and the bytes the pull wrote: see
  *    {@link ./bench_pull_copy.ts};
- * 6. a second sync of 20 small images, 2 of them changed, beside `skopeo sync`: see
- *    {@link ./bench_sync.ts};
+ * 6. a second sync of 20 small images, 2 of them changed, beside `skopeo sync`, on loopback and
+ *    with the registries 20 ms RTT away: see {@link ./bench_sync.ts};
  * 7. (not with `--quick`) round trips on a long link: see {@link ./bench_long_link.ts}.
  *
  * Peak RSS comes from `/usr/bin/time -f %M` (or `VmHWM` polling), CPU time from the same tool and
@@ -66,6 +66,7 @@ import {
   type SyncBench,
   syncBytesTable,
   syncFloorTable,
+  type SyncLink,
   syncRows,
   type SyncTallies,
   type SyncWorkload,
@@ -365,8 +366,19 @@ async function pullCopyFlow(
   }
 }
 
-/** The sync runs of the benchmark. */
-function syncFlow(bench: Bench, workload: SyncWorkload): Promise<SyncTallies> {
+/** Our tallies of the second syncs, on loopback and across the sync's link. */
+interface SyncResults {
+  near: SyncTallies;
+  far: SyncTallies;
+}
+
+/** The sync's link: registries 20 ms RTT away, as in a neighbouring region. */
+const SYNC_LINK: SyncLink = { oneWayMs: 10 };
+/** `--quick`: 4 ms RTT. */
+const QUICK_SYNC_LINK: SyncLink = { oneWayMs: 2 };
+
+/** The sync runs of the benchmark: on loopback, then with the registries across a link. */
+async function syncFlow(bench: Bench, workload: SyncWorkload): Promise<SyncResults> {
   const runner: SyncBench = {
     main: bench.main,
     scratch: bench.scratch,
@@ -377,7 +389,14 @@ function syncFlow(bench: Bench, workload: SyncWorkload): Promise<SyncTallies> {
     measure: (key, run, registries) => measure(bench, key, run, registries),
     keep: (key, sample) => record(bench.samples, key, sample),
   };
-  return timeSyncs(runner, workload);
+  const near = await timeSyncs(runner, workload);
+  const far = await timeSyncs(runner, workload, syncLink(bench));
+  return { near, far };
+}
+
+/** The sync's link of this run. */
+function syncLink(bench: Bench): SyncLink {
+  return bench.options.quick ? QUICK_SYNC_LINK : SYNC_LINK;
 }
 
 /** The tools in the order run `index` uses: alternating who goes first. */
@@ -656,8 +675,9 @@ async function longLinkSection(bench: Bench, header: boolean): Promise<string[]>
 }
 
 /** The sync section of the report: both tools, the curl floor, and what our second runs sent. */
-function syncSection(bench: Bench, workload: SyncWorkload, tallies: SyncTallies): string[] {
+function syncSection(bench: Bench, workload: SyncWorkload, results: SyncResults): string[] {
   const samples = (key: string): readonly Sample[] => samplesOf(bench, key);
+  const link = syncLink(bench);
   return [
     "### Sync",
     "",
@@ -668,12 +688,19 @@ function syncSection(bench: Bench, workload: SyncWorkload, tallies: SyncTallies)
     "and the second runs are timed. The floor is curl doing only the requests the job needs: " +
     "the manifest HEADs of both sides in one `curl --parallel`, then for each changed image " +
     "the manifest GET, each blob's GET beside its upload's POST, the closing PUT, the manifest PUT.",
+    "- The same job twice: with the registries on loopback, then with each registry behind a " +
+    `proxy that holds every packet ${link.oneWayMs} ms each way (${2 * link.oneWayMs} ms round ` +
+    "trip, a new connection one more), as registries in a neighbouring region would be.",
     "",
-    scenarioTable(syncRows(samples, workload)),
+    scenarioTable([...syncRows(samples, workload), ...syncRows(samples, workload, link)]),
     "",
     syncFloorTable(samples, workload),
     "",
-    syncBytesTable(tallies, workload),
+    syncFloorTable(samples, workload, link),
+    "",
+    syncBytesTable(results.near, workload),
+    "",
+    syncBytesTable(results.far, workload, `our second runs, ${2 * link.oneWayMs} ms RTT`),
     "",
   ];
 }
@@ -681,15 +708,16 @@ function syncSection(bench: Bench, workload: SyncWorkload, tallies: SyncTallies)
 /** `--sync-only`: the sync section alone. */
 async function syncOnlyReport(bench: Bench): Promise<string> {
   const workload = bench.options.quick ? QUICK_SYNC : STANDARD_SYNC;
-  const tallies = await syncFlow(bench, workload);
+  const results = await syncFlow(bench, workload);
   return [
     "## Benchmark: sync, docker-image-pusher against skopeo",
     "",
     `- Machine: ${await machine()}`,
+    `- Date: ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC`,
     `- Command: \`${["deno task bench", ...Deno.args].join(" ")}\` (${bench.options.runs} ` +
     `run${bench.options.runs === 1 ? "" : "s"}, medians, min–max in brackets)`,
     "",
-    ...syncSection(bench, workload, tallies),
+    ...syncSection(bench, workload, results),
   ].join("\n");
 }
 
@@ -770,7 +798,7 @@ async function runBench(bench: Bench, workDir: string): Promise<string> {
   }
   await pullCopyFlow(bench, archive, large);
   const workload = options.quick ? QUICK_SYNC : STANDARD_SYNC;
-  const tallies = await syncFlow(bench, workload);
+  const syncResults = await syncFlow(bench, workload);
   const profile = options.profile
     ? await profileStages(archive, bench.scratch, bench.log)
     : undefined;
@@ -820,7 +848,7 @@ async function runBench(bench: Bench, workDir: string): Promise<string> {
       "",
     );
   }
-  sections.push(...syncSection(bench, workload, tallies));
+  sections.push(...syncSection(bench, workload, syncResults));
   sections.push("### CPU during the cold pushes", "", cpuTable(bench), "");
   if (options.sweepConcurrency.length > 0) {
     sections.push(
@@ -850,7 +878,7 @@ async function runBench(bench: Bench, workDir: string): Promise<string> {
         {
           samples: Object.fromEntries(bench.samples),
           bytes: Object.fromEntries(bench.bytes),
-          syncTallies: tallies,
+          syncTallies: syncResults,
           profile: profile ?? null,
         },
         null,

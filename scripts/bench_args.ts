@@ -40,8 +40,8 @@ export const BENCH_HELP = `Usage: deno task bench [options]
 
 Times docker-image-pusher against skopeo on local Distribution registries: cold pushes with
 layers as they are and with gzip, re-pushes, a sibling repository; pull into an archive, copy
-between registries (beside curl's floor), a sync of 20 images with 2 changed; peak RSS, bytes
-written and medians.
+between registries (beside curl's floor), a sync of 20 images with 2 changed (on loopback and
+20 ms RTT away); peak RSS, bytes written and medians.
 
 Options:
   --runs <n>                  timed runs per scenario (default 3; 1 with --quick)

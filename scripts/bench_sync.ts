@@ -6,10 +6,15 @@
  * source; the second runs are timed against each other and the floor, and our result must show no
  * byte sent for the images that did not change.
  *
+ * The same job runs twice: with the registries on loopback, where every request costs well under a
+ * millisecond and the registries' own work sets the floor, and with each registry behind a delay
+ * proxy ({@link SyncLink}), as a mirror job meets registries in another region or country.
+ *
  * @module
  */
 
 import { join } from "node:path";
+import { startDelayProxy } from "../tests/helpers/delay_proxy.ts";
 import {
   type BenchRegistry,
   clearSkopeoCache,
@@ -57,6 +62,28 @@ export interface SyncWorkload {
 /** The tools timed. */
 export type SyncTool = "ours" | "skopeo";
 
+/** The registries' distance: each sits behind a delay proxy holding every packet this long. */
+export interface SyncLink {
+  /** Milliseconds each way (a round trip costs twice this). */
+  oneWayMs: number;
+}
+
+/** The two timed syncs: into an empty target, then after a few images changed. */
+export type SyncRun = "sync-first" | "sync-second";
+
+/**
+ * The samples' key of one run by `who`: `sync-second/ours` on loopback, `far-sync-second/ours`
+ * across `link`.
+ */
+export function syncKey(run: SyncRun, who: SyncTool | "floor", link?: SyncLink): string {
+  return `${link === undefined ? "" : "far-"}${run}/${who}`;
+}
+
+/** How the report names the distance: "" on loopback. */
+function distance(link: SyncLink | undefined): string {
+  return link === undefined ? "" : `, registries ${2 * link.oneWayMs} ms RTT away`;
+}
+
 /** What the sync runs need from the benchmark. */
 export interface SyncBench {
   /** The `main.ts` our syncs run. */
@@ -85,19 +112,43 @@ export interface SyncBench {
 export type SyncTallies = SyncTally[];
 
 /**
- * Runs the sync benchmark; samples go to `sync-first/<tool>` and `sync-second/<tool>`, the
- * floor's to `sync-first/floor` and `sync-second/floor`.
+ * `registry` as seen across `link`: its host and URL are a delay proxy's; stopping it closes the
+ * proxy, then stops the registry.
  */
-export async function timeSyncs(bench: SyncBench, workload: SyncWorkload): Promise<SyncTallies> {
+function across(registry: BenchRegistry, link: SyncLink): BenchRegistry {
+  const proxy = startDelayProxy({ upstream: registry.host, delayMs: link.oneWayMs });
+  return {
+    host: proxy.host,
+    url: `http://${proxy.host}`,
+    cpuSeconds: () => registry.cpuSeconds(),
+    stop: async () => {
+      await proxy.close();
+      await registry.stop();
+    },
+  };
+}
+
+/**
+ * Runs the sync benchmark; samples go under {@link syncKey}: `sync-first/<tool>` and
+ * `sync-second/<tool>`, the floor's as `…/floor`, prefixed `far-` with a `link`.
+ */
+export async function timeSyncs(
+  bench: SyncBench,
+  workload: SyncWorkload,
+  link?: SyncLink,
+): Promise<SyncTallies> {
   const repositories = syncImageRepositories(workload.images);
-  const images = join(bench.scratch, "sync-images");
+  const name = link === undefined ? "sync" : "far-sync";
+  const images = join(bench.scratch, `${name}-images`);
   bench.log(
-    `sync: ${workload.images} images, ${workload.changed} changed before each second run`,
+    `sync: ${workload.images} images, ${workload.changed} changed before each second run` +
+      distance(link),
   );
   const started: BenchRegistry[] = [];
   try {
     for (let index = 0; index < 4; index++) {
-      started.push(await startBenchRegistry(bench.scratch));
+      const registry = await startBenchRegistry(bench.scratch);
+      started.push(link === undefined ? registry : across(registry, link));
     }
     const [source, oursTarget, skopeoTarget, floorTarget] = started as [
       BenchRegistry,
@@ -107,8 +158,8 @@ export async function timeSyncs(bench: SyncBench, workload: SyncWorkload): Promi
     ];
     const archives = await writeSyncImages(images, repositories, 1, workload.randomBytes);
     await seedWithSkopeo(archives, repositories, source.host, bench.env);
-    const list = join(bench.scratch, "sync-list.txt");
-    const yaml = join(bench.scratch, "sync-list.yaml");
+    const list = join(bench.scratch, `${name}-list.txt`);
+    const yaml = join(bench.scratch, `${name}-list.yaml`);
     await writeSyncList(list, source.host, repositories);
     await writeSkopeoSyncYaml(yaml, source.host, repositories);
     const cache = await Deno.makeTempDir({ dir: bench.scratch, prefix: "cache-" });
@@ -140,8 +191,8 @@ export async function timeSyncs(bench: SyncBench, workload: SyncWorkload): Promi
       bench.keep(key, floor.sample);
       bench.log(`  ${key}: ${formatSeconds(floor.sample.seconds)}`);
     };
-    for (const tool of bench.order(0)) await syncOnce(tool, `sync-first/${tool}`);
-    await floorOnce("sync-first/floor", workload.images);
+    for (const tool of bench.order(0)) await syncOnce(tool, syncKey("sync-first", tool, link));
+    await floorOnce(syncKey("sync-first", "floor", link), workload.images);
     const tallies: SyncTallies = [];
     for (let run = 0; run < bench.runs; run++) {
       const changed = repositories.slice(0, workload.changed);
@@ -153,10 +204,10 @@ export async function timeSyncs(bench: SyncBench, workload: SyncWorkload): Promi
       );
       await seedWithSkopeo(fresh, changed, source.host, bench.env);
       for (const tool of bench.order(run)) {
-        const { stdout } = await syncOnce(tool, `sync-second/${tool}`);
+        const { stdout } = await syncOnce(tool, syncKey("sync-second", tool, link));
         if (tool === "ours") tallies.push(tallySyncResult(stdout));
       }
-      await floorOnce("sync-second/floor", workload.changed);
+      await floorOnce(syncKey("sync-second", "floor", link), workload.changed);
     }
     return tallies;
   } finally {
@@ -164,30 +215,38 @@ export async function timeSyncs(bench: SyncBench, workload: SyncWorkload): Promi
   }
 }
 
-/** The sync rows of a scenario table. */
+/** The sync rows of a scenario table, on loopback or across `link`. */
 export function syncRows(
   samples: (key: string) => readonly Sample[],
   workload: SyncWorkload,
+  link?: SyncLink,
 ): ScenarioRow[] {
   return [
     {
       label: `sync of ${workload.images} images, first run (empty target; ours \`sync --json\`, ` +
-        "skopeo `sync --src yaml`)",
-      ours: samples("sync-first/ours"),
-      skopeo: samples("sync-first/skopeo"),
+        `skopeo \`sync --src yaml\`)${distance(link)}`,
+      ours: samples(syncKey("sync-first", "ours", link)),
+      skopeo: samples(syncKey("sync-first", "skopeo", link)),
     },
     {
       label: `sync of ${workload.images} images, second run, ${workload.changed} changed ` +
-        "at the source",
-      ours: samples("sync-second/ours"),
-      skopeo: samples("sync-second/skopeo"),
+        `at the source${distance(link)}`,
+      ours: samples(syncKey("sync-second", "ours", link)),
+      skopeo: samples(syncKey("sync-second", "skopeo", link)),
       target: TARGET_SYNC_RATIO,
     },
   ];
 }
 
-/** What our second syncs did, line by line: the unchanged images must cost no byte. */
-export function syncBytesTable(tallies: SyncTallies, workload: SyncWorkload): string {
+/**
+ * What our second syncs did, line by line: the unchanged images must cost no byte. `label` names
+ * the runs (default: "our second runs").
+ */
+export function syncBytesTable(
+  tallies: SyncTallies,
+  workload: SyncWorkload,
+  label = "our second runs",
+): string {
   const most = (pick: (tally: SyncTally) => number): number =>
     tallies.length > 0 ? Math.max(...tallies.map(pick)) : Number.NaN;
   const unchangedBytes = most((tally) => tally.unchangedBytes);
@@ -197,7 +256,7 @@ export function syncBytesTable(tallies: SyncTallies, workload: SyncWorkload): st
   );
   return markdownTable(
     [
-      "our second runs",
+      label,
       "lines transferred",
       "lines unchanged",
       "bytes sent, changed images (most)",
@@ -221,12 +280,13 @@ export function syncBytesTable(tallies: SyncTallies, workload: SyncWorkload): st
 export function syncFloorTable(
   samples: (key: string) => readonly Sample[],
   workload: SyncWorkload,
+  link?: SyncLink,
 ): string {
   const seconds = (key: string): number => median(samples(key).map((sample) => sample.seconds));
-  const row = (label: string, run: string): string[] => {
-    const ours = seconds(`${run}/ours`);
-    const skopeo = seconds(`${run}/skopeo`);
-    const floor = seconds(`${run}/floor`);
+  const row = (label: string, run: SyncRun): string[] => {
+    const ours = seconds(syncKey(run, "ours", link));
+    const skopeo = seconds(syncKey(run, "skopeo", link));
+    const floor = seconds(syncKey(run, "floor", link));
     return [
       label,
       formatSeconds(ours),
@@ -237,7 +297,14 @@ export function syncFloorTable(
     ];
   };
   return markdownTable(
-    ["sync (medians)", "ours", "skopeo", "curl floor", "ours / floor", "skopeo / floor"],
+    [
+      `sync (medians)${distance(link)}`,
+      "ours",
+      "skopeo",
+      "curl floor",
+      "ours / floor",
+      "skopeo / floor",
+    ],
     [
       row(`first run, ${workload.images} images`, "sync-first"),
       row(`second run, ${workload.changed} changed`, "sync-second"),

@@ -36,7 +36,7 @@ import {
   pullCopyRows,
   pullWritesTable,
 } from "../../scripts/bench_pull_copy.ts";
-import { syncBytesTable, syncFloorTable, syncRows } from "../../scripts/bench_sync.ts";
+import { syncBytesTable, syncFloorTable, syncKey, syncRows } from "../../scripts/bench_sync.ts";
 import {
   ourSyncCommand,
   syncImageRepositories,
@@ -486,6 +486,29 @@ Deno.test("bench sync: the list, skopeo's yaml, our result tallied, the tables",
     { images: 20, changed: 2, randomBytes: 1 },
   ).split("\n");
   assert.equal(floor[3], "| second run, 2 changed | 0.60 s | 3.00 s | 0.20 s | 3.00× | 15.00× |");
+  // Across a link the same rows read the `far-` samples and say how far the registries are.
+  const link = { oneWayMs: 10 };
+  assert.equal(syncKey("sync-second", "ours", link), "far-sync-second/ours");
+  assert.equal(syncKey("sync-second", "floor"), "sync-second/floor");
+  const far = (key: string): Sample[] =>
+    key.startsWith("far-") ? [sample(seconds[key.split("/")[1] ?? ""] ?? Number.NaN)] : [];
+  const farRows = scenarioTable(syncRows(far, { images: 20, changed: 2, randomBytes: 1 }, link))
+    .split("\n");
+  assert.match(
+    farRows[3] ?? "",
+    /^\| sync of 20 images, second run, 2 changed at the source, registries 20 ms RTT away .*\| 0\.20× \| ≤ 0\.3× \| yes \|/,
+  );
+  const farFloor = syncFloorTable(far, { images: 20, changed: 2, randomBytes: 1 }, link)
+    .split("\n");
+  assert.match(farFloor[0] ?? "", /^\| sync \(medians\), registries 20 ms RTT away \|/);
+  assert.equal(
+    farFloor[3],
+    "| second run, 2 changed | 0.60 s | 3.00 s | 0.20 s | 3.00× | 15.00× |",
+  );
+  assert.match(
+    syncBytesTable([tally], workload, "our second runs, 20 ms RTT").split("\n")[0] ?? "",
+    /^\| our second runs, 20 ms RTT \| lines transferred/,
+  );
 });
 
 Deno.test("bench process: /proc stat, GNU time output and skopeo's cache path", () => {
@@ -584,6 +607,7 @@ Deno.test({
         "↳ the registries' limit",
         "sync of 5 images, first run",
         "sync of 5 images, second run, 2 changed",
+        "sync of 5 images, second run, 2 changed at the source, registries 4 ms RTT away",
       ]
     ) {
       const line = stdout.split("\n").find((text) => text.startsWith(`| ${row}`));
@@ -610,8 +634,16 @@ Deno.test({
     assert.match(stderr, /^ {2}sync-second\/floor: \d+\.\d+ s$/m);
     // Our second sync sent blobs for the 2 changed images and none for the 3 others.
     assert.match(stdout, /\| 1 run \| 2 \| 3 \| [\d.]+ kB \| 0 B \| 0 B \| yes \|/);
-    // Each timed command ran to completion: one progress line per push, pull, copy and sync.
-    assert.equal(stderr.match(/^ {2}\S+\/(ours|skopeo): /gm)?.length, 20, stderr);
+    // The same across the 4 ms link: a second table with its own header and the same row.
+    assert.match(stdout, /^\| our second runs, 4 ms RTT \| lines transferred/m);
+    assert.equal(
+      stdout.match(/^\| 1 run \| 2 \| 3 \| [\d.]+ kB \| 0 B \| 0 B \| yes \|$/gm)?.length,
+      2,
+    );
+    assert.match(stderr, /^ {2}far-sync-second\/floor: \d+\.\d+ s$/m);
+    // Each timed command ran to completion: one progress line per push, pull, copy and sync
+    // (the syncs on loopback and across the link).
+    assert.equal(stderr.match(/^ {2}\S+\/(ours|skopeo): /gm)?.length, 24, stderr);
     assert.match(stderr, /^ {2}pull-floor\/curl: \d+\.\d+ s$/m);
     assert.match(stderr, /^ {2}copy-floor\/curl: \d+\.\d+ s$/m);
   },
