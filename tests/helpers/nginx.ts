@@ -2,7 +2,9 @@
  * A real nginx (Debian's `nginx-light`) in front of a registry, the way Harbor, GitLab and most
  * self-hosted registries run: a reverse proxy with a request-body limit (`client_max_body_size`)
  * that streams request bodies through (`proxy_request_buffering off`) and passes the client's
- * `Host` on, so the registry's upload `Location`s point back at nginx.
+ * `Host` on, so the registry's upload `Location`s point back at nginx. Given a token server too,
+ * nginx also serves `/token` from it, as Harbor (`/service/token`), GHCR and Quay serve tokens on
+ * the registry's own host.
  *
  * nginx runs as a child process in the foreground (`daemon off`) with a generated config; its pid
  * file, logs and temporary paths all live in a temporary directory removed on {@link
@@ -28,6 +30,10 @@ export interface NginxOptions {
   upstream: string;
   /** `client_max_body_size`, in nginx's syntax: `1m`, `10m`, `512k`. */
   maxBodySize: string;
+  /** The port to listen on (default: a free one); lets a realm name nginx before it starts. */
+  port?: number;
+  /** A token server, as `host:port`, that nginx serves `/token` from (default: none). */
+  tokenUpstream?: string;
 }
 
 /** One line of the access log. */
@@ -86,6 +92,12 @@ function nginxConfig(dir: string, port: number, options: NginxOptions): string {
     "      proxy_buffering off;",
     "      proxy_read_timeout 900s;",
     "    }",
+    ...(options.tokenUpstream === undefined ? [] : [
+      "    location /token {",
+      `      proxy_pass http://${options.tokenUpstream};`,
+      "      proxy_set_header Host $http_host;",
+      "    }",
+    ]),
     "  }",
     "}",
   ].join("\n") + "\n";
@@ -110,11 +122,14 @@ function parseAccessLog(text: string): NginxRequest[] {
   });
 }
 
-/** Starts nginx in front of `options.upstream`; stop it with `stop()` or `await using`. */
+/**
+ * Starts nginx in front of `options.upstream` (and `options.tokenUpstream`); stop it with
+ * `stop()` or `await using`.
+ */
 export async function startNginx(options: NginxOptions): Promise<NginxProxy> {
   const temp = await tempDir("test-nginx-");
   const dir = temp.path;
-  const port = freePort();
+  const port = options.port ?? freePort();
   const configPath = join(dir, "nginx.conf");
   await Deno.writeTextFile(configPath, nginxConfig(dir, port, options));
   const child = new Deno.Command("nginx", {
