@@ -8,8 +8,9 @@
  *
  * nginx runs as a child process in the foreground (`daemon off`) with a generated config; its pid
  * file, logs and temporary paths all live in a temporary directory removed on {@link
- * NginxProxy.stop}. The access log records each request's method, status and path, so a test can
- * count the answers nginx gave (its own 413s included, which never reach the registry).
+ * NginxProxy.stop}. The access log records each request's method, status, path and client
+ * connection, so a test can count the answers nginx gave (its own 413s included, which never
+ * reach the registry) and see which requests shared a connection.
  *
  * ```ts
  * await using proxy = await startNginx({ upstream: registry.host, maxBodySize: "10m" });
@@ -44,6 +45,10 @@ export interface NginxRequest {
   status: number;
   /** Request path and query. */
   path: string;
+  /** nginx's serial number of the client connection the request came on. */
+  connection: number;
+  /** The request's place on its connection: 1 for the connection's first. */
+  connectionRequests: number;
 }
 
 /** A running nginx. */
@@ -59,7 +64,7 @@ export interface NginxProxy extends AsyncDisposable {
 }
 
 /** The access log format: one request per line, fields separated by spaces. */
-const LOG_FORMAT = "'$request_method $status $request_uri'";
+const LOG_FORMAT = "'$request_method $status $request_uri $connection $connection_requests'";
 
 /** The nginx configuration for a proxy in `dir` on `port` with `options`. */
 function nginxConfig(dir: string, port: number, options: NginxOptions): string {
@@ -117,8 +122,14 @@ async function listening(port: number): Promise<boolean> {
 /** Parses the access log written with {@link LOG_FORMAT}. */
 function parseAccessLog(text: string): NginxRequest[] {
   return text.split("\n").filter((line) => line !== "").map((line) => {
-    const [method = "", status = "", path = ""] = line.split(" ");
-    return { method, status: Number(status), path };
+    const [method = "", status = "", path = "", connection = "", requests = ""] = line.split(" ");
+    return {
+      method,
+      status: Number(status),
+      path,
+      connection: Number(connection),
+      connectionRequests: Number(requests),
+    };
   });
 }
 
