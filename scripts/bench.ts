@@ -660,13 +660,16 @@ async function longLinkSection(bench: Bench, header: boolean): Promise<string[]>
       `${oneWayMs} ms each way (a new connection costs one more round trip); round trips = ` +
       `(time at ${rtt} ms RTT − time at 0 ms) / ${rtt} ms. A three-layer image of about ` +
       "200 kB: cold push to a new repository with empty caches, the same push again, a pull of " +
-      "it into an archive, a copy of it to a second registry behind its own proxy (with tokens " +
-      "twice, into new repositories: with the cache of those runs, which has never met the " +
-      "second registry, then with a cache that learnt both token realms from an untimed copy " +
-      "of another image); then a second " +
-      `sync (ours \`sync()\`, skopeo \`sync --src yaml\`) of ${syncImages} small images between ` +
-      "those registries, none changed since the first. With tokens, each registry's auth server " +
-      "sits behind its own delayed proxy.",
+      "it into an archive, a copy of it to a second registry behind its own proxy; then a " +
+      `second sync (ours \`sync()\`, skopeo \`sync --src yaml\`) of ${syncImages} small images ` +
+      "between those registries, none changed since the first. Three auth modes: plain HTTP; " +
+      "bearer tokens from an auth host elsewhere (each registry's token server behind its own " +
+      "delayed proxy, like auth.docker.io), where the copy is timed twice, into new " +
+      "repositories: with the cache of those runs, which has never met the second registry, " +
+      "then with a cache that learnt both token realms from an untimed copy of another image; " +
+      "and bearer tokens on the registry's own host (nginx serving the registry's /v2/ and the " +
+      "token server's /token behind one delayed proxy, like Harbor or GHCR), where the push, " +
+      "re-push, pull and first-contact copy are timed.",
     "",
     longLinkTable(samples, oneWayMs, syncImages),
     "",

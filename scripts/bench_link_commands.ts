@@ -38,29 +38,41 @@ export interface LinkJob {
   image: string;
   /** Where the copy goes (a new repository). */
   copyTarget: string;
-  /** Where the copy with both realms known goes (another new repository). */
-  knownCopyTarget: string;
+  /** Our cache (layers, token realms) of every scenario but `copy-known`. */
+  cacheDir: string;
+  /** What `copy-known` needs (when it is timed). */
+  known?: KnownRealmsJob;
+  /** What the sync needs (when it is timed). */
+  sync?: LinkSyncJob;
+  /** Credentials of every registry, when they want a token. */
+  credentials?: BenchCredentials;
+}
+
+/** Where `copy-known`, the copy whose cache knows both registries' token realms, goes. */
+export interface KnownRealmsJob {
+  /** Where the copy goes (another new repository). */
+  copyTarget: string;
+  /** Its cache: it has seen both registries only through the warm-up copy. */
+  cacheDir: string;
   /**
-   * The untimed copy before `copy-known`: a different small image from the first registry to a
-   * new repository of the second, so the cache learns both realms without the timed image.
+   * The untimed copy before it: a different small image from the first registry to a new
+   * repository of the second, so the cache learns both realms without the timed image.
    */
-  realmWarmup: { source: string; target: string };
-  /** Our sync's LIST and prefix. */
+  warmup: { source: string; target: string };
+}
+
+/** The lists and prefixes of the second syncs. */
+export interface LinkSyncJob {
+  /** Our sync's LIST. */
   syncList: string;
-  /** skopeo's sync yaml and prefix. */
+  /** skopeo's sync yaml. */
   skopeoYaml: string;
   /** The prefix our sync writes under. */
   syncPrefix: string;
   /** The prefix skopeo's sync writes under. */
   skopeoPrefix: string;
-  /** Our cache (layers, token realms) of every scenario but `copy-known`. */
-  cacheDir: string;
-  /** Our cache of `copy-known`: it has seen both registries only through the warm-up copy. */
-  knownCacheDir: string;
   /** A docker config with the credentials of the sync's sources (token registries). */
   dockerConfigDir?: string;
-  /** Credentials of every registry, when they want a token. */
-  credentials?: BenchCredentials;
 }
 
 /** What every command shares: `main.ts` and the environment. */
@@ -79,7 +91,7 @@ function oursCommand(tools: LinkTools, scenario: LinkScenario, job: LinkJob): Ti
     args: ["run", "-A", "--no-prompt", tools.main, ...args, "--quiet", ...secrets],
     env: {
       ...tools.env,
-      DOCKER_PUSHER_CACHE_DIR: scenario === "copy-known" ? job.knownCacheDir : job.cacheDir,
+      DOCKER_PUSHER_CACHE_DIR: scenario === "copy-known" ? knownOf(job).cacheDir : job.cacheDir,
     },
   });
   const target = credentials !== undefined
@@ -94,20 +106,39 @@ function oursCommand(tools: LinkTools, scenario: LinkScenario, job: LinkJob): Ti
     case "copy":
     case "copy-known":
       return run(
-        ["copy", job.image, scenario === "copy" ? job.copyTarget : job.knownCopyTarget],
+        ["copy", job.image, copyTarget(scenario, job)],
         [...target, ...sourceCredentials(credentials)],
       );
-    case "sync":
+    case "sync": {
+      const sync = syncOf(job);
       return ourSyncCommand(
         tools.main,
-        job.syncList,
-        job.syncPrefix,
+        sync.syncList,
+        sync.syncPrefix,
         tools.env,
         job.cacheDir,
         credentials,
-        job.dockerConfigDir,
+        sync.dockerConfigDir,
       );
+    }
   }
+}
+
+/** Where the copy of `scenario` goes. */
+function copyTarget(scenario: "copy" | "copy-known", job: LinkJob): string {
+  return scenario === "copy" ? job.copyTarget : knownOf(job).copyTarget;
+}
+
+/** What `copy-known` needs; a job timed without it has none. */
+function knownOf(job: LinkJob): KnownRealmsJob {
+  if (job.known === undefined) throw new Error("copy-known is not timed for this job");
+  return job.known;
+}
+
+/** What the sync needs; a job timed without it has none. */
+function syncOf(job: LinkJob): LinkSyncJob {
+  if (job.sync === undefined) throw new Error("the sync is not timed for this job");
+  return job.sync;
 }
 
 /** Our `--src-username`/`--src-password` flags for `credentials`, if any. */
@@ -118,11 +149,12 @@ function sourceCredentials(credentials: BenchCredentials | undefined): string[] 
 }
 
 /**
- * Our untimed copy before `copy-known` (see {@link LinkJob.realmWarmup}), in the cache of
+ * Our untimed copy before `copy-known` (see {@link KnownRealmsJob.warmup}), in the cache of
  * `copy-known`.
  */
 export function realmWarmupCommand(tools: LinkTools, job: LinkJob): TimedCommand {
   const { credentials } = job;
+  const known = knownOf(job);
   const target = credentials !== undefined
     ? ["-u", credentials.username, "-p", credentials.password]
     : [];
@@ -130,11 +162,11 @@ export function realmWarmupCommand(tools: LinkTools, job: LinkJob): TimedCommand
     command: Deno.execPath(),
     args: [
       ...["run", "-A", "--no-prompt", tools.main, "copy"],
-      ...[job.realmWarmup.source, job.realmWarmup.target, "--quiet"],
+      ...[known.warmup.source, known.warmup.target, "--quiet"],
       ...target,
       ...sourceCredentials(credentials),
     ],
-    env: { ...tools.env, DOCKER_PUSHER_CACHE_DIR: job.knownCacheDir },
+    env: { ...tools.env, DOCKER_PUSHER_CACHE_DIR: known.cacheDir },
   };
 }
 
@@ -173,10 +205,12 @@ function skopeoCommand(tools: LinkTools, scenario: LinkScenario, job: LinkJob): 
           ...creds("dest"),
         ],
         `docker://${job.image}`,
-        `docker://${scenario === "copy" ? job.copyTarget : job.knownCopyTarget}`,
+        `docker://${copyTarget(scenario, job)}`,
       );
-    case "sync":
-      return skopeoSyncCommand(job.skopeoYaml, job.skopeoPrefix, tools.env, credentials);
+    case "sync": {
+      const sync = syncOf(job);
+      return skopeoSyncCommand(sync.skopeoYaml, sync.skopeoPrefix, tools.env, credentials);
+    }
   }
 }
 

@@ -8,7 +8,7 @@
  */
 
 import { join } from "node:path";
-import type { LinkJob, LinkTools } from "./bench_link_commands.ts";
+import type { LinkSyncJob, LinkTools } from "./bench_link_commands.ts";
 import type { TimedCommand } from "./bench_process.ts";
 import {
   type BenchCredentials,
@@ -22,10 +22,10 @@ import {
   writeSyncList,
 } from "./bench_sync_images.ts";
 
-/** What a link's sync rows need: the fields of {@link LinkJob} about the sync. */
+/** What a link's sync rows need. */
 export interface LinkSyncSetup {
   /** The LIST, yaml, prefixes and docker config of the timed syncs. */
-  job: Pick<LinkJob, "syncList" | "skopeoYaml" | "syncPrefix" | "skopeoPrefix" | "dockerConfigDir">;
+  job: LinkSyncJob;
 }
 
 /** Options of {@link linkSyncSetup}. */
@@ -59,7 +59,7 @@ export async function linkSyncSetup(options: LinkSyncOptions): Promise<LinkSyncS
   const dockerConfigDir = credentials !== undefined
     ? await writeDockerConfig(join(dir, "docker"), [options.source.far], credentials)
     : undefined;
-  const job: LinkSyncSetup["job"] = {
+  const job: LinkSyncJob = {
     syncList,
     skopeoYaml,
     syncPrefix: `${options.target}/mirror`,

@@ -10,18 +10,20 @@
  * - a pull of that image into an archive, and a copy of it to the second registry;
  * - a second sync of a list of small images, none changed since the first (untimed) sync.
  *
- * Both on plain HTTP and with bearer-token registries (each token server behind its own delay
- * proxy, as an auth host elsewhere would be). With tokens the copy is timed twice, into a new
- * repository each time: first with the cache of the earlier scenarios, which knows the first
- * registry's token realm but has never met the second (first contact), then with a cache that
- * learnt both realms from an untimed copy of another small image (any later run).
+ * In three auth modes (see {@link ./bench_link_registry.ts}): plain HTTP; bearer tokens from an
+ * auth host elsewhere (each token server behind its own delay proxy); bearer tokens served on the
+ * registry's own host (nginx in front of registry and token server, one delay proxy in front of
+ * nginx). With tokens from elsewhere the copy is timed twice, into a new repository each time:
+ * first with the cache of the earlier scenarios, which knows the first registry's token realm but
+ * has never met the second (first contact), then with a cache that learnt both realms from an
+ * untimed copy of another small image (any later run). With tokens on the registry's host only
+ * the scenarios where the auth host matters are timed: the push, the re-push, the pull and the
+ * copy at first contact.
  *
  * @module
  */
 
 import { join } from "node:path";
-import { type DelayProxy, startDelayProxy } from "../tests/helpers/delay_proxy.ts";
-import { startRegistry, type TestRegistry } from "../tests/helpers/registry.ts";
 import { writeSampleDockerArchive } from "../tests/helpers/sample_archive.ts";
 import {
   LINK_SCENARIOS,
@@ -32,6 +34,12 @@ import {
   type LinkTools,
   realmWarmupCommand,
 } from "./bench_link_commands.ts";
+import {
+  type FarRegistry,
+  LINK_AUTHS,
+  type LinkAuth,
+  startFarRegistry,
+} from "./bench_link_registry.ts";
 import { clearSkopeoCache, type TimedCommand } from "./bench_process.ts";
 import { markdownTable } from "./bench_report.ts";
 import { type LinkSyncSetup, linkSyncSetup } from "./bench_link_sync.ts";
@@ -48,17 +56,26 @@ const COMMAND_TIMEOUT_MS = 5 * 60_000;
 /** The repository of the untimed warm-up copy's source, in the first registry. */
 const WARMUP_REPOSITORY = "long-link/realm-warmup";
 
-/** How the registries authorise. */
-export type LinkAuth = "plain" | "token";
-
-/** The scenarios timed with `auth`: `copy-known` only with tokens (plain HTTP has no realms). */
+/**
+ * The scenarios timed with `auth`: `copy-known` only with tokens from elsewhere (plain HTTP has
+ * no realms); with tokens on the registry's host only those where the auth host matters (no
+ * `copy-known`, no sync).
+ */
 export function linkScenarios(auth: LinkAuth): LinkScenario[] {
-  return LINK_SCENARIOS.filter((scenario) => auth === "token" || scenario !== "copy-known");
+  switch (auth) {
+    case "plain":
+      return LINK_SCENARIOS.filter((scenario) => scenario !== "copy-known");
+    case "token-elsewhere":
+      return [...LINK_SCENARIOS];
+    case "token-same-host":
+      return LINK_SCENARIOS.filter((scenario) => scenario !== "copy-known" && scenario !== "sync");
+  }
 }
 
 /**
- * Round-trip targets of each scenario (the sync's depends on the auth); none for a token copy's
- * first contact with the target, which has to meet the target's challenge before its token.
+ * Round-trip targets of each scenario (the sync's depends on the auth); none for the first
+ * contact of a copy with a target whose tokens come from elsewhere, which has to meet the
+ * target's challenge and then connect to its auth host.
  */
 export function roundTripTarget(scenario: LinkScenario, auth: LinkAuth): number | undefined {
   switch (scenario) {
@@ -69,7 +86,7 @@ export function roundTripTarget(scenario: LinkScenario, auth: LinkAuth): number 
     case "pull":
       return 5.5;
     case "copy":
-      return auth === "plain" ? 7 : undefined;
+      return auth === "token-elsewhere" ? undefined : 7;
     case "copy-known":
       return 7;
     case "sync":
@@ -117,39 +134,9 @@ export function roundTrips(
   return (Math.min(...slow) - Math.min(...fast)) / (2 * oneWayMs / 1000);
 }
 
-/** A registry (and its token server) behind delay proxies. */
-interface FarRegistry {
-  registry: TestRegistry;
-  /** The registry's proxy; its host is how the commands reach it. */
-  proxy: DelayProxy;
-  /** The token server's proxy. */
-  tokenProxy?: DelayProxy;
-}
-
-/** Starts a registry behind a delay proxy of `delayMs` (its token server behind another). */
-async function farRegistry(auth: LinkAuth, delayMs: number): Promise<FarRegistry> {
-  let tokenProxy: DelayProxy | undefined;
-  const registry = await startRegistry(
-    auth === "token"
-      ? {
-        token: {
-          users: { [CREDENTIALS.username]: CREDENTIALS.password },
-          realmHost: (own) => {
-            tokenProxy = startDelayProxy({ upstream: own, delayMs });
-            return tokenProxy.host;
-          },
-        },
-      }
-      : {},
-  );
-  const proxy = startDelayProxy({ upstream: registry.host, delayMs });
-  return tokenProxy !== undefined ? { registry, proxy, tokenProxy } : { registry, proxy };
-}
-
-async function stopFar(far: FarRegistry): Promise<void> {
-  await far.proxy.close();
-  await far.tokenProxy?.close();
-  await far.registry.stop();
+/** The credentials of the registries of `auth`, to spread into a job or a setup. */
+function credentialsOf(auth: LinkAuth): { credentials?: BenchCredentials } {
+  return auth === "plain" ? {} : { credentials: CREDENTIALS };
 }
 
 /** One link: two far registries at the same delay, and the sync's list between them. */
@@ -188,8 +175,9 @@ function record(samples: LinkSamples, key: string, seconds: number): void {
 }
 
 /**
- * Starts the links of one auth mode (0 ms and `oneWayMs`) with their sync lists synced once and,
- * with tokens, the warm-up copy's source (`warmup`, an archive) in the first registry.
+ * Starts the links of one auth mode (0 ms and `oneWayMs`), with what its scenarios need: the
+ * sync lists synced once, and the warm-up copy's source (`warmup`, an archive) in the first
+ * registry for `copy-known`.
  */
 async function startLinks(
   setup: LongLinkSetup,
@@ -197,14 +185,17 @@ async function startLinks(
   warmup: string,
   links: Link[],
 ): Promise<void> {
+  const scenarios = linkScenarios(auth);
+  const users = { [CREDENTIALS.username]: CREDENTIALS.password };
   for (const delayMs of [0, setup.oneWayMs]) {
-    const link: Link = {
-      delayMs,
-      first: await farRegistry(auth, delayMs),
-      second: await farRegistry(auth, delayMs),
-    };
+    const first = await startFarRegistry(auth, delayMs, users);
+    const second = await startFarRegistry(auth, delayMs, users).catch(async (error) => {
+      await first.stop();
+      throw error;
+    });
+    const link: Link = { delayMs, first, second };
     links.push(link);
-    if (auth === "token") {
+    if (scenarios.includes("copy-known")) {
       await seedWithSkopeo(
         [warmup],
         [WARMUP_REPOSITORY],
@@ -213,6 +204,7 @@ async function startLinks(
         CREDENTIALS,
       );
     }
+    if (!scenarios.includes("sync")) continue;
     setup.log(`  long-link ${auth}/${delayMs} ms: the sync's ${setup.syncImages} images`);
     link.sync = await linkSyncSetup({
       tools: setup,
@@ -220,17 +212,53 @@ async function startLinks(
       images: setup.syncImages,
       source: { direct: link.first.registry.host, far: link.first.proxy.host },
       target: link.second.proxy.host,
-      ...(auth === "token" ? { credentials: CREDENTIALS } : {}),
+      ...credentialsOf(auth),
       timed: (run, what) => timed(run, what),
     });
   }
 }
 
-/** Times every scenario of both tools at 0 ms and `oneWayMs`, for both auth modes. */
+/** The archive every job pushes, and where pulls write. */
+type LinkFiles = Pick<LinkJob, "archive" | "pulled">;
+
+/** The job of one tool's run on one link: new repositories and new caches. */
+async function linkJob(
+  setup: LongLinkSetup,
+  auth: LinkAuth,
+  link: Link,
+  name: string,
+  files: LinkFiles,
+): Promise<LinkJob> {
+  const cacheDir = (): Promise<string> =>
+    Deno.makeTempDir({ dir: setup.scratch, prefix: "cache-" });
+  const job: LinkJob = {
+    ...files,
+    image: `${link.first.proxy.host}/${name}:latest`,
+    copyTarget: `${link.second.proxy.host}/${name}:latest`,
+    cacheDir: await cacheDir(),
+    ...credentialsOf(auth),
+  };
+  if (linkScenarios(auth).includes("copy-known")) {
+    job.known = {
+      copyTarget: `${link.second.proxy.host}/${name}-known:latest`,
+      cacheDir: await cacheDir(),
+      warmup: {
+        source: `${link.first.proxy.host}/${WARMUP_REPOSITORY}:latest`,
+        target: `${link.second.proxy.host}/${name}-warmup:latest`,
+      },
+    };
+  }
+  if (link.sync !== undefined) job.sync = link.sync.job;
+  return job;
+}
+
+/** Times every scenario of both tools at 0 ms and `oneWayMs`, in every auth mode. */
 export async function measureLongLink(setup: LongLinkSetup): Promise<LinkSamples> {
-  const archive = join(setup.scratch, "long-link.tar");
-  const pulled = join(setup.scratch, "long-link-pulled.tar");
-  await writeSampleDockerArchive(archive, {
+  const files: LinkFiles = {
+    archive: join(setup.scratch, "long-link.tar"),
+    pulled: join(setup.scratch, "long-link-pulled.tar"),
+  };
+  await writeSampleDockerArchive(files.archive, {
     layers: 3,
     randomBytes: 64 * 1024,
     seed: 150,
@@ -251,7 +279,7 @@ export async function measureLongLink(setup: LongLinkSetup): Promise<LinkSamples
   }).output();
   const samples: LinkSamples = new Map();
   let counter = 0;
-  for (const auth of ["plain", "token"] as const) {
+  for (const auth of LINK_AUTHS) {
     // Both links stay up and the runs alternate between them, so a busy moment of the machine
     // does not land on one side only.
     const links: Link[] = [];
@@ -261,27 +289,10 @@ export async function measureLongLink(setup: LongLinkSetup): Promise<LinkSamples
         const tools: LinkTool[] = run % 2 === 0 ? ["ours", "skopeo"] : ["skopeo", "ours"];
         for (const tool of tools) {
           for (const link of run % 2 === 0 ? links : [...links].reverse()) {
-            const name = `long-link/${tool}-${++counter}`;
-            const sync = link.sync;
-            if (sync === undefined) throw new Error("the link's sync was not set up");
-            const job: LinkJob = {
-              archive,
-              pulled,
-              image: `${link.first.proxy.host}/${name}:latest`,
-              copyTarget: `${link.second.proxy.host}/${name}:latest`,
-              knownCopyTarget: `${link.second.proxy.host}/${name}-known:latest`,
-              realmWarmup: {
-                source: `${link.first.proxy.host}/${WARMUP_REPOSITORY}:latest`,
-                target: `${link.second.proxy.host}/${name}-warmup:latest`,
-              },
-              ...sync.job,
-              cacheDir: await Deno.makeTempDir({ dir: setup.scratch, prefix: "cache-" }),
-              knownCacheDir: await Deno.makeTempDir({ dir: setup.scratch, prefix: "cache-" }),
-              ...(auth === "token" ? { credentials: CREDENTIALS } : {}),
-            };
+            const job = await linkJob(setup, auth, link, `long-link/${tool}-${++counter}`, files);
             if (tool === "skopeo") await clearSkopeoCache();
             for (const scenario of linkScenarios(auth)) {
-              if (scenario === "pull") await Deno.remove(pulled).catch(() => {});
+              if (scenario === "pull") await Deno.remove(files.pulled).catch(() => {});
               if (scenario === "copy-known" && tool === "ours") {
                 await timed(realmWarmupCommand(setup, job), `our warm-up copy (${auth})`);
               }
@@ -298,8 +309,8 @@ export async function measureLongLink(setup: LongLinkSetup): Promise<LinkSamples
       }
     } finally {
       for (const link of links) {
-        await stopFar(link.first);
-        await stopFar(link.second);
+        await link.first.stop();
+        await link.second.stop();
       }
     }
   }
@@ -326,6 +337,18 @@ function scenarioLabel(scenario: LinkScenario, auth: LinkAuth, syncImages: numbe
   }
 }
 
+/** How an auth mode reads in the table, after the scenario. */
+function authLabel(auth: LinkAuth): string {
+  switch (auth) {
+    case "plain":
+      return "plain HTTP";
+    case "token-elsewhere":
+      return "bearer token from an auth host elsewhere";
+    case "token-same-host":
+      return "bearer token on the registry's host";
+  }
+}
+
 /** The markdown table of round trips (ours, skopeo, our target and whether it is met). */
 export function longLinkTable(
   samples: LinkSamples,
@@ -334,7 +357,7 @@ export function longLinkTable(
 ): string {
   const rows: string[][] = [];
   const cell = (value: number): string => (Number.isFinite(value) ? value.toFixed(1) : "–");
-  for (const auth of ["plain", "token"] as const) {
+  for (const auth of LINK_AUTHS) {
     for (const scenario of linkScenarios(auth)) {
       const trips = (tool: LinkTool): number =>
         roundTrips(
@@ -345,9 +368,7 @@ export function longLinkTable(
       const ours = trips("ours");
       const target = roundTripTarget(scenario, auth);
       rows.push([
-        `${scenarioLabel(scenario, auth, syncImages)}, ${
-          auth === "plain" ? "plain HTTP" : "bearer token"
-        }`,
+        `${scenarioLabel(scenario, auth, syncImages)}, ${authLabel(auth)}`,
         cell(ours),
         cell(trips("skopeo")),
         target === undefined ? "–" : `≤ ${target}`,

@@ -2,12 +2,15 @@
  * A real nginx (Debian's `nginx-light`) in front of a registry, the way Harbor, GitLab and most
  * self-hosted registries run: a reverse proxy with a request-body limit (`client_max_body_size`)
  * that streams request bodies through (`proxy_request_buffering off`) and passes the client's
- * `Host` on, so the registry's upload `Location`s point back at nginx.
+ * `Host` on, so the registry's upload `Location`s point back at nginx. Given a token server too,
+ * nginx also serves `/token` from it, as Harbor (`/service/token`), GHCR and Quay serve tokens on
+ * the registry's own host.
  *
  * nginx runs as a child process in the foreground (`daemon off`) with a generated config; its pid
  * file, logs and temporary paths all live in a temporary directory removed on {@link
- * NginxProxy.stop}. The access log records each request's method, status and path, so a test can
- * count the answers nginx gave (its own 413s included, which never reach the registry).
+ * NginxProxy.stop}. The access log records each request's method, status, path and client
+ * connection, so a test can count the answers nginx gave (its own 413s included, which never
+ * reach the registry) and see which requests shared a connection.
  *
  * ```ts
  * await using proxy = await startNginx({ upstream: registry.host, maxBodySize: "10m" });
@@ -28,6 +31,10 @@ export interface NginxOptions {
   upstream: string;
   /** `client_max_body_size`, in nginx's syntax: `1m`, `10m`, `512k`. */
   maxBodySize: string;
+  /** The port to listen on (default: a free one); lets a realm name nginx before it starts. */
+  port?: number;
+  /** A token server, as `host:port`, that nginx serves `/token` from (default: none). */
+  tokenUpstream?: string;
 }
 
 /** One line of the access log. */
@@ -38,6 +45,10 @@ export interface NginxRequest {
   status: number;
   /** Request path and query. */
   path: string;
+  /** nginx's serial number of the client connection the request came on. */
+  connection: number;
+  /** The request's place on its connection: 1 for the connection's first. */
+  connectionRequests: number;
 }
 
 /** A running nginx. */
@@ -53,7 +64,7 @@ export interface NginxProxy extends AsyncDisposable {
 }
 
 /** The access log format: one request per line, fields separated by spaces. */
-const LOG_FORMAT = "'$request_method $status $request_uri'";
+const LOG_FORMAT = "'$request_method $status $request_uri $connection $connection_requests'";
 
 /** The nginx configuration for a proxy in `dir` on `port` with `options`. */
 function nginxConfig(dir: string, port: number, options: NginxOptions): string {
@@ -86,6 +97,12 @@ function nginxConfig(dir: string, port: number, options: NginxOptions): string {
     "      proxy_buffering off;",
     "      proxy_read_timeout 900s;",
     "    }",
+    ...(options.tokenUpstream === undefined ? [] : [
+      "    location /token {",
+      `      proxy_pass http://${options.tokenUpstream};`,
+      "      proxy_set_header Host $http_host;",
+      "    }",
+    ]),
     "  }",
     "}",
   ].join("\n") + "\n";
@@ -105,16 +122,25 @@ async function listening(port: number): Promise<boolean> {
 /** Parses the access log written with {@link LOG_FORMAT}. */
 function parseAccessLog(text: string): NginxRequest[] {
   return text.split("\n").filter((line) => line !== "").map((line) => {
-    const [method = "", status = "", path = ""] = line.split(" ");
-    return { method, status: Number(status), path };
+    const [method = "", status = "", path = "", connection = "", requests = ""] = line.split(" ");
+    return {
+      method,
+      status: Number(status),
+      path,
+      connection: Number(connection),
+      connectionRequests: Number(requests),
+    };
   });
 }
 
-/** Starts nginx in front of `options.upstream`; stop it with `stop()` or `await using`. */
+/**
+ * Starts nginx in front of `options.upstream` (and `options.tokenUpstream`); stop it with
+ * `stop()` or `await using`.
+ */
 export async function startNginx(options: NginxOptions): Promise<NginxProxy> {
   const temp = await tempDir("test-nginx-");
   const dir = temp.path;
-  const port = freePort();
+  const port = options.port ?? freePort();
   const configPath = join(dir, "nginx.conf");
   await Deno.writeTextFile(configPath, nginxConfig(dir, port, options));
   const child = new Deno.Command("nginx", {

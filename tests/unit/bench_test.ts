@@ -15,6 +15,7 @@ import {
   type LinkScenario,
   realmWarmupCommand,
 } from "../../scripts/bench_link_commands.ts";
+import { LINK_AUTHS, type LinkAuth } from "../../scripts/bench_link_registry.ts";
 import {
   LINK_SYNC_IMAGES,
   type LinkSamples,
@@ -122,7 +123,7 @@ Deno.test("bench long link: --long-link, round trips from the fastest runs, the 
   assert.ok(Number.isNaN(roundTrips([], [1], 50)));
   const samples: LinkSamples = new Map();
   const put = (
-    auth: "plain" | "token",
+    auth: LinkAuth,
     tool: "ours" | "skopeo",
     scenario: LinkScenario,
     fast: number,
@@ -138,12 +139,19 @@ Deno.test("bench long link: --long-link, round trips from the fastest runs, the 
   put("plain", "skopeo", "pull", 0.2, 1.4);
   put("plain", "ours", "copy", 0.4, 1.2);
   put("plain", "ours", "sync", 0.3, 0.7);
-  put("token", "ours", "cold", 0.5, 1.3);
-  put("token", "ours", "copy", 0.4, 1.3);
-  put("token", "ours", "copy-known", 0.4, 1.05);
-  put("token", "ours", "sync", 0.3, 0.75);
+  put("token-elsewhere", "ours", "cold", 0.5, 1.3);
+  put("token-elsewhere", "ours", "copy", 0.4, 1.3);
+  put("token-elsewhere", "ours", "copy-known", 0.4, 1.05);
+  put("token-elsewhere", "ours", "sync", 0.3, 0.75);
+  put("token-same-host", "ours", "cold", 0.5, 1.1);
+  put("token-same-host", "skopeo", "cold", 0.3, 2.7);
+  put("token-same-host", "ours", "copy", 0.4, 1.05);
   const lines = longLinkTable(samples, ONE_WAY_MS, 20).split("\n");
-  assert.equal(lines.length, 13, "a header, its rule, five plain rows and six token rows");
+  assert.equal(
+    lines.length,
+    17,
+    "a header, its rule, five plain rows, six with tokens from elsewhere, four on the host",
+  );
   assert.equal(
     lines[2],
     "| first push (empty registry, empty cache), plain HTTP | 4.0 | 22.0 | ≤ 6.5 | yes |",
@@ -155,32 +163,56 @@ Deno.test("bench long link: --long-link, round trips from the fastest runs, the 
     lines[6],
     "| second sync of 20 unchanged images, plain HTTP | 4.0 | – | ≤ 4 | yes |",
   );
-  assert.match(lines[7] ?? "", /bearer token \| 8\.0 \| – \| ≤ 6\.5 \| \*\*no\*\* \|$/);
+  assert.equal(
+    lines[7],
+    "| first push (empty registry, empty cache), bearer token from an auth host elsewhere | 8.0 " +
+      "| – | ≤ 6.5 | **no** |",
+  );
   assert.match(
     lines[8] ?? "",
-    /re-push unchanged, bearer token \| – \| – \| ≤ 3\.5 \| \*\*no\*\* \|$/,
+    /re-push unchanged, bearer token from an auth host elsewhere \| – \| – \| ≤ 3\.5 \| \*\*no\*\* \|$/,
   );
   assert.equal(
     lines[10],
     "| copy to a second far registry, first contact with the target (its realm not yet known), " +
-      "bearer token | 9.0 | – | – | – |",
+      "bearer token from an auth host elsewhere | 9.0 | – | – | – |",
   );
   assert.equal(
     lines[11],
-    "| copy to a second far registry, both realms known (any later run), bearer token | 6.5 | – " +
-      "| ≤ 7 | yes |",
+    "| copy to a second far registry, both realms known (any later run), bearer token from an " +
+      "auth host elsewhere | 6.5 | – | ≤ 7 | yes |",
   );
   assert.equal(
     lines[12],
-    "| second sync of 20 unchanged images, bearer token | 4.5 | – | ≤ 5 | yes |",
+    "| second sync of 20 unchanged images, bearer token from an auth host elsewhere | 4.5 | – " +
+      "| ≤ 5 | yes |",
   );
+  assert.equal(
+    lines[13],
+    "| first push (empty registry, empty cache), bearer token on the registry's host | 6.0 | " +
+      "24.0 | ≤ 6.5 | yes |",
+  );
+  assert.match(lines[14] ?? "", /^\| re-push unchanged, bearer token on the registry's host \|/);
+  assert.match(lines[15] ?? "", /^\| pull to an archive, bearer token on the registry's host \|/);
+  assert.equal(
+    lines[16],
+    "| copy to a second far registry, first contact with the target (its realm not yet known), " +
+      "bearer token on the registry's host | 6.5 | – | ≤ 7 | yes |",
+  );
+  assert.deepEqual(LINK_AUTHS, ["plain", "token-elsewhere", "token-same-host"]);
   assert.deepEqual(linkScenarios("plain"), ["cold", "repush", "pull", "copy", "sync"]);
-  assert.deepEqual(linkScenarios("token"), LINK_SCENARIOS);
+  assert.deepEqual(linkScenarios("token-elsewhere"), LINK_SCENARIOS);
+  assert.deepEqual(linkScenarios("token-same-host"), ["cold", "repush", "pull", "copy"]);
   assert.deepEqual(
-    LINK_SCENARIOS.map((
-      scenario,
-    ) => [roundTripTarget(scenario, "plain"), roundTripTarget(scenario, "token")]),
-    [[6.5, 6.5], [3.5, 3.5], [5.5, 5.5], [7, undefined], [7, 7], [4, 5]],
+    LINK_SCENARIOS.map((scenario) => LINK_AUTHS.map((auth) => roundTripTarget(scenario, auth))),
+    [
+      [6.5, 6.5, 6.5],
+      [3.5, 3.5, 3.5],
+      [5.5, 5.5, 5.5],
+      [7, undefined, 7],
+      [7, 7, 7],
+      [4, 5, 5],
+    ],
   );
 });
 
@@ -191,18 +223,22 @@ Deno.test("bench long link: each tool's command line for each scenario, credenti
     pulled: "/s/out.tar",
     image: "127.0.0.1:1/long-link/x:latest",
     copyTarget: "127.0.0.1:2/long-link/x:latest",
-    knownCopyTarget: "127.0.0.1:2/long-link/x-known:latest",
-    realmWarmup: {
-      source: "127.0.0.1:1/long-link/warm:latest",
-      target: "127.0.0.1:2/long-link/x-warmup:latest",
-    },
-    syncList: "/s/images.txt",
-    skopeoYaml: "/s/images.yaml",
-    syncPrefix: "127.0.0.1:2/mirror",
-    skopeoPrefix: "127.0.0.1:2/skopeo-mirror",
     cacheDir: "/s/cache",
-    knownCacheDir: "/s/known-cache",
-    dockerConfigDir: "/s/docker",
+    known: {
+      copyTarget: "127.0.0.1:2/long-link/x-known:latest",
+      cacheDir: "/s/known-cache",
+      warmup: {
+        source: "127.0.0.1:1/long-link/warm:latest",
+        target: "127.0.0.1:2/long-link/x-warmup:latest",
+      },
+    },
+    sync: {
+      syncList: "/s/images.txt",
+      skopeoYaml: "/s/images.yaml",
+      syncPrefix: "127.0.0.1:2/mirror",
+      skopeoPrefix: "127.0.0.1:2/skopeo-mirror",
+      dockerConfigDir: "/s/docker",
+    },
     credentials: { username: "u", password: "pw" },
   };
   const ours = (scenario: LinkScenario) => linkCommand(tools, "ours", scenario, job);
@@ -222,14 +258,14 @@ Deno.test("bench long link: each tool's command line for each scenario, credenti
   assert.deepEqual(copy.slice(4, 7), ["copy", job.image, job.copyTarget]);
   assert.ok(copy.includes("--src-username") && copy.includes("--src-password"), copy.join(" "));
   const known = ours("copy-known");
-  assert.deepEqual(known.args.slice(4, 7), ["copy", job.image, job.knownCopyTarget]);
+  assert.deepEqual(known.args.slice(4, 7), ["copy", job.image, job.known?.copyTarget]);
   assert.equal(known.env["DOCKER_PUSHER_CACHE_DIR"], "/s/known-cache");
   assert.equal(ours("copy").env["DOCKER_PUSHER_CACHE_DIR"], "/s/cache");
   const warmup = realmWarmupCommand(tools, job);
   assert.deepEqual(warmup.args.slice(4, 7), [
     "copy",
-    job.realmWarmup.source,
-    job.realmWarmup.target,
+    job.known?.warmup.source,
+    job.known?.warmup.target,
   ]);
   assert.ok(warmup.args.includes("-u") && warmup.args.includes("--src-username"));
   assert.equal(warmup.env["DOCKER_PUSHER_CACHE_DIR"], "/s/known-cache", "it warms copy-known's");
@@ -260,6 +296,15 @@ Deno.test("bench long link: each tool's command line for each scenario, credenti
   delete plain.credentials;
   assert.ok(!linkCommand(tools, "ours", "copy", plain).args.includes("-u"));
   assert.ok(!linkCommand(tools, "skopeo", "copy", plain).args.some((arg) => arg.includes("creds")));
+  // A job timed without copy-known or the sync (tokens on the registry's host) has no command
+  // for them.
+  const bare: LinkJob = { ...job };
+  delete bare.known;
+  delete bare.sync;
+  assert.deepEqual(linkCommand(tools, "ours", "copy", bare).args, copy);
+  assert.throws(() => linkCommand(tools, "ours", "copy-known", bare), /copy-known/);
+  assert.throws(() => realmWarmupCommand(tools, bare), /copy-known/);
+  assert.throws(() => linkCommand(tools, "skopeo", "sync", bare), /sync/);
 });
 
 Deno.test("bench args: bad values are usage errors naming the flag", () => {
@@ -676,25 +721,43 @@ Deno.test({
       "re-push unchanged",
       "pull to an archive",
       "copy to a second far registry",
-      "second sync of 3 unchanged images",
     ];
-    for (const auth of ["plain HTTP", "bearer token"]) {
-      const token = auth === "bearer token";
-      for (const row of token ? [...rows, "copy to a second far registry, both realms"] : rows) {
+    const sync = "second sync of 3 unchanged images";
+    const modes: [string, string[]][] = [
+      ["plain HTTP", [...rows, sync]],
+      [
+        "bearer token from an auth host elsewhere",
+        [...rows, "copy to a second far registry, both realms", sync],
+      ],
+      ["bearer token on the registry's host", rows],
+    ];
+    for (const [auth, timed] of modes) {
+      for (const row of timed) {
         const line = stdout.split("\n").find((text) =>
           text.startsWith(`| ${row}`) && text.includes(`, ${auth} |`)
         );
         assert.ok(line, `row "${row}, ${auth}" in:\n${stdout}`);
         // Round trips of both tools are numbers (noisy at 10 ms RTT, so any sign), then a target
-        // (none for a token copy's first contact with the target).
+        // (none for the first contact of a copy whose tokens come from elsewhere).
         assert.match(
           line,
           /\| -?\d+\.\d \| -?\d+\.\d \| (≤ [\d.]+ \| (yes|\*\*no\*\*)|– \| –) \|$/,
         );
       }
     }
-    assert.match(stdout, /\| copy .*, first contact with the target .*, bearer token \|/);
-    // Every cell was timed: 2 tools × 2 delays × (5 scenarios plain + 6 with tokens), one run each.
-    assert.equal(stderr.match(/^ {2}long-link \S+: \d+\.\d\d s$/gm)?.length, 44, stderr);
+    assert.doesNotMatch(stdout, /(both realms|second sync).*, bearer token on the registry's host/);
+    const firstContact = (auth: string): string =>
+      stdout.split("\n").find((text) =>
+        text.startsWith("| copy to a second far registry, first contact with the target") &&
+        text.includes(`, ${auth} |`)
+      ) ?? "";
+    assert.match(firstContact("bearer token from an auth host elsewhere"), /\| – \| – \|$/);
+    assert.match(
+      firstContact("bearer token on the registry's host"),
+      /\| ≤ 7 \| (yes|\*\*no\*\*) \|$/,
+    );
+    // Every cell was timed: 2 tools × 2 delays × (5 scenarios plain + 6 with tokens from
+    // elsewhere + 4 with tokens on the registry's host), one run each.
+    assert.equal(stderr.match(/^ {2}long-link \S+: \d+\.\d\d s$/gm)?.length, 60, stderr);
   },
 });
