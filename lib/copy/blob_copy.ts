@@ -6,7 +6,9 @@
  * `POST` together, then `PUT`. Into a new repository (no tags: nothing to find there, short of a
  * copy that failed half-way) the small blob does not wait for its lookup: `HEAD`, `GET` and
  * `POST` go out together, and the closing `PUT` waits for the lookup — a blob found there is not
- * sent (its session is cancelled), only read for nothing. A dry run stops after the `HEAD` and
+ * sent (its session is cancelled), only read for nothing. So too at first contact with a token
+ * target, whose tag question is answered no sooner than the lookups (see
+ * {@link BlobCopyContext.readBesideLookup}). A dry run stops after the `HEAD` and
  * reports what it would transfer. With blob claims (a sync's images), the blob is claimed first,
  * so an image sharing it with another waits, then finds or mounts it.
  *
@@ -39,10 +41,18 @@ export interface BlobCopyContext extends RequestContext, BlobEventContext {
   /** What the copy learnt of the target: it refused a blob carried by the closing `PUT`. */
   learnt: { monolithicRefused: boolean };
   /**
-   * Settles true when the target repository proved new (no tags), false when it has tags or
-   * that could not be told.
+   * Settles true when a small blob need not wait for its lookup before it is read and its upload
+   * opened: the target repository proved new (no tags), or the question whether it is new waits
+   * for the target's first token (first contact with a token registry: its answer would come
+   * with the lookups', a round trip after the token, when the uploads could already be open).
+   * Settles false when the repository has tags or that could not be told.
    */
-  targetIsNew: Promise<boolean>;
+  readBesideLookup: Promise<boolean>;
+  /**
+   * Uploads opened beside a lookup that then found their blob in the target: they end by
+   * cancelling their sessions, which the copy waits for beside its manifests, not before them.
+   */
+  cancelling: Promise<void>[];
 }
 
 /** Progress events at most this often per blob. */
@@ -83,9 +93,9 @@ async function placeBlob(
   ]);
   mountSources.delete(ctx.target.repository);
   const small = size <= MONOLITHIC_MAX_BYTES && !ctx.learnt.monolithicRefused;
-  // Whichever tells first: a new repository (read at once), or the lookup's own answer.
+  // Whichever tells first: read at once (a new repository, or first contact), or the lookup.
   const readAtOnce = small && !ctx.dryRun && mountSources.size === 0 &&
-    await Promise.race([ctx.targetIsNew, lookup.then(() => false, () => false)]);
+    await Promise.race([ctx.readBesideLookup, lookup.then(() => false, () => false)]);
   if (!readAtOnce) {
     const existing = await lookup;
     if (existing.exists) {
@@ -123,7 +133,7 @@ async function placeBlob(
     onRetry,
   };
   const source = small ? heldBlobSource(reading) : registryBlobSource(reading);
-  const result = await uploadBlob(source, {
+  const upload = uploadBlob(source, {
     client: ctx.target,
     monolithic: small,
     onMonolithicRefused: () => {
@@ -140,6 +150,13 @@ async function placeBlob(
     onResume: (offset) => emitBlob(ctx, info, "uploading", `resuming at byte ${offset}`),
     ...(readAtOnce ? { present: async () => (await lookup).exists } : {}),
   });
+  if (readAtOnce && await lookup.then((found) => found.exists, () => false)) {
+    // The upload ends by cancelling its session, which the blob's place no longer waits for.
+    ctx.cancelling.push(upload.then(() => {}, () => {}));
+    emitBlob(ctx, info, "exists");
+    return 0;
+  }
+  const result = await upload;
   emitBlob(ctx, info, result.foundOnRetry ? "exists" : "uploaded");
   return result.bytesSent;
 }

@@ -10,9 +10,14 @@
  * source manifest's `GET` (no `ping` before it), a token comes from the realm an earlier run
  * learnt, fetched beside the checks — the first requests, which wait for it, then go out on the
  * checks' connections —, the target's token allows the mounts from the start, and small blobs
- * are read while their upload opens and carried by its closing `PUT`. Whether the target repository is new (no tags) is asked
- * beside the registry checks too: into a new repository, small blobs are read and their uploads
- * opened beside their lookups rather than after them.
+ * are read while their upload opens and carried by its closing `PUT`. Whether the target
+ * repository is new (no tags) is asked beside the registry checks too: into a new repository,
+ * small blobs are read and their uploads opened beside their lookups rather than after them. At
+ * first contact with a token target (its realm not known to this run or an earlier one) that
+ * question meets the challenge and is answered only a round trip after the token, when the
+ * lookups are: small blobs then go beside their lookups too. The cost of that bet is bounded: for
+ * each small blob the target already holds, one source `GET` and one upload opened and
+ * cancelled, only at first contact (a later run knows the realm and asks first).
  *
  * @module
  */
@@ -34,6 +39,7 @@ import {
   type ManifestTree,
   readManifestTree,
 } from "../registry/manifest_tree.ts";
+import type { RegistryClient } from "../registry/client.ts";
 import { ClientPool } from "../registry/client_pool.ts";
 import { formatReference, parseReference, type Reference } from "../registry/reference.ts";
 import { cacheDirectory } from "../state/cache_dir.ts";
@@ -111,6 +117,7 @@ export async function copy(options: CopyOptions, runtime: CopyHooks = {}): Promi
     { realms: realmStore(cacheDirectory()), signal },
   );
   let checks: Promise<void> = Promise.resolve();
+  const cancelling: Promise<void>[] = [];
   const sameRegistry = sourceReference.apiBase.href === targetReference.apiBase.href;
   const mountFrom = sameRegistry && sourceReference.repository !== targetReference.repository
     ? sourceReference.repository
@@ -146,9 +153,8 @@ export async function copy(options: CopyOptions, runtime: CopyHooks = {}): Promi
       mountFrom,
       dryRun: options.dryRun,
       learnt: { monolithicRefused: false },
-      targetIsNew: options.dryRun
-        ? Promise.resolve(false)
-        : target.hasTags(signal).then((has) => !has, () => false),
+      readBesideLookup: options.dryRun ? Promise.resolve(false) : readBesideLookup(target, signal),
+      cancelling,
       ...(runtime.blobClaims !== undefined
         ? { claims: { table: runtime.blobClaims, registry: targetReference.apiBase.href } }
         : {}),
@@ -163,7 +169,9 @@ export async function copy(options: CopyOptions, runtime: CopyHooks = {}): Promi
     const sent = await schedule(
       tree.blobs.map((blob) => ({
         weight: blob.size,
-        run: (taskSignal: AbortSignal) => copyBlob({ ...ctx, signal: taskSignal }, blob),
+        // The run's signal too: an upload left cancelling its session outlives the schedule.
+        run: (taskSignal: AbortSignal) =>
+          copyBlob({ ...ctx, signal: AbortSignal.any([taskSignal, signal]) }, blob),
       })),
       options.maxConcurrent,
       signal,
@@ -189,9 +197,21 @@ export async function copy(options: CopyOptions, runtime: CopyHooks = {}): Promi
   } catch (error) {
     throw await reportedError(checks, signal.aborted ? signal.reason : error);
   } finally {
+    await Promise.all(cancelling);
     dispose();
     if (runtime.clients === undefined) await pool.close();
   }
+}
+
+/**
+ * Asks whether the target repository has tags; settles true as soon as the question waits for
+ * the target's first token (see `BlobCopyContext.readBesideLookup`), else true for a repository
+ * without tags, false for one with tags or when the answer could not be had.
+ */
+function readBesideLookup(target: RegistryClient, signal: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    target.hasTags(signal, () => resolve(true)).then((has) => resolve(!has), () => resolve(false));
+  });
 }
 
 /** Reads manifests and small blobs from the source, each request with the run's retries. */

@@ -133,6 +133,10 @@ interface Exchange {
    * token) instead of sending the request again.
    */
   probe?: boolean;
+  /** Called when a 401 made the request wait for a bearer token before it is sent again. */
+  onTokenWait?: () => void;
+  /** A 401 is the answer: no fresh token is fetched to send the request again. */
+  noTokenRetry?: boolean;
 }
 
 /** A registry check in flight that requests waiting for a token wait for too (see below). */
@@ -450,11 +454,21 @@ export class RegistryClient {
     return checkDigest(response, digest, what);
   }
 
-  /** `DELETE`s an abandoned upload session; the answer and any failure are ignored. */
+  /**
+   * `DELETE`s an abandoned upload session; the answer and any failure are ignored. A 401 is not
+   * answered with a fresh token: Distribution's token auth wants the `delete` action for any
+   * `DELETE`, which a push token does not carry, so another token would be refused the same way.
+   */
   async cancelUpload(session: UploadSession, signal?: AbortSignal): Promise<void> {
     try {
       const what = `cancelling an upload in ${this.#name()}`;
-      const response = await this.#send({ method: "DELETE", url: session.location, what, signal });
+      const response = await this.#send({
+        method: "DELETE",
+        url: session.location,
+        what,
+        signal,
+        noTokenRetry: true,
+      });
       await response.discard();
     } catch (error) {
       if (signal?.aborted === true) throw error;
@@ -566,14 +580,19 @@ export class RegistryClient {
   /**
    * Whether the repository has any tag: `GET tags/list?n=1`, false for an unknown repository
    * (404) or an empty list. A new repository has no blobs worth looking up before reading them.
+   * `onTokenWait` is called when the question met the registry's challenge and waits for a
+   * bearer token to be asked again (the registry's auth was not known when it went out): its
+   * answer then comes a round trip after the token, no sooner than requests sent with the token.
    *
    * @throws {RegistryError} for any other answer (a registry that does not list tags).
    */
-  async hasTags(signal?: AbortSignal): Promise<boolean> {
+  async hasTags(signal?: AbortSignal, onTokenWait?: () => void): Promise<boolean> {
     const url = this.#url("tags/list");
     url.search = "n=1";
     const what = `listing the tags of ${this.#name()}`;
-    const response = await this.#send({ method: "GET", url, what, signal });
+    const exchange: Exchange = { method: "GET", url, what, signal };
+    if (onTokenWait !== undefined) exchange.onTokenWait = onTokenWait;
+    const response = await this.#send(exchange);
     if (response.status === 404) {
       await response.discard();
       return false;
@@ -680,14 +699,18 @@ export class RegistryClient {
       if (response.url.origin !== this.#base.origin) {
         throw this.#foreignChallenge(exchange, response.url);
       }
+      if (exchange.noTokenRetry === true) return response;
       if (attempt > 0) throw this.#auth.refused(exchange.what, summary.codes.join(", "));
-      await this.#auth.challenged(
+      const challenge = this.#auth.challenged(
         response.headers.get("www-authenticate"),
         response.url,
         ticket,
         exchange.what,
         exchange.signal,
       );
+      // The challenge starts (or joins) a token fetch before it first waits.
+      if (this.#auth.fetchingToken) exchange.onTokenWait?.();
+      await challenge;
       if (exchange.probe === true) return response;
       if (body instanceof ReadableStream) {
         throw new RegistryError(
