@@ -14,10 +14,11 @@
  * repository is new (no tags) is asked beside the registry checks too: into a new repository,
  * small blobs are read and their uploads opened beside their lookups rather than after them. At
  * first contact with a token target (its realm not known to this run or an earlier one) that
- * question meets the challenge and is answered only a round trip after the token, when the
- * lookups are: small blobs then go beside their lookups too. The cost of that bet is bounded: for
- * each small blob the target already holds, one source `GET` and one upload opened and
- * cancelled, only at first contact (a later run knows the realm and asks first).
+ * question meets the bearer challenge and is answered with the lookups, a round trip after the
+ * token: small blobs then go beside their lookups too. The cost of that bet is bounded: for each
+ * small blob the target already holds, one source `GET` and one upload opened and then cancelled
+ * beside the manifests (no round trip more), only at first contact (a run that knows the realm
+ * asks with the token, before the lookups are answered).
  *
  * @module
  */
@@ -204,8 +205,8 @@ export async function copy(options: CopyOptions, runtime: CopyHooks = {}): Promi
 }
 
 /**
- * Asks whether the target repository has tags; settles true as soon as the question waits for
- * the target's first token (see `BlobCopyContext.readBesideLookup`), else true for a repository
+ * Asks whether the target repository has tags; settles true as soon as the question meets the
+ * target's bearer challenge (see `BlobCopyContext.readBesideLookup`), else true for a repository
  * without tags, false for one with tags or when the answer could not be had.
  */
 function readBesideLookup(target: RegistryClient, signal: AbortSignal): Promise<boolean> {

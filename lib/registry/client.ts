@@ -133,8 +133,8 @@ interface Exchange {
    * token) instead of sending the request again.
    */
   probe?: boolean;
-  /** Called when a 401 made the request wait for a bearer token before it is sent again. */
-  onTokenWait?: () => void;
+  /** Called when a 401 with a bearer challenge means the request goes again with a token. */
+  onBearerChallenge?: () => void;
   /** A 401 is the answer: no fresh token is fetched to send the request again. */
   noTokenRetry?: boolean;
 }
@@ -580,18 +580,18 @@ export class RegistryClient {
   /**
    * Whether the repository has any tag: `GET tags/list?n=1`, false for an unknown repository
    * (404) or an empty list. A new repository has no blobs worth looking up before reading them.
-   * `onTokenWait` is called when the question met the registry's challenge and waits for a
-   * bearer token to be asked again (the registry's auth was not known when it went out): its
-   * answer then comes a round trip after the token, no sooner than requests sent with the token.
+   * `onBearerChallenge` is called when the question met the registry's bearer challenge (its
+   * auth was not known when the question went out): it is asked again with the token, and
+   * answered no sooner than the requests that waited for that token.
    *
    * @throws {RegistryError} for any other answer (a registry that does not list tags).
    */
-  async hasTags(signal?: AbortSignal, onTokenWait?: () => void): Promise<boolean> {
+  async hasTags(signal?: AbortSignal, onBearerChallenge?: () => void): Promise<boolean> {
     const url = this.#url("tags/list");
     url.search = "n=1";
     const what = `listing the tags of ${this.#name()}`;
     const exchange: Exchange = { method: "GET", url, what, signal };
-    if (onTokenWait !== undefined) exchange.onTokenWait = onTokenWait;
+    if (onBearerChallenge !== undefined) exchange.onBearerChallenge = onBearerChallenge;
     const response = await this.#send(exchange);
     if (response.status === 404) {
       await response.discard();
@@ -708,8 +708,8 @@ export class RegistryClient {
         exchange.what,
         exchange.signal,
       );
-      // The challenge starts (or joins) a token fetch before it first waits.
-      if (this.#auth.fetchingToken) exchange.onTokenWait?.();
+      // The challenge sets the scheme before it first waits (for a token).
+      if (this.#auth.scheme === "bearer") exchange.onBearerChallenge?.();
       await challenge;
       if (exchange.probe === true) return response;
       if (body instanceof ReadableStream) {

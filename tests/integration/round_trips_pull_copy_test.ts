@@ -5,7 +5,9 @@
  * every blob once, all at once. A copy checks each registry once, sends small blobs in the closing
  * PUT, and gets no blob from the source that the target has; into a new repository it reads each
  * small blob and opens its upload beside its lookup, and a blob the repository holds anyway is
- * not sent again. A second sync of unchanged images is one manifest HEAD per side per image, all
+ * not sent again. So it does at first contact with a token target (the cache has not met it),
+ * whose tag question is answered only a round trip after the token: into a repository that holds
+ * the image, each upload opened for nothing is cancelled once, beside the manifest PUT. A second sync of unchanged images is one manifest HEAD per side per image, all
  * at once; with one image changed it sends no registry check, and that image's copy starts while
  * the other lines are still being looked at. With token registries every token is fetched
  * once per run and scope, no request is refused once the token is there, and the next run starts
@@ -258,17 +260,13 @@ Deno.test({
       assertNoRepeats(source, ["manifest-get", "blob-get"]);
       assertNoRepeats(target, ["blob-head", "upload-put", "manifest-put"]);
       assertSentTogether(target.filter((record) => record.kind === "blob-head"), "blob HEAD");
-      if (!token) {
-        // With tokens the repository's tag list may come back after the lookups (both wait for
-        // the target's token), and the blobs are then read after their lookups.
-        assertSentTogether(
-          [
-            ...source.filter((record) => record.kind === "blob-get"),
-            ...target.filter((record) => ["blob-head", "upload-start"].includes(record.kind)),
-          ],
-          "blob GET, HEAD and POST of the new repository",
-        );
-      }
+      assertSentTogether(
+        [
+          ...source.filter((record) => record.kind === "blob-get"),
+          ...target.filter((record) => ["blob-head", "upload-start"].includes(record.kind)),
+        ],
+        "blob GET, HEAD and POST of the new repository",
+      );
       if (token) {
         assert.deepEqual(tokenScopes(from.registry), ["repository:round/copy:pull"]);
         assert.deepEqual(tokenScopes(to.registry), ["repository:round/copy:pull,push"]);
@@ -386,6 +384,113 @@ Deno.test({
       "the target's tags are asked on the target check's connection",
     );
     await pullAndVerify(`${to.registry.host}/round/known-copy:1`, {
+      expectedManifestDigest: pushedDigest(seeded),
+      expectedConfigDigest: sample.configDigest,
+      expectedDiffIds: sample.diffIds,
+      creds: `${USER}:${PASSWORD}`,
+    });
+  },
+});
+
+Deno.test({
+  name: "round trips, copy at first contact with a far token target: its tag question meets the " +
+    "challenge once, and the blob POSTs go out with the token, not after that question's answer",
+  sanitizeResources: false,
+  fn: async () => {
+    await using dir = await tempDir("round-trips-copy-first-contact-");
+    const sample = await smallImage(dir.path);
+    // The source is near: its blobs are known before the far target's token is there.
+    await using from = await watchedRegistry(true, { registryMs: 0 });
+    await using to = await watchedRegistry(true, { registryMs: 50 });
+    const seeded = await pusher(
+      ["-f", sample.path, "-r", `${from.registry.host}/round/first:1`, ...CREDENTIALS],
+      join(dir.path, "seed"),
+    );
+    await pusher([
+      "copy",
+      `${from.proxy.host}/round/first:1`,
+      `${to.proxy.host}/round/first:1`,
+      ...[...CREDENTIALS, "--src-username", USER, "--src-password", PASSWORD],
+    ], join(dir.path, "fresh"));
+
+    const target = to.proxy.records;
+    assert.deepEqual(
+      kinds(target.filter((record) => record.kind === "tags-list")),
+      ["tags-list 401", "tags-list 404"],
+      "the tag question went out before the target's challenge was known",
+    );
+    assert.equal(to.registry.tokenRequests.length, 1, "one target token");
+    const tags = only(authorised(target), "tags-list");
+    const posts = target.filter((record) => record.kind === "upload-start");
+    assert.equal(posts.length, 4);
+    assert.ok(
+      posts.every((record) => record.startedAt < tags.answeredAt),
+      "every blob POST went out before the tag question was answered",
+    );
+    assertSentTogether(
+      [...posts, ...authorised(target).filter((record) => record.kind === "blob-head"), tags],
+      "blob HEAD and POST with the token, and the tag question sent again with it,",
+    );
+    assert.equal(count(target, "upload-delete"), 0, "no upload opened for nothing");
+    assertRefusedOnlyBeforeToken(target);
+    await pullAndVerify(`${to.registry.host}/round/first:1`, {
+      expectedManifestDigest: pushedDigest(seeded),
+      expectedConfigDigest: sample.configDigest,
+      expectedDiffIds: sample.diffIds,
+      creds: `${USER}:${PASSWORD}`,
+    });
+  },
+});
+
+Deno.test({
+  name: "round trips, copy at first contact with a token target that holds the image already: " +
+    "no blob sent, each upload opened beside its lookup cancelled once and beside the manifest " +
+    "PUT, not before it, and no other token fetched for the cancels",
+  sanitizeResources: false,
+  fn: async () => {
+    await using dir = await tempDir("round-trips-copy-again-");
+    const sample = await smallImage(dir.path);
+    await using from = await watchedRegistry(true);
+    await using to = await watchedRegistry(true);
+    const seeded = await pusher(
+      ["-f", sample.path, "-r", `${from.registry.host}/round/again:1`, ...CREDENTIALS],
+      join(dir.path, "seed"),
+    );
+    const copy = (cache: string) =>
+      pusher([
+        "copy",
+        `${from.proxy.host}/round/again:1`,
+        `${to.proxy.host}/round/again:1`,
+        ...[...CREDENTIALS, "--src-username", USER, "--src-password", PASSWORD],
+      ], join(dir.path, cache));
+    await copy("earlier-runner");
+    for (const far of [from, to]) {
+      far.proxy.clear();
+      far.registry.tokenRequests.length = 0;
+    }
+
+    // A fresh cache (a new CI runner) copies the same image again: first contact with both.
+    await copy("fresh-runner");
+    const target = to.proxy.records;
+    assert.equal(count(target, "upload-put"), 0, "no blob sent: the target holds every one");
+    assert.equal(count(target, "upload-patch"), 0);
+    const opened = count(target, "upload-start");
+    assert.equal(opened, 4, "every small blob's upload opened beside its lookup");
+    assert.equal(
+      count(target, "upload-delete"),
+      opened,
+      "each upload cancelled once: a refused cancel is not sent again with a fresh token",
+    );
+    assertNoRepeats(target, ["blob-head", "upload-delete", "manifest-put"]);
+    assert.ok(count(from.proxy.records, "blob-get") <= 4, "each blob read at most once");
+    assert.equal(to.registry.tokenRequests.length, 1, "one target token, none for the cancels");
+    const manifest = only(target, "manifest-put");
+    assert.ok(
+      target.filter((record) => record.kind === "upload-delete")
+        .every((record) => manifest.startedAt < record.answeredAt),
+      "the manifest PUT went out before the cancels were answered",
+    );
+    await pullAndVerify(`${to.registry.host}/round/again:1`, {
       expectedManifestDigest: pushedDigest(seeded),
       expectedConfigDigest: sample.configDigest,
       expectedDiffIds: sample.diffIds,
