@@ -150,6 +150,7 @@ async function placeBlob(
     onResume: (offset) => emitBlob(ctx, info, "uploading", `resuming at byte ${offset}`),
     ...(readAtOnce ? { present: async () => (await lookup).exists } : {}),
   });
+  upload.catch(() => {});
   if (readAtOnce && await lookup.then((found) => found.exists, () => false)) {
     // The upload ends by cancelling its session, which the blob's place no longer waits for.
     ctx.cancelling.push(upload.then(() => {}, () => {}));
