@@ -6,11 +6,12 @@
  * `POST` together, then `PUT`. Into a new repository (no tags: nothing to find there, short of a
  * copy that failed half-way) the small blob does not wait for its lookup: `HEAD`, `GET` and
  * `POST` go out together, and the closing `PUT` waits for the lookup — a blob found there is not
- * sent (its session is cancelled), only read for nothing. So too at first contact with a token
- * target, whose tag question is answered no sooner than the lookups (see
- * {@link BlobCopyContext.readBesideLookup}). A dry run stops after the `HEAD` and
- * reports what it would transfer. With blob claims (a sync's images), the blob is claimed first,
- * so an image sharing it with another waits, then finds or mounts it.
+ * sent, only read for nothing, and its session is cancelled while the copy goes on (see
+ * {@link BlobCopyContext.cancelling}). So too at first contact with a token target, whose tag
+ * question is answered no sooner than the lookups (see {@link BlobCopyContext.readBesideLookup}).
+ * A dry run stops after the `HEAD` and reports what it would transfer. With blob claims (a sync's
+ * images), the blob is claimed first, so an image sharing it with another waits, then finds or
+ * mounts it.
  *
  * @module
  */

@@ -325,3 +325,76 @@ Deno.test("a 401 mid-stream is retryable with a fresh token; a body factory is r
     await tokens.close();
   }
 });
+
+/** A registry that wants a bearer token for everything, and the `delete` action for a DELETE. */
+function tokenRegistry(tokens: Server): Server {
+  return serve((request) => {
+    const path = new URL(request.url).pathname;
+    const scope = request.method === "DELETE" ? "repository:a:delete" : "repository:a:pull,push";
+    if (request.headers.get("authorization") === null || request.method === "DELETE") {
+      return new Response("{}", {
+        status: 401,
+        headers: {
+          "www-authenticate": `Bearer realm="${tokens.url}/token",service="svc",scope="${scope}"`,
+        },
+      });
+    }
+    return path.endsWith("/tags/list") ? Response.json({ tags: null }) : new Response("{}");
+  });
+}
+
+Deno.test("the tag question says when it met a bearer challenge: then, and only then", async () => {
+  const tokens = tokenServer(300);
+  const registry = tokenRegistry(tokens);
+  const basic = serve((request) =>
+    request.headers.get("authorization") === basicAuthorization(USER)
+      ? Response.json({ tags: ["1"] })
+      : new Response("{}", { status: 401, headers: { "www-authenticate": 'Basic realm="r"' } })
+  );
+  const client = (url: string): RegistryClient =>
+    new RegistryClient({
+      reference: { registry: "r", apiBase: new URL(url), repository: "a" },
+      credentials: USER,
+    });
+  const bearer = client(registry.url);
+  const basicClient = client(basic.url);
+  try {
+    let challenged = 0;
+    assert.equal(await bearer.hasTags(undefined, () => challenged++), false);
+    assert.equal(challenged, 1, "the first question met the challenge");
+    assert.equal(await bearer.hasTags(undefined, () => challenged++), false);
+    assert.equal(challenged, 1, "a question sent with the token meets none");
+    assert.equal(await basicClient.hasTags(undefined, () => challenged++), true);
+    assert.equal(challenged, 1, "a Basic challenge is answered at once, without a token");
+    assert.equal(tokens.issued(), 1);
+  } finally {
+    bearer.close();
+    basicClient.close();
+    await registry.close();
+    await basic.close();
+    await tokens.close();
+  }
+});
+
+Deno.test("an upload's cancel answered 401 is not sent again and fetches no other token", async () => {
+  const tokens = tokenServer(300);
+  const registry = tokenRegistry(tokens);
+  const client = new RegistryClient({
+    reference: { registry: "r", apiBase: new URL(registry.url), repository: "a" },
+    credentials: USER,
+  });
+  try {
+    await client.ping();
+    assert.equal(tokens.issued(), 1);
+    const session = { location: new URL(`${registry.url}/v2/a/blobs/uploads/1`), offset: 0 };
+    await client.cancelUpload(session);
+    const deletes = registry.requests.filter((request) => request.url === session.location.href);
+    assert.equal(deletes.length, 1, "one DELETE");
+    assert.equal(deletes[0]?.headers.get("authorization"), "Bearer t1");
+    assert.equal(tokens.issued(), 1, "no token fetched for the refused cancel");
+  } finally {
+    client.close();
+    await registry.close();
+    await tokens.close();
+  }
+});
