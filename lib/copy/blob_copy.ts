@@ -45,8 +45,8 @@ export interface BlobCopyContext extends RequestContext, BlobEventContext {
    * Settles true when a small blob need not wait for its lookup before it is read and its upload
    * opened: the target repository proved new (no tags), or the question whether it is new met
    * the target's bearer challenge (first contact with a token registry: asked again with the
-   * token, it is answered with the lookups, when the uploads could already be open). Settles
-   * false when the repository has tags or that could not be told.
+   * token, it would be answered with the lookups, when the uploads could already be open).
+   * Settles false when the repository has tags or that could not be told.
    */
   readBesideLookup: Promise<boolean>;
   /**

@@ -14,11 +14,12 @@
  * repository is new (no tags) is asked beside the registry checks too: into a new repository,
  * small blobs are read and their uploads opened beside their lookups rather than after them. At
  * first contact with a token target (its realm not known to this run or an earlier one) that
- * question meets the bearer challenge and is answered with the lookups, a round trip after the
- * token: small blobs then go beside their lookups too. The cost of that bet is bounded: for each
- * small blob the target already holds, one source `GET` and one upload opened and then cancelled
- * beside the manifests (no round trip more), only at first contact (a run that knows the realm
- * asks with the token, before the lookups are answered).
+ * question meets the bearer challenge, and asked again it would be answered with the lookups, a
+ * round trip after the token: it is not asked again, and small blobs go beside their lookups
+ * too. The cost of that bet is bounded: for each small blob the target already holds, one
+ * source `GET` and one upload opened and then cancelled beside the manifests (no round trip
+ * more), only at first contact (a run that knows the realm asks with the token, before the
+ * lookups are answered).
  *
  * @module
  */
@@ -206,12 +207,15 @@ export async function copy(options: CopyOptions, runtime: CopyHooks = {}): Promi
 
 /**
  * Asks whether the target repository has tags; settles true as soon as the question meets the
- * target's bearer challenge (see `BlobCopyContext.readBesideLookup`), else true for a repository
- * without tags, false for one with tags or when the answer could not be had.
+ * target's bearer challenge (it is not asked again: see `BlobCopyContext.readBesideLookup`), else
+ * true for a repository without tags, false for one with tags or when the answer could not be had.
  */
 function readBesideLookup(target: RegistryClient, signal: AbortSignal): Promise<boolean> {
   return new Promise((resolve) => {
-    target.hasTags(signal, () => resolve(true)).then((has) => resolve(!has), () => resolve(false));
+    target.hasTags(signal, () => resolve(true)).then(
+      (has) => resolve(has !== true),
+      () => resolve(false),
+    );
   });
 }
 

@@ -133,7 +133,10 @@ interface Exchange {
    * token) instead of sending the request again.
    */
   probe?: boolean;
-  /** Called when a 401 with a bearer challenge means the request goes again with a token. */
+  /**
+   * Called when a 401 with a bearer challenge answers the request, which then is not sent again
+   * with the token: the 401 is returned once the token is there.
+   */
   onBearerChallenge?: () => void;
   /** A 401 is the answer: no fresh token is fetched to send the request again. */
   noTokenRetry?: boolean;
@@ -580,22 +583,26 @@ export class RegistryClient {
   /**
    * Whether the repository has any tag: `GET tags/list?n=1`, false for an unknown repository
    * (404) or an empty list. A new repository has no blobs worth looking up before reading them.
-   * `onBearerChallenge` is called when the question met the registry's bearer challenge (its
-   * auth was not known when the question went out): it is asked again with the token, and
-   * answered no sooner than the requests that waited for that token.
+   * Given `onBearerChallenge`, a question that meets the registry's bearer challenge (its auth
+   * was not known when the question went out) calls it and is not asked again with the token:
+   * it settles `undefined` once the token is there. That is for a caller that needs the answer
+   * only before the token, as it would come no sooner than the requests waiting for the token.
    *
    * @throws {RegistryError} for any other answer (a registry that does not list tags).
    */
-  async hasTags(signal?: AbortSignal, onBearerChallenge?: () => void): Promise<boolean> {
+  async hasTags(
+    signal?: AbortSignal,
+    onBearerChallenge?: () => void,
+  ): Promise<boolean | undefined> {
     const url = this.#url("tags/list");
     url.search = "n=1";
     const what = `listing the tags of ${this.#name()}`;
     const exchange: Exchange = { method: "GET", url, what, signal };
     if (onBearerChallenge !== undefined) exchange.onBearerChallenge = onBearerChallenge;
     const response = await this.#send(exchange);
-    if (response.status === 404) {
+    if (response.status === 404 || response.status === 401) {
       await response.discard();
-      return false;
+      return response.status === 404 ? false : undefined;
     }
     if (response.status !== 200) throw await this.#error(response, what);
     const listed: unknown = await response.json().catch(() => undefined);
@@ -709,9 +716,10 @@ export class RegistryClient {
         exchange.signal,
       );
       // The challenge sets the scheme before it first waits (for a token).
-      if (this.#auth.scheme === "bearer") exchange.onBearerChallenge?.();
+      const told = exchange.onBearerChallenge !== undefined && this.#auth.scheme === "bearer";
+      if (told) exchange.onBearerChallenge?.();
       await challenge;
-      if (exchange.probe === true) return response;
+      if (exchange.probe === true || told) return response;
       if (body instanceof ReadableStream) {
         throw new RegistryError(
           "network",
