@@ -127,6 +127,20 @@ export function assertExit(run: CliRun, code: number): void {
   assert.equal(run.code, code, `exit ${run.code}, expected ${code}; stderr:\n${run.stderr}`);
 }
 
+/** Pushes `sample` to `reference` quietly with `cacheDir` as the cache; fails unless it exits 0. */
+export async function pushSample(
+  sample: SampleArchive,
+  reference: string,
+  cacheDir: string,
+  extra: string[] = [],
+): Promise<CliRun> {
+  const run = await runPusher(["-f", sample.path, "-r", reference, "--quiet", ...extra], {
+    cacheDir,
+  });
+  assertExit(run, 0);
+  return run;
+}
+
 /** The manifest digest a successful run printed (`registry/repo@sha256:…`). */
 export function pushedDigest(run: CliRun): string {
   const match = /@(sha256:[0-9a-f]{64})\s*$/m.exec(run.stdout);

@@ -10,8 +10,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { assertExit, pushedDigest } from "./auth_tls_support.ts";
-import { type CliRun, runPusher } from "../helpers/cli.ts";
+import { pushedDigest, pushSample } from "./auth_tls_support.ts";
 import { startMemoryRegistry } from "../helpers/memory_registry.ts";
 import { pullAndVerify } from "../helpers/pull_verify.ts";
 import { type RecordedRequest, startRecordingProxy } from "../helpers/recording_proxy.ts";
@@ -56,20 +55,6 @@ function assertColdPush(records: readonly RecordedRequest[], sample: SampleArchi
       "every upload, the config's too, started before any layer was finished",
     );
   }
-}
-
-/** Pushes `sample` with the CLI; `extra` adds flags. */
-async function pushSample(
-  sample: SampleArchive,
-  reference: string,
-  cacheDir: string,
-  extra: string[] = [],
-): Promise<CliRun> {
-  const run = await runPusher(["-f", sample.path, "-r", reference, "--quiet", ...extra], {
-    cacheDir,
-  });
-  assertExit(run, 0);
-  return run;
 }
 
 Deno.test({

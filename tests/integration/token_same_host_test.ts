@@ -10,10 +10,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { startFarRegistry } from "../../scripts/bench_link_registry.ts";
-import { assertExit, pushedDigest } from "./auth_tls_support.ts";
-import { type CliRun, runPusher } from "../helpers/cli.ts";
+import { pushedDigest, pushSample } from "./auth_tls_support.ts";
 import { pullAndVerify } from "../helpers/pull_verify.ts";
-import { type SampleArchive, writeSampleDockerArchive } from "../helpers/sample_archive.ts";
+import { writeSampleDockerArchive } from "../helpers/sample_archive.ts";
 import { tempDir } from "../helpers/temp_dir.ts";
 
 const USER = "same-host";
@@ -23,20 +22,6 @@ const PASSWORD = "same-host-secret-3";
  * run opens one connection per request in flight, the same number on both registries.
  */
 const ONE_WAY_MS = 40;
-
-/** Pushes `sample` to `reference` with a fresh cache (a cold push); fails unless it exits 0. */
-async function coldPush(
-  sample: SampleArchive,
-  reference: string,
-  cacheDir: string,
-  extra: string[] = [],
-): Promise<CliRun> {
-  const run = await runPusher(["-f", sample.path, "-r", reference, "--quiet", ...extra], {
-    cacheDir,
-  });
-  assertExit(run, 0);
-  return run;
-}
 
 Deno.test({
   name: "token on the registry's own host: a cold push fetches its token over a connection it " +
@@ -56,8 +41,8 @@ Deno.test({
     const nginx = sameHost.nginx;
     assert.ok(nginx, "the same-host registry stands behind nginx");
 
-    await coldPush(sample, `${plain.proxy.host}/same/plain:1`, join(dir.path, "plain-cache"));
-    const pushed = await coldPush(
+    await pushSample(sample, `${plain.proxy.host}/same/plain:1`, join(dir.path, "plain-cache"));
+    const pushed = await pushSample(
       sample,
       `${sameHost.proxy.host}/same/token:1`,
       join(dir.path, "token-cache"),
