@@ -708,6 +708,17 @@ function syncSection(bench: Bench, workload: SyncWorkload, results: SyncResults)
   ];
 }
 
+/** The machine, date and command of a one-section report (`--sync-only`, `--pull-copy-only`). */
+async function runLines(bench: Bench): Promise<string[]> {
+  const runs = bench.options.runs;
+  return [
+    `- Machine: ${await machine()}`,
+    `- Date: ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC`,
+    `- Command: \`${["deno task bench", ...Deno.args].join(" ")}\` (${runs} ` +
+    `run${runs === 1 ? "" : "s"}, medians, min–max in brackets)`,
+  ];
+}
+
 /** `--sync-only`: the sync section alone. */
 async function syncOnlyReport(bench: Bench): Promise<string> {
   const workload = bench.options.quick ? QUICK_SYNC : STANDARD_SYNC;
@@ -715,10 +726,7 @@ async function syncOnlyReport(bench: Bench): Promise<string> {
   return [
     "## Benchmark: sync, docker-image-pusher against skopeo",
     "",
-    `- Machine: ${await machine()}`,
-    `- Date: ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC`,
-    `- Command: \`${["deno task bench", ...Deno.args].join(" ")}\` (${bench.options.runs} ` +
-    `run${bench.options.runs === 1 ? "" : "s"}, medians, min–max in brackets)`,
+    ...await runLines(bench),
     "",
     ...syncSection(bench, workload, results),
   ].join("\n");
@@ -763,10 +771,7 @@ async function pullCopyOnlyReport(bench: Bench, workDir: string): Promise<string
   return [
     "## Benchmark: pull and copy, docker-image-pusher against skopeo",
     "",
-    `- Machine: ${await machine()}`,
-    `- Date: ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC`,
-    `- Command: \`${["deno task bench", ...Deno.args].join(" ")}\` (${bench.options.runs} ` +
-    `run${bench.options.runs === 1 ? "" : "s"}, medians, min–max in brackets)`,
+    ...await runLines(bench),
     `- Archive: ${describe(archive)}`,
     "",
     ...pullCopySection(bench, [{ prefix: "", archive }]),
